@@ -1,0 +1,78 @@
+/**
+ * A port is one place frames come in and go out: a pod's TAP, the overlay's UDP socket, or
+ * a userspace wire in tests. The pipeline sees only this interface.
+ *
+ * Receive is batched: the port reads every frame the kernel has ready (until EAGAIN) into
+ * one preallocated slab and hands the whole batch to the handler in a single call, so the
+ * cost of crossing from libuv into JavaScript is paid per batch, not per frame. Frames in
+ * a batch are views into the slab and are valid only until the handler returns.
+ *
+ * Offload metadata travels beside each frame, not inside it: with IFF_VNET_HDR a TAP
+ * delivers TSO/GSO super-frames of up to 64 KiB with a virtio_net_hdr, which the port
+ * strips into `RxBatch.gsoType/gsoSize/csumStart/csumOffset/flags`. A port that does not
+ * do offload reports GSO_NONE and flags 0 for every frame.
+ */
+
+/** virtio_net_hdr flags and GSO types (include/uapi/linux/virtio_net.h). */
+export const VNET_HDR_F_NEEDS_CSUM = 1;
+export const VNET_HDR_F_DATA_VALID = 2;
+export const VNET_HDR_GSO_NONE = 0;
+export const VNET_HDR_GSO_TCPV4 = 1;
+export const VNET_HDR_GSO_UDP = 3;
+export const VNET_HDR_GSO_TCPV6 = 4;
+export const VNET_HDR_GSO_UDP_L4 = 5;
+export const VNET_HDR_GSO_ECN = 0x80;
+
+export interface RxBatch {
+  /** The slab all frames of this batch live in. */
+  readonly buf: Buffer;
+  /** Number of frames in this batch. */
+  count: number;
+  /** Frame i is buf[offsets[i], offsets[i] + lengths[i]). */
+  readonly offsets: Uint32Array;
+  readonly lengths: Uint32Array;
+  /** Per-frame offload metadata (see virtio_net_hdr). */
+  readonly flags: Uint8Array;
+  readonly gsoType: Uint8Array;
+  readonly gsoSize: Uint16Array;
+  readonly csumStart: Uint16Array;
+  readonly csumOffset: Uint16Array;
+}
+
+/** Offload metadata for one frame on transmit; the same meaning as on receive. */
+export interface TxOffload {
+  flags: number;
+  gsoType: number;
+  gsoSize: number;
+  csumStart: number;
+  csumOffset: number;
+}
+
+export interface PortStats {
+  rxFrames: number;
+  rxBytes: number;
+  rxBatches: number;
+  txFrames: number;
+  txBytes: number;
+  /** Frames the kernel refused or that found the transmit queue full. */
+  txDropped: number;
+  /** Frames refused on receive (too large for the slab, read errors). */
+  rxErrors: number;
+}
+
+export interface Port {
+  readonly name: string;
+  /** True when frames carry offload metadata (TAP with IFF_VNET_HDR). */
+  readonly offload: boolean;
+  /** Starts delivery; `handler` is called once per batch. */
+  start(handler: (batch: RxBatch) => void): void;
+  /**
+   * Queues one frame (copied into the transmit slab) and returns false when it had to be
+   * dropped (queue full, frame too large). `offload` is ignored by ports without offload.
+   */
+  send(frame: Uint8Array, offset: number, length: number, offload?: TxOffload): boolean;
+  /** Writes every queued frame to the kernel; the pipeline calls it at the end of a batch. */
+  flush(): void;
+  readonly stats: PortStats;
+  close(): void;
+}
