@@ -1,0 +1,103 @@
+/**
+ * A node's pcapng capture: one interface per pod (named after the pod) and one per overlay
+ * peer (named `vxlan:<node>`), written by the pipeline's FrameTap.
+ *
+ * podwire's overlay socket hands the kernel only the VXLAN header and the inner frame; the
+ * kernel adds UDP, IPv4 and (on a real NIC) Ethernet. So that Wireshark and tshark dissect
+ * overlay traffic as they would on a real node's uplink, the capture writes each overlay
+ * frame with outer Ethernet/IPv4/UDP headers rebuilt from the peer's lease: UDP port 4789,
+ * the configured VNI, the underlay addresses.
+ */
+import { formatIpv4 } from '../packet/addr.js';
+import { emitEthernet, ETHERNET_HEADER_LEN, ETHERTYPE } from '../packet/ethernet.js';
+import { emitIpv4, IPPROTO, IPV4_HEADER_LEN } from '../packet/ipv4.js';
+import { emitUdp, UDP_HEADER_LEN } from '../packet/udp.js';
+import { emitVxlan, VXLAN_HEADER_LEN } from '../packet/vxlan.js';
+import { CaptureWriter, type InterfaceSpec } from '../pcap/writer.js';
+import type { Peer } from '../overlay/peers.js';
+import type { FrameTap } from './pipeline.js';
+
+const OUTER_LEN = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + UDP_HEADER_LEN + VXLAN_HEADER_LEN;
+
+export interface CapturePod {
+  slot: number;
+  name: string;
+  ip: number;
+}
+
+export interface CaptureNode {
+  name: string;
+  underlayAddr: number;
+  underlayPort: number;
+  vni: number;
+}
+
+/** A made-up but stable MAC for an underlay address: 02:00 + the address (locally administered). */
+function underlayMac(addr: number): number {
+  return 0x020000000000 + addr;
+}
+
+export class NodeCapture implements FrameTap {
+  private readonly writer: CaptureWriter;
+  private readonly podInterface = new Map<number, number>();
+  private readonly peerInterface = new Map<string, number>();
+  private readonly scratch = Buffer.alloc(OUTER_LEN + 65536);
+
+  constructor(
+    path: string,
+    private readonly node: CaptureNode,
+    pods: readonly CapturePod[],
+    peers: readonly Peer[],
+  ) {
+    const interfaces: InterfaceSpec[] = [];
+    for (const pod of pods) {
+      this.podInterface.set(pod.slot, interfaces.length);
+      interfaces.push({ name: pod.name, description: `eth0 of pod ${pod.name} (${formatIpv4(pod.ip)}) on ${node.name}` });
+    }
+    for (const peer of peers) {
+      this.peerInterface.set(peer.node, interfaces.length);
+      interfaces.push({
+        name: `vxlan:${peer.node}`,
+        description: `VXLAN VNI ${node.vni} between ${node.name} (${formatIpv4(node.underlayAddr)}) and ${peer.node} (${formatIpv4(peer.underlayAddr)})`,
+      });
+    }
+    this.writer = new CaptureWriter({ path, format: 'pcapng', interfaces });
+  }
+
+  get stats() {
+    return this.writer.stats;
+  }
+
+  podFrame(slot: number, buf: Uint8Array, offset: number, length: number, comment?: string): void {
+    const id = this.podInterface.get(slot);
+    if (id !== undefined) this.writer.write(id, buf.subarray(offset, offset + length), comment);
+  }
+
+  overlayFrame(peer: Peer, outbound: boolean, frame: Uint8Array, offset: number, length: number): void {
+    const id = this.peerInterface.get(peer.node);
+    if (id === undefined || length > this.scratch.length - OUTER_LEN) return;
+    const out = this.scratch;
+    const [srcAddr, dstAddr] = outbound ? [this.node.underlayAddr, peer.underlayAddr] : [peer.underlayAddr, this.node.underlayAddr];
+    const [srcPort, dstPort] = outbound ? [this.node.underlayPort, peer.underlayPort] : [peer.underlayPort, this.node.underlayPort];
+    out.set(frame.subarray(offset, offset + length), OUTER_LEN);
+    emitEthernet({ dstMac: underlayMac(dstAddr), srcMac: underlayMac(srcAddr), ethertype: ETHERTYPE.IPV4 }, out, 0);
+    const udpLength = UDP_HEADER_LEN + VXLAN_HEADER_LEN + length;
+    emitIpv4(
+      { src: srcAddr, dst: dstAddr, protocol: IPPROTO.UDP, ttl: 64, payloadLength: udpLength, dscp: 0, ecn: 0, identification: 0, dontFragment: true, moreFragments: false, fragmentOffsetBytes: 0 },
+      out,
+      ETHERNET_HEADER_LEN,
+    );
+    emitVxlan({ vni: this.node.vni }, out, ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + UDP_HEADER_LEN);
+    // Checksum 0 (none) is what Linux sends for VXLAN over IPv4 by default (udpcsum off).
+    emitUdp({ srcPort, dstPort }, out, ETHERNET_HEADER_LEN + IPV4_HEADER_LEN, VXLAN_HEADER_LEN + length);
+    this.writer.write(id, out.subarray(0, OUTER_LEN + length));
+  }
+
+  flush(): void {
+    this.writer.flush();
+  }
+
+  close(): void {
+    this.writer.close();
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Why the pipeline dropped a frame: a fixed, documented list. Each reason is a small
+ * integer so counters are one typed array indexed by reason; `podwire status --json`
+ * prints them by name, and pcapng captures put the name in the packet comment.
+ */
+export const Drop = {
+  /** The Ethernet, ARP or IPv4 header failed its checked constructor (truncated, bad lengths). */
+  Malformed: 0,
+  /** The IPv4 header checksum did not verify. */
+  BadChecksum: 1,
+  /** A pod sent a frame whose source MAC or IPv4 address is not its own. */
+  Spoofed: 2,
+  /** IPv6: recognised and counted; podwire forwards IPv4 only for now. */
+  Ipv6: 3,
+  /** An EtherType the pipeline does not handle (not IPv4, ARP or IPv6). */
+  UnknownEthertype: 4,
+  /** The TTL ran out; ICMP time exceeded was sent back. */
+  TtlExceeded: 5,
+  /** No route to the destination (outside every pod CIDR podwire knows); ICMP net unreachable sent. */
+  NoRoute: 6,
+  /** The destination is in this node's pod CIDR but no pod holds the address; ICMP host unreachable sent. */
+  NoNeighbour: 7,
+  /** Larger than the overlay path with DF set; ICMP fragmentation needed sent. */
+  TooBig: 8,
+  /** Larger than the overlay path without DF: podwire does not fragment. */
+  NeedsFragmentation: 9,
+  /** A VXLAN datagram without the I flag, or a VNI other than the cluster's. */
+  WrongVni: 10,
+  /** A VXLAN datagram from an address that holds no lease. */
+  UnknownPeer: 11,
+  /** A decapsulated frame not addressed to this node's VTEP, or not for this node's pod CIDR. */
+  NotForThisNode: 12,
+  /** The bridge would send the frame back out of the port it came in on. */
+  SamePort: 13,
+  /** A port's transmit queue was full. */
+  TxQueueFull: 14,
+  /** Addressed to the gateway itself but not something the gateway answers. */
+  LocalUnhandled: 15,
+} as const;
+
+export type Drop = (typeof Drop)[keyof typeof Drop];
+
+export const DROP_REASONS: readonly { name: string; description: string }[] = [
+  { name: 'malformed', description: 'a header failed its length checks' },
+  { name: 'bad-checksum', description: 'the IPv4 header checksum did not verify' },
+  { name: 'spoofed', description: 'a pod sent with a source MAC or IP that is not its own' },
+  { name: 'ipv6', description: 'IPv6 is recognised and counted, not forwarded' },
+  { name: 'unknown-ethertype', description: 'an EtherType other than IPv4, ARP or IPv6' },
+  { name: 'ttl-exceeded', description: 'the TTL ran out (ICMP time exceeded sent)' },
+  { name: 'no-route', description: 'no route to the destination (ICMP net unreachable sent)' },
+  { name: 'no-neighbour', description: 'no pod holds the address (ICMP host unreachable sent)' },
+  { name: 'too-big', description: 'larger than the overlay path with DF (ICMP fragmentation needed sent)' },
+  { name: 'needs-fragmentation', description: 'larger than the overlay path without DF' },
+  { name: 'wrong-vni', description: 'VXLAN without the I flag or with a foreign VNI' },
+  { name: 'unknown-peer', description: 'VXLAN from an address that holds no lease' },
+  { name: 'not-for-this-node', description: 'a decapsulated frame not for this node' },
+  { name: 'same-port', description: 'the bridge would send the frame back where it came from' },
+  { name: 'tx-queue-full', description: "a port's transmit queue was full" },
+  { name: 'local-unhandled', description: 'addressed to the gateway but nothing there answers it' },
+];
+
+export function dropName(reason: number): string {
+  return DROP_REASONS[reason]?.name ?? `unknown-${reason}`;
+}

@@ -1,0 +1,498 @@
+/**
+ * One node's forwarding path: what `cni0`, the node's routing table and `flannel.1` do in a
+ * real node, done on frames in userspace.
+ *
+ *   pod port rx -> Ethernet check -> anti-spoof -> learn source in the FDB
+ *     dst MAC = gateway   -> ARP responder | IPv4 router (local pod | remote node | gateway)
+ *     broadcast/multicast -> ARP for the gateway answered, everything else flooded
+ *     other unicast       -> FDB lookup -> one port, or flood when unknown
+ *   overlay rx -> VXLAN check (I flag, VNI, known peer) -> inner frame for our VTEP -> local pod
+ *
+ * The router rewrites MACs and decrements the TTL in place, in the receive slab, then hands
+ * the frame to the egress port, which copies it once into its transmit slab. Nothing on
+ * this path allocates: views are fields re-pointed per frame, addresses are numbers,
+ * tables are typed arrays or number-keyed maps, and every drop is a counter increment.
+ * ICMP errors (rare by nature) are built in a scratch buffer owned by the pipeline.
+ *
+ * Time comes in through `now()` (ns), so tests drive the clock.
+ */
+import { cidrContains, cidrSize, BROADCAST_MAC, isMulticastMac, type Cidr } from '../packet/addr.js';
+import { ArpView, ARP_LEN, ARP_OP, emitArpReply } from '../packet/arp.js';
+import { emitEthernet, ETHERNET_HEADER_LEN, ETHERTYPE, EthernetView } from '../packet/ethernet.js';
+import { PacketOk } from '../packet/errors.js';
+import {
+  emitIcmp,
+  ICMP_DEST_UNREACHABLE,
+  ICMP_ECHO_REQUEST,
+  ICMP_FRAG_NEEDED,
+  ICMP_HEADER_LEN,
+  ICMP_HOST_UNREACHABLE,
+  ICMP_NET_UNREACHABLE,
+  ICMP_TIME_EXCEEDED,
+  ICMP_TTL_EXCEEDED,
+  IcmpView,
+  type IcmpRepr,
+} from '../packet/icmp.js';
+import { emitIpv4, IPPROTO, IPV4_HEADER_LEN, Ipv4View } from '../packet/ipv4.js';
+import { emitVxlan, VXLAN_HEADER_LEN, VxlanView } from '../packet/vxlan.js';
+import { Fdb } from '../l2/fdb.js';
+import { OverlayPeers, type Peer } from '../overlay/peers.js';
+import type { Port, RxBatch, TxOffload } from '../io/port.js';
+import { VNET_HDR_GSO_NONE } from '../io/port.js';
+import { Drop, DROP_REASONS } from './drops.js';
+
+/** Outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14): what the overlay adds to an IP packet. */
+export const VXLAN_OVERHEAD = 50;
+
+export interface NodeIdentity {
+  name: string;
+  /** This node's pod CIDR (10.244.N.0/24). */
+  subnet: Cidr;
+  /** The cluster-wide pod CIDR; destinations inside it but on no node are unreachable. */
+  clusterCidr: Cidr;
+  /** Gateway address and the bridge's MAC (the pods' default router, cni0 in a real node). */
+  gatewayIp: number;
+  gatewayMac: number;
+  /** MAC of this node's VTEP (flannel.1), the inner source MAC of encapsulated frames. */
+  vtepMac: number;
+  vni: number;
+  /** The underlay path's MTU; inner IP packets up to underlayMtu - 50 cross the overlay whole. */
+  underlayMtu: number;
+}
+
+/** An interface tap for captures: called for every frame received and sent. */
+export interface FrameTap {
+  podFrame(slot: number, buf: Uint8Array, offset: number, length: number, comment?: string): void;
+  /** The inner Ethernet frame of a VXLAN datagram; the capture adds the outer headers. */
+  overlayFrame(peer: Peer, outbound: boolean, frame: Uint8Array, offset: number, length: number): void;
+}
+
+interface PodSlot {
+  name: string;
+  ip: number;
+  mac: number;
+  port: Port;
+}
+
+const NO_POD = -1;
+const MAX_SLOTS = 1024;
+const SCRATCH_LEN = 2048;
+/** ICMP errors quote the offending IP header and the first 8 bytes after it (RFC 792). */
+const ICMP_QUOTE_EXTRA = 8;
+
+export class Pipeline {
+  readonly peers = new OverlayPeers();
+  readonly fdb = new Fdb();
+  readonly drops = new Float64Array(DROP_REASONS.length);
+  readonly counters = { forwarded: 0, flooded: 0, encapsulated: 0, decapsulated: 0, arpReplies: 0, icmpSent: 0 };
+  tap: FrameTap | undefined;
+
+  private readonly slots: (PodSlot | undefined)[] = [];
+  /** Local pod slot by host number within the node's subnet: one array index per lookup. */
+  private readonly slotByHost: Int32Array;
+  private readonly dirtySlots = new Int32Array(MAX_SLOTS);
+  private dirtyCount = 0;
+  private overlayDirty = false;
+  private overlay: OverlayLink | undefined;
+
+  private readonly eth = new EthernetView();
+  private readonly arp = new ArpView();
+  private readonly ip = new Ipv4View();
+  private readonly icmp = new IcmpView();
+  private readonly vxlan = new VxlanView();
+  private readonly innerEth = new EthernetView();
+  private readonly scratch = Buffer.alloc(SCRATCH_LEN);
+  /** Offload metadata handed through from the receive batch to the egress port. */
+  private readonly offload: TxOffload = { flags: 0, gsoType: 0, gsoSize: 0, csumStart: 0, csumOffset: 0 };
+
+  constructor(
+    readonly node: NodeIdentity,
+    private readonly now: () => number,
+  ) {
+    this.slotByHost = new Int32Array(Math.min(cidrSize(node.subnet), 1 << 16)).fill(NO_POD);
+  }
+
+  /** Largest inner IPv4 packet the overlay carries whole. */
+  get overlayIpMtu(): number {
+    return this.node.underlayMtu - VXLAN_OVERHEAD;
+  }
+
+  /** Attaches a pod's port; returns its slot (the capture interface and FDB port number). */
+  addPod(name: string, ip: number, mac: number, port: Port): number {
+    if (!cidrContains(this.node.subnet, ip)) throw new Error(`pod ${name}: ${ip} is outside the node's pod CIDR`);
+    let slot = this.slots.findIndex((s) => s === undefined);
+    if (slot < 0) slot = this.slots.length;
+    if (slot >= MAX_SLOTS) throw new Error(`node ${this.node.name}: more than ${MAX_SLOTS} pods`);
+    this.slots[slot] = { name, ip, mac, port };
+    this.slotByHost[ip - this.node.subnet.base] = slot;
+    port.start((batch) => this.receiveFromPod(slot, batch));
+    return slot;
+  }
+
+  removePod(slot: number): void {
+    const pod = this.slots[slot];
+    if (pod === undefined) return;
+    this.slots[slot] = undefined;
+    this.slotByHost[pod.ip - this.node.subnet.base] = NO_POD;
+    this.fdb.flushPort(slot);
+    pod.port.close();
+  }
+
+  pods(): { slot: number; name: string; ip: number; mac: number; port: Port }[] {
+    const out = [];
+    for (let slot = 0; slot < this.slots.length; slot++) {
+      const pod = this.slots[slot];
+      if (pod !== undefined) out.push({ slot, ...pod });
+    }
+    return out;
+  }
+
+  attachOverlay(link: OverlayLink): void {
+    this.overlay = link;
+    link.start((batch) => this.receiveFromOverlay(batch));
+  }
+
+  dropCounts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    DROP_REASONS.forEach((r, i) => {
+      if (this.drops[i] > 0) out[r.name] = this.drops[i];
+    });
+    return out;
+  }
+
+  // ---- receive from a pod ------------------------------------------------------------
+
+  receiveFromPod(slot: number, batch: RxBatch): void {
+    const pod = this.slots[slot];
+    if (pod === undefined) return;
+    const nowNs = this.now();
+    for (let i = 0; i < batch.count; i++) {
+      const offset = batch.offsets[i];
+      const length = batch.lengths[i];
+      this.offload.flags = batch.flags[i];
+      this.offload.gsoType = batch.gsoType[i];
+      this.offload.gsoSize = batch.gsoSize[i];
+      this.offload.csumStart = batch.csumStart[i];
+      this.offload.csumOffset = batch.csumOffset[i];
+      if (this.tap !== undefined) this.tap.podFrame(slot, batch.buf, offset, length);
+      this.podFrame(slot, pod, batch.buf, offset, length, nowNs);
+    }
+    this.flush();
+  }
+
+  private podFrame(slot: number, pod: PodSlot, buf: Buffer, offset: number, length: number, nowNs: number): void {
+    const eth = this.eth;
+    if (eth.check(buf, offset, length) !== PacketOk) return this.drop(Drop.Malformed);
+    const src = eth.srcMac;
+    if (src !== pod.mac) return this.drop(Drop.Spoofed);
+    this.fdb.learn(src, slot, nowNs);
+    const dst = eth.dstMac;
+    if (dst === this.node.gatewayMac) return this.routeFromPod(slot, pod, buf, offset, length);
+    if (dst === BROADCAST_MAC || isMulticastMac(dst)) {
+      if (eth.ethertype === ETHERTYPE.ARP && this.answerArp(slot, pod, buf, offset, length)) return;
+      return this.flood(slot, buf, offset, length);
+    }
+    const out = this.fdb.lookup(dst, nowNs);
+    if (out < 0) return this.flood(slot, buf, offset, length);
+    if (out === slot) return this.drop(Drop.SamePort);
+    this.sendToPod(out, buf, offset, length);
+  }
+
+  /**
+   * Answers an ARP request for the gateway address in place and sends it back; returns
+   * false for any other ARP (which the bridge floods, so pods resolve each other).
+   */
+  private answerArp(slot: number, pod: PodSlot, buf: Buffer, offset: number, length: number): boolean {
+    const eth = this.eth;
+    const arp = this.arp;
+    if (arp.check(buf, eth.payloadOffset, length - eth.headerLength) !== PacketOk) {
+      this.drop(Drop.Malformed);
+      return true;
+    }
+    if (arp.senderMac !== pod.mac) {
+      this.drop(Drop.Spoofed);
+      return true;
+    }
+    if (arp.operation !== ARP_OP.REQUEST || arp.targetIp !== this.node.gatewayIp) return false;
+    emitArpReply(arp, this.node.gatewayMac, buf, eth.payloadOffset);
+    eth.dstMac = pod.mac;
+    eth.srcMac = this.node.gatewayMac;
+    this.counters.arpReplies++;
+    this.sendToPod(slot, buf, offset, eth.headerLength + ARP_LEN);
+    return true;
+  }
+
+  private routeFromPod(slot: number, pod: PodSlot, buf: Buffer, offset: number, length: number): void {
+    const eth = this.eth;
+    const type = eth.ethertype;
+    if (type === ETHERTYPE.ARP) {
+      // A unicast ARP to the gateway (a pod refreshing its neighbour entry).
+      if (!this.answerArp(slot, pod, buf, offset, length)) this.drop(Drop.LocalUnhandled);
+      return;
+    }
+    if (type === ETHERTYPE.IPV6) return this.drop(Drop.Ipv6);
+    if (type !== ETHERTYPE.IPV4) return this.drop(Drop.UnknownEthertype);
+    const ip = this.ip;
+    if (ip.check(buf, eth.payloadOffset, length - eth.headerLength) !== PacketOk || ip.version !== 4) {
+      return this.drop(Drop.Malformed);
+    }
+    // A GSO super-frame's header checksum is valid as sent; only offloaded L4 sums are partial.
+    if (!ip.verifyChecksum()) return this.drop(Drop.BadChecksum);
+    if (ip.srcAddr !== pod.ip) return this.drop(Drop.Spoofed);
+    const dst = ip.dstAddr;
+    if (dst === this.node.gatewayIp) return this.deliverToGateway(slot, buf, offset);
+    if (ip.ttl <= 1) return this.icmpError(slot, undefined, ICMP_TIME_EXCEEDED, ICMP_TTL_EXCEEDED, 0, Drop.TtlExceeded);
+    if (cidrContains(this.node.subnet, dst)) return this.routeToLocalPod(slot, undefined, buf);
+    const peer = this.peers.peerFor(dst);
+    if (peer !== undefined) return this.encapsulate(slot, peer, buf);
+    const unreachable = cidrContains(this.node.clusterCidr, dst) ? ICMP_HOST_UNREACHABLE : ICMP_NET_UNREACHABLE;
+    this.icmpError(slot, undefined, ICMP_DEST_UNREACHABLE, unreachable, 0, Drop.NoRoute);
+  }
+
+  /** The node itself answers ping on the gateway address, as cni0's address does. */
+  private deliverToGateway(slot: number, buf: Buffer, offset: number): void {
+    const eth = this.eth;
+    const ip = this.ip;
+    const icmp = this.icmp;
+    if (
+      ip.protocol !== IPPROTO.ICMP ||
+      ip.isFragment ||
+      icmp.check(buf, ip.payloadOffset, ip.payloadLength) !== PacketOk ||
+      icmp.type !== ICMP_ECHO_REQUEST ||
+      !icmp.verifyChecksum()
+    ) {
+      return this.drop(Drop.LocalUnhandled);
+    }
+    // Echo reply in place: swap addresses (the header sum is unchanged by a swap), type 8 -> 0.
+    const pod = eth.srcMac;
+    eth.srcMac = this.node.gatewayMac;
+    eth.dstMac = pod;
+    const from = ip.srcAddr;
+    ip.srcAddr = ip.dstAddr;
+    ip.dstAddr = from;
+    ip.ttl = 64;
+    ip.fillChecksum();
+    icmp.type = 0;
+    icmp.fillChecksum();
+    this.counters.icmpSent++;
+    this.sendToPod(slot, buf, offset, eth.headerLength + ip.totalLength);
+  }
+
+  /**
+   * Routes the IPv4 packet in `this.ip` to a pod on this node: MACs rewritten to come from
+   * the gateway, TTL decremented. `fromPeer` is set when the packet came over the overlay
+   * (ICMP errors then go back that way).
+   */
+  private routeToLocalPod(inSlot: number, fromPeer: Peer | undefined, buf: Buffer): void {
+    const ip = this.ip;
+    const target = this.slotByHost[ip.dstAddr - this.node.subnet.base];
+    const pod = target === NO_POD ? undefined : this.slots[target];
+    if (pod === undefined) return this.icmpError(inSlot, fromPeer, ICMP_DEST_UNREACHABLE, ICMP_HOST_UNREACHABLE, 0, Drop.NoNeighbour);
+    // The Ethernet header ends where the IP header begins (Ethernet view may be the inner one).
+    const ethOffset = ip.offset - ETHERNET_HEADER_LEN;
+    const eth = this.eth;
+    eth.check(buf, ethOffset, ETHERNET_HEADER_LEN + ip.totalLength);
+    eth.dstMac = pod.mac;
+    eth.srcMac = this.node.gatewayMac;
+    eth.ethertype = ETHERTYPE.IPV4;
+    ip.decrementTtl();
+    this.counters.forwarded++;
+    this.sendToPod(target, buf, ethOffset, ETHERNET_HEADER_LEN + ip.totalLength);
+  }
+
+  private encapsulate(inSlot: number, peer: Peer, buf: Buffer): void {
+    const ip = this.ip;
+    const link = this.overlay;
+    if (link === undefined) return this.drop(Drop.NoRoute);
+    const size = this.offload.gsoType === VNET_HDR_GSO_NONE ? ip.totalLength : ip.headerLength + this.gsoSegmentL4Length();
+    if (size > this.overlayIpMtu && !link.carriesSuperFrames) {
+      if (ip.dontFragment) return this.icmpError(inSlot, undefined, ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED, this.overlayIpMtu, Drop.TooBig);
+      return this.drop(Drop.NeedsFragmentation);
+    }
+    const eth = this.eth;
+    const ethOffset = ip.offset - ETHERNET_HEADER_LEN;
+    // A tagged frame leaves its tag behind: the inner header is plain Ethernet.
+    eth.check(buf, ethOffset, ETHERNET_HEADER_LEN + ip.totalLength);
+    eth.dstMac = peer.vtepMac;
+    eth.srcMac = this.node.vtepMac;
+    eth.ethertype = ETHERTYPE.IPV4;
+    ip.decrementTtl();
+    this.counters.encapsulated++;
+    this.sendToPeer(peer, buf, ethOffset, ETHERNET_HEADER_LEN + ip.totalLength);
+  }
+
+  /** Length of one TCP/UDP segment of a GSO super-frame: header plus gsoSize. */
+  private gsoSegmentL4Length(): number {
+    // csumStart is where the L4 header begins (from the frame start), so the L4 header
+    // length is unknown here without parsing it; gsoSize plus a maximal TCP header bounds it.
+    return this.offload.gsoSize + 60;
+  }
+
+  // ---- receive from the overlay ------------------------------------------------------
+
+  receiveFromOverlay(batch: OverlayBatch): void {
+    for (let i = 0; i < batch.count; i++) {
+      this.overlayDatagram(batch.buf, batch.offsets[i], batch.lengths[i], batch.srcAddrs[i]);
+    }
+    this.flush();
+  }
+
+  private overlayDatagram(buf: Buffer, offset: number, length: number, srcAddr: number): void {
+    const vx = this.vxlan;
+    if (vx.check(buf, offset, length) !== PacketOk) return this.drop(Drop.Malformed);
+    if (!vx.vniValid || vx.vni !== this.node.vni) return this.drop(Drop.WrongVni);
+    const peer = this.peerByUnderlay(srcAddr);
+    // The source port is the sender's choice (the kernel hashes flows into it), so only the address is checked.
+    if (peer === undefined) return this.drop(Drop.UnknownPeer);
+    if (this.tap !== undefined) this.tap.overlayFrame(peer, false, buf, vx.payloadOffset, vx.payloadLength);
+    this.counters.decapsulated++;
+    const inner = this.innerEth;
+    if (inner.check(buf, vx.payloadOffset, vx.payloadLength) !== PacketOk) return this.drop(Drop.Malformed);
+    if (inner.dstMac !== this.node.vtepMac) return this.drop(Drop.NotForThisNode);
+    if (inner.ethertype !== ETHERTYPE.IPV4) return this.drop(inner.ethertype === ETHERTYPE.IPV6 ? Drop.Ipv6 : Drop.UnknownEthertype);
+    const ip = this.ip;
+    if (ip.check(buf, inner.payloadOffset, inner.payloadLength) !== PacketOk || ip.version !== 4) return this.drop(Drop.Malformed);
+    if (!ip.verifyChecksum()) return this.drop(Drop.BadChecksum);
+    if (!cidrContains(this.node.subnet, ip.dstAddr)) return this.drop(Drop.NotForThisNode);
+    // Super-frames are not segmented on a loopback underlay; a plain frame has no offload.
+    this.offload.flags = 0;
+    this.offload.gsoType = VNET_HDR_GSO_NONE;
+    if (ip.ttl <= 1) return this.icmpError(-1, peer, ICMP_TIME_EXCEEDED, ICMP_TTL_EXCEEDED, 0, Drop.TtlExceeded);
+    this.routeToLocalPod(-1, peer, buf);
+  }
+
+  private peerByUnderlay(addr: number): Peer | undefined {
+    // A handful of peers: a scan of the small array beats hashing. Rebuilt on lease change.
+    for (const peer of this.peers.all()) if (peer.underlayAddr === addr) return peer;
+    return undefined;
+  }
+
+  // ---- transmit ----------------------------------------------------------------------
+
+  private sendToPod(slot: number, buf: Uint8Array, offset: number, length: number): void {
+    const pod = this.slots[slot];
+    if (pod === undefined) return this.drop(Drop.NoNeighbour);
+    if (this.tap !== undefined) this.tap.podFrame(slot, buf, offset, length);
+    if (!pod.port.send(buf, offset, length, this.offload)) return this.drop(Drop.TxQueueFull);
+    this.markDirty(slot);
+  }
+
+  private sendToPeer(peer: Peer, buf: Uint8Array, offset: number, length: number): void {
+    const link = this.overlay!;
+    const header = this.scratch;
+    emitVxlan({ vni: this.node.vni }, header, 0);
+    if (!link.send(header, 0, VXLAN_HEADER_LEN, buf, offset, length, peer.underlayAddr, peer.underlayPort, this.offload)) {
+      return this.drop(Drop.TxQueueFull);
+    }
+    if (this.tap !== undefined) this.tap.overlayFrame(peer, true, buf, offset, length);
+    this.overlayDirty = true;
+  }
+
+  private flood(inSlot: number, buf: Uint8Array, offset: number, length: number): void {
+    this.counters.flooded++;
+    for (let slot = 0; slot < this.slots.length; slot++) {
+      if (slot !== inSlot && this.slots[slot] !== undefined) this.sendToPod(slot, buf, offset, length);
+    }
+  }
+
+  private markDirty(slot: number): void {
+    for (let i = 0; i < this.dirtyCount; i++) if (this.dirtySlots[i] === slot) return;
+    this.dirtySlots[this.dirtyCount++] = slot;
+  }
+
+  private flush(): void {
+    for (let i = 0; i < this.dirtyCount; i++) this.slots[this.dirtySlots[i]]?.port.flush();
+    this.dirtyCount = 0;
+    if (this.overlayDirty) {
+      this.overlay?.flush();
+      this.overlayDirty = false;
+    }
+  }
+
+  private drop(reason: Drop): void {
+    this.drops[reason]++;
+  }
+
+  /**
+   * Counts `reason` and sends an ICMP error about the packet in `this.ip` back to where it
+   * came from: the pod in `inSlot`, or over the overlay to `fromPeer`. Source is the
+   * gateway address, as the kernel router would use for an error it generates.
+   */
+  private icmpError(inSlot: number, fromPeer: Peer | undefined, type: number, code: number, mtu: number, reason: Drop): void {
+    this.drop(reason);
+    const ip = this.ip;
+    // Never answer an ICMP error with an error (RFC 1122 3.2.2), nor a non-first fragment.
+    if (ip.fragmentOffsetBytes !== 0) return;
+    if (ip.protocol === IPPROTO.ICMP && this.icmp.check(ip.buf, ip.payloadOffset, ip.payloadLength) === PacketOk && this.icmp.isError) return;
+    const quoted = Math.min(ip.totalLength, ip.headerLength + ICMP_QUOTE_EXTRA);
+    const out = this.scratch;
+    const ipAt = ETHERNET_HEADER_LEN;
+    const icmpAt = ipAt + IPV4_HEADER_LEN;
+    out.set(ip.buf.subarray(ip.offset, ip.offset + quoted), icmpAt + ICMP_HEADER_LEN);
+    const repr: IcmpRepr =
+      type === ICMP_TIME_EXCEEDED ? { kind: 'timeExceeded', code } : { kind: 'destUnreachable', code, mtu };
+    emitIcmp(repr, out, icmpAt, quoted);
+    const payloadLength = ICMP_HEADER_LEN + quoted;
+    emitIpv4(
+      {
+        src: this.node.gatewayIp,
+        dst: ip.srcAddr,
+        protocol: IPPROTO.ICMP,
+        ttl: 64,
+        payloadLength,
+        dscp: 0x30, // CS6 (0xc0 in the TOS byte), as Linux marks the ICMP errors it generates.
+        ecn: 0,
+        identification: 0,
+        dontFragment: false,
+        moreFragments: false,
+        fragmentOffsetBytes: 0,
+      },
+      out,
+      ipAt,
+    );
+    const frameLength = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + payloadLength;
+    this.counters.icmpSent++;
+    this.offload.flags = 0;
+    this.offload.gsoType = VNET_HDR_GSO_NONE;
+    if (fromPeer !== undefined) {
+      emitEthernet({ dstMac: fromPeer.vtepMac, srcMac: this.node.vtepMac, ethertype: ETHERTYPE.IPV4 }, out, 0);
+      this.sendToPeer(fromPeer, out, 0, frameLength);
+      return;
+    }
+    const pod = this.slots[inSlot];
+    if (pod === undefined) return;
+    emitEthernet({ dstMac: pod.mac, srcMac: this.node.gatewayMac, ethertype: ETHERTYPE.IPV4 }, out, 0);
+    this.sendToPod(inSlot, out, 0, frameLength);
+  }
+}
+
+/** A receive batch from the overlay socket: datagrams with their source address. */
+export interface OverlayBatch {
+  readonly buf: Buffer;
+  count: number;
+  readonly offsets: Uint32Array;
+  readonly lengths: Uint32Array;
+  readonly srcAddrs: Uint32Array;
+  readonly srcPorts: Uint16Array;
+}
+
+/** The overlay's UDP socket as the pipeline uses it. */
+export interface OverlayLink {
+  /** True on a loopback underlay, where GSO super-frames travel whole in one datagram. */
+  readonly carriesSuperFrames: boolean;
+  start(handler: (batch: OverlayBatch) => void): void;
+  /** Queues header + frame as one datagram to addr:port; false when dropped. */
+  send(
+    header: Uint8Array,
+    headerOffset: number,
+    headerLength: number,
+    frame: Uint8Array,
+    frameOffset: number,
+    frameLength: number,
+    addr: number,
+    port: number,
+    offload: TxOffload,
+  ): boolean;
+  flush(): void;
+  close(): void;
+}

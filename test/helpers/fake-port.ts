@@ -1,0 +1,115 @@
+import type { Port, PortStats, RxBatch, TxOffload } from '../../src/io/port.js';
+import type { OverlayBatch, OverlayLink } from '../../src/node/pipeline.js';
+
+const MAX = 64;
+
+function rxBatch(): RxBatch {
+  return {
+    buf: Buffer.alloc(MAX * 2048),
+    count: 0,
+    offsets: new Uint32Array(MAX),
+    lengths: new Uint32Array(MAX),
+    flags: new Uint8Array(MAX),
+    gsoType: new Uint8Array(MAX),
+    gsoSize: new Uint16Array(MAX),
+    csumStart: new Uint16Array(MAX),
+    csumOffset: new Uint16Array(MAX),
+  };
+}
+
+/** An in-memory port: `inject` delivers frames as one batch, `sent` collects what went out. */
+export class FakePort implements Port {
+  readonly offload = false;
+  readonly sent: Buffer[] = [];
+  readonly stats: PortStats = { rxFrames: 0, rxBytes: 0, rxBatches: 0, txFrames: 0, txBytes: 0, txDropped: 0, rxErrors: 0 };
+  flushes = 0;
+  closed = false;
+  private handler: ((batch: RxBatch) => void) | undefined;
+  private readonly batch = rxBatch();
+
+  constructor(readonly name: string) {}
+
+  start(handler: (batch: RxBatch) => void): void {
+    this.handler = handler;
+  }
+
+  /** Delivers the frames as one batch, each copied into the slab with 0xee between them. */
+  inject(...frames: Uint8Array[]): void {
+    const b = this.batch;
+    b.buf.fill(0xee);
+    let at = 64;
+    b.count = frames.length;
+    frames.forEach((f, i) => {
+      b.buf.set(f, at);
+      b.offsets[i] = at;
+      b.lengths[i] = f.length;
+      at += f.length + 64;
+    });
+    this.handler!(b);
+  }
+
+  send(frame: Uint8Array, offset: number, length: number, _offload?: TxOffload): boolean {
+    this.sent.push(Buffer.from(frame.subarray(offset, offset + length)));
+    return true;
+  }
+
+  flush(): void {
+    this.flushes++;
+  }
+
+  take(): Buffer[] {
+    return this.sent.splice(0);
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+}
+
+/** Two-ended in-memory overlay: datagrams sent by one pipeline arrive at the other on flush. */
+export class FakeOverlay implements OverlayLink {
+  readonly carriesSuperFrames = false;
+  peerLink: FakeOverlay | undefined;
+  readonly queued: { data: Buffer; addr: number; port: number }[] = [];
+  private handler: ((batch: OverlayBatch) => void) | undefined;
+
+  constructor(
+    readonly addr: number,
+    readonly port = 4789,
+  ) {}
+
+  start(handler: (batch: OverlayBatch) => void): void {
+    this.handler = handler;
+  }
+
+  send(h: Uint8Array, ho: number, hl: number, f: Uint8Array, fo: number, fl: number, addr: number, port: number): boolean {
+    this.queued.push({ data: Buffer.concat([h.subarray(ho, ho + hl), f.subarray(fo, fo + fl)]), addr, port });
+    return true;
+  }
+
+  flush(): void {
+    const out = this.queued.splice(0);
+    if (out.length > 0 && this.peerLink !== undefined) this.peerLink.deliver(out.map((d) => d.data), this.addr, this.port);
+  }
+
+  deliver(datagrams: Buffer[], srcAddr: number, srcPort: number): void {
+    const n = datagrams.length;
+    const buf = Buffer.alloc(n * 2048);
+    const batch: OverlayBatch = {
+      buf,
+      count: n,
+      offsets: new Uint32Array(n),
+      lengths: new Uint32Array(n),
+      srcAddrs: new Uint32Array(n).fill(srcAddr),
+      srcPorts: new Uint16Array(n).fill(srcPort),
+    };
+    datagrams.forEach((d, i) => {
+      buf.set(d, i * 2048);
+      batch.offsets[i] = i * 2048;
+      batch.lengths[i] = d.length;
+    });
+    this.handler!(batch);
+  }
+
+  close(): void {}
+}
