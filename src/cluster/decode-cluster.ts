@@ -1,0 +1,139 @@
+/**
+ * The podwire `Cluster` document (podwire.dev/v1alpha1): what Kubernetes gets from its
+ * installer rather than from objects — the nodes and the network settings.
+ */
+
+import { cidrContains, formatCidr, parseCidr, type Cidr } from '../packet/addr.js';
+import { checked, checkedValue, decodeCidr, decodeLabels } from './decode-common.js';
+import { MAX_NODES, nodeCapacity } from './ipam.js';
+import type { Labels } from './model.js';
+import { checkDnsLabel, checkDnsSubdomain } from './names.js';
+import type { Field, FieldMap } from './yaml-reader.js';
+
+export interface NodeDecl {
+  readonly name: string;
+  readonly labels: Labels;
+}
+
+export interface ClusterDecl {
+  readonly kind: 'Cluster';
+  readonly name: string;
+  readonly nodes: readonly NodeDecl[];
+  readonly podCIDR: Cidr;
+  readonly serviceCIDR: Cidr;
+  readonly clusterDomain: string;
+  readonly vni: number;
+  readonly mtu: number;
+}
+
+export const DEFAULT_CLUSTER_NAME = 'podwire';
+export const DEFAULT_NODE_COUNT = 2;
+export const DEFAULT_POD_CIDR = '10.244.0.0/16';
+export const DEFAULT_SERVICE_CIDR = '10.96.0.0/12';
+export const DEFAULT_CLUSTER_DOMAIN = 'cluster.local';
+export const DEFAULT_VNI = 1;
+/** flannel's VXLAN default: 1500 less the 50 bytes of outer Ethernet, IPv4, UDP and VXLAN headers. */
+export const DEFAULT_MTU = 1450;
+const MIN_MTU = 68; // the smallest MTU IPv4 allows (RFC 791)
+const MAX_MTU = 65535 - 50; // the encapsulated frame must still fit one IPv4 datagram
+const MAX_VNI = 0xffffff;
+/** The tenth address of the service CIDR is cluster DNS, so the block needs at least 16. */
+const MAX_SERVICE_PREFIX = 28;
+
+/** The settings with no Cluster document at all. */
+export function defaultClusterDecl(): ClusterDecl {
+  return {
+    kind: 'Cluster',
+    name: DEFAULT_CLUSTER_NAME,
+    nodes: numberedNodes(DEFAULT_NODE_COUNT),
+    podCIDR: parseCidr(DEFAULT_POD_CIDR)!,
+    serviceCIDR: parseCidr(DEFAULT_SERVICE_CIDR)!,
+    clusterDomain: DEFAULT_CLUSTER_DOMAIN,
+    vni: DEFAULT_VNI,
+    mtu: DEFAULT_MTU,
+  };
+}
+
+function numberedNodes(count: number): NodeDecl[] {
+  return Array.from({ length: count }, (_, i) => ({ name: `node-${i + 1}`, labels: {} }));
+}
+
+export function decodeCluster(root: FieldMap): ClusterDecl | undefined {
+  const defaults = defaultClusterDecl();
+  const meta = root.get('metadata').mapOrEmpty();
+  // The name becomes part of network namespace names, hence a DNS label.
+  const name = meta?.get('name').present ? checked(meta.get('name'), checkDnsLabel) : defaults.name;
+  const spec = root.get('spec').mapOrEmpty();
+  if (spec === undefined) return undefined;
+
+  const nodesField = spec.get('nodes');
+  const nodes = nodesField.present ? decodeNodes(nodesField) : defaults.nodes;
+
+  const podField = spec.get('podCIDR');
+  const podCIDR = podField.present ? decodeCidr(podField, false) : defaults.podCIDR;
+  if (podCIDR !== undefined && nodes !== undefined && nodes.length > nodeCapacity(podCIDR)) {
+    const room = nodeCapacity(podCIDR);
+    podField.error(
+      `${formatCidr(podCIDR)} has room for ${room} node${room === 1 ? '' : 's'} (node N gets the N-th /24, the first is unused), the cluster has ${nodes.length}`,
+    );
+  }
+
+  const serviceField = spec.get('serviceCIDR');
+  const serviceCIDR = serviceField.present ? decodeCidr(serviceField, false) : defaults.serviceCIDR;
+  if (serviceCIDR !== undefined) {
+    if (serviceCIDR.prefix > MAX_SERVICE_PREFIX) {
+      serviceField.error(`must be a /${MAX_SERVICE_PREFIX} or larger, to hold the cluster DNS address (the tenth), got ${formatCidr(serviceCIDR)}`);
+    } else if (podCIDR !== undefined && (cidrContains(podCIDR, serviceCIDR.base) || cidrContains(serviceCIDR, podCIDR.base))) {
+      serviceField.error(`${formatCidr(serviceCIDR)} overlaps the pod CIDR ${formatCidr(podCIDR)}`);
+    }
+  }
+
+  const domainField = spec.get('clusterDomain');
+  const clusterDomain = domainField.present ? checked(domainField, checkDnsSubdomain) : defaults.clusterDomain;
+  const vniField = spec.get('vni');
+  const vni = vniField.present ? vniField.integer(`must be an integer between 1 and ${MAX_VNI}`, 1, MAX_VNI) : defaults.vni;
+  const mtuField = spec.get('mtu');
+  const mtu = mtuField.present ? mtuField.integer(`must be an integer between ${MIN_MTU} and ${MAX_MTU}`, MIN_MTU, MAX_MTU) : defaults.mtu;
+
+  if (
+    name === undefined ||
+    nodes === undefined ||
+    podCIDR === undefined ||
+    serviceCIDR === undefined ||
+    clusterDomain === undefined ||
+    vni === undefined ||
+    mtu === undefined
+  ) {
+    return undefined;
+  }
+  return { kind: 'Cluster', name, nodes, podCIDR, serviceCIDR, clusterDomain, vni, mtu };
+}
+
+/** `nodes: 3`, or a list whose items are names or `{ name, labels }`. */
+function decodeNodes(field: Field): NodeDecl[] | undefined {
+  const countExpectation = `must be a node count between 1 and ${MAX_NODES} or a list of nodes`;
+  if (field.shape !== 'list') {
+    const count = field.shape === 'scalar' ? field.integer(countExpectation, 1, MAX_NODES) : field.invalid(countExpectation);
+    return count === undefined ? undefined : numberedNodes(count);
+  }
+  const items = field.list() ?? [];
+  if (items.length === 0) return field.invalid('must list at least one node');
+  if (items.length > MAX_NODES) return field.invalid(`must list at most ${MAX_NODES} nodes`);
+  const nodes: NodeDecl[] = [];
+  const seen = new Set<string>();
+  for (const item of items) {
+    const asMap = item.shape === 'map' ? item.map() : undefined;
+    const nameField = asMap === undefined ? item : asMap.get('name');
+    // Node names become the kubernetes.io/hostname label and part of link names: DNS labels.
+    const name = asMap === undefined ? checkedValue(item, checkDnsLabel) : nameField.require() ? checked(nameField, checkDnsLabel) : undefined;
+    const labels = asMap === undefined ? {} : decodeLabels(asMap.get('labels'));
+    if (name === undefined) continue;
+    if (seen.has(name)) {
+      nameField.error(`duplicate node name ${JSON.stringify(name)}`);
+      continue;
+    }
+    seen.add(name);
+    nodes.push({ name, labels });
+  }
+  return nodes.length === items.length ? nodes : undefined;
+}

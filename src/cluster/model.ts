@@ -1,0 +1,302 @@
+/**
+ * The cluster model: what the Kubernetes YAML says, validated and resolved (pods expanded from
+ * Deployments, scheduled, addressed; services given cluster IPs and node ports).
+ *
+ * Types only. Addresses follow `src/packet/addr.ts`: an IPv4 address is a uint32 and a MAC a
+ * 48-bit integer, so the dataplane can key its tables with them directly; render them with
+ * `formatIpv4` / `formatMac`. Everything is readonly: the model is built once by `loadCluster`
+ * and then only read.
+ */
+
+import type { Cidr } from '../packet/addr.js';
+
+/** Where an object was declared, for messages that point back at the user's YAML. */
+export interface Origin {
+  readonly file: string;
+  /** 1-based index of the YAML document within the file. */
+  readonly document: number;
+  /** 1-based line of the document's first node. */
+  readonly line: number;
+}
+
+export type Protocol = 'TCP' | 'UDP' | 'SCTP';
+
+export type Labels = Readonly<Record<string, string>>;
+
+export type SelectorOperator = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+
+export interface LabelSelectorRequirement {
+  readonly key: string;
+  readonly operator: SelectorOperator;
+  /** Non-empty for In / NotIn, empty for Exists / DoesNotExist. */
+  readonly values: readonly string[];
+}
+
+/**
+ * A metav1.LabelSelector. The empty selector (no labels, no expressions) selects everything; an
+ * absent selector is modelled as `undefined` by the fields that allow it, and selects nothing.
+ */
+export interface LabelSelector {
+  readonly matchLabels: Labels;
+  readonly matchExpressions: readonly LabelSelectorRequirement[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pods
+
+export interface ContainerPort {
+  readonly name?: string;
+  readonly containerPort: number;
+  readonly protocol: Protocol;
+}
+
+export interface EnvVar {
+  readonly name: string;
+  readonly value: string;
+}
+
+export interface Container {
+  readonly name: string;
+  readonly image: string;
+  readonly command: readonly string[];
+  readonly args: readonly string[];
+  readonly env: readonly EnvVar[];
+  readonly ports: readonly ContainerPort[];
+  /** Kept as the plain value from the YAML: the probe runner (a later issue) interprets it. */
+  readonly readinessProbe?: unknown;
+}
+
+export type DnsPolicy = 'ClusterFirst' | 'ClusterFirstWithHostNet' | 'Default' | 'None';
+
+export interface DnsOption {
+  readonly name: string;
+  readonly value?: string;
+}
+
+export interface PodDnsConfig {
+  /** Dotted-quad text, as written into resolv.conf. */
+  readonly nameservers: readonly string[];
+  readonly searches: readonly string[];
+  readonly options: readonly DnsOption[];
+}
+
+/** The parts of a pod spec podwire models; other fields are ignored. */
+export interface PodSpec {
+  readonly nodeName?: string;
+  readonly nodeSelector: Labels;
+  readonly hostname?: string;
+  readonly subdomain?: string;
+  readonly dnsPolicy: DnsPolicy;
+  readonly dnsConfig?: PodDnsConfig;
+  readonly containers: readonly Container[];
+}
+
+export interface PodOwner {
+  readonly kind: 'Deployment';
+  readonly name: string;
+  readonly podTemplateHash: string;
+}
+
+export interface Pod extends PodSpec {
+  readonly namespace: string;
+  readonly name: string;
+  /** A version-4 UUID drawn from the load's random source. */
+  readonly uid: string;
+  readonly labels: Labels;
+  /** Name of the node the scheduler placed the pod on. */
+  readonly node: string;
+  readonly ip: number;
+  readonly mac: number;
+  readonly owner?: PodOwner;
+  readonly origin: Origin;
+}
+
+export interface Deployment {
+  readonly namespace: string;
+  readonly name: string;
+  readonly labels: Labels;
+  readonly replicas: number;
+  readonly selector: LabelSelector;
+  readonly podTemplateHash: string;
+  /** Names of the pods made from the template, in creation order. */
+  readonly pods: readonly string[];
+  readonly origin: Origin;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Services and endpoints
+
+export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName';
+
+export interface ServicePort {
+  /** Required (and unique) when the service has more than one port. */
+  readonly name?: string;
+  readonly protocol: Protocol;
+  readonly port: number;
+  /** A port number, or the name of a container port; defaults to `port`. */
+  readonly targetPort: number | string;
+  /** Set for NodePort and LoadBalancer services (allocated when the YAML leaves it out). */
+  readonly nodePort?: number;
+}
+
+export interface Service {
+  readonly namespace: string;
+  readonly name: string;
+  readonly labels: Labels;
+  readonly type: ServiceType;
+  /** The allocated or requested virtual IP; `undefined` for headless and ExternalName services. */
+  readonly clusterIP?: number;
+  /** `clusterIP: None`. */
+  readonly headless: boolean;
+  readonly ports: readonly ServicePort[];
+  /** `undefined` when the service has no selector (its Endpoints are managed by hand). */
+  readonly selector?: Labels;
+  readonly sessionAffinity: 'None' | 'ClientIP';
+  /** Set (default 10800) when sessionAffinity is ClientIP. */
+  readonly sessionAffinityTimeoutSeconds?: number;
+  /** Set (default Cluster) for NodePort and LoadBalancer services only. */
+  readonly externalTrafficPolicy?: 'Cluster' | 'Local';
+  readonly loadBalancerIP?: number;
+  readonly externalName?: string;
+  readonly origin: Origin;
+}
+
+export interface ObjectReference {
+  readonly kind?: string;
+  readonly namespace?: string;
+  readonly name?: string;
+}
+
+export interface EndpointAddress {
+  readonly ip: number;
+  readonly hostname?: string;
+  readonly nodeName?: string;
+  readonly targetRef?: ObjectReference;
+}
+
+export interface EndpointPort {
+  readonly name?: string;
+  readonly port: number;
+  readonly protocol: Protocol;
+}
+
+export interface EndpointSubset {
+  readonly addresses: readonly EndpointAddress[];
+  readonly notReadyAddresses: readonly EndpointAddress[];
+  readonly ports: readonly EndpointPort[];
+}
+
+/** An Endpoints object as declared in the YAML (those computed from selectors come later). */
+export interface Endpoints {
+  readonly namespace: string;
+  readonly name: string;
+  readonly labels: Labels;
+  readonly subsets: readonly EndpointSubset[];
+  readonly origin: Origin;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Network policies
+
+export interface IpBlock {
+  /** Host bits are cleared, as Kubernetes does when it compares. */
+  readonly cidr: Cidr;
+  /** Each a strict subset of `cidr`. */
+  readonly except: readonly Cidr[];
+}
+
+/** Either `ipBlock` alone, or at least one of the two selectors. */
+export interface NetworkPolicyPeer {
+  readonly podSelector?: LabelSelector;
+  readonly namespaceSelector?: LabelSelector;
+  readonly ipBlock?: IpBlock;
+}
+
+export interface NetworkPolicyPort {
+  readonly protocol: Protocol;
+  /** A port number or a named container port; `undefined` matches every port. */
+  readonly port?: number | string;
+  /** With a numeric `port`, the last port of the range (inclusive). */
+  readonly endPort?: number;
+}
+
+/** An empty `from` matches every source; an empty `ports` every port. */
+export interface NetworkPolicyIngressRule {
+  readonly from: readonly NetworkPolicyPeer[];
+  readonly ports: readonly NetworkPolicyPort[];
+}
+
+/** An empty `to` matches every destination; an empty `ports` every port. */
+export interface NetworkPolicyEgressRule {
+  readonly to: readonly NetworkPolicyPeer[];
+  readonly ports: readonly NetworkPolicyPort[];
+}
+
+export type PolicyType = 'Ingress' | 'Egress';
+
+export interface NetworkPolicy {
+  readonly namespace: string;
+  readonly name: string;
+  readonly labels: Labels;
+  readonly podSelector: LabelSelector;
+  /** Defaulted as Kubernetes does: Ingress, plus Egress when egress rules are present. */
+  readonly policyTypes: readonly PolicyType[];
+  readonly ingress: readonly NetworkPolicyIngressRule[];
+  readonly egress: readonly NetworkPolicyEgressRule[];
+  readonly origin: Origin;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cluster, nodes, namespaces
+
+export interface Namespace {
+  readonly name: string;
+  /** Includes `kubernetes.io/metadata.name`, which Kubernetes sets on every namespace. */
+  readonly labels: Labels;
+  /** `undefined` for the namespaces every cluster has (default, kube-system). */
+  readonly origin?: Origin;
+}
+
+export interface ClusterSettings {
+  readonly name: string;
+  /** Derived from the name (see `clusterIndex` in ipam.ts); picks the underlay addresses. */
+  readonly clusterIndex: number;
+  readonly podCIDR: Cidr;
+  readonly serviceCIDR: Cidr;
+  readonly clusterDomain: string;
+  /** VXLAN network identifier of the overlay. */
+  readonly vni: number;
+  /** MTU of every pod's eth0. */
+  readonly mtu: number;
+  /** The `kubernetes` service's address: the first address of the service CIDR. */
+  readonly kubernetesIP: number;
+  /** The cluster DNS service's address: the tenth address of the service CIDR. */
+  readonly dnsIP: number;
+}
+
+export interface Node {
+  readonly name: string;
+  /** 1-based position in the Cluster document; picks the node's pod /24 and underlay address. */
+  readonly index: number;
+  /** Includes kubernetes.io/hostname and kubernetes.io/os, as the kubelet sets them. */
+  readonly labels: Labels;
+  readonly podCIDR: Cidr;
+  /** The first address of podCIDR: the node's bridge, every local pod's default route. */
+  readonly gateway: number;
+  readonly gatewayMac: number;
+  /** Loopback address the node's VXLAN socket binds to. */
+  readonly underlay: number;
+  readonly vtepMac: number;
+}
+
+export interface Cluster {
+  readonly settings: ClusterSettings;
+  readonly nodes: readonly Node[];
+  readonly namespaces: readonly Namespace[];
+  /** In declaration order, Deployment replicas at the Deployment's place. */
+  readonly pods: readonly Pod[];
+  readonly deployments: readonly Deployment[];
+  readonly services: readonly Service[];
+  readonly endpoints: readonly Endpoints[];
+  readonly networkPolicies: readonly NetworkPolicy[];
+}

@@ -1,0 +1,102 @@
+/**
+ * Name and label syntax, as Kubernetes' apimachinery validation defines it. Each check returns
+ * `undefined` for a good value or the reason it is bad, worded to follow "field: ".
+ */
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+const IANA_SVC_NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+const ENV_VAR_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
+
+export const DNS1123_LABEL_MAX = 63;
+export const DNS1123_SUBDOMAIN_MAX = 253;
+
+function tooLong(value: string, max: number): string | undefined {
+  return value.length > max ? `must be at most ${max} characters, got ${value.length}` : undefined;
+}
+
+function shown(value: string): string {
+  return JSON.stringify(value.length > 60 ? `${value.slice(0, 56)}...` : value);
+}
+
+/** Namespaces, container names, hostnames: `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63. */
+export function checkDnsLabel(value: string): string | undefined {
+  if (value === '') return 'must not be empty';
+  return (
+    tooLong(value, DNS1123_LABEL_MAX) ??
+    (DNS1123_LABEL.test(value)
+      ? undefined
+      : `must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit), got ${shown(value)}`)
+  );
+}
+
+/** Most object names: dot-separated DNS-1123 labels, at most 253. */
+export function checkDnsSubdomain(value: string): string | undefined {
+  if (value === '') return 'must not be empty';
+  return (
+    tooLong(value, DNS1123_SUBDOMAIN_MAX) ??
+    (DNS1123_SUBDOMAIN.test(value)
+      ? undefined
+      : `must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.', each part starting and ending with a letter or digit), got ${shown(value)}`)
+  );
+}
+
+/** Service names: a DNS-1123 label that starts with a letter, since it becomes a DNS name. */
+export function checkDns1035Label(value: string): string | undefined {
+  if (value === '') return 'must not be empty';
+  return (
+    tooLong(value, DNS1123_LABEL_MAX) ??
+    (DNS1035_LABEL.test(value)
+      ? undefined
+      : `must be a DNS-1035 label (lowercase letters, digits and '-', starting with a letter and ending with a letter or digit), got ${shown(value)}`)
+  );
+}
+
+/** Named ports (IANA service names, RFC 6335): at most 15, a letter somewhere, no `--`. */
+export function checkPortName(value: string): string | undefined {
+  if (value === '') return 'must not be empty';
+  if (value.length > 15) return `must be at most 15 characters, got ${value.length}`;
+  if (!IANA_SVC_NAME.test(value)) {
+    return `must be an IANA service name (lowercase letters, digits and '-', starting and ending with a letter or digit), got ${shown(value)}`;
+  }
+  if (value.includes('--')) return `must not contain consecutive hyphens, got ${shown(value)}`;
+  if (!/[a-z]/.test(value)) return `must contain at least one letter, got ${shown(value)}`;
+  return undefined;
+}
+
+/** Label and selector keys: an optional DNS subdomain prefix and `/`, then a name of at most 63. */
+export function checkLabelKey(value: string): string | undefined {
+  const slash = value.indexOf('/');
+  const name = slash < 0 ? value : value.slice(slash + 1);
+  if (slash >= 0) {
+    const prefix = value.slice(0, slash);
+    const bad = checkDnsSubdomain(prefix);
+    if (bad !== undefined) return `prefix ${bad}`;
+  }
+  if (name === '') return `must have a name${slash >= 0 ? ' after the prefix' : ''}`;
+  if (name.length > 63) return `name part must be at most 63 characters, got ${name.length}`;
+  if (!QUALIFIED_NAME.test(name)) {
+    return `must be a qualified name (letters, digits, '-', '_' and '.', starting and ending with a letter or digit, optionally prefixed by a DNS subdomain and '/'), got ${shown(value)}`;
+  }
+  return undefined;
+}
+
+/** Label values: empty, or a name of at most 63 (letters, digits, `-_.`, alphanumeric ends). */
+export function checkLabelValue(value: string): string | undefined {
+  if (value === '') return undefined;
+  if (value.length > 63) return `must be at most 63 characters, got ${value.length}`;
+  if (!QUALIFIED_NAME.test(value)) {
+    return `must be a valid label value (letters, digits, '-', '_' and '.', starting and ending with a letter or digit), got ${shown(value)}`;
+  }
+  return undefined;
+}
+
+export function checkEnvVarName(value: string): string | undefined {
+  if (value === '') return 'must not be empty';
+  if (!ENV_VAR_NAME.test(value)) {
+    return `must be a valid environment variable name (letters, digits, '-', '_' and '.', not starting with a digit), got ${shown(value)}`;
+  }
+  return undefined;
+}
