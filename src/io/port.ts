@@ -60,18 +60,61 @@ export interface PortStats {
   rxErrors: number;
 }
 
+/**
+ * Why a port stopped for good: its TAP was deleted, its relay process or wire peer went
+ * away. The port is closed by the time this is called; `code` is an errno name when the
+ * kernel gave one.
+ */
+export type PortErrorHandler = (err: Error & { code?: string }) => void;
+
 export interface Port {
   readonly name: string;
   /** True when frames carry offload metadata (TAP with IFF_VNET_HDR). */
   readonly offload: boolean;
-  /** Starts delivery; `handler` is called once per batch. */
-  start(handler: (batch: RxBatch) => void): void;
+  /**
+   * Starts delivery; `handler` is called once per batch. Without `onError` a port that
+   * dies emits a process warning instead.
+   */
+  start(handler: (batch: RxBatch) => void, onError?: PortErrorHandler): void;
   /**
    * Queues one frame (copied into the transmit slab) and returns false when it had to be
-   * dropped (queue full, frame too large). `offload` is ignored by ports without offload.
+   * dropped (port closed, frame too large). A full slab is flushed first, not dropped.
+   * `offload` is ignored by ports without offload.
    */
   send(frame: Uint8Array, offset: number, length: number, offload?: TxOffload): boolean;
   /** Writes every queued frame to the kernel; the pipeline calls it at the end of a batch. */
+  flush(): void;
+  readonly stats: PortStats;
+  close(): void;
+}
+
+/**
+ * A batch of UDP datagrams from the overlay socket: the same slab layout as RxBatch, with
+ * each datagram's source instead of offload metadata.
+ */
+export interface DatagramBatch {
+  readonly buf: Buffer;
+  count: number;
+  readonly offsets: Uint32Array;
+  readonly lengths: Uint32Array;
+  /** Source IPv4 address of datagram i, as a uint32 (src/packet/addr.ts). */
+  readonly addrs: Uint32Array;
+  /** Source UDP port of datagram i. */
+  readonly ports: Uint16Array;
+}
+
+/**
+ * The overlay's UDP socket: a Port whose frames are datagrams with a peer address each.
+ * Bound to one IPv4 address and port, never shared (no SO_REUSEADDR).
+ */
+export interface DatagramPort {
+  readonly name: string;
+  /** Bound IPv4 address (uint32) and UDP port (the kernel's choice when 0 was asked). */
+  readonly address: number;
+  readonly port: number;
+  start(handler: (batch: DatagramBatch) => void, onError?: PortErrorHandler): void;
+  /** Queues one datagram for addr:port (copied); false when it had to be dropped. */
+  send(data: Uint8Array, offset: number, length: number, addr: number, port: number): boolean;
   flush(): void;
   readonly stats: PortStats;
   close(): void;

@@ -1,0 +1,157 @@
+/**
+ * Loads podwire's I/O addon (build/Release/podwire_io.node, built from src/io/native by the
+ * package's install script). Importing this module never throws: where the addon is
+ * missing or unusable, `nativeIo` is undefined and `nativeIoUnavailable` says why, and
+ * src/io/open.ts falls back to native-free/.
+ *
+ * Set PODWIRE_NO_ADDON=1 to pretend the addon is absent (to exercise the fallbacks).
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { getSystemErrorName } from 'node:util';
+import { markAsUntransferable } from 'node:worker_threads';
+import type { PortStats } from './port.js';
+
+/** The buffers every native port shares with JavaScript (see src/io/native/port.h). */
+export interface NativePortBase {
+  readonly rxBuf: Uint8Array;
+  readonly rxOffsets: Uint32Array;
+  readonly rxLengths: Uint32Array;
+  readonly txBuf: Uint8Array;
+  readonly txOffsets: Uint32Array;
+  readonly txLengths: Uint32Array;
+  /** Counters in STAT order, written by C++. */
+  readonly stats: Float64Array;
+  start(onBatch: (count: number) => void, onError: (message: string, errno: number) => void): void;
+  /** Sends tx frames [0, count); returns how many the kernel took. */
+  flush(count: number): number;
+  close(): void;
+}
+
+export interface NativeTapPort extends NativePortBase {
+  readonly rxFlags: Uint8Array;
+  readonly rxGsoType: Uint8Array;
+  readonly rxGsoSize: Uint16Array;
+  readonly rxCsumStart: Uint16Array;
+  readonly rxCsumOffset: Uint16Array;
+  readonly txFlags: Uint8Array;
+  readonly txGsoType: Uint8Array;
+  readonly txGsoSize: Uint16Array;
+  readonly txCsumStart: Uint16Array;
+  readonly txCsumOffset: Uint16Array;
+}
+
+export interface NativeUdpPort extends NativePortBase {
+  readonly rxAddrs: Uint32Array;
+  readonly rxPorts: Uint16Array;
+  readonly txAddrs: Uint32Array;
+  readonly txPorts: Uint16Array;
+}
+
+export interface NativePortOptions {
+  /** Most frames per receive wake-up and per flush (1 to 1024). */
+  batch?: number;
+  /** Largest frame or datagram accepted, in bytes (64 to 65600). */
+  frameCap?: number;
+  /** 0, or 10/12 when the TAP was opened with IFF_VNET_HDR. */
+  vnetHdrLen?: number;
+}
+
+export interface NativeIo {
+  openTap(name: string, vnetHdrLen: number, offload: boolean): { fd: number; name: string };
+  openUdp(addr: number, port: number, bufferBytes: number): { fd: number; port: number; rcvbuf: number; sndbuf: number };
+  IoPort: new (fd: number, kind: number, options: NativePortOptions) => NativePortBase;
+  readonly KIND_TAP: number;
+  readonly KIND_UDP: number;
+  readonly STAT_COUNT: number;
+}
+
+/** Slots of NativePortBase.stats (the Stat enum in port.h). */
+export const STAT_RX_FRAMES = 0;
+export const STAT_RX_BYTES = 1;
+export const STAT_RX_BATCHES = 2;
+export const STAT_TX_FRAMES = 3;
+export const STAT_TX_BYTES = 4;
+export const STAT_TX_DROPPED = 5;
+export const STAT_RX_ERRORS = 6;
+const STAT_COUNT = 7;
+
+function load(): { io?: NativeIo; reason?: string } {
+  if (process.env.PODWIRE_NO_ADDON) return { reason: 'disabled by PODWIRE_NO_ADDON' };
+  if (process.platform !== 'linux') return { reason: `the addon is Linux-only (this is ${process.platform})` };
+  // dist/src/io/native.js -> <package>/build/Release; the same from src/ under a loader.
+  const path = fileURLToPath(new URL('../../../build/Release/podwire_io.node', import.meta.url));
+  try {
+    const io = createRequire(import.meta.url)(path) as NativeIo;
+    if (io.STAT_COUNT !== STAT_COUNT) return { reason: `${path} is a different version (stale build?)` };
+    return { io };
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'MODULE_NOT_FOUND') return { reason: `${path} not built (run npm install or npx node-gyp rebuild)` };
+    return { reason: `${path} failed to load: ${e.message}` };
+  }
+}
+
+const loaded = load();
+/** The addon, or undefined (then see nativeIoUnavailable). */
+export const nativeIo: NativeIo | undefined = loaded.io;
+/** Why the addon cannot be used, or undefined when it can. */
+export const nativeIoUnavailable: string | undefined = loaded.reason;
+
+/**
+ * Keeps the native slabs attached: C++ holds raw pointers into them, so they must never
+ * be transferred to a worker or detached (the addon would write into freed memory).
+ */
+export function pinShared(port: NativePortBase): void {
+  for (const value of Object.values(port)) {
+    if (ArrayBuffer.isView(value)) markAsUntransferable(value.buffer);
+  }
+}
+
+/** A Buffer over a native slab, without copying. */
+export function slabBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** PortStats read live from the counters C++ writes. */
+export class NativeStats implements PortStats {
+  constructor(private readonly c: Float64Array) {}
+  get rxFrames(): number {
+    return this.c[STAT_RX_FRAMES];
+  }
+  get rxBytes(): number {
+    return this.c[STAT_RX_BYTES];
+  }
+  get rxBatches(): number {
+    return this.c[STAT_RX_BATCHES];
+  }
+  get txFrames(): number {
+    return this.c[STAT_TX_FRAMES];
+  }
+  get txBytes(): number {
+    return this.c[STAT_TX_BYTES];
+  }
+  get txDropped(): number {
+    return this.c[STAT_TX_DROPPED];
+  }
+  get rxErrors(): number {
+    return this.c[STAT_RX_ERRORS];
+  }
+  /** A plain copy, for logging and JSON. */
+  toJSON(): PortStats {
+    const { rxFrames, rxBytes, rxBatches, txFrames, txBytes, txDropped, rxErrors } = this;
+    return { rxFrames, rxBytes, rxBatches, txFrames, txBytes, txDropped, rxErrors };
+  }
+}
+
+/** The Error a native onError(message, errno) becomes. */
+export function portError(name: string, message: string, errno: number): Error & { code?: string; errno?: number } {
+  const err: Error & { code?: string; errno?: number } = new Error(`${name}: ${message}`);
+  err.errno = errno;
+  try {
+    err.code = getSystemErrorName(-errno); // libuv's negative form
+  } catch {
+    // an errno Node does not know keeps only its number
+  }
+  return err;
+}

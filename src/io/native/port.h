@@ -1,0 +1,129 @@
+// IoPort: batched, non-blocking frame I/O over one file descriptor (a TAP or a UDP socket).
+//
+// Receive: a uv_poll_t watches the fd; on wake, every frame the kernel has ready (up to
+// `batch`) is read into a slab allocated once, its length and metadata go into typed arrays
+// allocated once, and JavaScript is called once with the count. Nothing is allocated per
+// frame and nothing crosses into JavaScript per frame.
+//
+// Transmit: JavaScript copies frames into the transmit slab and fills the transmit
+// metadata arrays, then calls flush(count): one native call that hands every frame to the
+// kernel (write/writev per frame for a TAP, sendmmsg for UDP).
+//
+// The slabs and arrays are typed arrays created here and exposed as read-only properties
+// of the wrapper object, so they live exactly as long as this object.
+#pragma once
+
+#include <napi.h>
+#include <uv.h>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace podwire {
+
+// struct virtio_net_hdr_mrg_rxbuf from include/uapi/linux/virtio_net.h, which C++ cannot
+// include (a later struct there has a member named `class`). The first 10 bytes are
+// struct virtio_net_hdr; num_buffers only exists with TUNSETVNETHDRSZ 12. openTap sets
+// TUNSETVNETLE, so the 16-bit fields are little-endian whatever the host.
+struct VnetHdr {
+  uint8_t flags;
+  uint8_t gso_type;
+  uint16_t hdr_len;
+  uint16_t gso_size;
+  uint16_t csum_start;
+  uint16_t csum_offset;
+  uint16_t num_buffers;
+};
+static_assert(sizeof(VnetHdr) == 12 && offsetof(VnetHdr, num_buffers) == 10, "virtio_net_hdr layout");
+constexpr uint32_t kVnetHdrLen = 10;
+constexpr uint32_t kVnetHdrMrgLen = 12;
+constexpr uint8_t kGsoNone = 0;
+
+enum class Kind : uint32_t { Tap = 0, Udp = 1 };
+
+// Slots of the shared Float64Array `stats`; src/io/native.ts reads the same order.
+enum Stat : uint32_t {
+  kRxFrames,
+  kRxBytes,
+  kRxBatches,
+  kTxFrames,
+  kTxBytes,
+  kTxDropped,
+  kRxErrors,
+  kStatCount,
+};
+
+// One direction's shared memory. Unused arrays (addresses on a TAP, offload metadata on
+// UDP) stay null.
+struct Side {
+  uint8_t* buf = nullptr;
+  size_t buf_len = 0;
+  uint32_t* offsets = nullptr;
+  uint32_t* lengths = nullptr;
+  uint8_t* flags = nullptr;
+  uint8_t* gso_type = nullptr;
+  uint16_t* gso_size = nullptr;
+  uint16_t* csum_start = nullptr;
+  uint16_t* csum_offset = nullptr;
+  uint32_t* addrs = nullptr;  // IPv4, host order
+  uint16_t* ports = nullptr;  // host order
+};
+
+class IoPort : public Napi::ObjectWrap<IoPort> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+
+  // new IoPort(fd, kind, { batch, frameCap, vnetHdrLen }). Takes ownership of fd at once:
+  // it is closed by close(), by garbage collection, or here if the arguments are bad.
+  explicit IoPort(const Napi::CallbackInfo& info);
+  ~IoPort() override;
+
+ private:
+  // start(onBatch(count), onError(message, errno)): begins polling.
+  Napi::Value Start(const Napi::CallbackInfo& info);
+  // flush(count): sends tx frames [0, count); returns how many the kernel took.
+  Napi::Value Flush(const Napi::CallbackInfo& info);
+  // close(): stops polling and closes the fd; idempotent.
+  Napi::Value Close(const Napi::CallbackInfo& info);
+
+  static void OnPoll(uv_poll_t* handle, int status, int events);
+  void HandleReadable(int poll_status);
+  // Return the number of frames now in the rx arrays, or -errno for an error that ends
+  // reception (the fd is dead, polling it again would spin).
+  int64_t ReceiveTap();
+  int64_t ReceiveUdp();
+  uint32_t SendTap(uint32_t count);
+  uint32_t SendUdp(uint32_t count);
+  void Fail(Napi::Env env, const char* what, int err);
+  void Shutdown();
+
+  template <typename T>
+  T* Share(Napi::Env env, Napi::Object self, const char* name, size_t count);
+
+  Kind kind_ = Kind::Tap;
+  int fd_ = -1;
+  uint32_t vnet_hdr_len_ = 0;
+  uint32_t batch_ = 0;
+  uint32_t frame_cap_ = 0;
+
+  uv_poll_t* poll_ = nullptr;  // freed by uv_close's callback, which may run after we are gone
+  bool started_ = false;
+  Napi::FunctionReference on_batch_;
+  Napi::FunctionReference on_error_;
+  std::unique_ptr<Napi::AsyncContext> async_;
+
+  Side rx_, tx_;
+  double* stats_ = nullptr;
+
+  // recvmmsg/sendmmsg descriptors, built once (UDP only).
+  std::vector<mmsghdr> rx_msgs_, tx_msgs_;
+  std::vector<iovec> rx_iovs_, tx_iovs_;
+  std::vector<sockaddr_in> rx_names_, tx_names_;
+};
+
+}  // namespace podwire

@@ -1,0 +1,150 @@
+/**
+ * TapPort: a pod's eth0, seen from the node process, through podwire's addon.
+ *
+ * The addon reads every ready frame into a slab on one libuv wake-up and calls us once
+ * per batch; transmit copies frames into the addon's tx slab and flush() writes them all
+ * in one native call. The RxBatch object and every array in it are allocated once, here.
+ *
+ * The TAP lives as long as this port: moving it into the pod's namespace and renaming it
+ * to eth0 (`ip link set NAME netns NS`, `ip -n NS link set NAME name eth0`) keeps the fd
+ * working; close() deletes the device wherever it is.
+ */
+import {
+  NativeStats,
+  nativeIo,
+  nativeIoUnavailable,
+  pinShared,
+  portError,
+  slabBuffer,
+  STAT_TX_DROPPED,
+  type NativeTapPort,
+} from './native.js';
+import type { Port, PortErrorHandler, PortStats, RxBatch, TxOffload } from './port.js';
+
+/** Ethernet (14) + one VLAN tag (4) + the largest IP packet (65535): a GSO super-frame. */
+export const MAX_TAP_FRAME = 65553;
+
+export interface TapOptions {
+  /**
+   * IFF_VNET_HDR: frames carry virtio_net_hdr offload metadata (as RxBatch.flags, gsoType,
+   * gsoSize, csumStart, csumOffset). Default false.
+   */
+  vnetHdr?: boolean;
+  /**
+   * TUNSETOFFLOAD CSUM|TSO4|TSO6 (implies vnetHdr): the pod's kernel hands over unsegmented
+   * TCP super-frames of up to 64 KiB with partial checksums, and accepts them back.
+   */
+  offload?: boolean;
+  /** Most frames per receive batch and per flush; default 256. */
+  batch?: number;
+}
+
+export class TapPort implements Port {
+  readonly backend = 'addon' as const;
+  /** The kernel's name for the device when it was opened (it may be renamed later). */
+  readonly name: string;
+  readonly offload: boolean;
+  readonly stats: PortStats;
+  /** Why the port stopped, once it has. */
+  error: Error | undefined;
+
+  private readonly native: NativeTapPort;
+  private readonly batch: RxBatch;
+  private readonly txBuf: Uint8Array;
+  private readonly batchCap: number;
+  private txCount = 0;
+  private txCursor = 0;
+  private closed = false;
+
+  /** Opens (creates) the TAP `name` ('' or a '%d' pattern lets the kernel choose). */
+  static open(name: string, options: TapOptions = {}): TapPort {
+    if (nativeIo === undefined) throw new Error(`podwire addon unavailable: ${nativeIoUnavailable}`);
+    const vnetHdr = options.vnetHdr === true || options.offload === true;
+    const vnetHdrLen = vnetHdr ? 10 : 0;
+    const { fd, name: ifName } = nativeIo.openTap(name, vnetHdrLen, options.offload === true);
+    // From here the IoPort owns fd (it closes it itself if its constructor throws).
+    const native = new nativeIo.IoPort(fd, nativeIo.KIND_TAP, {
+      batch: options.batch ?? 256,
+      frameCap: MAX_TAP_FRAME,
+      vnetHdrLen,
+    }) as NativeTapPort;
+    return new TapPort(native, ifName, vnetHdr);
+  }
+
+  private constructor(native: NativeTapPort, name: string, vnetHdr: boolean) {
+    pinShared(native);
+    this.native = native;
+    this.name = name;
+    this.offload = vnetHdr;
+    this.stats = new NativeStats(native.stats);
+    this.txBuf = native.txBuf;
+    this.batchCap = native.txOffsets.length;
+    this.batch = {
+      buf: slabBuffer(native.rxBuf),
+      count: 0,
+      offsets: native.rxOffsets,
+      lengths: native.rxLengths,
+      flags: native.rxFlags,
+      gsoType: native.rxGsoType,
+      gsoSize: native.rxGsoSize,
+      csumStart: native.rxCsumStart,
+      csumOffset: native.rxCsumOffset,
+    };
+  }
+
+  start(handler: (batch: RxBatch) => void, onError?: PortErrorHandler): void {
+    const batch = this.batch;
+    this.native.start(
+      (count) => {
+        batch.count = count;
+        handler(batch);
+      },
+      (message, errno) => {
+        this.closed = true;
+        this.error = portError(this.name, message, errno);
+        if (onError) onError(this.error);
+        else process.emitWarning(this.error.message, 'PodwirePortWarning');
+      },
+    );
+  }
+
+  send(frame: Uint8Array, offset: number, length: number, offload?: TxOffload): boolean {
+    if (this.closed || length <= 0 || length > MAX_TAP_FRAME || offset < 0 || offset + length > frame.length) {
+      this.native.stats[STAT_TX_DROPPED] += 1;
+      return false;
+    }
+    if (this.txCount === this.batchCap || this.txCursor + length > this.txBuf.length) this.flush();
+    const i = this.txCount;
+    const at = this.txCursor;
+    this.txBuf.set(frame.subarray(offset, offset + length), at);
+    const n = this.native;
+    n.txOffsets[i] = at;
+    n.txLengths[i] = length;
+    if (this.offload) {
+      // The arrays are reused: a frame without metadata must clear what the last one left.
+      n.txFlags[i] = offload ? offload.flags : 0;
+      n.txGsoType[i] = offload ? offload.gsoType : 0;
+      n.txGsoSize[i] = offload ? offload.gsoSize : 0;
+      n.txCsumStart[i] = offload ? offload.csumStart : 0;
+      n.txCsumOffset[i] = offload ? offload.csumOffset : 0;
+    }
+    this.txCount = i + 1;
+    this.txCursor = at + length;
+    return true;
+  }
+
+  flush(): void {
+    if (this.txCount === 0) return;
+    this.native.flush(this.txCount);
+    this.txCount = 0;
+    this.txCursor = 0;
+  }
+
+  /** Writes what is queued, then closes the fd, which deletes the TAP. */
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    this.native.close();
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * UdpPort: the overlay's UDP socket through podwire's addon, recvmmsg/sendmmsg in batches.
+ *
+ * Each simulated node binds its own loopback address (127.x.y.z) and port; receive hands
+ * over every ready datagram with its source address and port in one call, and flush()
+ * sends the whole queue with sendmmsg, each datagram to its own peer.
+ */
+import { formatIpv4, parseIpv4 } from '../packet/addr.js';
+import {
+  NativeStats,
+  nativeIo,
+  nativeIoUnavailable,
+  pinShared,
+  portError,
+  slabBuffer,
+  STAT_TX_DROPPED,
+  type NativeUdpPort,
+} from './native.js';
+import type { DatagramBatch, DatagramPort, PortErrorHandler, PortStats } from './port.js';
+
+/** The largest UDP payload over IPv4 (65535 - 20 - 8). */
+export const MAX_UDP_PAYLOAD = 65507;
+
+export interface UdpOptions {
+  /** Most datagrams per recvmmsg/sendmmsg; default 64. */
+  batch?: number;
+  /**
+   * Largest datagram received; bigger ones are dropped and counted in rxErrors. Each of
+   * the `batch` receive slots has this size, so it sets the slab's size (default 65507:
+   * 64 slots take 4 MiB). 2048 is plenty for VXLAN of MTU-sized frames.
+   */
+  maxDatagram?: number;
+  /** SO_RCVBUF and SO_SNDBUF (forced past rmem_max when root); default 8 MiB. */
+  bufferBytes?: number;
+}
+
+/** Parses a dotted quad or passes a uint32 through; throws on bad text (setup time). */
+export function toIpv4(address: string | number): number {
+  const addr = typeof address === 'number' ? address : parseIpv4(address);
+  if (addr === undefined || !Number.isInteger(addr) || addr < 0 || addr > 0xffffffff) {
+    throw new RangeError(`not an IPv4 address: ${address}`);
+  }
+  return addr;
+}
+
+export class UdpPort implements DatagramPort {
+  readonly backend = 'addon' as const;
+  readonly name: string;
+  readonly address: number;
+  readonly port: number;
+  readonly stats: PortStats;
+  /** The socket buffer sizes the kernel granted (as getsockopt reports them). */
+  readonly rcvbuf: number;
+  readonly sndbuf: number;
+  error: Error | undefined;
+
+  private readonly native: NativeUdpPort;
+  private readonly batch: DatagramBatch;
+  private readonly txBuf: Uint8Array;
+  private readonly batchCap: number;
+  private readonly maxDatagram: number;
+  private txCount = 0;
+  private txCursor = 0;
+  private closed = false;
+
+  /** Binds address:port (port 0 lets the kernel choose; see .port). Throws EADDRINUSE etc. */
+  static open(address: string | number, port: number, options: UdpOptions = {}): UdpPort {
+    if (nativeIo === undefined) throw new Error(`podwire addon unavailable: ${nativeIoUnavailable}`);
+    const addr = toIpv4(address);
+    const maxDatagram = options.maxDatagram ?? MAX_UDP_PAYLOAD;
+    const s = nativeIo.openUdp(addr, port, options.bufferBytes ?? 8 << 20);
+    const native = new nativeIo.IoPort(s.fd, nativeIo.KIND_UDP, {
+      batch: options.batch ?? 64,
+      frameCap: maxDatagram,
+    }) as NativeUdpPort;
+    return new UdpPort(native, addr, s.port, s.rcvbuf, s.sndbuf, maxDatagram);
+  }
+
+  private constructor(native: NativeUdpPort, addr: number, port: number, rcvbuf: number, sndbuf: number, maxDatagram: number) {
+    pinShared(native);
+    this.native = native;
+    this.address = addr;
+    this.port = port;
+    this.name = `udp:${formatIpv4(addr)}:${port}`;
+    this.rcvbuf = rcvbuf;
+    this.sndbuf = sndbuf;
+    this.maxDatagram = maxDatagram;
+    this.stats = new NativeStats(native.stats);
+    this.txBuf = native.txBuf;
+    this.batchCap = native.txOffsets.length;
+    this.batch = {
+      buf: slabBuffer(native.rxBuf),
+      count: 0,
+      offsets: native.rxOffsets,
+      lengths: native.rxLengths,
+      addrs: native.rxAddrs,
+      ports: native.rxPorts,
+    };
+  }
+
+  start(handler: (batch: DatagramBatch) => void, onError?: PortErrorHandler): void {
+    const batch = this.batch;
+    this.native.start(
+      (count) => {
+        batch.count = count;
+        handler(batch);
+      },
+      (message, errno) => {
+        this.closed = true;
+        this.error = portError(this.name, message, errno);
+        if (onError) onError(this.error);
+        else process.emitWarning(this.error.message, 'PodwirePortWarning');
+      },
+    );
+  }
+
+  send(data: Uint8Array, offset: number, length: number, addr: number, port: number): boolean {
+    if (this.closed || length < 0 || length > this.maxDatagram || offset < 0 || offset + length > data.length) {
+      this.native.stats[STAT_TX_DROPPED] += 1;
+      return false;
+    }
+    if (this.txCount === this.batchCap || this.txCursor + length > this.txBuf.length) this.flush();
+    const i = this.txCount;
+    const at = this.txCursor;
+    this.txBuf.set(data.subarray(offset, offset + length), at);
+    const n = this.native;
+    n.txOffsets[i] = at;
+    n.txLengths[i] = length;
+    n.txAddrs[i] = addr;
+    n.txPorts[i] = port;
+    this.txCount = i + 1;
+    this.txCursor = at + length;
+    return true;
+  }
+
+  flush(): void {
+    if (this.txCount === 0) return;
+    this.native.flush(this.txCount);
+    this.txCount = 0;
+    this.txCursor = 0;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    this.native.close();
+  }
+}
