@@ -37,7 +37,7 @@ import { emitIpv4, IPPROTO, IPV4_HEADER_LEN, Ipv4View } from '../packet/ipv4.js'
 import { emitVxlan, VXLAN_HEADER_LEN, VxlanView } from '../packet/vxlan.js';
 import { Fdb } from '../l2/fdb.js';
 import { OverlayPeers, type Peer } from '../overlay/peers.js';
-import type { Port, RxBatch, TxOffload } from '../io/port.js';
+import type { DatagramBatch, Port, RxBatch, TxOffload } from '../io/port.js';
 import { VNET_HDR_GSO_NONE } from '../io/port.js';
 import { Drop, DROP_REASONS } from './drops.js';
 
@@ -330,9 +330,9 @@ export class Pipeline {
 
   // ---- receive from the overlay ------------------------------------------------------
 
-  receiveFromOverlay(batch: OverlayBatch): void {
+  receiveFromOverlay(batch: DatagramBatch): void {
     for (let i = 0; i < batch.count; i++) {
-      this.overlayDatagram(batch.buf, batch.offsets[i], batch.lengths[i], batch.srcAddrs[i]);
+      this.overlayDatagram(batch.buf, batch.offsets[i], batch.lengths[i], batch.addrs[i]);
     }
     this.flush();
   }
@@ -466,21 +466,11 @@ export class Pipeline {
   }
 }
 
-/** A receive batch from the overlay socket: datagrams with their source address. */
-export interface OverlayBatch {
-  readonly buf: Buffer;
-  count: number;
-  readonly offsets: Uint32Array;
-  readonly lengths: Uint32Array;
-  readonly srcAddrs: Uint32Array;
-  readonly srcPorts: Uint16Array;
-}
-
 /** The overlay's UDP socket as the pipeline uses it. */
 export interface OverlayLink {
   /** True on a loopback underlay, where GSO super-frames travel whole in one datagram. */
   readonly carriesSuperFrames: boolean;
-  start(handler: (batch: OverlayBatch) => void): void;
+  start(handler: (batch: DatagramBatch) => void): void;
   /** Queues header + frame as one datagram to addr:port; false when dropped. */
   send(
     header: Uint8Array,

@@ -1,5 +1,5 @@
-import type { Port, PortStats, RxBatch, TxOffload } from '../../src/io/port.js';
-import type { OverlayBatch, OverlayLink } from '../../src/node/pipeline.js';
+import type { DatagramBatch, Port, PortStats, RxBatch, TxOffload } from '../../src/io/port.js';
+import type { OverlayLink } from '../../src/node/pipeline.js';
 
 const MAX = 64;
 
@@ -71,14 +71,14 @@ export class FakeOverlay implements OverlayLink {
   readonly carriesSuperFrames = false;
   peerLink: FakeOverlay | undefined;
   readonly queued: { data: Buffer; addr: number; port: number }[] = [];
-  private handler: ((batch: OverlayBatch) => void) | undefined;
+  private handler: ((batch: DatagramBatch) => void) | undefined;
 
   constructor(
     readonly addr: number,
     readonly port = 4789,
   ) {}
 
-  start(handler: (batch: OverlayBatch) => void): void {
+  start(handler: (batch: DatagramBatch) => void): void {
     this.handler = handler;
   }
 
@@ -95,13 +95,13 @@ export class FakeOverlay implements OverlayLink {
   deliver(datagrams: Buffer[], srcAddr: number, srcPort: number): void {
     const n = datagrams.length;
     const buf = Buffer.alloc(n * 2048);
-    const batch: OverlayBatch = {
+    const batch: DatagramBatch = {
       buf,
       count: n,
       offsets: new Uint32Array(n),
       lengths: new Uint32Array(n),
-      srcAddrs: new Uint32Array(n).fill(srcAddr),
-      srcPorts: new Uint16Array(n).fill(srcPort),
+      addrs: new Uint32Array(n).fill(srcAddr),
+      ports: new Uint16Array(n).fill(srcPort),
     };
     datagrams.forEach((d, i) => {
       buf.set(d, i * 2048);

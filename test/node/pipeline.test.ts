@@ -182,8 +182,8 @@ test('a foreign VNI and an unknown underlay sender are dropped', (t) => {
     count: 1,
     offsets: new Uint32Array([0]),
     lengths: new Uint32Array([datagram.length]),
-    srcAddrs: new Uint32Array([ip('127.77.0.1')]),
-    srcPorts: new Uint16Array([4789]),
+    addrs: new Uint32Array([ip('127.77.0.1')]),
+    ports: new Uint16Array([4789]),
   });
   t.is(n2.drops[Drop.WrongVni], 1);
   datagram.writeUIntBE(1, 4, 3);
@@ -192,8 +192,8 @@ test('a foreign VNI and an unknown underlay sender are dropped', (t) => {
     count: 1,
     offsets: new Uint32Array([0]),
     lengths: new Uint32Array([datagram.length]),
-    srcAddrs: new Uint32Array([ip('127.77.0.9')]),
-    srcPorts: new Uint16Array([4789]),
+    addrs: new Uint32Array([ip('127.77.0.9')]),
+    ports: new Uint16Array([4789]),
   });
   t.is(n2.drops[Drop.UnknownPeer], 1);
 });

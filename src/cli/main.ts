@@ -1,0 +1,149 @@
+#!/usr/bin/env node
+/**
+ * The podwire command.
+ *
+ *   podwire up     [-f FILE]... [--name NAME] [--detach] [--pcap DIR] [--seed N]
+ *   podwire down   [--name NAME]
+ *   podwire status [--name NAME] [--json]
+ *   podwire exec   [--name NAME] [-n NAMESPACE] POD -- CMD...
+ *
+ * Every command takes --state-dir DIR (default /run/podwire). Exit codes: 0 success, 1 a
+ * failure (message on stderr), 2 a usage error; exec passes its command's code through.
+ */
+import { formatIpv4 } from '../packet/addr.js';
+import { checkClusterName, COMMON_OPTIONS, parseCommand, UsageError } from './args.js';
+import { downCluster } from './down.js';
+import { findPodNamespace, runInNamespace } from './exec.js';
+import { readCluster, statePaths } from './state.js';
+import { clusterStatus, formatStatus } from './status.js';
+import { upCluster, UpError } from './up.js';
+import { StatePaths, DEFAULT_STATE_ROOT } from '../node/names.js';
+
+const USAGE = `usage: podwire COMMAND [options]
+
+  up     [-f FILE]... [--name NAME] [--detach] [--pcap DIR] [--seed N]
+         start a cluster from Kubernetes YAML (the built-in demo when no file is given)
+  down   [--name NAME]                    remove everything the cluster created
+  status [--name NAME] [--json]           nodes and pods
+  exec   [--name NAME] [-n NAMESPACE] POD -- CMD...
+                                          run CMD in the pod's network namespace
+
+  common: --name NAME (default podwire), --state-dir DIR (default ${DEFAULT_STATE_ROOT})
+`;
+
+type Command = (argv: string[]) => Promise<number>;
+
+const commands: Record<string, Command> = {
+  async up(argv) {
+    const { values } = parseCommand('up', argv, {
+      ...COMMON_OPTIONS,
+      file: { type: 'string', short: 'f', multiple: true },
+      detach: { type: 'boolean' },
+      pcap: { type: 'string' },
+      seed: { type: 'string' },
+    });
+    if (values.help === true) return usage();
+    const seed = values.seed === undefined ? undefined : Number(values.seed);
+    if (seed !== undefined && !Number.isSafeInteger(seed)) throw new UsageError(`--seed ${values.seed}: not an integer`);
+    const name = values.name === undefined ? undefined : checkClusterName(values.name);
+    const root = values['state-dir'] ?? DEFAULT_STATE_ROOT;
+    const out = (line: string) => process.stdout.write(`${line}\n`);
+    const { cluster, paths, status } = await upCluster({
+      files: values.file ?? [],
+      name,
+      paths: (n) => StatePaths.of(root, n),
+      pcapDir: values.pcap,
+      seed,
+      out,
+    });
+    out(`\n${formatStatus(status)}`);
+    const client = cluster.pods.find((p) => p.name === 'client') ?? cluster.pods[0];
+    const server = cluster.pods.find((p) => p !== client && p.containers.some((c) => /nginx|httpd|echo/.test(c.image)));
+    const flag = cluster.settings.name === 'podwire' ? '' : ` --name ${cluster.settings.name}`;
+    if (client !== undefined && server !== undefined) {
+      out(`try:  podwire exec${flag} ${client.name} -- curl -s http://${formatIpv4(server.ip)}/`);
+      out(`      podwire exec${flag} ${client.name} -- ping -c 3 ${formatIpv4(server.ip)}`);
+    }
+    if (values.pcap !== undefined) out(`      captures: ${values.pcap}/<node>.pcapng (tshark -r ...)`);
+    if (values.detach === true) {
+      out(`cluster ${cluster.settings.name} keeps running; remove it with: podwire down${flag}`);
+      return 0;
+    }
+    out('Ctrl-C tears the cluster down.');
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    out('\ntearing down...');
+    await downCluster(cluster.settings.name, paths);
+    out(`cluster ${cluster.settings.name} removed`);
+    return 0;
+  },
+
+  async down(argv) {
+    const { values } = parseCommand('down', argv, COMMON_OPTIONS);
+    if (values.help === true) return usage();
+    const { name, paths } = statePaths({ ...values, name: values.name === undefined ? undefined : checkClusterName(values.name) });
+    const report = await downCluster(name, paths);
+    const removed = report.processes + report.namespaces + report.links;
+    if (removed === 0 && !report.stateDir) process.stdout.write(`cluster ${name} was not running\n`);
+    else process.stdout.write(`cluster ${name} removed (${report.processes} node processes, ${report.namespaces} namespaces${report.links > 0 ? `, ${report.links} links` : ''})\n`);
+    return 0;
+  },
+
+  async status(argv) {
+    const { values } = parseCommand('status', argv, { ...COMMON_OPTIONS, json: { type: 'boolean' } });
+    if (values.help === true) return usage();
+    const { name, paths } = statePaths(values);
+    const cluster = readCluster(paths);
+    if (cluster === undefined) {
+      if (values.json === true) process.stdout.write(`${JSON.stringify({ name, running: false })}\n`);
+      else process.stderr.write(`cluster ${name} is not running (no ${paths.clusterFile})\n`);
+      return 1;
+    }
+    const status = await clusterStatus(name, paths, cluster);
+    process.stdout.write(values.json === true ? `${JSON.stringify({ ...status, running: true }, null, 2)}\n` : formatStatus(status));
+    return 0;
+  },
+
+  async exec(argv) {
+    const { values, positionals, rest } = parseCommand('exec', argv, { ...COMMON_OPTIONS, namespace: { type: 'string', short: 'n' } });
+    if (values.help === true) return usage();
+    if (positionals.length !== 1 || rest.length === 0) throw new UsageError('podwire exec: usage: podwire exec [-n NAMESPACE] POD -- CMD...');
+    const { name, paths } = statePaths(values);
+    const cluster = readCluster(paths);
+    if (cluster === undefined) throw new UsageError(`cluster ${name} is not running`);
+    const netns = findPodNamespace(cluster, values.namespace ?? 'default', positionals[0]);
+    return runInNamespace(netns, rest);
+  },
+};
+
+function usage(): number {
+  process.stdout.write(USAGE);
+  return 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE);
+    return command === undefined ? 2 : 0;
+  }
+  const run = Object.hasOwn(commands, command) ? commands[command] : undefined;
+  if (run === undefined) {
+    process.stderr.write(`podwire: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return await run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`${err.message}\n`);
+      return 2;
+    }
+    process.stderr.write(err instanceof UpError ? `${err.message}\n` : `podwire ${command}: ${(err as Error).message}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => process.exit(code));

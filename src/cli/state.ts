@@ -1,0 +1,74 @@
+/**
+ * What the CLI knows about a cluster on this machine: its state directory, the resolved
+ * cluster it was started with, and which of its node processes are alive.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import type { Cluster } from '../cluster/model.js';
+import { DEFAULT_STATE_ROOT, StatePaths } from '../node/names.js';
+
+export const DEFAULT_CLUSTER = 'podwire';
+
+export function statePaths(values: { name?: string | undefined; 'state-dir'?: string | undefined }): { name: string; paths: StatePaths } {
+  const name = values.name ?? DEFAULT_CLUSTER;
+  return { name, paths: StatePaths.of(values['state-dir'] ?? DEFAULT_STATE_ROOT, name) };
+}
+
+export function readCluster(paths: StatePaths): Cluster | undefined {
+  try {
+    return JSON.parse(readFileSync(paths.clusterFile, 'utf8')) as Cluster;
+  } catch {
+    return undefined;
+  }
+}
+
+export function readPid(path: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(path, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 1 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * True when `pid` is alive and is this cluster's node process: a pid alone could have been
+ * reused by an unrelated process after a crash, and podwire ends only what it started.
+ */
+export function isNodeProcess(pid: number, paths: StatePaths, node: string): boolean {
+  if (!existsSync(`/proc/${pid}`)) return false;
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const at = argv.indexOf('--state-dir');
+    const nodeAt = argv.indexOf('--node');
+    return argv.some((a) => a.endsWith('node/main.js')) && at >= 0 && argv[at + 1] === paths.dir && nodeAt >= 0 && argv[nodeAt + 1] === node;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Every live node process of this cluster, found by its command line rather than by pid
+ * files, so a cluster whose state directory was lost can still be brought down.
+ */
+export function findNodeProcesses(paths: StatePaths): { pid: number; node: string }[] {
+  const found: { pid: number; node: string }[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue; // exited meanwhile
+    }
+    const at = argv.indexOf('--state-dir');
+    const nodeAt = argv.indexOf('--node');
+    if (at < 0 || nodeAt < 0 || argv[at + 1] !== paths.dir || !argv.some((a) => a.endsWith('node/main.js'))) continue;
+    found.push({ pid: Number(entry), node: argv[nodeAt + 1] ?? '' });
+  }
+  return found;
+}
+
+export function nodePid(paths: StatePaths, node: string): number | undefined {
+  const pid = readPid(paths.nodePid(node));
+  return pid !== undefined && isNodeProcess(pid, paths, node) ? pid : undefined;
+}

@@ -1,0 +1,68 @@
+/** `podwire status`: nodes (up or down) and pods (namespace/name, IP, node, ready). */
+import { formatCidr, formatIpv4 } from '../packet/addr.js';
+import type { Cluster } from '../cluster/model.js';
+import type { NodeStatus } from '../node/agent.js';
+import { callControl } from '../node/control.js';
+import type { StatePaths } from '../node/names.js';
+import { nodePid } from './state.js';
+import { table } from './table.js';
+
+export interface ClusterStatus {
+  name: string;
+  stateDir: string;
+  nodes: {
+    name: string;
+    state: 'up' | 'down';
+    pid?: number;
+    underlay: string;
+    podCIDR: string;
+    detail?: NodeStatus;
+  }[];
+  pods: { namespace: string; name: string; ip: string; node: string; ready: boolean }[];
+}
+
+export async function clusterStatus(name: string, paths: StatePaths, cluster: Cluster): Promise<ClusterStatus> {
+  const nodes: ClusterStatus['nodes'] = [];
+  const live = new Map<string, NodeStatus>();
+  for (const node of cluster.nodes) {
+    const pid = nodePid(paths, node.name);
+    let detail: NodeStatus | undefined;
+    if (pid !== undefined) {
+      detail = (await callControl(paths.nodeSocket(node.name), 'status', {}, 2000).catch(() => undefined)) as NodeStatus | undefined;
+    }
+    if (detail !== undefined) live.set(node.name, detail);
+    nodes.push({
+      name: node.name,
+      state: detail !== undefined ? 'up' : 'down',
+      ...(pid !== undefined ? { pid } : {}),
+      underlay: formatIpv4(node.underlay),
+      podCIDR: formatCidr(node.podCIDR),
+      ...(detail !== undefined ? { detail } : {}),
+    });
+  }
+  const pods = cluster.pods.map((pod) => {
+    const seen = live.get(pod.node)?.pods.find((p) => p.namespace === pod.namespace && p.name === pod.name);
+    return { namespace: pod.namespace, name: pod.name, ip: formatIpv4(pod.ip), node: pod.node, ready: seen?.ready ?? false };
+  });
+  return { name, stateDir: paths.dir, nodes, pods };
+}
+
+export function formatStatus(status: ClusterStatus): string {
+  const nodes = table(
+    ['NODE', 'STATUS', 'PID', 'UNDERLAY', 'POD CIDR', 'PODS', 'BACKEND'],
+    status.nodes.map((n) => [
+      n.name,
+      n.state === 'up' ? 'Up' : 'Down',
+      n.pid !== undefined ? String(n.pid) : '-',
+      `${n.underlay}:4789`,
+      n.podCIDR,
+      String(status.pods.filter((p) => p.node === n.name).length),
+      n.detail !== undefined ? `tap=${n.detail.tapBackend} udp=${n.detail.overlay.backend}` : '-',
+    ]),
+  );
+  const pods = table(
+    ['NAMESPACE/NAME', 'IP', 'NODE', 'READY'],
+    status.pods.map((p) => [`${p.namespace}/${p.name}`, p.ip, p.node, p.ready ? 'Ready' : 'NotReady']),
+  );
+  return `cluster ${status.name}\n\n${nodes}\n\n${pods}\n`;
+}

@@ -1,0 +1,6 @@
+/** Left-aligned columns, kubectl style. */
+export function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] + 2))).join('');
+  return [line(headers), ...rows.map(line)].join('\n');
+}

@@ -1,0 +1,318 @@
+/**
+ * The node agent: one simulated Kubernetes node, in one process. It plays kubelet and CNI
+ * (creates each pod's namespace, plumbs its TAP in as eth0, writes resolv.conf, runs the
+ * containers' processes and watches their readiness) and hands the frames to the pipeline,
+ * which plays cni0, the node's router and flannel.1.
+ */
+import { type ChildProcess } from 'node:child_process';
+import { createWriteStream, promises as fs, readFileSync } from 'node:fs';
+import type { Server } from 'node:net';
+import { formatIpv4, formatMac } from '../packet/addr.js';
+import { VXLAN_PORT } from '../packet/vxlan.js';
+import type { Cluster, Container, Node, Pod } from '../cluster/model.js';
+import { renderResolvConf } from '../cluster/resolv.js';
+import { openOverlaySocket, openTapPort } from '../io/open.js';
+import type { DatagramPort } from '../io/port.js';
+import { VtepSocket } from '../overlay/vtep.js';
+import { NodeCapture } from './capture.js';
+import { serveControl } from './control.js';
+import { dropName } from './drops.js';
+import {
+  createNamespace,
+  destroyNamespace,
+  listeningTcpPorts,
+  plumbPodInterface,
+  spawnInNamespace,
+  writeResolvConf,
+} from './netns.js';
+import { podNamespaceName, StatePaths, tapName } from './names.js';
+import { Pipeline } from './pipeline.js';
+import { chooseWorkload, type Workload } from './workloads/choose.js';
+
+/** The underlay path MTU podwire simulates: a 1500-byte network between nodes. */
+export const UNDERLAY_MTU = 1500;
+
+export interface AgentOptions {
+  paths: StatePaths;
+  /** Write a pcapng of every pod interface and the overlay into this directory. */
+  pcapDir?: string;
+  /** The host's resolv.conf, for dnsPolicy Default. */
+  hostResolvConf?: string;
+  log?: (line: string) => void;
+}
+
+interface RunningContainer {
+  name: string;
+  workload: Workload;
+  process: ChildProcess | undefined;
+  exitCode: number | null;
+}
+
+interface RunningPod {
+  pod: Pod;
+  netns: string;
+  slot: number;
+  backend: string;
+  containers: RunningContainer[];
+  ready: boolean;
+}
+
+export interface PodStatus {
+  namespace: string;
+  name: string;
+  ip: string;
+  mac: string;
+  node: string;
+  netns: string;
+  ready: boolean;
+  containers: { name: string; running: boolean; exitCode: number | null; builtin?: string }[];
+}
+
+export interface NodeStatus {
+  name: string;
+  pid: number;
+  underlay: string;
+  podCIDR: string;
+  pods: PodStatus[];
+  counters: Record<string, number>;
+  drops: Record<string, number>;
+  overlay: { backend: string; peers: string[]; routes: string[]; neighbours: string[]; fdb: string[] };
+  tapBackend: string;
+  capture?: { path: string; records: number; dropped: number };
+}
+
+export class NodeAgent {
+  readonly pipeline: Pipeline;
+  private readonly pods: RunningPod[] = [];
+  private overlaySocket: DatagramPort | undefined;
+  private overlayBackend = 'none';
+  private capture: NodeCapture | undefined;
+  private capturePath: string | undefined;
+  private control: Server | undefined;
+  private readinessTimer: NodeJS.Timeout | undefined;
+  private stopping = false;
+  private readonly log: (line: string) => void;
+
+  private constructor(
+    readonly cluster: Cluster,
+    readonly node: Node,
+    private readonly options: AgentOptions,
+  ) {
+    const t0 = process.hrtime.bigint();
+    this.pipeline = new Pipeline(
+      {
+        name: node.name,
+        subnet: node.podCIDR,
+        clusterCidr: cluster.settings.podCIDR,
+        gatewayIp: node.gateway,
+        gatewayMac: node.gatewayMac,
+        vtepMac: node.vtepMac,
+        vni: cluster.settings.vni,
+        underlayMtu: UNDERLAY_MTU,
+      },
+      () => Number(process.hrtime.bigint() - t0),
+    );
+    this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+  }
+
+  static async start(cluster: Cluster, nodeName: string, options: AgentOptions): Promise<NodeAgent> {
+    const node = cluster.nodes.find((n) => n.name === nodeName);
+    if (node === undefined) throw new Error(`node ${nodeName} is not in the cluster`);
+    const agent = new NodeAgent(cluster, node, options);
+    try {
+      await agent.bringUp();
+    } catch (err) {
+      await agent.stop();
+      throw err;
+    }
+    return agent;
+  }
+
+  private async bringUp(): Promise<void> {
+    const { cluster, node } = this;
+    for (const other of cluster.nodes) {
+      if (other.name === node.name) continue;
+      this.pipeline.peers.add({ node: other.name, subnet: other.podCIDR, vtepMac: other.vtepMac, underlayAddr: other.underlay, underlayPort: VXLAN_PORT });
+    }
+    const socket = await openOverlaySocket(node.underlay, VXLAN_PORT);
+    this.overlaySocket = socket;
+    this.overlayBackend = socket.backend;
+    this.pipeline.attachOverlay(new VtepSocket(socket));
+
+    const mine = cluster.pods.filter((p) => p.node === node.name);
+    for (const [seq, pod] of mine.entries()) await this.addPod(pod, seq);
+
+    if (this.options.pcapDir !== undefined) {
+      await fs.mkdir(this.options.pcapDir, { recursive: true });
+      this.capturePath = `${this.options.pcapDir}/${node.name}.pcapng`;
+      this.capture = new NodeCapture(
+        this.capturePath,
+        { name: node.name, underlayAddr: node.underlay, underlayPort: VXLAN_PORT, vni: cluster.settings.vni },
+        this.pods.map((p) => ({ slot: p.slot, name: `${p.pod.namespace}/${p.pod.name}`, ip: p.pod.ip })),
+        this.pipeline.peers.all(),
+      );
+      this.pipeline.tap = this.capture;
+    }
+
+    this.control = await serveControl(this.options.paths.nodeSocket(node.name), {
+      status: () => this.status(),
+    });
+    this.readinessTimer = setInterval(() => void this.checkReadiness(), 250);
+    await this.checkReadiness();
+  }
+
+  private async addPod(pod: Pod, seq: number): Promise<void> {
+    const { cluster, node } = this;
+    const netns = podNamespaceName(cluster.settings.name, pod.namespace, pod.name);
+    await destroyNamespace(netns); // a leftover of a crashed run must not block this one
+    await createNamespace(netns);
+    const running: RunningPod = { pod, netns, slot: -1, backend: '', containers: [], ready: false };
+    this.pods.push(running);
+    const tap = await openTapPort(tapName(cluster.settings.clusterIndex, node.index, seq));
+    running.backend = tap.backend;
+    try {
+      await plumbPodInterface({
+        tapName: tap.name,
+        namespace: netns,
+        mac: formatMac(pod.mac),
+        address: formatIpv4(pod.ip),
+        prefix: node.podCIDR.prefix,
+        gateway: formatIpv4(node.gateway),
+        mtu: cluster.settings.mtu,
+      });
+    } catch (err) {
+      tap.close();
+      throw err;
+    }
+    running.slot = this.pipeline.addPod(`${pod.namespace}/${pod.name}`, pod.ip, pod.mac, tap);
+    await writeResolvConf(
+      netns,
+      renderResolvConf(pod, { dnsIP: cluster.settings.dnsIP, clusterDomain: cluster.settings.clusterDomain }, this.options.hostResolvConf ?? readHostResolvConf()),
+    );
+    await fs.mkdir(this.options.paths.logDir, { recursive: true });
+    for (const container of pod.containers) running.containers.push(this.startContainer(running, container));
+  }
+
+  private startContainer(running: RunningPod, container: Container): RunningContainer {
+    const { pod } = running;
+    const workload = chooseWorkload(container);
+    const entry: RunningContainer = { name: container.name, workload, process: undefined, exitCode: null };
+    const logPath = this.options.paths.containerLog(pod.namespace, pod.name, container.name);
+    const log = createWriteStream(logPath, { flags: 'a' });
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      HOSTNAME: pod.hostname ?? pod.name,
+      POD_NAME: pod.name,
+      POD_NAMESPACE: pod.namespace,
+      POD_IP: formatIpv4(pod.ip),
+      NODE_NAME: this.node.name,
+    };
+    for (const e of container.env) env[e.name] = e.value;
+    const child = spawnInNamespace(running.netns, workload.argv, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    child.stdout?.pipe(log);
+    child.stderr?.pipe(log);
+    child.on('error', (err) => {
+      entry.exitCode = -1;
+      log.write(`podwire: could not start ${workload.argv.join(' ')}: ${err.message}\n`);
+    });
+    child.on('exit', (code, signal) => {
+      entry.exitCode = code ?? (signal !== null ? 128 : -1);
+      if (!this.stopping) this.log(`${pod.namespace}/${pod.name}/${container.name} exited (${signal ?? code})`);
+    });
+    entry.process = child;
+    return entry;
+  }
+
+  private async checkReadiness(): Promise<void> {
+    for (const running of this.pods) {
+      if (running.slot < 0) continue;
+      const alive = running.containers.every((c) => c.process !== undefined && c.exitCode === null);
+      const wanted = running.containers.flatMap((c) => c.workload.readyPorts);
+      let listening = true;
+      if (alive && wanted.length > 0) {
+        try {
+          const open = await listeningTcpPorts(running.netns);
+          listening = wanted.every((p) => open.has(p));
+        } catch {
+          listening = false;
+        }
+      }
+      running.ready = alive && listening;
+    }
+  }
+
+  status(): NodeStatus {
+    const peers = this.pipeline.peers;
+    const counters: Record<string, number> = { ...this.pipeline.counters };
+    return {
+      name: this.node.name,
+      pid: process.pid,
+      underlay: `${formatIpv4(this.node.underlay)}:${VXLAN_PORT}`,
+      podCIDR: `${formatIpv4(this.node.podCIDR.base)}/${this.node.podCIDR.prefix}`,
+      pods: this.pods.map((r) => ({
+        namespace: r.pod.namespace,
+        name: r.pod.name,
+        ip: formatIpv4(r.pod.ip),
+        mac: formatMac(r.pod.mac),
+        node: this.node.name,
+        netns: r.netns,
+        ready: r.ready,
+        containers: r.containers.map((c) => ({
+          name: c.name,
+          running: c.exitCode === null && c.process !== undefined,
+          exitCode: c.exitCode,
+          ...(c.workload.builtin !== undefined ? { builtin: c.workload.builtin } : {}),
+        })),
+      })),
+      counters,
+      drops: this.pipeline.dropCounts(),
+      overlay: { backend: this.overlayBackend, peers: peers.all().map((p) => p.node), routes: peers.routes(), neighbours: peers.neighbours(), fdb: peers.fdb() },
+      tapBackend: this.pods[0]?.backend ?? 'none',
+      ...(this.capture !== undefined && this.capturePath !== undefined
+        ? { capture: { path: this.capturePath, records: this.capture.stats.records, dropped: this.capture.stats.dropped } }
+        : {}),
+    };
+  }
+
+  /** Ends every container, removes every pod namespace and closes every port; idempotent. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.readinessTimer !== undefined) clearInterval(this.readinessTimer);
+    this.control?.close();
+    for (const running of this.pods) {
+      for (const c of running.containers) {
+        const pid = c.process?.pid;
+        if (pid !== undefined && c.exitCode === null) {
+          try {
+            process.kill(-pid, 'SIGTERM'); // the container's own process group
+          } catch {
+            // Already gone.
+          }
+        }
+      }
+    }
+    for (const running of this.pods) {
+      if (running.slot >= 0) this.pipeline.removePod(running.slot);
+      await destroyNamespace(running.netns).catch((err: Error) => this.log(`removing ${running.netns}: ${err.message}`));
+    }
+    this.overlaySocket?.close();
+    this.capture?.close();
+    await fs.rm(this.options.paths.nodeSocket(this.node.name), { force: true });
+  }
+
+  dropSummary(): string {
+    return Array.from(this.pipeline.drops.entries())
+      .filter(([, n]) => n > 0)
+      .map(([reason, n]) => `${dropName(reason)}=${n}`)
+      .join(' ');
+  }
+}
+
+function readHostResolvConf(): string {
+  try {
+    return readFileSync('/etc/resolv.conf', 'utf8');
+  } catch {
+    return '';
+  }
+}

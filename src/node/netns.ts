@@ -1,0 +1,125 @@
+/**
+ * Kernel plumbing for pods: network namespaces and the links inside them, through
+ * iproute2. This is the only place podwire changes the kernel's network configuration,
+ * and it only ever touches namespaces it created (names start with `pw-`) and links inside
+ * them; nothing is added to the root namespace.
+ */
+import { execFile, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export class CommandError extends Error {
+  constructor(
+    readonly command: string[],
+    readonly stderr: string,
+  ) {
+    super(`${command.join(' ')}: ${stderr.trim() || 'failed'}`);
+  }
+}
+
+/** Runs a command, returning stdout; a failure carries the command line and its stderr. */
+export async function sh(command: string[]): Promise<string> {
+  try {
+    const { stdout } = await run(command[0], command.slice(1), { maxBuffer: 16 << 20 });
+    return stdout;
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new CommandError(command, e.stderr ?? e.message);
+  }
+}
+
+export async function ip(...args: string[]): Promise<string> {
+  return sh(['ip', ...args]);
+}
+
+export async function createNamespace(name: string): Promise<void> {
+  await ip('netns', 'add', name);
+  await ip('-n', name, 'link', 'set', 'lo', 'up');
+}
+
+export async function listNamespaces(prefix: string): Promise<string[]> {
+  const out = await ip('netns', 'list');
+  return out
+    .split('\n')
+    .map((line) => line.split(' ')[0])
+    .filter((name) => name.startsWith(prefix));
+}
+
+/** Pids of processes whose network namespace is `name` (`ip netns pids`). */
+export async function namespacePids(name: string): Promise<number[]> {
+  try {
+    const out = await ip('netns', 'pids', name);
+    return out.split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Ends every process left in the namespace (they were started by podwire in a namespace
+ * podwire created), removes it and its /etc/netns directory. Safe on a missing namespace.
+ */
+export async function destroyNamespace(name: string): Promise<void> {
+  for (const pid of await namespacePids(name)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+  try {
+    await ip('netns', 'del', name);
+  } catch (err) {
+    if (!String((err as Error).message).includes('No such file')) throw err;
+  }
+  await fs.rm(`/etc/netns/${name}`, { recursive: true, force: true });
+}
+
+export interface PodInterface {
+  /** Name of the TAP in the root namespace, as the node process created it. */
+  tapName: string;
+  namespace: string;
+  mac: string;
+  address: string;
+  prefix: number;
+  gateway: string;
+  mtu: number;
+}
+
+/** Moves the TAP into the pod's namespace as eth0 and gives it the pod's addresses. */
+export async function plumbPodInterface(pod: PodInterface): Promise<void> {
+  const ns = pod.namespace;
+  await ip('link', 'set', pod.tapName, 'netns', ns);
+  await ip('-n', ns, 'link', 'set', pod.tapName, 'name', 'eth0');
+  await ip('-n', ns, 'link', 'set', 'eth0', 'address', pod.mac, 'mtu', String(pod.mtu));
+  await ip('-n', ns, 'addr', 'add', `${pod.address}/${pod.prefix}`, 'dev', 'eth0');
+  await ip('-n', ns, 'link', 'set', 'eth0', 'up');
+  await ip('-n', ns, 'route', 'add', 'default', 'via', pod.gateway, 'dev', 'eth0');
+}
+
+/** Writes /etc/netns/<ns>/resolv.conf, which `ip netns exec` bind-mounts over /etc/resolv.conf. */
+export async function writeResolvConf(namespace: string, text: string): Promise<void> {
+  const dir = `/etc/netns/${namespace}`;
+  await fs.mkdir(dir, { recursive: true });
+  await fs.writeFile(`${dir}/resolv.conf`, text);
+}
+
+/** Starts `argv` inside the namespace (with its /etc/netns files bind-mounted). */
+export function spawnInNamespace(namespace: string, argv: string[], options: SpawnOptions = {}): ChildProcess {
+  return spawn('ip', ['netns', 'exec', namespace, ...argv], options);
+}
+
+/** TCP ports in LISTEN state inside the namespace. */
+export async function listeningTcpPorts(namespace: string): Promise<Set<number>> {
+  const out = await ip('netns', 'exec', namespace, 'ss', '-Hltn');
+  const ports = new Set<number>();
+  for (const line of out.split('\n')) {
+    const local = line.trim().split(/\s+/)[3];
+    if (local === undefined) continue;
+    const port = Number(local.slice(local.lastIndexOf(':') + 1));
+    if (Number.isInteger(port)) ports.add(port);
+  }
+  return ports;
+}

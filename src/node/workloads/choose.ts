@@ -1,0 +1,31 @@
+/**
+ * What runs for a container, there being no container runtime: its own command and args
+ * when it has them, otherwise a built-in stand-in chosen by image, as the issue describes:
+ * nginx, httpd and echoserver images get podwire's HTTP echo server on each containerPort
+ * (80 when none is declared); any other image sleeps, like a busybox pod kept alive.
+ */
+import { fileURLToPath } from 'node:url';
+import type { Container } from '../../cluster/model.js';
+
+const HTTP_IMAGES = /(^|\/)(nginx|httpd|echoserver|echo-server)(:|@|$)/;
+
+export interface Workload {
+  argv: string[];
+  /** TCP ports that must listen before the container counts as ready. */
+  readyPorts: number[];
+  builtin: 'http-echo' | 'sleep' | undefined;
+}
+
+export function chooseWorkload(container: Container): Workload {
+  const declared = container.ports.filter((p) => p.protocol === 'TCP').map((p) => p.containerPort);
+  if (container.command.length > 0 || container.args.length > 0) {
+    // args without command override the image's CMD; our images have no ENTRYPOINT.
+    return { argv: [...container.command, ...container.args], readyPorts: declared, builtin: undefined };
+  }
+  if (HTTP_IMAGES.test(container.image)) {
+    const ports = declared.length > 0 ? declared : [80];
+    const script = fileURLToPath(new URL('./http-echo.js', import.meta.url));
+    return { argv: [process.execPath, script, ...ports.map(String)], readyPorts: ports, builtin: 'http-echo' };
+  }
+  return { argv: ['sleep', 'infinity'], readyPorts: declared, builtin: 'sleep' };
+}

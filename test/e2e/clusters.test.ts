@@ -1,0 +1,109 @@
+/**
+ * Cluster lifecycle end to end: bad input starts nothing, two clusters with the same pod
+ * CIDR run side by side without seeing each other, a killed node process is reported and
+ * still cleaned up, and a path MTU below the pod MTU answers with fragmentation needed.
+ */
+import anyTest, { type TestFn } from 'ava';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { kernelSkipReason, TestCluster } from '../helpers/cluster.js';
+
+const skip = kernelSkipReason();
+const test = anyTest as TestFn;
+const serial = skip === undefined ? test.serial : test.serial.skip;
+
+const podsYaml = (mtu: number) => `
+apiVersion: podwire.dev/v1alpha1
+kind: Cluster
+spec: {nodes: 2, mtu: ${mtu}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client}
+spec: {nodeName: node-1, containers: [{name: c, image: busybox}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec: {nodeName: node-2, containers: [{name: web, image: nginx}]}
+`;
+
+const tag = process.pid % 10000;
+const alpha = new TestCluster(`alpha${tag}`);
+const beta = new TestCluster(`beta${tag}`);
+const broken = new TestCluster(`broken${tag}`);
+
+test.after.always(async (t) => {
+  if (skip !== undefined) return;
+  for (const c of [alpha, beta, broken]) {
+    await c.teardown();
+    t.deepEqual(c.leftovers(), [], `nothing of ${c.name} is left`);
+  }
+});
+
+if (skip !== undefined) test(`cluster lifecycle end-to-end skipped: ${skip}`, (t) => t.pass());
+
+serial('malformed YAML names the file, document and field, and creates nothing', async (t) => {
+  const file = join(broken.stateRoot, 'bad.yaml');
+  const yaml = `apiVersion: v1
+kind: Pod
+metadata: {name: ok}
+spec: {containers: [{name: c, image: busybox}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: three
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: c, image: nginx}]}
+`;
+  (await import('node:fs')).writeFileSync(file, yaml);
+  const r = await broken.podwire(['up', '-f', file, '--detach']);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /bad\.yaml: document 2 \(Deployment web\).*spec\.replicas/);
+  t.regex(r.stderr, /nothing was started/);
+  t.deepEqual(broken.leftovers(), []);
+  t.false(existsSync(join(broken.stateRoot, broken.name)), 'no state directory either');
+});
+
+serial('two clusters with the same pod CIDR run side by side without seeing each other', async (t) => {
+  await alpha.up(podsYaml(1500));
+  await beta.up(podsYaml(1450));
+  for (const c of [alpha, beta]) {
+    const web = await c.podIp('web');
+    t.is(web, '10.244.2.2', 'both clusters give web the same address');
+    const curl = await c.exec('client', ['curl', '-s', '-m', '5', `http://${web}/`]);
+    t.is(curl.code, 0, curl.stderr);
+    t.regex(curl.stdout, new RegExp(`pod name:\\tweb`));
+  }
+  // Each cluster's node-2 saw exactly its own client's traffic.
+  const alphaDecap = (await alpha.status()).nodes[1].detail!.counters.decapsulated;
+  const betaDecap = (await beta.status()).nodes[1].detail!.counters.decapsulated;
+  t.true(alphaDecap > 0 && betaDecap > 0);
+});
+
+serial('a DF packet larger than the overlay path gets fragmentation needed (MTU 1450)', async (t) => {
+  // alpha's pods have MTU 1500 but the overlay carries at most 1450-byte inner packets.
+  const web = await alpha.podIp('web');
+  const ping = await alpha.exec('client', ['ping', '-c', '2', '-W', '2', '-M', 'do', '-s', '1472', web]);
+  t.not(ping.code, 0);
+  t.regex(ping.stdout + ping.stderr, /(Frag needed and DF set \(mtu = 1450\)|mtu[= ]+1450)/i);
+  const ok = await alpha.exec('client', ['ping', '-c', '1', '-W', '2', '-M', 'do', '-s', '1372', web]);
+  t.is(ok.code, 0, ok.stdout);
+});
+
+serial('a killed node process shows as down, and down still removes everything', async (t) => {
+  const before = await beta.status();
+  const pid = before.nodes[1].pid!;
+  process.kill(pid, 'SIGKILL');
+  await new Promise((r) => setTimeout(r, 300));
+  const after = await beta.status();
+  t.deepEqual(after.nodes.map((n) => n.state), ['up', 'down']);
+  t.false(after.pods.find((p) => p.name === 'web')!.ready);
+  const down = await beta.podwire(['down']);
+  t.is(down.code, 0, down.stderr);
+  t.deepEqual(beta.leftovers(), []);
+});
