@@ -77,6 +77,9 @@ export async function destroyNamespace(name: string): Promise<void> {
   await fs.rm(`/etc/netns/${name}`, { recursive: true, force: true });
 }
 
+/** Largest super-frame a pod may send: 65507 (UDP payload) - 8 (VXLAN) - 14 (Ethernet), rounded down. */
+export const GSO_MAX_SIZE = 65000;
+
 export interface PodInterface {
   /** Name of the TAP in the root namespace, as the node process created it. */
   tapName: string;
@@ -93,7 +96,9 @@ export async function plumbPodInterface(pod: PodInterface): Promise<void> {
   const ns = pod.namespace;
   await ip('link', 'set', pod.tapName, 'netns', ns);
   await ip('-n', ns, 'link', 'set', pod.tapName, 'name', 'eth0');
-  await ip('-n', ns, 'link', 'set', 'eth0', 'address', pod.mac, 'mtu', String(pod.mtu));
+  // gso_max_size keeps a super-frame plus VXLAN and inner Ethernet headers inside one
+  // 64 KiB UDP datagram on the loopback underlay.
+  await ip('-n', ns, 'link', 'set', 'eth0', 'address', pod.mac, 'mtu', String(pod.mtu), 'gso_max_size', String(GSO_MAX_SIZE));
   await ip('-n', ns, 'addr', 'add', `${pod.address}/${pod.prefix}`, 'dev', 'eth0');
   await ip('-n', ns, 'link', 'set', 'eth0', 'up');
   await ip('-n', ns, 'route', 'add', 'default', 'via', pod.gateway, 'dev', 'eth0');

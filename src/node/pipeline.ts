@@ -34,11 +34,14 @@ import {
   type IcmpRepr,
 } from '../packet/icmp.js';
 import { emitIpv4, IPPROTO, IPV4_HEADER_LEN, Ipv4View } from '../packet/ipv4.js';
+import { TcpView } from '../packet/tcp.js';
 import { emitVxlan, VXLAN_HEADER_LEN, VxlanView } from '../packet/vxlan.js';
 import { Fdb } from '../l2/fdb.js';
+import { completeChecksum, GsoError, segmentTcpV4 } from '../overlay/gso.js';
 import { OverlayPeers, type Peer } from '../overlay/peers.js';
+import { decodeSuperFrameBits, encodeSuperFrameBits, hasOffload } from '../overlay/superframe.js';
 import type { DatagramBatch, Port, RxBatch, TxOffload } from '../io/port.js';
-import { VNET_HDR_GSO_NONE } from '../io/port.js';
+import { VNET_HDR_GSO_NONE, VNET_HDR_GSO_TCPV4 } from '../io/port.js';
 import { Drop, DROP_REASONS } from './drops.js';
 
 /** Outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14): what the overlay adds to an IP packet. */
@@ -100,6 +103,9 @@ export class Pipeline {
   private readonly ip = new Ipv4View();
   private readonly icmp = new IcmpView();
   private readonly vxlan = new VxlanView();
+  private readonly tcp = new TcpView();
+  /** Where software segmentation builds each segment (up to a 64 KiB pod MTU). */
+  private readonly segment = Buffer.alloc(65536);
   private readonly innerEth = new EthernetView();
   private readonly scratch = Buffer.alloc(SCRATCH_LEN);
   /** Offload metadata handed through from the receive batch to the egress port. */
@@ -302,10 +308,11 @@ export class Pipeline {
 
   private encapsulate(inSlot: number, peer: Peer, buf: Buffer): void {
     const ip = this.ip;
-    const link = this.overlay;
-    if (link === undefined) return this.drop(Drop.NoRoute);
-    const size = this.offload.gsoType === VNET_HDR_GSO_NONE ? ip.totalLength : ip.headerLength + this.gsoSegmentL4Length();
-    if (size > this.overlayIpMtu && !link.carriesSuperFrames) {
+    if (this.overlay === undefined) return this.drop(Drop.NoRoute);
+    // A super-frame leaves as segments of gsoSize payload: those must fit the path.
+    const size = this.offload.gsoType === VNET_HDR_GSO_NONE ? ip.totalLength : this.gsoSegmentIpLength();
+    if (size < 0) return this.drop(Drop.Malformed);
+    if (size > this.overlayIpMtu) {
       if (ip.dontFragment) return this.icmpError(inSlot, undefined, ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED, this.overlayIpMtu, Drop.TooBig);
       return this.drop(Drop.NeedsFragmentation);
     }
@@ -321,11 +328,12 @@ export class Pipeline {
     this.sendToPeer(peer, buf, ethOffset, ETHERNET_HEADER_LEN + ip.totalLength);
   }
 
-  /** Length of one TCP/UDP segment of a GSO super-frame: header plus gsoSize. */
-  private gsoSegmentL4Length(): number {
-    // csumStart is where the L4 header begins (from the frame start), so the L4 header
-    // length is unknown here without parsing it; gsoSize plus a maximal TCP header bounds it.
-    return this.offload.gsoSize + 60;
+  /** IP length of one segment of the TCP super-frame in `this.ip`, or -1 when it is not TCP. */
+  private gsoSegmentIpLength(): number {
+    const ip = this.ip;
+    if (this.offload.gsoType !== VNET_HDR_GSO_TCPV4 || ip.protocol !== IPPROTO.TCP) return -1;
+    if (this.tcp.check(ip.buf, ip.payloadOffset, ip.payloadLength) !== PacketOk) return -1;
+    return ip.headerLength + this.tcp.headerLength + Math.min(this.offload.gsoSize, this.tcp.payloadLength);
   }
 
   // ---- receive from the overlay ------------------------------------------------------
@@ -354,9 +362,7 @@ export class Pipeline {
     if (ip.check(buf, inner.payloadOffset, inner.payloadLength) !== PacketOk || ip.version !== 4) return this.drop(Drop.Malformed);
     if (!ip.verifyChecksum()) return this.drop(Drop.BadChecksum);
     if (!cidrContains(this.node.subnet, ip.dstAddr)) return this.drop(Drop.NotForThisNode);
-    // Super-frames are not segmented on a loopback underlay; a plain frame has no offload.
-    this.offload.flags = 0;
-    this.offload.gsoType = VNET_HDR_GSO_NONE;
+    if (!decodeSuperFrameBits(buf, offset, ip.headerLength, ip.protocol, this.offload)) return this.drop(Drop.Malformed);
     if (ip.ttl <= 1) return this.icmpError(-1, peer, ICMP_TIME_EXCEEDED, ICMP_TTL_EXCEEDED, 0, Drop.TtlExceeded);
     this.routeToLocalPod(-1, peer, buf);
   }
@@ -372,6 +378,9 @@ export class Pipeline {
   private sendToPod(slot: number, buf: Uint8Array, offset: number, length: number): void {
     const pod = this.slots[slot];
     if (pod === undefined) return this.drop(Drop.NoNeighbour);
+    if (!pod.port.offload && hasOffload(this.offload)) {
+      return this.softwareOffload(buf, offset, length, (seg, len) => this.sendToPod(slot, seg, 0, len));
+    }
     if (this.tap !== undefined) this.tap.podFrame(slot, buf, offset, length);
     if (!pod.port.send(buf, offset, length, this.offload)) return this.drop(Drop.TxQueueFull);
     this.markDirty(slot);
@@ -379,13 +388,34 @@ export class Pipeline {
 
   private sendToPeer(peer: Peer, buf: Uint8Array, offset: number, length: number): void {
     const link = this.overlay!;
+    if (!link.carriesSuperFrames && hasOffload(this.offload)) {
+      return this.softwareOffload(buf, offset, length, (seg, len) => this.sendToPeer(peer, seg, 0, len));
+    }
     const header = this.scratch;
     emitVxlan({ vni: this.node.vni }, header, 0);
+    if (hasOffload(this.offload)) encodeSuperFrameBits(header, 0, this.offload);
     if (!link.send(header, 0, VXLAN_HEADER_LEN, buf, offset, length, peer.underlayAddr, peer.underlayPort, this.offload)) {
       return this.drop(Drop.TxQueueFull);
     }
     if (this.tap !== undefined) this.tap.overlayFrame(peer, true, buf, offset, length);
     this.overlayDirty = true;
+  }
+
+  /**
+   * Does in software what the egress cannot take as metadata: finishes a partial checksum,
+   * or cuts a super-frame into segments, each handed to `send` with no offload left.
+   */
+  private softwareOffload(buf: Uint8Array, offset: number, length: number, send: (seg: Uint8Array, len: number) => void): void {
+    const offload = this.offload;
+    if (offload.gsoType === VNET_HDR_GSO_NONE) {
+      if (completeChecksum(buf, offset, length, offload.csumStart, offload.csumOffset) !== GsoError.Ok) return this.drop(Drop.Malformed);
+      offload.flags = 0;
+      return send(buf.subarray(offset, offset + length), length);
+    }
+    const gsoSize = offload.gsoSize;
+    offload.flags = 0;
+    offload.gsoType = VNET_HDR_GSO_NONE;
+    if (segmentTcpV4(buf, offset, length, gsoSize, this.segment, send) !== GsoError.Ok) this.drop(Drop.Malformed);
   }
 
   private flood(inSlot: number, buf: Uint8Array, offset: number, length: number): void {

@@ -12,11 +12,16 @@ import type { OverlayLink } from '../node/pipeline.js';
 const MAX_DATAGRAM = 65536;
 
 export class VtepSocket implements OverlayLink {
-  /** Each datagram holds one plain frame: super-frames are not carried (see pipeline). */
-  readonly carriesSuperFrames = false;
   private readonly scratch = Buffer.alloc(MAX_DATAGRAM);
 
-  constructor(readonly port: DatagramPort) {}
+  /**
+   * `carriesSuperFrames`: the underlay is loopback, so TSO super-frames cross whole with
+   * their offload bits (superframe.ts); otherwise the pipeline segments them first.
+   */
+  constructor(
+    readonly port: DatagramPort,
+    readonly carriesSuperFrames: boolean,
+  ) {}
 
   start(handler: (batch: DatagramBatch) => void): void {
     this.port.start(handler);
