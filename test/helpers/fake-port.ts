@@ -5,7 +5,7 @@ const MAX = 64;
 
 function rxBatch(): RxBatch {
   return {
-    buf: Buffer.alloc(MAX * 2048),
+    buf: Buffer.alloc(1 << 20),
     count: 0,
     offsets: new Uint32Array(MAX),
     lengths: new Uint32Array(MAX),
@@ -19,15 +19,19 @@ function rxBatch(): RxBatch {
 
 /** An in-memory port: `inject` delivers frames as one batch, `sent` collects what went out. */
 export class FakePort implements Port {
-  readonly offload = false;
   readonly sent: Buffer[] = [];
+  /** The offload metadata each sent frame carried (ports with offload only). */
+  readonly sentOffload: TxOffload[] = [];
   readonly stats: PortStats = { rxFrames: 0, rxBytes: 0, rxBatches: 0, txFrames: 0, txBytes: 0, txDropped: 0, rxErrors: 0 };
   flushes = 0;
   closed = false;
   private handler: ((batch: RxBatch) => void) | undefined;
   private readonly batch = rxBatch();
 
-  constructor(readonly name: string) {}
+  constructor(
+    readonly name: string,
+    readonly offload = false,
+  ) {}
 
   start(handler: (batch: RxBatch) => void): void {
     this.handler = handler;
@@ -35,21 +39,32 @@ export class FakePort implements Port {
 
   /** Delivers the frames as one batch, each copied into the slab with 0xee between them. */
   inject(...frames: Uint8Array[]): void {
+    this.injectWithOffload(frames.map((frame) => ({ frame })));
+  }
+
+  /** Like inject, with virtio_net_hdr metadata per frame (as a TAP with offload delivers). */
+  injectWithOffload(frames: { frame: Uint8Array; offload?: TxOffload }[]): void {
     const b = this.batch;
     b.buf.fill(0xee);
     let at = 64;
     b.count = frames.length;
-    frames.forEach((f, i) => {
+    frames.forEach(({ frame: f, offload: o }, i) => {
       b.buf.set(f, at);
       b.offsets[i] = at;
       b.lengths[i] = f.length;
+      b.flags[i] = o?.flags ?? 0;
+      b.gsoType[i] = o?.gsoType ?? 0;
+      b.gsoSize[i] = o?.gsoSize ?? 0;
+      b.csumStart[i] = o?.csumStart ?? 0;
+      b.csumOffset[i] = o?.csumOffset ?? 0;
       at += f.length + 64;
     });
     this.handler!(b);
   }
 
-  send(frame: Uint8Array, offset: number, length: number, _offload?: TxOffload): boolean {
+  send(frame: Uint8Array, offset: number, length: number, offload?: TxOffload): boolean {
     this.sent.push(Buffer.from(frame.subarray(offset, offset + length)));
+    if (this.offload && offload !== undefined) this.sentOffload.push({ ...offload });
     return true;
   }
 
@@ -68,7 +83,6 @@ export class FakePort implements Port {
 
 /** Two-ended in-memory overlay: datagrams sent by one pipeline arrive at the other on flush. */
 export class FakeOverlay implements OverlayLink {
-  readonly carriesSuperFrames = false;
   peerLink: FakeOverlay | undefined;
   readonly queued: { data: Buffer; addr: number; port: number }[] = [];
   private handler: ((batch: DatagramBatch) => void) | undefined;
@@ -76,6 +90,7 @@ export class FakeOverlay implements OverlayLink {
   constructor(
     readonly addr: number,
     readonly port = 4789,
+    readonly carriesSuperFrames = false,
   ) {}
 
   start(handler: (batch: DatagramBatch) => void): void {
@@ -94,7 +109,7 @@ export class FakeOverlay implements OverlayLink {
 
   deliver(datagrams: Buffer[], srcAddr: number, srcPort: number): void {
     const n = datagrams.length;
-    const buf = Buffer.alloc(n * 2048);
+    const buf = Buffer.alloc(n * 70000);
     const batch: DatagramBatch = {
       buf,
       count: n,
@@ -104,8 +119,8 @@ export class FakeOverlay implements OverlayLink {
       ports: new Uint16Array(n).fill(srcPort),
     };
     datagrams.forEach((d, i) => {
-      buf.set(d, i * 2048);
-      batch.offsets[i] = i * 2048;
+      buf.set(d, i * 70000);
+      batch.offsets[i] = i * 70000;
       batch.lengths[i] = d.length;
     });
     this.handler!(batch);

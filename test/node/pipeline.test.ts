@@ -4,6 +4,9 @@ import { ArpView, ARP_OP, emitArp } from '../../src/packet/arp.js';
 import { emitEthernet, ETHERTYPE, EthernetView } from '../../src/packet/ethernet.js';
 import { emitIcmp, IcmpView, ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED, ICMP_HOST_UNREACHABLE, ICMP_TIME_EXCEEDED } from '../../src/packet/icmp.js';
 import { emitIpv4, IPPROTO, Ipv4View } from '../../src/packet/ipv4.js';
+import { finishChecksum, pseudoHeaderSum } from '../../src/packet/checksum.js';
+import { TcpView } from '../../src/packet/tcp.js';
+import { VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_TCPV4 } from '../../src/io/port.js';
 import { Pipeline, type NodeIdentity } from '../../src/node/pipeline.js';
 import { Drop } from '../../src/node/drops.js';
 import { FakeOverlay, FakePort } from '../helpers/fake-port.js';
@@ -25,12 +28,12 @@ function identity(n: number): NodeIdentity {
 }
 
 /** Two nodes joined by an in-memory overlay; pods a, b on node 1 and c on node 2. */
-function cluster() {
+function cluster(opts: { offload?: boolean; superFrames?: boolean } = {}) {
   let now = 0;
   const n1 = new Pipeline(identity(1), () => now);
   const n2 = new Pipeline(identity(2), () => now);
-  const o1 = new FakeOverlay(ip('127.77.0.1'));
-  const o2 = new FakeOverlay(ip('127.77.0.2'));
+  const o1 = new FakeOverlay(ip('127.77.0.1'), 4789, opts.superFrames ?? false);
+  const o2 = new FakeOverlay(ip('127.77.0.2'), 4789, opts.superFrames ?? false);
   o1.peerLink = o2;
   o2.peerLink = o1;
   n1.attachOverlay(o1);
@@ -38,7 +41,7 @@ function cluster() {
   n1.peers.add({ node: 'node-2', subnet: identity(2).subnet, vtepMac: identity(2).vtepMac, underlayAddr: o2.addr, underlayPort: 4789 });
   n2.peers.add({ node: 'node-1', subnet: identity(1).subnet, vtepMac: identity(1).vtepMac, underlayAddr: o1.addr, underlayPort: 4789 });
   const pod = (node: Pipeline, name: string, addr: string) => {
-    const port = new FakePort(name);
+    const port = new FakePort(name, opts.offload ?? false);
     const m = mac(`0a:58:${addr.split('.').map((x) => Number(x).toString(16).padStart(2, '0')).join(':')}`);
     node.addPod(name, ip(addr), m, port);
     return { port, ip: ip(addr), mac: m };
@@ -203,4 +206,65 @@ test('truncated and garbage frames are counted, never thrown', (t) => {
   const frame = icmpEcho(a, identity(1).gatewayMac, ip('10.244.2.2'));
   for (let len = 0; len < frame.length; len++) a.port.inject(frame.subarray(0, len));
   t.is(n1.drops[Drop.Malformed], frame.length, 'one drop per truncated length');
+});
+
+/** A TCP super-frame as a TSO pod hands it over: 20-byte TCP header, partial checksum. */
+function superFrame(src: { mac: number; ip: number }, dstIp: number, payloadLength: number): Buffer {
+  const tcpLen = 20 + payloadLength;
+  const f = Buffer.alloc(34 + tcpLen, 0x5a);
+  emitEthernet({ dstMac: identity(1).gatewayMac, srcMac: src.mac, ethertype: ETHERTYPE.IPV4 }, f, 0);
+  emitIpv4({ src: src.ip, dst: dstIp, protocol: IPPROTO.TCP, ttl: 64, payloadLength: tcpLen, dscp: 0, ecn: 0, identification: 9, dontFragment: true, moreFragments: false, fragmentOffsetBytes: 0 }, f, 14);
+  f.writeUInt16BE(41000, 34);
+  f.writeUInt16BE(5201, 36);
+  f.writeUInt32BE(1, 38);
+  f[46] = 5 << 4;
+  f[47] = 0x18;
+  f.writeUInt16BE(~finishChecksum(pseudoHeaderSum(src.ip, dstIp, IPPROTO.TCP, tcpLen)) & 0xffff, 50);
+  return f;
+}
+
+const TSO = (gsoSize: number) => ({ flags: VNET_HDR_F_NEEDS_CSUM, gsoType: VNET_HDR_GSO_TCPV4, gsoSize, csumStart: 34, csumOffset: 16 });
+
+test('a super-frame crosses a loopback overlay whole, with its offload metadata rebuilt', (t) => {
+  const { a, c, n1 } = cluster({ offload: true, superFrames: true });
+  a.port.injectWithOffload([{ frame: superFrame(a, c.ip, 20000), offload: TSO(1398) }]);
+  const [out] = c.port.take();
+  t.is(out.length, 34 + 20 + 20000);
+  t.deepEqual(c.port.sentOffload, [TSO(1398)]);
+  t.true(ipOf(out).verifyChecksum());
+  t.is(n1.counters.encapsulated, 1);
+});
+
+test('without super-frame transport, the overlay carries segments with finished checksums', (t) => {
+  const { a, c, n2 } = cluster({ offload: false, superFrames: false });
+  a.port.injectWithOffload([{ frame: superFrame(a, c.ip, 5000), offload: TSO(1398) }]);
+  const out = c.port.take();
+  t.is(out.length, 4);
+  t.is(n2.counters.decapsulated, 4);
+  let seq = 1;
+  for (const seg of out) {
+    const v = ipOf(seg);
+    const tcp = TcpView.checked(seg, 34, v.payloadLength) as TcpView;
+    t.true(v.verifyChecksum());
+    t.true(tcp.verifyChecksum(a.ip, c.ip));
+    t.is(tcp.seqNumber, seq);
+    seq += tcp.payloadLength;
+  }
+  t.is(seq, 5001);
+});
+
+test('a super-frame reaching a pod without offload is segmented at delivery', (t) => {
+  const { a, c } = cluster({ offload: false, superFrames: true });
+  a.port.injectWithOffload([{ frame: superFrame(a, c.ip, 3000), offload: TSO(1000) }]);
+  const out = c.port.take();
+  t.deepEqual(out.map((s) => ipOf(s).totalLength), [1040, 1040, 1040]);
+});
+
+test('super-frame segments larger than the overlay path get fragmentation needed', (t) => {
+  const { a, c, n1 } = cluster({ offload: true, superFrames: true });
+  a.port.injectWithOffload([{ frame: superFrame(a, c.ip, 20000), offload: TSO(1448) }]);
+  t.deepEqual(c.port.take(), []);
+  const [err] = a.port.take();
+  t.is((IcmpView.checked(err, 34, ipOf(err).payloadLength) as IcmpView).nextHopMtu, 1450);
+  t.is(n1.drops[Drop.TooBig], 1);
 });
