@@ -24,6 +24,10 @@ export interface ClusterDecl {
   readonly clusterDomain: string;
   readonly vni: number;
   readonly mtu: number;
+  /** The outside network every node has an uplink on (NodePorts, egress, LB users). */
+  readonly externalCIDR: Cidr;
+  /** Where LoadBalancer services without spec.loadBalancerIP get their address. */
+  readonly loadBalancerCIDR: Cidr;
 }
 
 export const DEFAULT_CLUSTER_NAME = 'podwire';
@@ -34,11 +38,18 @@ export const DEFAULT_CLUSTER_DOMAIN = 'cluster.local';
 export const DEFAULT_VNI = 1;
 /** flannel's VXLAN default: 1500 less the 50 bytes of outer Ethernet, IPv4, UDP and VXLAN headers. */
 export const DEFAULT_MTU = 1450;
+/** TEST-NET-1 (RFC 5737): documentation space, never routed, lives only in the ext namespace. */
+export const DEFAULT_EXTERNAL_CIDR = '192.0.2.0/24';
+/** The top quarter of the outside network, as a MetalLB address pool would be. */
+export const DEFAULT_LOAD_BALANCER_CIDR = '192.0.2.192/26';
 const MIN_MTU = 68; // the smallest MTU IPv4 allows (RFC 791)
 const MAX_MTU = 65535 - 50; // the encapsulated frame must still fit one IPv4 datagram
 const MAX_VNI = 0xffffff;
 /** The tenth address of the service CIDR is cluster DNS, so the block needs at least 16. */
 const MAX_SERVICE_PREFIX = 28;
+
+/** Node N's address on the outside network is this far past the network address plus N. */
+export const EXTERNAL_NODE_OFFSET = 10;
 
 /** The settings with no Cluster document at all. */
 export function defaultClusterDecl(): ClusterDecl {
@@ -51,6 +62,8 @@ export function defaultClusterDecl(): ClusterDecl {
     clusterDomain: DEFAULT_CLUSTER_DOMAIN,
     vni: DEFAULT_VNI,
     mtu: DEFAULT_MTU,
+    externalCIDR: parseCidr(DEFAULT_EXTERNAL_CIDR)!,
+    loadBalancerCIDR: parseCidr(DEFAULT_LOAD_BALANCER_CIDR)!,
   };
 }
 
@@ -95,7 +108,20 @@ export function decodeCluster(root: FieldMap): ClusterDecl | undefined {
   const mtuField = spec.get('mtu');
   const mtu = mtuField.present ? mtuField.integer(`must be an integer between ${MIN_MTU} and ${MAX_MTU}`, MIN_MTU, MAX_MTU) : defaults.mtu;
 
+  const externalField = spec.get('externalCIDR');
+  const externalCIDR = externalField.present ? decodeCidr(externalField, false) : defaults.externalCIDR;
+  if (externalCIDR !== undefined && externalCIDR.prefix > 24) {
+    externalField.error(`must be a /24 or larger (node N is .${EXTERNAL_NODE_OFFSET}+N), got ${formatCidr(externalCIDR)}`);
+  }
+  const lbField = spec.get('loadBalancerCIDR');
+  const loadBalancerCIDR = lbField.present ? decodeCidr(lbField, false) : defaults.loadBalancerCIDR;
+  if (loadBalancerCIDR !== undefined && externalCIDR !== undefined && !cidrContains(externalCIDR, loadBalancerCIDR.base)) {
+    lbField.error(`${formatCidr(loadBalancerCIDR)} must lie inside the outside network ${formatCidr(externalCIDR)}, where nodes answer ARP for it`);
+  }
+
   if (
+    externalCIDR === undefined ||
+    loadBalancerCIDR === undefined ||
     name === undefined ||
     nodes === undefined ||
     podCIDR === undefined ||
@@ -106,7 +132,7 @@ export function decodeCluster(root: FieldMap): ClusterDecl | undefined {
   ) {
     return undefined;
   }
-  return { kind: 'Cluster', name, nodes, podCIDR, serviceCIDR, clusterDomain, vni, mtu };
+  return { kind: 'Cluster', name, nodes, podCIDR, serviceCIDR, clusterDomain, vni, mtu, externalCIDR, loadBalancerCIDR };
 }
 
 /** `nodes: 3`, or a list whose items are names or `{ name, labels }`. */

@@ -157,6 +157,8 @@ export interface Service {
   /** Set (default Cluster) for NodePort and LoadBalancer services only. */
   readonly externalTrafficPolicy?: 'Cluster' | 'Local';
   readonly loadBalancerIP?: number;
+  /** The address a LoadBalancer service is reachable at: loadBalancerIP, or one from the pool. */
+  readonly loadBalancerIngress?: number;
   readonly externalName?: string;
   readonly origin: Origin;
 }
@@ -272,6 +274,12 @@ export interface ClusterSettings {
   readonly kubernetesIP: number;
   /** The cluster DNS service's address: the tenth address of the service CIDR. */
   readonly dnsIP: number;
+  /** The outside network (the ext namespace): node uplinks, NodePort clients, egress targets. */
+  readonly externalCIDR: Cidr;
+  /** The outside world's own address on that network (the ext namespace's bridge). */
+  readonly externalGateway: number;
+  /** The pool LoadBalancer services draw their address from. */
+  readonly loadBalancerCIDR: Cidr;
 }
 
 export interface Node {
@@ -287,6 +295,9 @@ export interface Node {
   /** Loopback address the node's VXLAN socket binds to. */
   readonly underlay: number;
   readonly vtepMac: number;
+  /** The node's address on the outside network (its uplink), where NodePorts answer. */
+  readonly externalIP: number;
+  readonly externalMac: number;
 }
 
 export interface Cluster {

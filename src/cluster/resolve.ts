@@ -8,9 +8,9 @@
  * then one UID per pod in pod order — so a seed reproduces the same cluster.
  */
 
-import { formatCidr, type Cidr } from '../packet/addr.js';
+import { cidrSize, formatCidr, type Cidr } from '../packet/addr.js';
 import { BUILTIN_NAMESPACES } from './checks.js';
-import { defaultClusterDecl, type ClusterDecl } from './decode-cluster.js';
+import { defaultClusterDecl, EXTERNAL_NODE_OFFSET, type ClusterDecl } from './decode-cluster.js';
 import type { PodSpecDecl } from './decode-pod.js';
 import type { ServiceDecl } from './decode-service.js';
 import type { Declared } from './documents.js';
@@ -79,7 +79,7 @@ export function resolveCluster(declared: readonly Declared[], random: Random, na
     namespaces: resolveNamespaces(declared),
     pods,
     deployments,
-    services: resolveServices(declared, settings.serviceCIDR),
+    services: resolveLoadBalancers(resolveServices(declared, settings.serviceCIDR), settings, nodes),
     endpoints: declared.flatMap((d): Endpoints[] =>
       d.decl.kind === 'Endpoints' ? [{ namespace: d.decl.meta.namespace, name: d.decl.meta.name, labels: d.decl.meta.labels, subsets: d.decl.subsets, origin: d.origin }] : [],
     ),
@@ -102,6 +102,9 @@ function resolveSettings(c: ClusterDecl): ClusterSettings {
     mtu: c.mtu,
     kubernetesIP: kubernetesServiceIP(c.serviceCIDR),
     dnsIP: dnsServiceIP(c.serviceCIDR),
+    externalCIDR: c.externalCIDR,
+    externalGateway: (c.externalCIDR.base + 1) >>> 0,
+    loadBalancerCIDR: c.loadBalancerCIDR,
   };
 }
 
@@ -111,6 +114,7 @@ function resolveNodes(c: ClusterDecl, settings: ClusterSettings): Node[] {
     const podCIDR = nodePodCidr(c.podCIDR, index);
     const gateway = gatewayAddress(podCIDR);
     const underlay = underlayAddress(settings.clusterIndex, index);
+    const externalIP = (settings.externalCIDR.base + EXTERNAL_NODE_OFFSET + index) >>> 0;
     return {
       name: n.name,
       index,
@@ -121,6 +125,8 @@ function resolveNodes(c: ClusterDecl, settings: ClusterSettings): Node[] {
       gatewayMac: podMac(gateway),
       underlay,
       vtepMac: vtepMac(underlay),
+      externalIP,
+      externalMac: podMac(externalIP),
     };
   });
 }
@@ -294,5 +300,34 @@ function resolveServices(declared: readonly Declared[], serviceCIDR: Cidr): Serv
       ...(decl.externalName !== undefined && { externalName: decl.externalName }),
       origin,
     };
+  });
+}
+
+/**
+ * LoadBalancer addresses, as MetalLB's layer-2 mode hands them out: spec.loadBalancerIP
+ * when given, otherwise the lowest free address of the pool. Node and gateway addresses of
+ * the outside network are never handed out; an exhausted pool leaves the service pending
+ * (no ingress address), as a real cluster would.
+ */
+function resolveLoadBalancers(services: Service[], settings: ClusterSettings, nodes: readonly Node[]): Service[] {
+  const taken = new Set<number>([settings.externalGateway, ...nodes.map((n) => n.externalIP)]);
+  for (const s of services) if (s.type === 'LoadBalancer' && s.loadBalancerIP !== undefined) taken.add(s.loadBalancerIP);
+  const pool = settings.loadBalancerCIDR;
+  let next = 0;
+  const size = cidrSize(pool);
+  const allocate = (): number | undefined => {
+    for (; next < size; next++) {
+      const candidate = (pool.base + next) >>> 0;
+      if (!taken.has(candidate)) {
+        taken.add(candidate);
+        return candidate;
+      }
+    }
+    return undefined;
+  };
+  return services.map((s) => {
+    if (s.type !== 'LoadBalancer') return s;
+    const ingress = s.loadBalancerIP ?? allocate();
+    return ingress === undefined ? s : { ...s, loadBalancerIngress: ingress };
   });
 }

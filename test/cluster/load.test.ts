@@ -509,3 +509,26 @@ test('a name from the command line wins over the Cluster document and picks the 
   t.is(fromFlag.cluster.settings.clusterIndex, clusterIndex('fromflag'));
   t.not(fromFlag.cluster.nodes[0].underlay, fromYaml.cluster.nodes[0].underlay);
 });
+
+test('the outside network: node uplink addresses and LoadBalancer addresses from the pool', (t) => {
+  const c = cluster(`
+apiVersion: podwire.dev/v1alpha1
+kind: Cluster
+spec: {nodes: 2, loadBalancerCIDR: 192.0.2.200/30}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: explicit}
+spec: {type: LoadBalancer, loadBalancerIP: 192.0.2.200, ports: [{port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: pooled}
+spec: {type: LoadBalancer, ports: [{port: 80}]}
+`);
+  t.deepEqual(c.nodes.map((n) => formatIpv4(n.externalIP)), ['192.0.2.11', '192.0.2.12']);
+  t.is(formatIpv4(c.settings.externalGateway), '192.0.2.1');
+  const ingress = (name: string) => formatIpv4(c.services.find((s) => s.name === name)!.loadBalancerIngress!);
+  t.is(ingress('explicit'), '192.0.2.200');
+  t.is(ingress('pooled'), '192.0.2.201', 'the lowest free address of the pool');
+});
