@@ -45,7 +45,7 @@ export class ArpView {
    * `PacketOk` or why not; allocates nothing, so one view can serve every packet.
    */
   check(buf: Uint8Array, offset = 0, available = buf.length - offset): PacketOk | PacketError {
-    if (available < ARP_LEN || offset + available > buf.length) return PacketError.Truncated;
+    if (available < ARP_LEN || offset < 0 || offset + available > buf.length) return PacketError.Truncated;
     this.buf = buf;
     this.offset = offset;
     return PacketOk;

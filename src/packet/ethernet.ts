@@ -72,7 +72,7 @@ export class EthernetView {
    * why not; allocates nothing, so one view can serve every frame.
    */
   check(buf: Uint8Array, offset = 0, available = buf.length - offset): PacketOk | PacketError {
-    if (available < ETHERNET_HEADER_LEN || offset + available > buf.length) return PacketError.Truncated;
+    if (available < ETHERNET_HEADER_LEN || offset < 0 || offset + available > buf.length) return PacketError.Truncated;
     const tagged = isTagProtocol(readU16(buf, offset + TYPE_OR_TPID));
     if (tagged && available < ETHERNET_HEADER_LEN + VLAN_TAG_LEN) return PacketError.Truncated;
     this.buf = buf;

@@ -61,7 +61,7 @@ export class Ipv4View {
    * so one view can serve every packet.
    */
   check(buf: Uint8Array, offset = 0, available = buf.length - offset): PacketOk | PacketError {
-    if (available < IPV4_HEADER_LEN || offset + available > buf.length) return PacketError.Truncated;
+    if (available < IPV4_HEADER_LEN || offset < 0 || offset + available > buf.length) return PacketError.Truncated;
     const headerLength = (buf[offset + VERSION_IHL] & 0x0f) * 4;
     if (headerLength < IPV4_HEADER_LEN || headerLength > available) return PacketError.BadHeaderLength;
     const totalLength = readU16(buf, offset + TOTAL_LENGTH);

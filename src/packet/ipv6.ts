@@ -37,7 +37,7 @@ export class Ipv6View {
    * serve every packet.
    */
   check(buf: Uint8Array, offset = 0, available = buf.length - offset): PacketOk | PacketError {
-    if (available < IPV6_HEADER_LEN || offset + available > buf.length) return PacketError.Truncated;
+    if (available < IPV6_HEADER_LEN || offset < 0 || offset + available > buf.length) return PacketError.Truncated;
     if (readU16(buf, offset + PAYLOAD_LENGTH) > available - IPV6_HEADER_LEN) return PacketError.BadLength;
     this.buf = buf;
     this.offset = offset;

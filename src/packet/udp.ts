@@ -27,7 +27,7 @@ export class UdpView {
    * `PacketOk` or why not; allocates nothing, so one view can serve every packet.
    */
   check(buf: Uint8Array, offset = 0, available = buf.length - offset): PacketOk | PacketError {
-    if (available < UDP_HEADER_LEN || offset + available > buf.length) return PacketError.Truncated;
+    if (available < UDP_HEADER_LEN || offset < 0 || offset + available > buf.length) return PacketError.Truncated;
     const length = readU16(buf, offset + LENGTH);
     if (length < UDP_HEADER_LEN || length > available) return PacketError.BadLength;
     this.buf = buf;

@@ -12,6 +12,7 @@ import {
   TcpOptionsCursor,
   TcpView,
   TCP_ACK,
+  TCP_HEADER_LEN,
   TCP_OPT_MSS,
   TCP_OPT_NOP,
   TCP_OPT_SACK_PERM,
@@ -22,6 +23,7 @@ import {
   type TcpOptions,
   type TcpRepr,
 } from '../../src/packet/tcp.js';
+import { exerciseTcp, fence, fenced, randomWindow, walkTcpOptions } from '../helpers/bounds.js';
 import { hex, poisoned } from '../helpers/bytes.js';
 
 const CLIENT = parseIpv4('10.244.1.2')!;
@@ -327,7 +329,7 @@ function expected(r: TcpRepr): TcpRepr {
 
 test('property: emit then parse gives back the repr, into a poisoned buffer, at any offset', (t) => {
   fc.assert(
-    fc.property(repr, fc.uint8Array({ maxLength: 64 }), fc.integer({ min: 1, max: 40 }), u32, u32, (r, payload, offset, src, dst) => {
+    fc.property(repr, fc.uint8Array({ maxLength: 64, size: 'max' }), fc.integer({ min: 1, max: 40 }), u32, u32, (r, payload, offset, src, dst) => {
       const headerLength = tcpHeaderLen(r);
       const buf = poisoned(offset + tcpBufferLen(r, payload.length) + 3);
       buf.set(payload, offset + headerLength);
@@ -349,7 +351,7 @@ test('property: emit then parse gives back the repr, into a poisoned buffer, at 
 
 test('property: incremental port and address rewrites equal a full recompute', (t) => {
   fc.assert(
-    fc.property(repr, fc.uint8Array({ maxLength: 64 }), u32, u32, port, port, u32, u32, (r, payload, src, dst, newSrcPort, newDstPort, newSrc, newDst) => {
+    fc.property(repr, fc.uint8Array({ maxLength: 64, size: 'max' }), u32, u32, port, port, u32, u32, (r, payload, src, dst, newSrcPort, newDstPort, newSrc, newDst) => {
       const headerLength = tcpHeaderLen(r);
       const buf = poisoned(headerLength + payload.length);
       buf.set(payload, headerLength);
@@ -369,46 +371,63 @@ test('property: incremental port and address rewrites equal a full recompute', (
   t.pass();
 });
 
-/** Every getter is an integer and every option lies inside the header: no read past the bytes. */
-function exercise(buf: Uint8Array, offset: number, available: number): boolean {
-  const v = new TcpView();
-  const cursor = new TcpOptionsCursor();
-  if (v.check(buf, offset, available) !== PacketOk) return true;
-  const ints = [
-    v.srcPort, v.dstPort, v.seqNumber, v.ackNumber, v.dataOffset, v.headerLength, v.flags, v.window,
-    v.checksum, v.urgentPointer, v.optionsOffset, v.optionsLength, v.payloadOffset, v.payloadLength,
-  ];
-  if (!ints.every(Number.isInteger) || v.payloadLength < 0) return false;
-  if (typeof v.syn !== 'boolean' || typeof v.verifyChecksum(1, 2) !== 'boolean') return false;
-  cursor.reset(v);
-  while (cursor.next()) {
-    const last = cursor.valueOffset + cursor.length - 3; // last value byte (or the length byte)
-    if (!Number.isInteger(buf[cursor.valueOffset - 2]) || !Number.isInteger(buf[last])) return false;
-    if (cursor.valueOffset + cursor.length - 2 > v.payloadOffset) return false;
-  }
-  const parsed = parseTcp(v, { src: 1, dst: 2 });
-  return typeof parsed === 'number' || typeof parsed === 'object';
+test('property: check never throws, and after PacketOk every accessor and option stays inside the window', (t) => {
+  let accepted = 0;
+  fc.assert(
+    fc.property(randomWindow(80, plausibleDataOffset), u32, u32, (w, src, dst) => {
+      const v = new TcpView();
+      const result = v.check(fence(w), w.offset, w.available);
+      if (result !== PacketOk) return result === PacketError.Truncated || result === PacketError.BadHeaderLength;
+      accepted++;
+      exerciseTcp(v, w.available, { src, dst });
+      return true;
+    }),
+    { numRuns: 1000 },
+  );
+  // Short windows and data offsets past the end are refused: make sure the accepted path was walked often.
+  t.true(accepted > 300, `only ${accepted} of 1000 accepted`);
+});
+
+/** A data offset of 5 to 15 words, when the body is long enough to hold that header. */
+function plausibleDataOffset(body: Uint8Array): void {
+  const words = 5 + ((body[0] ?? 0) % 11);
+  if (body.length >= words * 4) body[12] = (words << 4) | (body[12] & 0x0f);
 }
 
-test('property: check, the options cursor and parse never throw on random bytes', (t) => {
+test('property: check refuses a window that is not inside the buffer, and reads nothing outside it', (t) => {
+  const edge = fc.integer({ min: -2, max: 90 });
   fc.assert(
-    fc.property(fc.uint8Array({ maxLength: 80 }), fc.integer({ min: -2, max: 90 }), fc.integer({ min: -2, max: 90 }), (bytes, offset, available) =>
-      exercise(bytes, offset, available),
-    ),
+    fc.property(fc.uint8Array({ maxLength: 80, size: 'max' }), edge, edge, (bytes, offset, available) => {
+      const result = new TcpView().check(fenced(bytes, 0, bytes.length), offset, available);
+      const inside = offset >= 0 && available >= TCP_HEADER_LEN && offset + available <= bytes.length;
+      return inside || result !== PacketOk;
+    }),
     { numRuns: 2000 },
   );
   t.pass();
 });
 
-test('property: nor on mutations of the golden SYN (fuzz seeded with a real capture)', (t) => {
-  const mutation = fc.array(fc.tuple(fc.integer({ min: 0, max: SYN.length - 1 }), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 });
+test('property: mutations of the golden SYN keep every accessor and option inside the window (fuzz seeded with a real capture)', (t) => {
+  let withOptions = 0;
+  const edit = fc.tuple(fc.integer({ min: 0, max: SYN.length - 1 }), fc.integer({ min: 0, max: 255 }));
+  const mutation = fc.array(edit, { minLength: 1, maxLength: 6 });
+  // Mostly the whole segment; sometimes a bound that cuts into the header.
+  const bound = fc.oneof(
+    { arbitrary: fc.constant(SYN.length), weight: 3 },
+    { arbitrary: fc.integer({ min: 20, max: SYN.length }), weight: 1 },
+  );
   fc.assert(
-    fc.property(mutation, fc.integer({ min: 20, max: SYN.length }), (edits, available) => {
+    fc.property(mutation, bound, (edits, available) => {
       const copy = Buffer.from(SYN);
       for (const [at, value] of edits) copy[at] = value;
-      return exercise(copy, 0, available);
+      const v = new TcpView();
+      if (v.check(fenced(copy, 0, available), 0, available) !== PacketOk) return true;
+      if (walkTcpOptions(v).options > 0) withOptions++;
+      exerciseTcp(v, available, UP);
+      return true;
     }),
     { numRuns: 2000 },
   );
-  t.pass();
+  // Most mutants keep a data offset that fits, so the options cursor must have had work.
+  t.true(withOptions > 500, `only ${withOptions} of 2000 had options`);
 });
