@@ -1,0 +1,157 @@
+/**
+ * The small-packet UDP load: a C sender and receiver compiled with gcc when the benchmark
+ * starts. Node's dgram cannot offer a million packets per second; one sendmmsg() call of
+ * 64 datagrams can, and recvmmsg() on the receiving side keeps the receiver from being
+ * what is measured.
+ *
+ *   flood send DST PORT SECONDS SIZE   ->  "SENT ELAPSED_S REFUSED"
+ *   flood recv PORT MAX_SECONDS IDLE_S ->  "ready", later "RECEIVED SPAN_S"
+ *
+ * The sender stops after SECONDS; the receiver stops IDLE_S after the last datagram (or
+ * at MAX_SECONDS) and reports the span from its first to its last datagram, so its rate
+ * is not diluted by the time before the sender started.
+ */
+import { writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { run } from './proc.js';
+
+const FLOOD_C = String.raw`
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#define BATCH 64
+#define MAX_SIZE 1472
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static void die(const char *what) { perror(what); exit(1); }
+
+/* Large socket buffers: bursts must not be lost to a default-sized buffer. */
+static void big_buffer(int fd, int force, int plain) {
+  int n = 16 << 20;
+  if (setsockopt(fd, SOL_SOCKET, force, &n, sizeof n) < 0) setsockopt(fd, SOL_SOCKET, plain, &n, sizeof n);
+}
+
+static int sender(const char *ip, int port, double seconds, int size) {
+  static char payload[MAX_SIZE];
+  struct mmsghdr msgs[BATCH];
+  struct iovec iov = { payload, (size_t)size };
+  struct sockaddr_in dst;
+  memset(&dst, 0, sizeof dst);
+  dst.sin_family = AF_INET;
+  dst.sin_port = htons(port);
+  if (inet_pton(AF_INET, ip, &dst.sin_addr) != 1) { fprintf(stderr, "bad address %s\n", ip); return 2; }
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  if (fd < 0) die("socket");
+  big_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF);
+  if (connect(fd, (struct sockaddr *)&dst, sizeof dst) < 0) die("connect");
+  memset(payload, 0x5a, sizeof payload);
+  memset(msgs, 0, sizeof msgs);
+  for (int i = 0; i < BATCH; i++) { msgs[i].msg_hdr.msg_iov = &iov; msgs[i].msg_hdr.msg_iovlen = 1; }
+  unsigned long long sent = 0, refused = 0;
+  double start = now();
+  while (now() - start < seconds) {
+    int r = sendmmsg(fd, msgs, BATCH, 0);
+    if (r > 0) sent += r;
+    /* A full queue or a stray ICMP error is load the path refused, not a reason to stop. */
+    else if (errno == ENOBUFS || errno == EAGAIN || errno == ECONNREFUSED || errno == EINTR) refused++;
+    else die("sendmmsg");
+  }
+  printf("%llu %.6f %llu\n", sent, now() - start, refused);
+  return 0;
+}
+
+static int receiver(int port, double max_seconds, double idle) {
+  static char bufs[BATCH][2048];
+  struct mmsghdr msgs[BATCH];
+  struct iovec iovs[BATCH];
+  struct sockaddr_in me;
+  memset(&me, 0, sizeof me);
+  me.sin_family = AF_INET;
+  me.sin_port = htons(port);
+  me.sin_addr.s_addr = htonl(INADDR_ANY);
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  if (fd < 0) die("socket");
+  big_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF);
+  if (bind(fd, (struct sockaddr *)&me, sizeof me) < 0) die("bind");
+  struct timeval tv = { 0, 50000 };
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  memset(msgs, 0, sizeof msgs);
+  for (int i = 0; i < BATCH; i++) {
+    iovs[i].iov_base = bufs[i]; iovs[i].iov_len = sizeof bufs[i];
+    msgs[i].msg_hdr.msg_iov = &iovs[i]; msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  printf("ready\n");
+  fflush(stdout);
+  unsigned long long got = 0;
+  double start = now(), first = 0, last = 0;
+  for (;;) {
+    double t = now();
+    if (t - start > max_seconds || (got > 0 && t - last > idle)) break;
+    /* MSG_WAITFORONE: block for the first datagram only, then take what is queued. */
+    int r = recvmmsg(fd, msgs, BATCH, MSG_WAITFORONE, 0);
+    if (r > 0) {
+      last = now();
+      if (got == 0) first = last;
+      got += r;
+    } else if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) die("recvmmsg");
+  }
+  printf("%llu %.6f\n", got, got > 0 ? last - first : 0.0);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc == 6 && strcmp(argv[1], "send") == 0) {
+    int size = atoi(argv[5]);
+    if (size < 1 || size > MAX_SIZE) { fprintf(stderr, "size 1..%d\n", MAX_SIZE); return 2; }
+    return sender(argv[2], atoi(argv[3]), atof(argv[4]), size);
+  }
+  if (argc == 5 && strcmp(argv[1], "recv") == 0) return receiver(atoi(argv[2]), atof(argv[3]), atof(argv[4]));
+  fprintf(stderr, "usage: flood send DST PORT SECONDS SIZE | flood recv PORT MAX_SECONDS IDLE_SECONDS\n");
+  return 2;
+}
+`;
+
+/** Compiles the flood tool into `dir`; returns the executable's path. */
+export async function buildFlood(dir: string): Promise<string> {
+  const source = path.join(dir, 'flood.c');
+  const exe = path.join(dir, 'flood');
+  writeFileSync(source, FLOOD_C);
+  await run(['gcc', '-O2', '-Wall', '-Werror', '-o', exe, source]);
+  return exe;
+}
+
+export interface SendResult {
+  readonly sent: number;
+  readonly seconds: number;
+  readonly refused: number;
+}
+
+export function parseSend(out: string): SendResult {
+  const [sent, seconds, refused] = out.trim().split(/\s+/).map(Number);
+  if (![sent, seconds, refused].every(Number.isFinite)) throw new Error(`flood send: unexpected output ${JSON.stringify(out)}`);
+  return { sent, seconds, refused };
+}
+
+export interface ReceiveResult {
+  readonly received: number;
+  readonly span: number;
+}
+
+export function parseReceive(out: string): ReceiveResult {
+  const last = out.trim().split('\n').pop() ?? '';
+  const [received, span] = last.split(/\s+/).map(Number);
+  if (![received, span].every(Number.isFinite)) throw new Error(`flood recv: unexpected output ${JSON.stringify(out)}`);
+  return { received, span };
+}

@@ -1,0 +1,205 @@
+/**
+ * The podwire side: a two-node cluster started through the podwire command, as a user
+ * would (`podwire up -f FILE --name NAME --state-dir DIR --detach`), with the same three
+ * busybox pods as the kernel topology, and `podwire down` at the end.
+ *
+ * What podwire spends is read from outside its processes, so nothing has to be restarted
+ * or instrumented: CPU time (user + system, every thread) from /proc/<pid>/stat of each
+ * node process; frames from the kernel's counters of the pods' TAPs (a pod's eth0 is the
+ * TAP its node reads: its tx_packets are the frames the node read) plus the pipeline's
+ * `decapsulated` counter from `podwire status --json` for frames arriving over the
+ * overlay. The pipeline counters alone would miss bridged frames (pod to pod on one
+ * node is an FDB lookup, which counts nothing). With TSO offload on the TAPs, a 64 KiB
+ * super-frame counts as one frame: compare CPU per Gbit across offload settings, not
+ * CPU per frame.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { clusterIndex } from '../../src/cluster/ipam.js';
+import { interfacePackets, processCpu, run, type RunOptions } from './proc.js';
+import type { NodeUsage, PodRef, PodRole, Topology, UsageSnapshot } from './topology.js';
+
+/** dist/bench/dataplane/podwire.js -> dist/src/cli/main.js */
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+const PLACEMENT: Readonly<Record<PodRole, string>> = { srv1: 'node-1', cli1: 'node-1', srv2: 'node-2' };
+const POD_IF = 'eth0';
+
+function clusterYaml(name: string): string {
+  const pods = (Object.keys(PLACEMENT) as PodRole[]).map(
+    (role) => `---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: ${role}
+spec:
+  nodeName: ${PLACEMENT[role]}
+  containers:
+    - name: main
+      image: busybox
+`,
+  );
+  // The Cluster document's name wins over --name, so it must be the name teardown uses.
+  return `# podwire dataplane benchmark: srv1 and cli1 on node-1, srv2 on node-2; busybox pods sleep.
+apiVersion: podwire.dev/v1alpha1
+kind: Cluster
+metadata:
+  name: ${name}
+spec:
+  nodes: 2
+${pods.join('')}`;
+}
+
+/** The parts of `podwire status --json` read here. */
+interface StatusJson {
+  running: boolean;
+  nodes: {
+    name: string;
+    state: string;
+    pid?: number;
+    detail?: {
+      pods: { name: string; ip: string; netns: string }[];
+      counters: Record<string, number>;
+      drops: Record<string, number>;
+      tapBackend?: string;
+      overlay?: { backend?: string };
+    };
+  }[];
+}
+
+/**
+ * A cluster name whose underlay addresses (127.77.<index>.N, the index hashed from the
+ * name) no running cluster has bound, so `up` does not collide with a test cluster
+ * started by someone else on this machine.
+ */
+export function pickClusterName(): string {
+  let udp = '';
+  try {
+    udp = readFileSync('/proc/net/udp', 'utf8');
+  } catch {
+    // Without /proc/net/udp take the first candidate; a collision makes `up` fail clearly.
+  }
+  // /proc/net/udp prints a local address as the hex of a little-endian word:
+  // 127.77.I.N:4789 is "NNII4D7F:12B5".
+  const boundIndexes = new Set(
+    udp
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/)[1] ?? '')
+      .filter((a) => /^[0-9A-F]{2}[0-9A-F]{2}4D7F:/.test(a))
+      .map((a) => parseInt(a.slice(2, 4), 16)),
+  );
+  for (let attempt = 0; attempt < 26; attempt++) {
+    const name = `pwkb${process.pid}${attempt === 0 ? '' : String.fromCharCode(96 + attempt)}`;
+    if (!boundIndexes.has(clusterIndex(name))) return name;
+  }
+  return `pwkb${process.pid}`;
+}
+
+export class PodwireCluster implements Topology {
+  readonly label = 'podwire';
+
+  private constructor(
+    readonly name: string,
+    readonly stateDir: string,
+    readonly pods: Readonly<Record<PodRole, PodRef>>,
+    readonly nodePids: ReadonlyMap<string, number>,
+    /** A process living in each pod's namespace (its container), to read the pod's counters through /proc. */
+    private readonly podPids: ReadonlyMap<PodRole, number>,
+    /** e.g. "tap=addon udp=addon": which I/O backends the nodes run on. */
+    readonly backends: string,
+  ) {}
+
+  /** `podwire up`; on failure `podwire down` has run (by up itself, and again by the caller's teardown). */
+  static async up(name: string, stateDir: string): Promise<PodwireCluster> {
+    const file = path.join(stateDir, 'dataplane.yaml');
+    writeFileSync(file, clusterYaml(name));
+    await podwire(name, stateDir, ['up', '-f', file, '--detach'], { timeoutMs: 180_000 });
+    const status = await readStatus(name, stateDir);
+    const pods = {} as Record<PodRole, PodRef>;
+    const pids = new Map<string, number>();
+    for (const node of status.nodes) {
+      if (node.state !== 'up' || node.pid === undefined || node.detail === undefined) throw new Error(`podwire: node ${node.name} is ${node.state}`);
+      pids.set(node.name, node.pid);
+      for (const pod of node.detail.pods) {
+        if (pod.name in PLACEMENT) pods[pod.name as PodRole] = { role: pod.name as PodRole, netns: pod.netns, ip: pod.ip, ifName: POD_IF };
+      }
+    }
+    for (const role of Object.keys(PLACEMENT) as PodRole[]) {
+      if (pods[role] === undefined) throw new Error(`podwire: pod ${role} not in the status`);
+    }
+    const podPids = new Map<PodRole, number>();
+    for (const role of Object.keys(PLACEMENT) as PodRole[]) podPids.set(role, await pidIn(pods[role].netns));
+    const first = status.nodes[0].detail!;
+    return new PodwireCluster(name, stateDir, pods, pids, podPids, `tap=${first.tapBackend ?? '?'} udp=${first.overlay?.backend ?? '?'}`);
+  }
+
+  async snapshot(): Promise<UsageSnapshot> {
+    const status = await readStatus(this.name, this.stateDir);
+    const atMs = performance.now();
+    const nodes = [...this.nodePids].map(([name, pid]): NodeUsage => {
+      const detail = status.nodes.find((n) => n.name === name)?.detail;
+      if (detail === undefined) throw new Error(`podwire: node ${name} stopped answering`);
+      let frames = detail.counters.decapsulated ?? 0;
+      let tapDropsIn = 0;
+      let tapDropsOut = 0;
+      for (const [role, podPid] of this.podPids) {
+        if (PLACEMENT[role] !== name) continue;
+        // Seen from the pod: tx is pod -> node (what the node read), rx is node -> pod.
+        const tap = interfacePackets(podPid, POD_IF);
+        frames += tap.tx;
+        tapDropsIn += tap.txDropped;
+        tapDropsOut += tap.rxDropped;
+      }
+      const drops = Object.values(detail.drops).reduce((s, n) => s + n, 0);
+      const cpu = processCpu(pid);
+      return { name, cpuUs: cpu.cpuUs, sysUs: cpu.sysUs, wakeups: cpu.voluntary, preempted: cpu.involuntary, frames, drops, tapDropsIn, tapDropsOut };
+    });
+    return { atMs, nodes };
+  }
+}
+
+/** Some process in `netns` (a pod's container: it lives as long as the cluster). */
+async function pidIn(netns: string): Promise<number> {
+  const pid = Number((await run(['ip', 'netns', 'pids', netns])).trim().split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 1) throw new Error(`podwire: no process in ${netns}`);
+  return pid;
+}
+
+function podwire(name: string, stateDir: string, args: string[], options: RunOptions = {}): Promise<string> {
+  return run([process.execPath, CLI, ...args, '--name', name, '--state-dir', stateDir], options);
+}
+
+/**
+ * Runs an idempotent podwire command, again after a failure. The CLI is loaded afresh on
+ * every call from a dist/ that others on this machine rebuild while a run goes on, and a
+ * call that lands mid-rebuild fails to import; the node processes are not affected.
+ */
+async function podwireRetrying(name: string, stateDir: string, args: string[], options: RunOptions = {}): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await podwire(name, stateDir, args, options);
+    } catch (err) {
+      if (attempt === 3) throw err;
+      await sleep(1000);
+    }
+  }
+}
+
+async function readStatus(name: string, stateDir: string): Promise<StatusJson> {
+  const status = JSON.parse(await podwireRetrying(name, stateDir, ['status', '--json'])) as StatusJson;
+  if (!status.running) throw new Error(`podwire: cluster ${name} is not running`);
+  return status;
+}
+
+/** `podwire down`; never throws (it runs in teardown), returns what went wrong. */
+export async function podwireDown(name: string, stateDir: string): Promise<string | undefined> {
+  try {
+    await podwireRetrying(name, stateDir, ['down'], { teardown: true });
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
