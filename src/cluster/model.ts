@@ -118,6 +118,8 @@ export interface Deployment {
   readonly replicas: number;
   readonly selector: LabelSelector;
   readonly podTemplateHash: string;
+  /** What every replica is made from: its labels (pod-template-hash included) and spec. */
+  readonly template: { readonly labels: Labels; readonly spec: PodSpec };
   /** Names of the pods made from the template, in creation order. */
   readonly pods: readonly string[];
   readonly origin: Origin;

@@ -181,7 +181,8 @@ function expandPods(declared: readonly Declared[], random: Random): { drafts: Po
         blame: decl.replicasField,
       });
     }
-    deployments.push({ namespace, name, labels, replicas: decl.replicas, selector: decl.selector, podTemplateHash: hash, pods: podNames, origin: d.origin });
+    const template = { labels: { ...decl.templateLabels, [POD_TEMPLATE_HASH_LABEL]: hash }, spec: decl.template.spec };
+    deployments.push({ namespace, name, labels, replicas: decl.replicas, selector: decl.selector, podTemplateHash: hash, template, pods: podNames, origin: d.origin });
   }
   return { drafts, deployments };
 }
