@@ -1,0 +1,121 @@
+/**
+ * The cluster's state store on one machine: a directory that plays the API server's part.
+ * The desired state (the resolved Cluster) lives in cluster.json, written by the podwire
+ * command; every node publishes the readiness of its own pods in ready/<node>.json; every
+ * node watches both and reconciles, as kubelets and kube-proxies watch the API server.
+ *
+ * Writes are atomic (write a temporary file, then rename), so a reader sees the old state
+ * or the new one, never half of one. Watching uses fs.watch for promptness and a slow
+ * poll as a safety net, since inotify events can be coalesced or missed.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { join } from 'node:path';
+import type { Cluster } from './model.js';
+import type { Readiness } from './endpoints.js';
+
+const DESIRED = 'cluster.json';
+const READY_DIR = 'ready';
+const POLL_MS = 1000;
+const DEBOUNCE_MS = 30;
+
+export class FileStore {
+  constructor(readonly dir: string) {}
+
+  get desiredPath(): string {
+    return join(this.dir, DESIRED);
+  }
+
+  readDesired(): Cluster | undefined {
+    try {
+      return JSON.parse(readFileSync(this.desiredPath, 'utf8')) as Cluster;
+    } catch {
+      return undefined;
+    }
+  }
+
+  writeDesired(cluster: Cluster): void {
+    atomicWrite(this.desiredPath, JSON.stringify(cluster, null, 1));
+  }
+
+  publishReadiness(node: string, pods: ReadonlyMap<string, boolean>): void {
+    const dir = join(this.dir, READY_DIR);
+    mkdirSync(dir, { recursive: true });
+    atomicWrite(join(dir, `${node}.json`), JSON.stringify(Object.fromEntries(pods)));
+  }
+
+  /** Every node's published readiness, merged ("namespace/name" -> ready). */
+  readReadiness(): Readiness {
+    const merged = new Map<string, boolean>();
+    const dir = join(this.dir, READY_DIR);
+    if (!existsSync(dir)) return merged;
+    for (const file of readdirSync(dir)) {
+      if (!file.endsWith('.json')) continue;
+      try {
+        const entries = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Record<string, boolean>;
+        for (const [pod, ready] of Object.entries(entries)) merged.set(pod, ready === true);
+      } catch {
+        // Being replaced right now; the rename will trigger another read.
+      }
+    }
+    return merged;
+  }
+
+  /** Calls `onChange` (debounced) whenever the desired state or any readiness changes. */
+  watch(onChange: () => void): () => void {
+    let timer: NodeJS.Timeout | undefined;
+    let last = this.fingerprint();
+    const fire = () => {
+      if (timer !== undefined) return;
+      timer = setTimeout(() => {
+        timer = undefined;
+        const now = this.fingerprint();
+        if (now === last) return;
+        last = now;
+        onChange();
+      }, DEBOUNCE_MS);
+    };
+    mkdirSync(join(this.dir, READY_DIR), { recursive: true });
+    const watchers: FSWatcher[] = [];
+    for (const path of [this.dir, join(this.dir, READY_DIR)]) {
+      try {
+        watchers.push(watch(path, fire));
+      } catch {
+        // The poll below still notices.
+      }
+    }
+    const poll = setInterval(fire, POLL_MS);
+    poll.unref();
+    return () => {
+      for (const w of watchers) w.close();
+      clearInterval(poll);
+      if (timer !== undefined) clearTimeout(timer);
+    };
+  }
+
+  /** What the watch compares: the content of the files it cares about. */
+  private fingerprint(): string {
+    let text = '';
+    try {
+      text += readFileSync(this.desiredPath, 'utf8');
+    } catch {
+      // Not written yet.
+    }
+    const dir = join(this.dir, READY_DIR);
+    if (existsSync(dir)) {
+      for (const file of readdirSync(dir).sort()) {
+        try {
+          text += `\0${file}\0${readFileSync(join(dir, file), 'utf8')}`;
+        } catch {
+          // Mid-rename.
+        }
+      }
+    }
+    return text;
+  }
+}
+
+function atomicWrite(path: string, text: string): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
+}
