@@ -6,6 +6,9 @@
  *   podwire down   [--name NAME]
  *   podwire status [--name NAME] [--json]
  *   podwire exec   [--name NAME] [-n NAMESPACE] POD -- CMD...
+ *   podwire outside [--name NAME] -- CMD...
+ *   podwire scale  [--name NAME] [-n NAMESPACE] deployment/NAME --replicas N
+ *   podwire delete [--name NAME] [-n NAMESPACE] pod NAME
  *
  * Every command takes --state-dir DIR (default /run/podwire). Exit codes: 0 success, 1 a
  * failure (message on stderr), 2 a usage error; exec passes its command's code through.
@@ -18,6 +21,10 @@ import { readCluster, statePaths } from './state.js';
 import { clusterStatus, formatStatus } from './status.js';
 import { upCluster, UpError } from './up.js';
 import { StatePaths, DEFAULT_STATE_ROOT } from '../node/names.js';
+import { outsideNamespaceName } from '../node/outside.js';
+import type { Cluster } from '../cluster/model.js';
+import { deletePod, scaleDeployment } from '../cluster/mutate.js';
+import { FileStore } from '../cluster/store.js';
 
 const USAGE = `usage: podwire COMMAND [options]
 
@@ -27,6 +34,10 @@ const USAGE = `usage: podwire COMMAND [options]
   status [--name NAME] [--json]           nodes and pods
   exec   [--name NAME] [-n NAMESPACE] POD -- CMD...
                                           run CMD in the pod's network namespace
+  outside [--name NAME] -- CMD...         run CMD in the outside world (the ext namespace:
+                                          NodePort and LoadBalancer clients, egress targets)
+  scale  [--name NAME] [-n NAMESPACE] deployment/NAME --replicas N
+  delete [--name NAME] [-n NAMESPACE] pod NAME
 
   common: --name NAME (default podwire), --state-dir DIR (default ${DEFAULT_STATE_ROOT})
 `;
@@ -116,7 +127,51 @@ const commands: Record<string, Command> = {
     const netns = findPodNamespace(cluster, values.namespace ?? 'default', positionals[0]);
     return runInNamespace(netns, rest);
   },
+
+  async scale(argv) {
+    const { values, positionals } = parseCommand('scale', argv, { ...COMMON_OPTIONS, namespace: { type: 'string', short: 'n' }, replicas: { type: 'string' } });
+    if (values.help === true) return usage();
+    const target = positionals.length === 1 ? /^(?:deployment|deploy|deployments|deployment\.apps)\/(.+)$/.exec(positionals[0]) : null;
+    const replicas = Number(values.replicas);
+    if (target === null || values.replicas === undefined || !Number.isInteger(replicas)) {
+      throw new UsageError('podwire scale: usage: podwire scale [-n NAMESPACE] deployment/NAME --replicas N');
+    }
+    const namespace = values.namespace ?? 'default';
+    const { store, cluster } = openStore(values);
+    store.writeDesired(scaleDeployment(cluster, namespace, target[1], replicas, Math.random));
+    process.stdout.write(`deployment.apps/${target[1]} scaled\n`);
+    return 0;
+  },
+
+  async delete(argv) {
+    const { values, positionals } = parseCommand('delete', argv, { ...COMMON_OPTIONS, namespace: { type: 'string', short: 'n' } });
+    if (values.help === true) return usage();
+    const name = positionals.length === 2 && /^(pod|pods|po)$/.test(positionals[0]) ? positionals[1] : positionals.length === 1 ? /^(?:pod|pods|po)\/(.+)$/.exec(positionals[0])?.[1] : undefined;
+    if (name === undefined) throw new UsageError('podwire delete: usage: podwire delete [-n NAMESPACE] pod NAME');
+    const { store, cluster } = openStore(values);
+    const { cluster: next, replacement } = deletePod(cluster, values.namespace ?? 'default', name, Math.random);
+    store.writeDesired(next);
+    process.stdout.write(`pod "${name}" deleted${replacement !== undefined ? ` (its ReplicaSet starts ${replacement.name})` : ''}\n`);
+    return 0;
+  },
+
+  async outside(argv) {
+    const { values, positionals, rest } = parseCommand('outside', argv, COMMON_OPTIONS);
+    if (values.help === true) return usage();
+    if (positionals.length !== 0 || rest.length === 0) throw new UsageError('podwire outside: usage: podwire outside [--name NAME] -- CMD...');
+    const { name, paths } = statePaths(values);
+    if (readCluster(paths) === undefined) throw new UsageError(`cluster ${name} is not running`);
+    return runInNamespace(outsideNamespaceName(name), rest);
+  },
 };
+
+function openStore(values: { name?: string | undefined; 'state-dir'?: string | undefined }): { store: FileStore; cluster: Cluster } {
+  const { name, paths } = statePaths(values);
+  const store = new FileStore(paths.dir);
+  const cluster = store.readDesired();
+  if (cluster === undefined) throw new UsageError(`cluster ${name} is not running`);
+  return { store, cluster };
+}
 
 function usage(): number {
   process.stdout.write(USAGE);

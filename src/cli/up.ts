@@ -14,6 +14,7 @@ import type { Cluster } from '../cluster/model.js';
 import { seededRandom } from '../cluster/random.js';
 import type { StatePaths } from '../node/names.js';
 import { UsageError } from './args.js';
+import { createOutside } from '../node/outside.js';
 import { downCluster } from './down.js';
 import { nodePid } from './state.js';
 import { clusterStatus, type ClusterStatus } from './status.js';
@@ -62,6 +63,7 @@ export async function upCluster(opts: UpOptions): Promise<{ cluster: Cluster; pa
   await fs.writeFile(paths.clusterFile, JSON.stringify(cluster, null, 1));
   opts.out(`cluster ${name}: ${cluster.nodes.length} nodes, ${cluster.pods.length} pods (state in ${paths.dir})`);
   try {
+    await createOutside(name, cluster.settings.externalCIDR, cluster.settings.externalGateway);
     for (const node of cluster.nodes) {
       const log = openSync(paths.nodeLog(node.name), 'a');
       const args = [NODE_MAIN, '--state-dir', paths.dir, '--node', node.name, ...(opts.pcapDir !== undefined ? ['--pcap', opts.pcapDir] : [])];

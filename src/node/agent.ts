@@ -11,8 +11,9 @@ import { formatIpv4, formatMac } from '../packet/addr.js';
 import { VXLAN_PORT } from '../packet/vxlan.js';
 import type { Cluster, Container, Node, Pod } from '../cluster/model.js';
 import { renderResolvConf } from '../cluster/resolv.js';
+import { FileStore } from '../cluster/store.js';
 import { openOverlaySocket, openTapPort } from '../io/open.js';
-import type { DatagramPort } from '../io/port.js';
+import type { DatagramPort, Port } from '../io/port.js';
 import { VtepSocket } from '../overlay/vtep.js';
 import { NodeCapture } from './capture.js';
 import { serveControl } from './control.js';
@@ -26,8 +27,12 @@ import {
   writeResolvConf,
 } from './netns.js';
 import { podNamespaceName, StatePaths, tapName } from './names.js';
+import { plugUplink } from './outside.js';
 import { Pipeline } from './pipeline.js';
 import { chooseWorkload, type Workload } from './workloads/choose.js';
+
+/** The uplink's TAP takes the last sequence number of the node's TAP names. */
+const UPLINK_SEQ = 0xffff;
 
 /** The underlay path MTU podwire simulates: a 1500-byte network between nodes. */
 export const UNDERLAY_MTU = 1500;
@@ -55,7 +60,12 @@ interface RunningPod {
   backend: string;
   containers: RunningContainer[];
   ready: boolean;
+  /** Being deleted: out of the endpoints, its processes asked to stop. */
+  terminating: boolean;
 }
+
+/** How long a deleted pod's processes get between SIGTERM and SIGKILL (Kubernetes gives 30 s). */
+const TERMINATION_GRACE_MS = 5000;
 
 export interface PodStatus {
   namespace: string;
@@ -85,6 +95,7 @@ export class NodeAgent {
   readonly pipeline: Pipeline;
   private readonly pods: RunningPod[] = [];
   private overlaySocket: DatagramPort | undefined;
+  private uplinkPort: Port | undefined;
   private overlayBackend = 'none';
   private capture: NodeCapture | undefined;
   private capturePath: string | undefined;
@@ -92,9 +103,15 @@ export class NodeAgent {
   private readinessTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private readonly log: (line: string) => void;
+  private readonly store: FileStore;
+  private stopWatching: (() => void) | undefined;
+  /** Serialises reconciliations: one change is applied completely before the next. */
+  private reconciling: Promise<void> = Promise.resolve();
+  private nextTapSeq = 0;
+  private publishedReadiness = '';
 
   private constructor(
-    readonly cluster: Cluster,
+    public cluster: Cluster,
     readonly node: Node,
     private readonly options: AgentOptions,
   ) {
@@ -113,6 +130,7 @@ export class NodeAgent {
       () => Number(process.hrtime.bigint() - t0),
     );
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+    this.store = new FileStore(options.paths.dir);
   }
 
   static async start(cluster: Cluster, nodeName: string, options: AgentOptions): Promise<NodeAgent> {
@@ -140,15 +158,17 @@ export class NodeAgent {
     // The underlay is loopback (64 KiB MTU): super-frames cross whole.
     this.pipeline.attachOverlay(new VtepSocket(socket, true));
 
+    await this.plugUplink();
+
     const mine = cluster.pods.filter((p) => p.node === node.name);
-    for (const [seq, pod] of mine.entries()) await this.addPod(pod, seq);
+    for (const pod of mine) await this.addPod(pod);
 
     if (this.options.pcapDir !== undefined) {
       await fs.mkdir(this.options.pcapDir, { recursive: true });
       this.capturePath = `${this.options.pcapDir}/${node.name}.pcapng`;
       this.capture = new NodeCapture(
         this.capturePath,
-        { name: node.name, underlayAddr: node.underlay, underlayPort: VXLAN_PORT, vni: cluster.settings.vni },
+        { name: node.name, underlayAddr: node.underlay, underlayPort: VXLAN_PORT, vni: cluster.settings.vni, uplink: node.externalIP },
         this.pods.map((p) => ({ slot: p.slot, name: `${p.pod.namespace}/${p.pod.name}`, ip: p.pod.ip })),
         this.pipeline.peers.all(),
       );
@@ -160,14 +180,100 @@ export class NodeAgent {
     });
     this.readinessTimer = setInterval(() => void this.checkReadiness(), 250);
     await this.checkReadiness();
+    this.stopWatching = this.store.watch(() => {
+      this.reconciling = this.reconciling.then(() => this.reconcile()).catch((err: Error) => this.log(`reconcile: ${err.message}`));
+    });
   }
 
-  private async addPod(pod: Pod, seq: number): Promise<void> {
+  /**
+   * Brings this node's pods in line with the desired state: starts pods scheduled here that
+   * are not running, terminates running pods that are no longer wanted.
+   */
+  private async reconcile(): Promise<void> {
+    if (this.stopping) return;
+    const desired = this.store.readDesired();
+    if (desired === undefined) return;
+    this.cluster = desired;
+    const wanted = new Map(desired.pods.filter((p) => p.node === this.node.name).map((p) => [p.uid, p]));
+    for (const running of this.pods) {
+      if (!wanted.has(running.pod.uid) && !running.terminating) void this.terminatePod(running);
+    }
+    const have = new Set(this.pods.map((r) => r.pod.uid));
+    for (const [uid, pod] of wanted) {
+      if (have.has(uid)) continue;
+      this.log(`adding pod ${pod.namespace}/${pod.name}`);
+      await this.addPod(pod).catch((err: Error) => this.log(`adding ${pod.namespace}/${pod.name}: ${err.message}`));
+    }
+    this.capture?.addPods(this.pods.map((p) => ({ slot: p.slot, name: `${p.pod.namespace}/${p.pod.name}`, ip: p.pod.ip })));
+  }
+
+  /** Takes the pod out of service, stops its processes (gracefully), then removes it. */
+  private async terminatePod(running: RunningPod): Promise<void> {
+    const { pod } = running;
+    this.log(`terminating pod ${pod.namespace}/${pod.name}`);
+    running.terminating = true;
+    running.ready = false;
+    this.publishReadiness();
+    this.signalContainers(running, 'SIGTERM');
+    const deadline = Date.now() + TERMINATION_GRACE_MS;
+    while (Date.now() < deadline && running.containers.some((c) => c.exitCode === null && c.process !== undefined)) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    this.signalContainers(running, 'SIGKILL');
+    if (running.slot >= 0) this.pipeline.removePod(running.slot);
+    await destroyNamespace(running.netns).catch((err: Error) => this.log(`removing ${running.netns}: ${err.message}`));
+    const at = this.pods.indexOf(running);
+    if (at >= 0) this.pods.splice(at, 1);
+    this.publishReadiness();
+  }
+
+  private signalContainers(running: RunningPod, signal: NodeJS.Signals): void {
+    for (const c of running.containers) {
+      const pid = c.process?.pid;
+      if (pid === undefined || c.exitCode !== null) continue;
+      try {
+        process.kill(-pid, signal); // the container's own process group
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+
+  /** Writes this node's pod readiness to the store when it changed. */
+  private publishReadiness(): void {
+    const map = new Map(this.pods.map((r) => [`${r.pod.namespace}/${r.pod.name}`, r.ready && !r.terminating]));
+    const text = JSON.stringify([...map]);
+    if (text === this.publishedReadiness) return;
+    this.publishedReadiness = text;
+    this.store.publishReadiness(this.node.name, map);
+  }
+
+  /** The node's NIC on the outside network: a TAP plugged into the ext namespace's bridge. */
+  private async plugUplink(): Promise<void> {
     const { cluster, node } = this;
+    const tap = await openTapPort(tapName(cluster.settings.clusterIndex, node.index, UPLINK_SEQ));
+    try {
+      await plugUplink(cluster.settings.name, tap.name, node.index);
+    } catch (err) {
+      tap.close();
+      throw err;
+    }
+    this.uplinkPort = tap;
+    this.pipeline.attachUplink(tap, {
+      addr: node.externalIP,
+      mac: node.externalMac,
+      network: cluster.settings.externalCIDR,
+      gateway: cluster.settings.externalGateway,
+    });
+  }
+
+  private async addPod(pod: Pod): Promise<void> {
+    const { cluster, node } = this;
+    const seq = this.nextTapSeq++;
     const netns = podNamespaceName(cluster.settings.name, pod.namespace, pod.name);
     await destroyNamespace(netns); // a leftover of a crashed run must not block this one
     await createNamespace(netns);
-    const running: RunningPod = { pod, netns, slot: -1, backend: '', containers: [], ready: false };
+    const running: RunningPod = { pod, netns, slot: -1, backend: '', containers: [], ready: false, terminating: false };
     this.pods.push(running);
     // Offload: the pod's kernel hands over TSO super-frames and partial checksums, which
     // cross podwire whole (one pipeline pass per 64 KiB instead of per 1450 bytes).
@@ -240,8 +346,9 @@ export class NodeAgent {
           listening = false;
         }
       }
-      running.ready = alive && listening;
+      running.ready = alive && listening && !running.terminating;
     }
+    this.publishReadiness();
   }
 
   status(): NodeStatus {
@@ -282,24 +389,15 @@ export class NodeAgent {
     if (this.stopping) return;
     this.stopping = true;
     if (this.readinessTimer !== undefined) clearInterval(this.readinessTimer);
+    this.stopWatching?.();
     this.control?.close();
-    for (const running of this.pods) {
-      for (const c of running.containers) {
-        const pid = c.process?.pid;
-        if (pid !== undefined && c.exitCode === null) {
-          try {
-            process.kill(-pid, 'SIGTERM'); // the container's own process group
-          } catch {
-            // Already gone.
-          }
-        }
-      }
-    }
+    for (const running of this.pods) this.signalContainers(running, 'SIGTERM');
     for (const running of this.pods) {
       if (running.slot >= 0) this.pipeline.removePod(running.slot);
       await destroyNamespace(running.netns).catch((err: Error) => this.log(`removing ${running.netns}: ${err.message}`));
     }
     this.overlaySocket?.close();
+    this.uplinkPort?.close();
     this.capture?.close();
     await fs.rm(this.options.paths.nodeSocket(this.node.name), { force: true });
   }

@@ -30,6 +30,8 @@ export interface CaptureNode {
   underlayAddr: number;
   underlayPort: number;
   vni: number;
+  /** The node's address on the outside network, when it has an uplink. */
+  uplink?: number;
 }
 
 /** A made-up but stable MAC for an underlay address: 02:00 + the address (locally administered). */
@@ -40,7 +42,10 @@ function underlayMac(addr: number): number {
 export class NodeCapture implements FrameTap {
   private readonly writer: CaptureWriter;
   private readonly podInterface = new Map<number, number>();
+  /** Which pod each slot's interface belongs to: a slot is reused after its pod is gone. */
+  private readonly podNames = new Map<number, string>();
   private readonly peerInterface = new Map<string, number>();
+  private uplinkInterface = -1;
   private readonly scratch = Buffer.alloc(OUTER_LEN + 65536);
 
   constructor(
@@ -52,6 +57,7 @@ export class NodeCapture implements FrameTap {
     const interfaces: InterfaceSpec[] = [];
     for (const pod of pods) {
       this.podInterface.set(pod.slot, interfaces.length);
+      this.podNames.set(pod.slot, pod.name);
       interfaces.push({ name: pod.name, description: `eth0 of pod ${pod.name} (${formatIpv4(pod.ip)}) on ${node.name}` });
     }
     for (const peer of peers) {
@@ -61,7 +67,21 @@ export class NodeCapture implements FrameTap {
         description: `VXLAN VNI ${node.vni} between ${node.name} (${formatIpv4(node.underlayAddr)}) and ${peer.node} (${formatIpv4(peer.underlayAddr)})`,
       });
     }
+    if (node.uplink !== undefined) {
+      this.uplinkInterface = interfaces.length;
+      interfaces.push({ name: `uplink:${node.name}`, description: `${node.name}'s uplink on the outside network (${formatIpv4(node.uplink)})` });
+    }
     this.writer = new CaptureWriter({ path, format: 'pcapng', interfaces });
+  }
+
+  /** Declares interfaces for pods that joined since the capture began. */
+  addPods(pods: readonly CapturePod[]): void {
+    for (const pod of pods) {
+      if (this.podInterface.has(pod.slot) && this.podNames.get(pod.slot) === pod.name) continue;
+      const id = this.writer.addInterface({ name: pod.name, description: `eth0 of pod ${pod.name} (${formatIpv4(pod.ip)}) on ${this.node.name}` });
+      this.podInterface.set(pod.slot, id);
+      this.podNames.set(pod.slot, pod.name);
+    }
   }
 
   get stats() {
@@ -71,6 +91,10 @@ export class NodeCapture implements FrameTap {
   podFrame(slot: number, buf: Uint8Array, offset: number, length: number, comment?: string): void {
     const id = this.podInterface.get(slot);
     if (id !== undefined) this.writer.write(id, buf.subarray(offset, offset + length), comment);
+  }
+
+  uplinkFrame(buf: Uint8Array, offset: number, length: number): void {
+    if (this.uplinkInterface >= 0) this.writer.write(this.uplinkInterface, buf.subarray(offset, offset + length));
   }
 
   overlayFrame(peer: Peer, outbound: boolean, frame: Uint8Array, offset: number, length: number): void {

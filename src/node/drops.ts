@@ -36,6 +36,14 @@ export const Drop = {
   TxQueueFull: 14,
   /** Addressed to the gateway itself but not something the gateway answers. */
   LocalUnhandled: 15,
+  /** The connection table is full and nothing could be evicted: a new flow was refused. */
+  CtFull: 16,
+  /** Out of state for its connection (conntrack INVALID), as kube-proxy drops it. */
+  CtInvalid: 17,
+  /** Its tuple clashed with another connection's. */
+  CtClash: 18,
+  /** No free source port for masquerade. */
+  NatExhausted: 19,
 } as const;
 
 export type Drop = (typeof Drop)[keyof typeof Drop];
@@ -57,6 +65,10 @@ export const DROP_REASONS: readonly { name: string; description: string }[] = [
   { name: 'same-port', description: 'the bridge would send the frame back where it came from' },
   { name: 'tx-queue-full', description: "a port's transmit queue was full" },
   { name: 'local-unhandled', description: 'addressed to the gateway but nothing there answers it' },
+  { name: 'conntrack-full', description: 'the connection table is full: a new flow was refused' },
+  { name: 'conntrack-invalid', description: 'out of state for its connection (ctstate INVALID)' },
+  { name: 'conntrack-clash', description: "its tuple clashed with another connection's" },
+  { name: 'nat-exhausted', description: 'no free source port for masquerade' },
 ];
 
 export function dropName(reason: number): string {

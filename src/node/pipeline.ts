@@ -17,7 +17,7 @@
  * Time comes in through `now()` (ns), so tests drive the clock.
  */
 import { cidrContains, cidrSize, BROADCAST_MAC, isMulticastMac, type Cidr } from '../packet/addr.js';
-import { ArpView, ARP_LEN, ARP_OP, emitArpReply } from '../packet/arp.js';
+import { ArpView, ARP_LEN, ARP_OP, emitArp, emitArpReply } from '../packet/arp.js';
 import { emitEthernet, ETHERNET_HEADER_LEN, ETHERTYPE, EthernetView } from '../packet/ethernet.js';
 import { PacketOk } from '../packet/errors.js';
 import {
@@ -36,16 +36,34 @@ import {
 import { emitIpv4, IPPROTO, IPV4_HEADER_LEN, Ipv4View } from '../packet/ipv4.js';
 import { TcpView } from '../packet/tcp.js';
 import { emitVxlan, VXLAN_HEADER_LEN, VxlanView } from '../packet/vxlan.js';
+import { Conntrack, CreateError, CT_NOT_FOUND, TrackVerdict } from '../netfilter/conntrack.js';
+import { FlowTuple, readPacketTuple, TupleKind } from '../netfilter/conntrack-tuple.js';
+import { natPacket } from '../netfilter/nat.js';
+import { natIcmpError } from '../netfilter/nat-icmp.js';
+import { chooseSnatPort, defaultSnatRange } from '../netfilter/nat-port.js';
+import { UdpView } from '../packet/udp.js';
 import { Fdb } from '../l2/fdb.js';
+import { NeighbourTable } from '../l2/neighbours.js';
 import { completeChecksum, GsoError, segmentTcpV4 } from '../overlay/gso.js';
 import { OverlayPeers, type Peer } from '../overlay/peers.js';
 import { decodeSuperFrameBits, encodeSuperFrameBits, hasOffload } from '../overlay/superframe.js';
 import type { DatagramBatch, Port, RxBatch, TxOffload } from '../io/port.js';
-import { VNET_HDR_GSO_NONE, VNET_HDR_GSO_TCPV4 } from '../io/port.js';
+import { VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_NONE, VNET_HDR_GSO_TCPV4 } from '../io/port.js';
+import { readU16, writeU16 } from '../packet/bytes.js';
+import { checksumAdjust32 } from '../packet/checksum.js';
 import { Drop, DROP_REASONS } from './drops.js';
 
 /** Outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14): what the overlay adds to an IP packet. */
 export const VXLAN_OVERHEAD = 50;
+
+export interface PipelineOptions {
+  /** Uniform in [0, 1): endpoint choice and SNAT ports; a seeded source makes tests repeatable. */
+  random?: () => number;
+  /** Connection table size (the kernel's nf_conntrack_max); default 262,144. */
+  conntrackMax?: number;
+  /** Hash seed of the connection table. */
+  seed?: number;
+}
 
 export interface NodeIdentity {
   name: string;
@@ -63,9 +81,20 @@ export interface NodeIdentity {
   underlayMtu: number;
 }
 
+/** The node's NIC on the outside network (the ext namespace's bridge). */
+export interface UplinkIdentity {
+  /** The node's address there, and its MAC. */
+  addr: number;
+  mac: number;
+  network: Cidr;
+  /** Next hop for destinations outside `network`. */
+  gateway: number;
+}
+
 /** An interface tap for captures: called for every frame received and sent. */
 export interface FrameTap {
   podFrame(slot: number, buf: Uint8Array, offset: number, length: number, comment?: string): void;
+  uplinkFrame(buf: Uint8Array, offset: number, length: number): void;
   /** The inner Ethernet frame of a VXLAN datagram; the capture adds the outer headers. */
   overlayFrame(peer: Peer, outbound: boolean, frame: Uint8Array, offset: number, length: number): void;
 }
@@ -78,6 +107,9 @@ interface PodSlot {
 }
 
 const NO_POD = -1;
+/** Ingress "slots" that are not pods. */
+const INGRESS_OVERLAY = -1;
+const INGRESS_UPLINK = -2;
 const MAX_SLOTS = 1024;
 const SCRATCH_LEN = 2048;
 /** ICMP errors quote the offending IP header and the first 8 bytes after it (RFC 792). */
@@ -87,6 +119,11 @@ export class Pipeline {
   readonly peers = new OverlayPeers();
   readonly fdb = new Fdb();
   readonly drops = new Float64Array(DROP_REASONS.length);
+  readonly conntrack: Conntrack;
+  private readonly random: () => number;
+  private readonly orig = new FlowTuple();
+  private readonly reply = new FlowTuple();
+  private readonly udp = new UdpView();
   readonly counters = { forwarded: 0, flooded: 0, encapsulated: 0, decapsulated: 0, arpReplies: 0, icmpSent: 0 };
   tap: FrameTap | undefined;
 
@@ -97,6 +134,11 @@ export class Pipeline {
   private dirtyCount = 0;
   private overlayDirty = false;
   private overlay: OverlayLink | undefined;
+  private uplink: { port: Port; id: UplinkIdentity } | undefined;
+  private uplinkDirty = false;
+  readonly neighbours = new NeighbourTable();
+  /** LoadBalancer addresses this node answers ARP for on its uplink. */
+  private announced = new Set<number>();
 
   private readonly eth = new EthernetView();
   private readonly arp = new ArpView();
@@ -114,8 +156,11 @@ export class Pipeline {
   constructor(
     readonly node: NodeIdentity,
     private readonly now: () => number,
+    options: PipelineOptions = {},
   ) {
     this.slotByHost = new Int32Array(Math.min(cidrSize(node.subnet), 1 << 16)).fill(NO_POD);
+    this.random = options.random ?? Math.random;
+    this.conntrack = new Conntrack({ maxEntries: options.conntrackMax ?? 262_144, seed: options.seed ?? 0x9e3779b9 });
   }
 
   /** Largest inner IPv4 packet the overlay carries whole. */
@@ -156,6 +201,16 @@ export class Pipeline {
   attachOverlay(link: OverlayLink): void {
     this.overlay = link;
     link.start((batch) => this.receiveFromOverlay(batch));
+  }
+
+  attachUplink(port: Port, id: UplinkIdentity): void {
+    this.uplink = { port, id };
+    port.start((batch) => this.receiveFromUplink(batch));
+  }
+
+  /** Replaces the set of LoadBalancer addresses this node answers ARP for. */
+  announce(addrs: readonly number[]): void {
+    this.announced = new Set(addrs);
   }
 
   dropCounts(): Record<string, number> {
@@ -246,33 +301,187 @@ export class Pipeline {
     if (!ip.verifyChecksum()) return this.drop(Drop.BadChecksum);
     if (ip.srcAddr !== pod.ip) return this.drop(Drop.Spoofed);
     const dst = ip.dstAddr;
-    if (dst === this.node.gatewayIp) return this.deliverToGateway(slot, buf, offset);
+    if (dst === this.node.gatewayIp) {
+      if (!this.answerEcho(this.node.gatewayMac)) return this.drop(Drop.LocalUnhandled);
+      return this.sendToPod(slot, buf, offset, this.eth.headerLength + this.ip.totalLength);
+    }
     if (ip.ttl <= 1) return this.icmpError(slot, undefined, ICMP_TIME_EXCEEDED, ICMP_TTL_EXCEEDED, 0, Drop.TtlExceeded);
-    if (cidrContains(this.node.subnet, dst)) return this.routeToLocalPod(slot, undefined, buf);
-    const peer = this.peers.peerFor(dst);
-    if (peer !== undefined) return this.encapsulate(slot, peer, buf);
-    const unreachable = cidrContains(this.node.clusterCidr, dst) ? ICMP_HOST_UNREACHABLE : ICMP_NET_UNREACHABLE;
-    this.icmpError(slot, undefined, ICMP_DEST_UNREACHABLE, unreachable, 0, Drop.NoRoute);
+    this.forward(slot, undefined, buf);
   }
 
-  /** The node itself answers ping on the gateway address, as cni0's address does. */
-  private deliverToGateway(slot: number, buf: Buffer, offset: number): void {
+  /**
+   * The routed path for the IPv4 packet in `this.ip` (checked, checksum verified, TTL > 1),
+   * from a pod (`inSlot` >= 0), the overlay (`fromPeer`) or the uplink (INGRESS_UPLINK):
+   * connection tracking and NAT (what PREROUTING and POSTROUTING do), then the route on the
+   * translated destination.
+   */
+  private forward(inSlot: number, fromPeer: Peer | undefined, buf: Buffer): void {
+    if (!this.track(inSlot, fromPeer)) return;
+    const ip = this.ip;
+    const dst = ip.dstAddr;
+    if (cidrContains(this.node.subnet, dst)) return this.routeToLocalPod(inSlot, fromPeer, buf);
+    const peer = this.peers.peerFor(dst);
+    if (peer !== undefined) {
+      // Traffic that came over the overlay never goes back into it (no transit node).
+      if (fromPeer !== undefined) return this.drop(Drop.NotForThisNode);
+      return this.encapsulate(inSlot, peer, buf);
+    }
+    if (!cidrContains(this.node.clusterCidr, dst) && this.uplink !== undefined && inSlot !== INGRESS_UPLINK) {
+      return this.toOutside(buf);
+    }
+    const unreachable = cidrContains(this.node.clusterCidr, dst) ? ICMP_HOST_UNREACHABLE : ICMP_NET_UNREACHABLE;
+    this.icmpError(inSlot, fromPeer, ICMP_DEST_UNREACHABLE, unreachable, 0, Drop.NoRoute);
+  }
+
+  /**
+   * Connection tracking for the packet in `this.ip`: a known connection's packet is
+   * translated as its entry says (replies get the reverse NAT; ICMP errors RELATED to a
+   * connection get their quote translated too); a new one gets an entry, with masquerade
+   * when it leaves the cluster through the uplink. Returns false when the packet was
+   * dropped (counted).
+   */
+  private track(inSlot: number, fromPeer: Peer | undefined): boolean {
+    const ip = this.ip;
+    const ct = this.conntrack;
+    const nowNs = this.now();
+    const kind = readPacketTuple(ip, this.orig);
+    if (kind === TupleKind.Untracked) return true;
+    if (kind === TupleKind.IcmpError) {
+      const ref = ct.lookupTuple(this.orig, nowNs);
+      if (ref === CT_NOT_FOUND) return true; // not about a connection we know: route as is
+      if (this.icmp.check(ip.buf, ip.payloadOffset, ip.payloadLength) !== PacketOk) return this.dropped(Drop.Malformed);
+      natIcmpError(ct, ref, ip, this.icmp);
+      return true;
+    }
+    const tcpFlags = this.checkL4();
+    if (tcpFlags < 0) return this.dropped(Drop.Malformed);
+    let ref = ct.lookupTuple(this.orig, nowNs);
+    if (ref !== CT_NOT_FOUND) {
+      const verdict = ct.update(ref, tcpFlags, ip.totalLength, nowNs);
+      if (verdict === TrackVerdict.Invalid) return this.dropped(Drop.CtInvalid);
+      if (verdict !== TrackVerdict.Reopen) {
+        this.translate(ref);
+        return true;
+      }
+    }
+    // A new connection: decide its NAT, then record both tuples.
+    this.reply.setReplyOf(this.orig);
+    if (this.leavesCluster(inSlot, fromPeer)) {
+      const up = this.uplink!;
+      if (!chooseSnatPort(ct, this.reply, up.id.addr, defaultSnatRange(this.orig.proto, this.orig.sport), this.random, nowNs)) {
+        return this.dropped(Drop.NatExhausted);
+      }
+    }
+    ref = ct.create(this.orig, this.reply, tcpFlags, ip.totalLength, nowNs);
+    if (ref === CreateError.Full) return this.dropped(Drop.CtFull);
+    if (ref === CreateError.Invalid) return this.dropped(Drop.CtInvalid);
+    if (ref < 0) return this.dropped(Drop.CtClash);
+    this.translate(ref);
+    return true;
+  }
+
+  /**
+   * Applies connection `ref`'s NAT to the packet. A frame whose L4 checksum the pod left
+   * partial (NEEDS_CSUM: the field holds the pseudo-header sum, the rest is summed on the
+   * way out) must only see the address change in that field, as the kernel's
+   * inet_proto_csum_replace4 does for CHECKSUM_PARTIAL; ports are summed later anyway.
+   */
+  private translate(ref: number): void {
+    const ip = this.ip;
+    if ((this.offload.flags & VNET_HDR_F_NEEDS_CSUM) === 0) {
+      natPacket(this.conntrack, ref, ip, this.l4());
+      return;
+    }
+    const field = ip.offset - ETHERNET_HEADER_LEN + this.offload.csumStart + this.offload.csumOffset;
+    if (field + 2 > ip.offset + ip.totalLength) return;
+    const partial = readU16(ip.buf, field);
+    const oldSrc = ip.srcAddr;
+    const oldDst = ip.dstAddr;
+    if (!natPacket(this.conntrack, ref, ip, this.l4())) return;
+    let folded = checksumAdjust32(~partial & 0xffff, oldSrc, ip.srcAddr);
+    folded = checksumAdjust32(folded, oldDst, ip.dstAddr);
+    writeU16(ip.buf, field, ~folded & 0xffff);
+  }
+
+  /** Masquerade applies to pod traffic whose destination is outside the pod network. */
+  private leavesCluster(inSlot: number, fromPeer: Peer | undefined): boolean {
+    return inSlot >= 0 && fromPeer === undefined && this.uplink !== undefined && !cidrContains(this.node.clusterCidr, this.ip.dstAddr);
+  }
+
+  /**
+   * Checks the transport view NAT will rewrite; returns the TCP flags (0 for other
+   * protocols) or -1 when the header is malformed.
+   */
+  private checkL4(): number {
+    const ip = this.ip;
+    switch (ip.protocol) {
+      case IPPROTO.TCP:
+        return this.tcp.check(ip.buf, ip.payloadOffset, ip.payloadLength) === PacketOk ? this.tcp.flags : -1;
+      case IPPROTO.UDP:
+        return this.udp.check(ip.buf, ip.payloadOffset, ip.payloadLength) === PacketOk ? 0 : -1;
+      case IPPROTO.ICMP:
+        return this.icmp.check(ip.buf, ip.payloadOffset, ip.payloadLength) === PacketOk ? 0 : -1;
+      default:
+        return 0;
+    }
+  }
+
+  private l4(): TcpView | UdpView | IcmpView | undefined {
+    switch (this.ip.protocol) {
+      case IPPROTO.TCP:
+        return this.tcp;
+      case IPPROTO.UDP:
+        return this.udp;
+      case IPPROTO.ICMP:
+        return this.icmp;
+      default:
+        return undefined;
+    }
+  }
+
+  private dropped(reason: Drop): false {
+    this.drop(reason);
+    return false;
+  }
+
+  /** Leaves through the uplink: TTL down, MACs from the neighbour table. */
+  private toOutside(buf: Buffer): void {
+    const ip = this.ip;
+    const size = this.offload.gsoType === VNET_HDR_GSO_NONE ? ip.totalLength : this.gsoSegmentIpLength();
+    if (size < 0) return this.drop(Drop.Malformed);
+    ip.decrementTtl();
+    const ethOffset = ip.offset - ETHERNET_HEADER_LEN;
+    const eth = this.eth;
+    eth.check(buf, ethOffset, ETHERNET_HEADER_LEN + ip.totalLength);
+    eth.ethertype = ETHERTYPE.IPV4;
+    this.counters.forwarded++;
+    // The uplink takes plain frames: a super-frame leaves as segments.
+    if (hasOffload(this.offload)) {
+      return this.softwareOffload(buf, ethOffset, ETHERNET_HEADER_LEN + ip.totalLength, (seg, len) => this.sendOutside(seg, 0, len, this.ip.dstAddr));
+    }
+    this.sendOutside(buf, ethOffset, ETHERNET_HEADER_LEN + ip.totalLength, ip.dstAddr);
+  }
+
+  /**
+   * Turns the ICMP echo request in `this.eth`/`this.ip` into its reply in place, from
+   * `ourMac`: how the node answers ping on its own addresses (the gateway, as cni0's
+   * address does; its uplink address). Returns false for anything else.
+   */
+  private answerEcho(ourMac: number): boolean {
     const eth = this.eth;
     const ip = this.ip;
     const icmp = this.icmp;
     if (
       ip.protocol !== IPPROTO.ICMP ||
       ip.isFragment ||
-      icmp.check(buf, ip.payloadOffset, ip.payloadLength) !== PacketOk ||
+      icmp.check(ip.buf, ip.payloadOffset, ip.payloadLength) !== PacketOk ||
       icmp.type !== ICMP_ECHO_REQUEST ||
       !icmp.verifyChecksum()
     ) {
-      return this.drop(Drop.LocalUnhandled);
+      return false;
     }
-    // Echo reply in place: swap addresses (the header sum is unchanged by a swap), type 8 -> 0.
-    const pod = eth.srcMac;
-    eth.srcMac = this.node.gatewayMac;
-    eth.dstMac = pod;
+    eth.dstMac = eth.srcMac;
+    eth.srcMac = ourMac;
     const from = ip.srcAddr;
     ip.srcAddr = ip.dstAddr;
     ip.dstAddr = from;
@@ -281,7 +490,7 @@ export class Pipeline {
     icmp.type = 0;
     icmp.fillChecksum();
     this.counters.icmpSent++;
-    this.sendToPod(slot, buf, offset, eth.headerLength + ip.totalLength);
+    return true;
   }
 
   /**
@@ -336,6 +545,107 @@ export class Pipeline {
     return ip.headerLength + this.tcp.headerLength + Math.min(this.offload.gsoSize, this.tcp.payloadLength);
   }
 
+  // ---- receive from the uplink -------------------------------------------------------
+
+  receiveFromUplink(batch: RxBatch): void {
+    const nowNs = this.now();
+    this.offload.flags = 0;
+    this.offload.gsoType = VNET_HDR_GSO_NONE;
+    for (let i = 0; i < batch.count; i++) this.uplinkFrame(batch.buf, batch.offsets[i], batch.lengths[i], nowNs);
+    this.flush();
+  }
+
+  private uplinkFrame(buf: Buffer, offset: number, length: number, nowNs: number): void {
+    const up = this.uplink!;
+    const eth = this.eth;
+    if (eth.check(buf, offset, length) !== PacketOk) return this.drop(Drop.Malformed);
+    const dstMac = eth.dstMac;
+    if (dstMac !== up.id.mac && dstMac !== BROADCAST_MAC && !isMulticastMac(dstMac)) return this.drop(Drop.NotForThisNode);
+    const type = eth.ethertype;
+    if (type === ETHERTYPE.ARP) return this.uplinkArp(buf, offset, length, nowNs);
+    if (type === ETHERTYPE.IPV6) return this.drop(Drop.Ipv6);
+    if (type !== ETHERTYPE.IPV4) return this.drop(Drop.UnknownEthertype);
+    const ip = this.ip;
+    if (ip.check(buf, eth.payloadOffset, length - eth.headerLength) !== PacketOk || ip.version !== 4) return this.drop(Drop.Malformed);
+    if (!ip.verifyChecksum()) return this.drop(Drop.BadChecksum);
+    const dst = ip.dstAddr;
+    if (dst !== up.id.addr && !this.announced.has(dst)) return this.drop(Drop.NotForThisNode);
+    // A reply to a masqueraded connection (or an error about one) goes back to its pod.
+    const ref = this.conntrackReplyTo();
+    if (ref !== CT_NOT_FOUND) {
+      if (ip.ttl <= 1) return this.drop(Drop.TtlExceeded);
+      return this.forward(INGRESS_UPLINK, undefined, buf);
+    }
+    if (dst === up.id.addr && this.answerEcho(up.id.mac)) {
+      return this.sendOnUplink(buf, offset, eth.headerLength + ip.totalLength);
+    }
+    this.drop(Drop.LocalUnhandled);
+  }
+
+  /** The connection the packet in `this.ip` belongs to, without changing anything. */
+  private conntrackReplyTo(): number {
+    const kind = readPacketTuple(this.ip, this.orig);
+    if (kind === TupleKind.Untracked) return CT_NOT_FOUND;
+    return this.conntrack.lookupTuple(this.orig, this.now());
+  }
+
+  /** Learns the sender, releases a frame that waited for it, answers for our addresses. */
+  private uplinkArp(buf: Buffer, offset: number, length: number, nowNs: number): void {
+    const up = this.uplink!;
+    const eth = this.eth;
+    const arp = this.arp;
+    if (arp.check(buf, eth.payloadOffset, length - eth.headerLength) !== PacketOk) return this.drop(Drop.Malformed);
+    const sender = arp.senderIp;
+    if (cidrContains(up.id.network, sender) && sender !== up.id.addr) {
+      const held = this.neighbours.learn(sender, arp.senderMac, nowNs);
+      if (held !== undefined) this.sendToNeighbour(held.frame, 0, held.length, arp.senderMac);
+    }
+    const target = arp.targetIp;
+    if (arp.operation !== ARP_OP.REQUEST || (target !== up.id.addr && !this.announced.has(target))) return;
+    emitArpReply(arp, up.id.mac, buf, eth.payloadOffset);
+    eth.dstMac = arp.targetMac;
+    eth.srcMac = up.id.mac;
+    this.counters.arpReplies++;
+    this.sendOnUplink(buf, offset, eth.headerLength + ARP_LEN);
+  }
+
+  /**
+   * Sends the IPv4 packet framed at `offset` out of the uplink towards `dstAddr`: the
+   * neighbour's MAC when known, otherwise the frame waits while an ARP request goes out.
+   */
+  private sendOutside(buf: Uint8Array, offset: number, length: number, dstAddr: number): void {
+    const up = this.uplink;
+    if (up === undefined) return this.drop(Drop.NoRoute);
+    const nextHop = cidrContains(up.id.network, dstAddr) ? dstAddr : up.id.gateway;
+    const nowNs = this.now();
+    const mac = this.neighbours.lookup(nextHop, nowNs);
+    if (mac >= 0) return this.sendToNeighbour(buf, offset, length, mac);
+    if (this.neighbours.hold(nextHop, buf, offset, length, nowNs)) this.sendArpRequest(nextHop);
+  }
+
+  private sendToNeighbour(buf: Uint8Array, offset: number, length: number, mac: number): void {
+    const eth = this.eth;
+    eth.check(buf, offset, length);
+    eth.dstMac = mac;
+    eth.srcMac = this.uplink!.id.mac;
+    this.sendOnUplink(buf, offset, length);
+  }
+
+  private sendArpRequest(target: number): void {
+    const up = this.uplink!;
+    const out = this.scratch;
+    emitEthernet({ dstMac: BROADCAST_MAC, srcMac: up.id.mac, ethertype: ETHERTYPE.ARP }, out, 0);
+    emitArp({ operation: ARP_OP.REQUEST, senderMac: up.id.mac, senderIp: up.id.addr, targetMac: 0, targetIp: target }, out, ETHERNET_HEADER_LEN);
+    this.sendOnUplink(out, 0, ETHERNET_HEADER_LEN + ARP_LEN);
+  }
+
+  private sendOnUplink(buf: Uint8Array, offset: number, length: number): void {
+    const up = this.uplink!;
+    if (this.tap !== undefined) this.tap.uplinkFrame(buf, offset, length);
+    if (!up.port.send(buf, offset, length, this.offload)) return this.drop(Drop.TxQueueFull);
+    this.uplinkDirty = true;
+  }
+
   // ---- receive from the overlay ------------------------------------------------------
 
   receiveFromOverlay(batch: DatagramBatch): void {
@@ -349,7 +659,7 @@ export class Pipeline {
     const vx = this.vxlan;
     if (vx.check(buf, offset, length) !== PacketOk) return this.drop(Drop.Malformed);
     if (!vx.vniValid || vx.vni !== this.node.vni) return this.drop(Drop.WrongVni);
-    const peer = this.peerByUnderlay(srcAddr);
+    const peer = this.peers.peerByUnderlay(srcAddr);
     // The source port is the sender's choice (the kernel hashes flows into it), so only the address is checked.
     if (peer === undefined) return this.drop(Drop.UnknownPeer);
     if (this.tap !== undefined) this.tap.overlayFrame(peer, false, buf, vx.payloadOffset, vx.payloadLength);
@@ -363,14 +673,8 @@ export class Pipeline {
     if (!ip.verifyChecksum()) return this.drop(Drop.BadChecksum);
     if (!cidrContains(this.node.subnet, ip.dstAddr)) return this.drop(Drop.NotForThisNode);
     if (!decodeSuperFrameBits(buf, offset, ip.headerLength, ip.protocol, this.offload)) return this.drop(Drop.Malformed);
-    if (ip.ttl <= 1) return this.icmpError(-1, peer, ICMP_TIME_EXCEEDED, ICMP_TTL_EXCEEDED, 0, Drop.TtlExceeded);
-    this.routeToLocalPod(-1, peer, buf);
-  }
-
-  private peerByUnderlay(addr: number): Peer | undefined {
-    // A handful of peers: a scan of the small array beats hashing. Rebuilt on lease change.
-    for (const peer of this.peers.all()) if (peer.underlayAddr === addr) return peer;
-    return undefined;
+    if (ip.ttl <= 1) return this.icmpError(INGRESS_OVERLAY, peer, ICMP_TIME_EXCEEDED, ICMP_TTL_EXCEEDED, 0, Drop.TtlExceeded);
+    this.forward(INGRESS_OVERLAY, peer, buf);
   }
 
   // ---- transmit ----------------------------------------------------------------------
@@ -436,6 +740,10 @@ export class Pipeline {
     if (this.overlayDirty) {
       this.overlay?.flush();
       this.overlayDirty = false;
+    }
+    if (this.uplinkDirty) {
+      this.uplink?.port.flush();
+      this.uplinkDirty = false;
     }
   }
 

@@ -33,6 +33,7 @@ export interface Peer extends Lease {
 
 export class OverlayPeers {
   private readonly byNode = new Map<string, Peer>();
+  private readonly byUnderlay = new Map<number, Peer>();
   private readonly routeTable = new LpmTable<Peer>();
   private nextId = 0;
 
@@ -43,6 +44,7 @@ export class OverlayPeers {
     this.remove(lease.node);
     const peer: Peer = { ...lease, id: this.nextId++ };
     this.byNode.set(lease.node, peer);
+    this.byUnderlay.set(lease.underlayAddr, peer);
     this.routeTable.set(lease.subnet, peer);
     return peer;
   }
@@ -51,6 +53,7 @@ export class OverlayPeers {
     const peer = this.byNode.get(node);
     if (peer === undefined) return false;
     this.byNode.delete(node);
+    this.byUnderlay.delete(peer.underlayAddr);
     this.routeTable.delete(peer.subnet);
     return true;
   }
@@ -71,6 +74,11 @@ export class OverlayPeers {
   /** The peer whose pod CIDR holds `dstAddr`, or undefined (forwarding path: no allocation). */
   peerFor(dstAddr: number): Peer | undefined {
     return this.routeTable.lookup(dstAddr);
+  }
+
+  /** The peer whose VTEP sends from `addr` (the underlay source of a datagram), or undefined. */
+  peerByUnderlay(addr: number): Peer | undefined {
+    return this.byUnderlay.get(addr);
   }
 
   get(node: string): Peer | undefined {

@@ -225,6 +225,26 @@ export class CaptureWriter {
     return true;
   }
 
+  /**
+   * pcapng only: declares one more interface mid-capture (a section's Interface
+   * Description Blocks may follow its packets) and returns its id. Rotated files carry
+   * every interface in their headers, so each stays readable alone.
+   */
+  addInterface(spec: InterfaceSpec): number {
+    if (this.format !== 'pcapng') throw new Error('capture: a classic pcap file holds one interface');
+    const idb: InterfaceDescription = { snaplen: this.snaplen, name: spec.name, description: spec.description };
+    this.idbs.push(idb);
+    const id = this.idbs.length - 1;
+    const len = idbLen(idb);
+    if (this.state === 'open' && this.makeRoom(len)) {
+      this.used += encodeIdb(idb, this.buf, this.used);
+      this.fileBytes += len;
+      // A block like a record to lastBoundary, which walks block lengths.
+      this.bufferedRecords++;
+    }
+    return id;
+  }
+
   /** Writes what the buffer holds; true when it is empty afterwards. */
   flush(): boolean {
     return this.state === 'open' && this.drain();
@@ -348,7 +368,8 @@ export class CaptureWriter {
    */
   private cutToRecordBoundary(): void {
     const { keep, whole } = this.lastBoundary(this.head);
-    const lost = this.bufferedRecords - whole;
+    // Interface blocks added mid-capture count as buffered blocks but are not records.
+    const lost = Math.max(0, this.bufferedRecords - whole);
     this.stats.records -= lost;
     this.stats.dropped += lost;
     const partial = this.head - keep;

@@ -481,3 +481,21 @@ for (const [format, signal, number] of [
     if (format === 'pcapng') t.is(got.records.at(-1)?.comment, `seq ${got.records.length - 1}`);
   });
 }
+
+test('an interface added mid-capture gets its own id, in this file and in every rotated one', (t) => {
+  const file = tmpFile('pcapng');
+  const w = new CaptureWriter({ path: file, format: 'pcapng', interfaces: [{ name: 'first' }], clock: stepClock(), rotateBytes: 400 });
+  w.write(0, seqFrame(1, 60));
+  const id = w.addInterface({ name: 'late', description: 'joined later' });
+  t.is(id, 1);
+  for (let i = 2; i < 8; i++) w.write(i % 2, seqFrame(i, 60));
+  w.close();
+  t.true(w.paths.length > 1, 'rotated');
+  const first = readFile(w.paths[0]);
+  t.deepEqual(first.interfaces.map((i) => i.name), ['first', 'late']);
+  const ids = [...w.paths].flatMap((p) => readFile(p).records.map((r) => r.interfaceId));
+  t.deepEqual(ids, [0, 0, 1, 0, 1, 0, 1], 'frame 1 before the new interface, then alternating');
+  const last = readFile(w.paths[w.paths.length - 1]);
+  t.deepEqual(last.interfaces.map((i) => i.name), ['first', 'late'], 'a rotated file declares both from its start');
+  t.deepEqual([...w.paths].flatMap((p) => sequence(readFile(p))), range(7, 1));
+});

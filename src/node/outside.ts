@@ -1,0 +1,42 @@
+/**
+ * The outside world of a cluster: one network namespace, `pw-<cluster>-ext`, holding a
+ * Linux bridge with the outside network's gateway address. Every node process plugs an
+ * uplink TAP into that bridge and answers on it for its node address (and the
+ * LoadBalancer addresses it announces). Clients of NodePorts and LoadBalancers, and the
+ * targets of pod egress, run inside this namespace (`podwire outside -- CMD`).
+ *
+ * Nothing is added to the machine's root namespace: the bridge and its address live in
+ * the ext namespace, the uplinks are moved there as soon as they exist.
+ */
+import { formatIpv4, type Cidr } from '../packet/addr.js';
+import { createNamespace, destroyNamespace, ip } from './netns.js';
+
+export const EXT_BRIDGE = 'pwextbr0';
+
+export function outsideNamespaceName(cluster: string): string {
+  return `pw-${cluster}-ext`;
+}
+
+/** Uplink name inside the ext namespace (≤ 15 characters). */
+export function uplinkName(nodeIndex: number): string {
+  return `pwup${nodeIndex}`;
+}
+
+export async function createOutside(cluster: string, network: Cidr, gateway: number): Promise<string> {
+  const ns = outsideNamespaceName(cluster);
+  await destroyNamespace(ns);
+  await createNamespace(ns);
+  await ip('-n', ns, 'link', 'add', EXT_BRIDGE, 'type', 'bridge');
+  await ip('-n', ns, 'addr', 'add', `${formatIpv4(gateway)}/${network.prefix}`, 'dev', EXT_BRIDGE);
+  await ip('-n', ns, 'link', 'set', EXT_BRIDGE, 'up');
+  return ns;
+}
+
+/** Moves a node's uplink TAP into the ext namespace and makes it a port of the bridge. */
+export async function plugUplink(cluster: string, tap: string, nodeIndex: number): Promise<void> {
+  const ns = outsideNamespaceName(cluster);
+  const name = uplinkName(nodeIndex);
+  await ip('link', 'set', tap, 'netns', ns);
+  await ip('-n', ns, 'link', 'set', tap, 'name', name);
+  await ip('-n', ns, 'link', 'set', name, 'master', EXT_BRIDGE, 'up');
+}
