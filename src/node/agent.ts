@@ -12,6 +12,7 @@ import { VXLAN_PORT } from '../packet/vxlan.js';
 import type { Cluster, Container, Node, Pod } from '../cluster/model.js';
 import { renderResolvConf } from '../cluster/resolv.js';
 import { FileStore } from '../cluster/store.js';
+import { compile as compilePolicy } from '../netfilter/policy.js';
 import { openOverlaySocket, openTapPort } from '../io/open.js';
 import type { DatagramPort, Port } from '../io/port.js';
 import { VtepSocket } from '../overlay/vtep.js';
@@ -159,6 +160,7 @@ export class NodeAgent {
     this.pipeline.attachOverlay(new VtepSocket(socket, true));
 
     await this.plugUplink();
+    this.applyClusterState();
 
     const mine = cluster.pods.filter((p) => p.node === node.name);
     for (const pod of mine) await this.addPod(pod);
@@ -205,6 +207,17 @@ export class NodeAgent {
       await this.addPod(pod).catch((err: Error) => this.log(`adding ${pod.namespace}/${pod.name}: ${err.message}`));
     }
     this.capture?.addPods(this.pods.map((p) => ({ slot: p.slot, name: `${p.pod.namespace}/${p.pod.name}`, ip: p.pod.ip })));
+    this.applyClusterState();
+  }
+
+  /** Recompiles what follows from the cluster's objects: NetworkPolicy for now. */
+  private applyClusterState(): void {
+    try {
+      this.pipeline.policy = compilePolicy(this.cluster, { node: this.node.name });
+    } catch (err) {
+      // A failed compile keeps the previous tables: packets never see a half-built one.
+      this.log(`NetworkPolicy compile failed, keeping the previous tables: ${(err as Error).message}`);
+    }
   }
 
   /** Takes the pod out of service, stops its processes (gracefully), then removes it. */

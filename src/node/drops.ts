@@ -44,6 +44,8 @@ export const Drop = {
   CtClash: 18,
   /** No free source port for masquerade. */
   NatExhausted: 19,
+  /** A new connection NetworkPolicy does not allow (egress of its source or ingress of its destination). */
+  PolicyDenied: 20,
 } as const;
 
 export type Drop = (typeof Drop)[keyof typeof Drop];
@@ -69,6 +71,7 @@ export const DROP_REASONS: readonly { name: string; description: string }[] = [
   { name: 'conntrack-invalid', description: 'out of state for its connection (ctstate INVALID)' },
   { name: 'conntrack-clash', description: "its tuple clashed with another connection's" },
   { name: 'nat-exhausted', description: 'no free source port for masquerade' },
+  { name: 'policy-denied', description: 'NetworkPolicy does not allow this new connection' },
 ];
 
 export function dropName(reason: number): string {

@@ -39,6 +39,7 @@ import { emitVxlan, VXLAN_HEADER_LEN, VxlanView } from '../packet/vxlan.js';
 import { Conntrack, CreateError, CT_NOT_FOUND, TrackVerdict } from '../netfilter/conntrack.js';
 import { FlowTuple, readPacketTuple, TupleKind } from '../netfilter/conntrack-tuple.js';
 import { natPacket } from '../netfilter/nat.js';
+import type { PolicyTables } from '../netfilter/policy.js';
 import { natIcmpError } from '../netfilter/nat-icmp.js';
 import { chooseSnatPort, defaultSnatRange } from '../netfilter/nat-port.js';
 import { UdpView } from '../packet/udp.js';
@@ -137,6 +138,8 @@ export class Pipeline {
   private uplink: { port: Port; id: UplinkIdentity } | undefined;
   private uplinkDirty = false;
   readonly neighbours = new NeighbourTable();
+  /** NetworkPolicy for this node's pods; undefined allows everything. */
+  policy: PolicyTables | undefined;
   /** LoadBalancer addresses this node answers ARP for on its uplink. */
   private announced = new Set<number>();
 
@@ -253,10 +256,24 @@ export class Pipeline {
       if (eth.ethertype === ETHERTYPE.ARP && this.answerArp(slot, pod, buf, offset, length)) return;
       return this.flood(slot, buf, offset, length);
     }
+    // Bridged IPv4 goes through conntrack, NAT and NetworkPolicy as with br_netfilter
+    // (bridge-nf-call-iptables=1, which Kubernetes requires): a service's reply from a
+    // backend on the same bridge must be un-NATed, and policy must hold on one node too.
+    if (eth.ethertype === ETHERTYPE.IPV4 && !this.bridgeFilter(slot, pod, buf, length)) return;
     const out = this.fdb.lookup(dst, nowNs);
     if (out < 0) return this.flood(slot, buf, offset, length);
     if (out === slot) return this.drop(Drop.SamePort);
     this.sendToPod(out, buf, offset, length);
+  }
+
+  /** The netfilter hooks for an IPv4 frame the bridge switches; false when it was dropped. */
+  private bridgeFilter(slot: number, pod: PodSlot, buf: Buffer, length: number): boolean {
+    const eth = this.eth;
+    const ip = this.ip;
+    if (ip.check(buf, eth.payloadOffset, length - eth.headerLength) !== PacketOk || ip.version !== 4) return this.dropped(Drop.Malformed);
+    if (!ip.verifyChecksum()) return this.dropped(Drop.BadChecksum);
+    if (ip.srcAddr !== pod.ip) return this.dropped(Drop.Spoofed);
+    return this.track(slot, undefined);
   }
 
   /**
@@ -364,7 +381,9 @@ export class Pipeline {
         return true;
       }
     }
-    // A new connection: decide its NAT, then record both tuples.
+    // A new connection: NetworkPolicy (egress at the source pod's node, ingress at the
+    // destination pod's), then its NAT, then both tuples recorded.
+    if (!this.policyAllows(inSlot)) return this.dropped(Drop.PolicyDenied);
     this.reply.setReplyOf(this.orig);
     if (this.leavesCluster(inSlot, fromPeer)) {
       const up = this.uplink!;
@@ -401,6 +420,20 @@ export class Pipeline {
     let folded = checksumAdjust32(~partial & 0xffff, oldSrc, ip.srcAddr);
     folded = checksumAdjust32(folded, oldDst, ip.dstAddr);
     writeU16(ip.buf, field, ~folded & 0xffff);
+  }
+
+  /** The FORWARD stage's NetworkPolicy verdict for a new connection of the packet in `this.ip`. */
+  private policyAllows(inSlot: number): boolean {
+    const policy = this.policy;
+    if (policy === undefined) return true;
+    const ip = this.ip;
+    const proto = ip.protocol;
+    const dstPort = proto === IPPROTO.TCP || proto === IPPROTO.UDP ? this.orig.dport : 0;
+    const src = ip.srcAddr;
+    const dst = ip.dstAddr;
+    if (inSlot >= 0 && !policy.egressAllowed(src, dst, proto, dstPort)) return false;
+    if (cidrContains(this.node.subnet, dst) && !policy.ingressAllowed(dst, src, proto, dstPort)) return false;
+    return true;
   }
 
   /** Masquerade applies to pod traffic whose destination is outside the pod network. */
