@@ -1,0 +1,81 @@
+/**
+ * Shared builders: one resource record each, written through a `MessageWriter` into the
+ * section it is in. `owner` is a zone name in presentation form, or `QNAME` for the
+ * question's own name (a 2-byte pointer that carries the client's letter case).
+ */
+import { CLASS, DNS_HEADER_LEN, TYPE } from './constants.js';
+import type { MessageWriter } from './writer.js';
+import type { Soa } from './zone.js';
+
+/** The owner is the question name. */
+export const QNAME = null;
+export type Owner = string | typeof QNAME;
+
+function owner(w: MessageWriter, name: Owner): void {
+  if (name === QNAME) w.pointer(DNS_HEADER_LEN);
+  else w.textName(name);
+}
+
+export function writeA(w: MessageWriter, name: Owner, ttl: number, addr: number): void {
+  owner(w, name);
+  const rd = w.beginRecord(TYPE.A, CLASS.IN, ttl);
+  w.u32(addr);
+  w.endRecord(rd);
+}
+
+export function writeCname(w: MessageWriter, name: Owner, ttl: number, target: string): void {
+  owner(w, name);
+  const rd = w.beginRecord(TYPE.CNAME, CLASS.IN, ttl);
+  w.textName(target);
+  w.endRecord(rd);
+}
+
+export function writePtr(w: MessageWriter, name: Owner, ttl: number, target: string): void {
+  owner(w, name);
+  const rd = w.beginRecord(TYPE.PTR, CLASS.IN, ttl);
+  w.textName(target);
+  w.endRecord(rd);
+}
+
+export function writeNs(w: MessageWriter, name: Owner, ttl: number, target: string): void {
+  owner(w, name);
+  const rd = w.beginRecord(TYPE.NS, CLASS.IN, ttl);
+  w.textName(target);
+  w.endRecord(rd);
+}
+
+/** The target is written whole (RFC 2782 forbids compressing it, and miekg/dns does not); later names may point into it. */
+export function writeSrv(w: MessageWriter, name: Owner, ttl: number, priority: number, weight: number, port: number, target: string): void {
+  owner(w, name);
+  const rd = w.beginRecord(TYPE.SRV, CLASS.IN, ttl);
+  w.u16(priority);
+  w.u16(weight);
+  w.u16(port);
+  w.textName(target, false);
+  w.endRecord(rd);
+}
+
+/** One character-string per 255 bytes of ASCII text. */
+export function writeTxt(w: MessageWriter, name: Owner, ttl: number, text: string): void {
+  owner(w, name);
+  const rd = w.beginRecord(TYPE.TXT, CLASS.IN, ttl);
+  for (let at = 0; at === 0 || at < text.length; at += 255) {
+    const part = text.slice(at, at + 255);
+    w.u8(part.length);
+    for (let i = 0; i < part.length; i++) w.u8(part.charCodeAt(i) & 0xff);
+  }
+  w.endRecord(rd);
+}
+
+export function writeSoa(w: MessageWriter, soa: Soa): void {
+  w.textName(soa.zone);
+  const rd = w.beginRecord(TYPE.SOA, CLASS.IN, soa.ttl);
+  w.textName(soa.mname);
+  w.textName(soa.rname);
+  w.u32(soa.serial);
+  w.u32(soa.refresh);
+  w.u32(soa.retry);
+  w.u32(soa.expire);
+  w.u32(soa.minimum);
+  w.endRecord(rd);
+}
