@@ -13,6 +13,9 @@ import type { Cluster, Container, Node, Pod } from '../cluster/model.js';
 import { renderResolvConf } from '../cluster/resolv.js';
 import { FileStore } from '../cluster/store.js';
 import { compile as compilePolicy } from '../netfilter/policy.js';
+import { LiveServiceTable } from '../netfilter/service-table.js';
+import { computeEndpoints, type ServicePortEndpoints } from '../cluster/endpoints.js';
+import { announcedAddresses, serviceFingerprints } from './services.js';
 import { openOverlaySocket, openTapPort } from '../io/open.js';
 import type { DatagramPort, Port } from '../io/port.js';
 import { VtepSocket } from '../overlay/vtep.js';
@@ -110,6 +113,9 @@ export class NodeAgent {
   private reconciling: Promise<void> = Promise.resolve();
   private nextTapSeq = 0;
   private publishedReadiness = '';
+  private services: LiveServiceTable | undefined;
+  private serviceFingerprints = new Map<string, string>();
+  endpoints: ServicePortEndpoints[] = [];
 
   private constructor(
     public cluster: Cluster,
@@ -210,14 +216,44 @@ export class NodeAgent {
     this.applyClusterState();
   }
 
-  /** Recompiles what follows from the cluster's objects: NetworkPolicy for now. */
+  /**
+   * Recompiles what follows from the cluster's objects and every node's pod readiness:
+   * NetworkPolicy, the service table (only the services that changed), the LoadBalancer
+   * addresses this node announces. A failed compile keeps the previous tables: packets
+   * never see a half-built one.
+   */
   private applyClusterState(): void {
+    const cluster = this.cluster;
     try {
-      this.pipeline.policy = compilePolicy(this.cluster, { node: this.node.name });
+      this.pipeline.policy = compilePolicy(cluster, { node: this.node.name });
     } catch (err) {
-      // A failed compile keeps the previous tables: packets never see a half-built one.
       this.log(`NetworkPolicy compile failed, keeping the previous tables: ${(err as Error).message}`);
     }
+    const readiness = new Map(this.store.readReadiness());
+    // This node knows its own pods' readiness first-hand, before the store echoes it.
+    for (const r of this.pods) readiness.set(`${r.pod.namespace}/${r.pod.name}`, r.ready && !r.terminating);
+    const endpoints = computeEndpoints(cluster, readiness);
+    this.endpoints = endpoints;
+    const inputs = { cluster, endpoints, nodeName: this.node.name, nodeAddress: this.node.externalIP };
+    try {
+      const fingerprints = serviceFingerprints(cluster, endpoints);
+      if (this.services === undefined) {
+        this.services = new LiveServiceTable(inputs);
+      } else {
+        const changed = [...new Set([...fingerprints.keys(), ...this.serviceFingerprints.keys()])].filter(
+          (key) => fingerprints.get(key) !== this.serviceFingerprints.get(key),
+        );
+        if (changed.length > 0) {
+          const result = this.services.update(inputs, changed);
+          this.log(`services: ${result.kind} update of ${changed.length}${result.reason !== undefined ? ` (${result.reason})` : ''}`);
+        }
+      }
+      this.serviceFingerprints = fingerprints;
+      this.pipeline.services = this.services;
+    } catch (err) {
+      this.log(`service table build failed, keeping the previous table: ${(err as Error).message}`);
+    }
+    this.pipeline.announce(announcedAddresses(cluster, endpoints, this.node.name));
   }
 
   /** Takes the pod out of service, stops its processes (gracefully), then removes it. */
@@ -259,6 +295,7 @@ export class NodeAgent {
     if (text === this.publishedReadiness) return;
     this.publishedReadiness = text;
     this.store.publishReadiness(this.node.name, map);
+    this.applyClusterState();
   }
 
   /** The node's NIC on the outside network: a TAP plugged into the ext namespace's bridge. */

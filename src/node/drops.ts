@@ -46,6 +46,10 @@ export const Drop = {
   NatExhausted: 19,
   /** A new connection NetworkPolicy does not allow (egress of its source or ingress of its destination). */
   PolicyDenied: 20,
+  /** A service with no ready endpoint: rejected with ICMP port unreachable, as kube-proxy does. */
+  NoEndpoints: 21,
+  /** External traffic to an externalTrafficPolicy: Local service with no endpoint on this node. */
+  NoLocalEndpoints: 22,
 } as const;
 
 export type Drop = (typeof Drop)[keyof typeof Drop];
@@ -72,6 +76,8 @@ export const DROP_REASONS: readonly { name: string; description: string }[] = [
   { name: 'conntrack-clash', description: "its tuple clashed with another connection's" },
   { name: 'nat-exhausted', description: 'no free source port for masquerade' },
   { name: 'policy-denied', description: 'NetworkPolicy does not allow this new connection' },
+  { name: 'no-endpoints', description: 'a service with no ready endpoint (ICMP port unreachable sent)' },
+  { name: 'no-local-endpoints', description: 'external traffic to a Local-policy service with no endpoint on this node' },
 ];
 
 export function dropName(reason: number): string {

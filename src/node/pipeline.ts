@@ -28,6 +28,7 @@ import {
   ICMP_HEADER_LEN,
   ICMP_HOST_UNREACHABLE,
   ICMP_NET_UNREACHABLE,
+  ICMP_PORT_UNREACHABLE,
   ICMP_TIME_EXCEEDED,
   ICMP_TTL_EXCEEDED,
   IcmpView,
@@ -41,7 +42,8 @@ import { FlowTuple, readPacketTuple, TupleKind } from '../netfilter/conntrack-tu
 import { natPacket } from '../netfilter/nat.js';
 import type { PolicyTables } from '../netfilter/policy.js';
 import { natIcmpError } from '../netfilter/nat-icmp.js';
-import { chooseSnatPort, defaultSnatRange } from '../netfilter/nat-port.js';
+import { chooseSnatPort, defaultSnatRange, setReplySource } from '../netfilter/nat-port.js';
+import { AffinityTable, FlowDecision, FlowVerdict, type LiveServiceTable } from '../netfilter/service-table.js';
 import { UdpView } from '../packet/udp.js';
 import { Fdb } from '../l2/fdb.js';
 import { NeighbourTable } from '../l2/neighbours.js';
@@ -51,7 +53,7 @@ import { decodeSuperFrameBits, encodeSuperFrameBits, hasOffload } from '../overl
 import type { DatagramBatch, Port, RxBatch, TxOffload } from '../io/port.js';
 import { VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_NONE, VNET_HDR_GSO_TCPV4 } from '../io/port.js';
 import { readU16, writeU16 } from '../packet/bytes.js';
-import { checksumAdjust32 } from '../packet/checksum.js';
+import { checksumAdjust32, internetChecksum } from '../packet/checksum.js';
 import { Drop, DROP_REASONS } from './drops.js';
 
 /** Outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14): what the overlay adds to an IP packet. */
@@ -125,7 +127,7 @@ export class Pipeline {
   private readonly orig = new FlowTuple();
   private readonly reply = new FlowTuple();
   private readonly udp = new UdpView();
-  readonly counters = { forwarded: 0, flooded: 0, encapsulated: 0, decapsulated: 0, arpReplies: 0, icmpSent: 0 };
+  readonly counters = { forwarded: 0, flooded: 0, encapsulated: 0, decapsulated: 0, arpReplies: 0, icmpSent: 0, serviceFlows: 0 };
   tap: FrameTap | undefined;
 
   private readonly slots: (PodSlot | undefined)[] = [];
@@ -140,6 +142,10 @@ export class Pipeline {
   readonly neighbours = new NeighbourTable();
   /** NetworkPolicy for this node's pods; undefined allows everything. */
   policy: PolicyTables | undefined;
+  /** kube-proxy's decisions, compiled; undefined: no services. */
+  services: LiveServiceTable | undefined;
+  private readonly affinity = new AffinityTable(65_536);
+  private readonly decision = new FlowDecision();
   /** LoadBalancer addresses this node answers ARP for on its uplink. */
   private announced = new Set<number>();
 
@@ -318,7 +324,8 @@ export class Pipeline {
     if (!ip.verifyChecksum()) return this.drop(Drop.BadChecksum);
     if (ip.srcAddr !== pod.ip) return this.drop(Drop.Spoofed);
     const dst = ip.dstAddr;
-    if (dst === this.node.gatewayIp) {
+    if (dst === this.node.gatewayIp && this.conntrackReplyTo() === CT_NOT_FOUND) {
+      // Not a reply to a masqueraded (hairpin) connection: the node itself is asked.
       if (!this.answerEcho(this.node.gatewayMac)) return this.drop(Drop.LocalUnhandled);
       return this.sendToPod(slot, buf, offset, this.eth.headerLength + this.ip.totalLength);
     }
@@ -381,15 +388,38 @@ export class Pipeline {
         return true;
       }
     }
-    // A new connection: NetworkPolicy (egress at the source pod's node, ingress at the
-    // destination pod's), then its NAT, then both tuples recorded.
-    if (!this.policyAllows(inSlot)) return this.dropped(Drop.PolicyDenied);
+    // A new connection. PREROUTING: is it for a service (DNAT)? FORWARD: NetworkPolicy
+    // on the translated destination (egress at the source pod's node, ingress at the
+    // destination pod's). POSTROUTING: masquerade. Then both tuples are recorded.
     this.reply.setReplyOf(this.orig);
-    if (this.leavesCluster(inSlot, fromPeer)) {
-      const up = this.uplink!;
-      if (!chooseSnatPort(ct, this.reply, up.id.addr, defaultSnatRange(this.orig.proto, this.orig.sport), this.random, nowNs)) {
-        return this.dropped(Drop.NatExhausted);
+    let dst = ip.dstAddr;
+    let dstPort = this.orig.dport;
+    let masquerade = this.leavesCluster(inSlot, fromPeer);
+    const table = this.services?.table;
+    const proto = ip.protocol;
+    if (table !== undefined && (proto === IPPROTO.TCP || proto === IPPROTO.UDP)) {
+      const verdict = table.classify(ip.srcAddr, dst, proto, dstPort, this.random(), nowNs / 1e9, this.affinity, this.decision);
+      if (verdict === FlowVerdict.Reject) {
+        this.icmpError(inSlot, fromPeer, ICMP_DEST_UNREACHABLE, ICMP_PORT_UNREACHABLE, 0, Drop.NoEndpoints);
+        return false;
       }
+      if (verdict === FlowVerdict.Drop) return this.dropped(Drop.NoLocalEndpoints);
+      if (verdict === FlowVerdict.Dnat) {
+        dst = this.decision.dnatAddress;
+        dstPort = this.decision.dnatPort;
+        setReplySource(this.reply, dst, dstPort);
+        this.counters.serviceFlows++;
+      }
+      masquerade = this.decision.masquerade;
+      if (inSlot === INGRESS_UPLINK && verdict !== FlowVerdict.Dnat) return this.dropped(Drop.LocalUnhandled);
+    } else if (inSlot === INGRESS_UPLINK) {
+      return this.dropped(Drop.LocalUnhandled);
+    }
+    if (!this.policyAllows(inSlot, dst, dstPort)) return this.dropped(Drop.PolicyDenied);
+    if (masquerade) {
+      const range = defaultSnatRange(this.orig.proto, this.orig.sport);
+      // kube-proxy masquerades with --random-fully; so does podwire's egress rule.
+      if (!chooseSnatPort(ct, this.reply, this.egressAddress(dst), range, this.random, nowNs, true)) return this.dropped(Drop.NatExhausted);
     }
     ref = ct.create(this.orig, this.reply, tcpFlags, ip.totalLength, nowNs);
     if (ref === CreateError.Full) return this.dropped(Drop.CtFull);
@@ -422,18 +452,31 @@ export class Pipeline {
     writeU16(ip.buf, field, ~folded & 0xffff);
   }
 
-  /** The FORWARD stage's NetworkPolicy verdict for a new connection of the packet in `this.ip`. */
-  private policyAllows(inSlot: number): boolean {
+  /**
+   * The FORWARD stage's NetworkPolicy verdict for a new connection of the packet in
+   * `this.ip`, to `dst:dstPort` after any DNAT.
+   */
+  private policyAllows(inSlot: number, dst: number, port: number): boolean {
     const policy = this.policy;
     if (policy === undefined) return true;
     const ip = this.ip;
     const proto = ip.protocol;
-    const dstPort = proto === IPPROTO.TCP || proto === IPPROTO.UDP ? this.orig.dport : 0;
+    const dstPort = proto === IPPROTO.TCP || proto === IPPROTO.UDP ? port : 0;
     const src = ip.srcAddr;
-    const dst = ip.dstAddr;
     if (inSlot >= 0 && !policy.egressAllowed(src, dst, proto, dstPort)) return false;
     if (cidrContains(this.node.subnet, dst) && !policy.ingressAllowed(dst, src, proto, dstPort)) return false;
     return true;
+  }
+
+  /**
+   * MASQUERADE's address: the one of the interface the packet leaves by, as the kernel
+   * picks it: the bridge's (the gateway) towards a local pod, flannel.1's (the pod CIDR's
+   * network address) towards another node, the uplink's towards the outside.
+   */
+  private egressAddress(dst: number): number {
+    if (cidrContains(this.node.subnet, dst)) return this.node.gatewayIp;
+    if (cidrContains(this.node.clusterCidr, dst)) return this.node.subnet.base;
+    return this.uplink?.id.addr ?? this.node.gatewayIp;
   }
 
   /** Masquerade applies to pod traffic whose destination is outside the pod network. */
@@ -609,10 +652,12 @@ export class Pipeline {
       if (ip.ttl <= 1) return this.drop(Drop.TtlExceeded);
       return this.forward(INGRESS_UPLINK, undefined, buf);
     }
-    if (dst === up.id.addr && this.answerEcho(up.id.mac)) {
+    if (dst === up.id.addr && ip.protocol === IPPROTO.ICMP && this.answerEcho(up.id.mac)) {
       return this.sendOnUplink(buf, offset, eth.headerLength + ip.totalLength);
     }
-    this.drop(Drop.LocalUnhandled);
+    // NodePorts and LoadBalancer addresses: track() decides, or drops as nothing listens here.
+    if (ip.ttl <= 1) return this.drop(Drop.TtlExceeded);
+    this.forward(INGRESS_UPLINK, undefined, buf);
   }
 
   /** The connection the packet in `this.ip` belongs to, without changing anything. */
@@ -828,6 +873,15 @@ export class Pipeline {
     if (fromPeer !== undefined) {
       emitEthernet({ dstMac: fromPeer.vtepMac, srcMac: this.node.vtepMac, ethertype: ETHERTYPE.IPV4 }, out, 0);
       this.sendToPeer(fromPeer, out, 0, frameLength);
+      return;
+    }
+    if (inSlot === INGRESS_UPLINK && this.uplink !== undefined) {
+      // From the node's own address there, as the kernel answers on that interface.
+      out.writeUInt32BE(this.uplink.id.addr, ipAt + 12);
+      out.writeUInt16BE(0, ipAt + 10);
+      out.writeUInt16BE(internetChecksum(out, ipAt, IPV4_HEADER_LEN), ipAt + 10);
+      emitEthernet({ dstMac: 0, srcMac: this.uplink.id.mac, ethertype: ETHERTYPE.IPV4 }, out, 0);
+      this.sendOutside(out, 0, frameLength, out.readUInt32BE(ipAt + 16));
       return;
     }
     const pod = this.slots[inSlot];

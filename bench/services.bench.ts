@@ -1,0 +1,405 @@
+/**
+ * Services: the compiled table against kube-proxy's rules.
+ *
+ * - Lookup of (destination, protocol, port) at 10, 1K, 10K and 100K services, and the ratio
+ *   100K / 10: the table's cost must not grow with the cluster (target: within 20%). Keys
+ *   are drawn uniformly from every service of the table, so the big tables also pay for
+ *   missing the CPU caches. Classifying a whole new flow (lookup, endpoint choice,
+ *   masquerade decision) is timed at the same sizes.
+ * - Compiling the table for 10K services with 3 endpoints each (target < 40 ms), and an
+ *   update of one changed service at that size.
+ * - The plain chain walk (the interpreter over kube-proxy's rules) against the table, at 10K
+ *   services, for the same flows: the ratio is what the compilation buys.
+ * - iptables-restore of kube-proxy's text for the same 10K services into a scratch network
+ *   namespace (created and deleted here; the machine's own tables are never touched), and
+ *   the speedup of compiling over restoring (target ≥ 100×). Needs root and iptables.
+ */
+import { spawnSync } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import { parseCidr } from '../src/packet/addr.js';
+import { computeEndpoints } from '../src/cluster/endpoints.js';
+import type { Cluster, Endpoints, Node, Service } from '../src/cluster/model.js';
+import { RecentLists, traverse } from '../src/netfilter/interpreter.js';
+import { kubeProxyRules, nodeLocalAddresses, type ServiceRuleInputs } from '../src/netfilter/kube-proxy.js';
+import { renderKubeProxyRestore } from '../src/netfilter/iptables-save.js';
+import { FlowDecision, FlowVerdict, LiveServiceTable, NOT_FOUND, compileServiceTable, type ServiceTable } from '../src/netfilter/service-table.js';
+import { atLeast, atMost, runMicroSuite, sink, type BenchContext, type BenchModule, type Figure } from './harness.js';
+
+const SIZES = [
+  { n: 10, label: '10' },
+  { n: 1_000, label: '1K' },
+  { n: 10_000, label: '10K' },
+  { n: 100_000, label: '100K' },
+] as const;
+const ENDPOINTS_PER_SERVICE = 3;
+const COMPILE_SERVICES = 10_000;
+const BATCH = 4096;
+/** Flows per call of the chain walk: one walk scans KUBE-SERVICES, about 10K rules. */
+const WALK_BATCH = 16;
+const SEED = 0x51ed270b;
+const NODE_ADDRESS = 0xc000020b; // 192.0.2.11
+
+const NAMES = {
+  lookup: (label: string) => `services: lookup, ${label} services`,
+  classify: (label: string) => `services: classify a new flow, ${label} services`,
+  lookupRatio: 'services: lookup 100K / 10 services',
+  compile: 'services: compile 10K services × 3 endpoints',
+  update: 'services: update 1 changed service of 10K',
+  rules: 'services: kube-proxy rules + restore text, 10K services',
+  walk: 'services: chain walk (interpreter), 10K services',
+  compiled: 'services: compiled table, same flows, 10K services',
+  walkRatio: 'services: chain walk / compiled table, 10K services',
+  restore: 'services: iptables-restore of kube-proxy text, 10K services × 3 endpoints',
+  speedup: 'services: iptables-restore / compile',
+} as const;
+
+/** A seeded xorshift32: the same keys on every run, so runs compare. */
+function prng(seed: number): () => number {
+  let x = seed | 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return x >>> 0;
+  };
+}
+
+const ORIGIN = { file: 'bench', document: 1, line: 1 };
+
+function node(index: number): Node {
+  return {
+    name: `node-${index}`,
+    index,
+    labels: {},
+    podCIDR: { base: (0x0af40000 + index * 256) >>> 0, prefix: 24 },
+    gateway: (0x0af40001 + index * 256) >>> 0,
+    gatewayMac: 0x020000000000 + index,
+    underlay: (0x7f000100 + index) >>> 0,
+    vtepMac: 0x020000000100 + index,
+    externalIP: (0xc0000200 + 10 + index) >>> 0,
+    externalMac: 0x020000000200 + index,
+  };
+}
+
+/**
+ * `count` services, each a cluster IP with one TCP or UDP port and `ENDPOINTS_PER_SERVICE`
+ * ready endpoints spread over three nodes; one in ten is a NodePort (while node ports last)
+ * and one in twenty a LoadBalancer with Local policy. As the endpoints controller would hand
+ * them to kube-proxy (computeEndpoints over hand-written Endpoints).
+ */
+export function syntheticInputs(count: number): ServiceRuleInputs {
+  const services: Service[] = [];
+  const endpoints: Endpoints[] = [];
+  for (let i = 0; i < count; i++) {
+    const name = `svc-${i}`;
+    const protocol = i % 5 === 4 ? 'UDP' : 'TCP';
+    const port = [80, 443, 8080, 53][i % 4];
+    const nodePort = i < 2000 && i % 10 === 3 ? { nodePort: 30000 + i } : {};
+    const loadBalancer = i < 2000 && i % 20 === 7;
+    const type = loadBalancer ? 'LoadBalancer' : 'nodePort' in nodePort ? 'NodePort' : 'ClusterIP';
+    services.push({
+      namespace: 'default',
+      name,
+      labels: {},
+      type,
+      clusterIP: (0x0a600000 + 16 + i) >>> 0,
+      headless: false,
+      ports: [{ protocol, port, targetPort: 8080, ...(loadBalancer ? { nodePort: 32000 + i } : nodePort) }],
+      sessionAffinity: 'None',
+      ...(type !== 'ClusterIP' ? { externalTrafficPolicy: loadBalancer ? ('Local' as const) : ('Cluster' as const) } : {}),
+      ...(loadBalancer ? { loadBalancerIP: (0xc6336400 + i) >>> 0 } : {}),
+      origin: ORIGIN,
+    });
+    const addresses = [];
+    for (let j = 0; j < ENDPOINTS_PER_SERVICE; j++) {
+      const k = i * ENDPOINTS_PER_SERVICE + j;
+      const nodeIndex = 1 + (k % 3);
+      addresses.push({ ip: (0x0af40000 + nodeIndex * 256 + 2 + ((k >> 2) % 250)) >>> 0, nodeName: `node-${nodeIndex}` });
+    }
+    endpoints.push({ namespace: 'default', name, labels: {}, subsets: [{ addresses, notReadyAddresses: [], ports: [{ port: 8080, protocol }] }], origin: ORIGIN });
+  }
+  const cluster: Cluster = {
+    settings: {
+      name: 'bench',
+      clusterIndex: 1,
+      podCIDR: parseCidr('10.244.0.0/16')!,
+      serviceCIDR: parseCidr('10.96.0.0/12')!,
+      clusterDomain: 'cluster.local',
+      vni: 1,
+      mtu: 1450,
+      kubernetesIP: 0x0a600001,
+      dnsIP: 0x0a60000a,
+      externalCIDR: parseCidr('192.0.2.0/24')!,
+      externalGateway: 0xc0000201,
+      loadBalancerCIDR: parseCidr('192.0.2.192/26')!,
+    },
+    nodes: [node(1), node(2), node(3)],
+    namespaces: [{ name: 'default', labels: {} }],
+    pods: [],
+    deployments: [],
+    services,
+    endpoints,
+    networkPolicies: [],
+  };
+  return { cluster, endpoints: computeEndpoints(cluster, new Map()), nodeName: 'node-1', nodeAddress: NODE_ADDRESS };
+}
+
+/** Flows to `count` random cluster IPs of the inputs, from random pods, in columns. */
+interface Flows {
+  readonly length: number;
+  readonly src: Int32Array;
+  readonly dst: Int32Array;
+  readonly proto: Uint8Array;
+  readonly dport: Uint16Array;
+  readonly random: Float64Array;
+}
+
+function flowsTo(inputs: ServiceRuleInputs, count: number, rand: () => number): Flows {
+  const f: Flows = { length: count, src: new Int32Array(count), dst: new Int32Array(count), proto: new Uint8Array(count), dport: new Uint16Array(count), random: new Float64Array(count) };
+  const ports = inputs.endpoints;
+  for (let i = 0; i < count; i++) {
+    const e = ports[rand() % ports.length];
+    f.src[i] = 0x0af40100 + 2 + (rand() % 250);
+    f.dst[i] = e.service.clusterIP! | 0;
+    f.proto[i] = e.servicePort.protocol === 'UDP' ? 17 : 6;
+    f.dport[i] = e.servicePort.port;
+    f.random[i] = rand() / 2 ** 32;
+  }
+  return f;
+}
+
+function lookupBatch(table: ServiceTable, f: Flows, misses: { n: number }): () => void {
+  let cursor = 0;
+  return () => {
+    let acc = 0;
+    let missing = 0;
+    let i = cursor;
+    for (let k = 0; k < BATCH; k++) {
+      const v = table.lookup(f.dst[i], f.proto[i], f.dport[i]);
+      if (v === NOT_FOUND) missing++;
+      acc = (acc + v) | 0;
+      if (++i === f.length) i = 0;
+    }
+    cursor = i;
+    misses.n += missing;
+    sink.value ^= acc;
+  };
+}
+
+function classifyBatch(table: ServiceTable, f: Flows, wrong: { n: number }, batch = BATCH): () => void {
+  const d = new FlowDecision();
+  let cursor = 0;
+  return () => {
+    let acc = 0;
+    let notDnat = 0;
+    let i = cursor;
+    for (let k = 0; k < batch; k++) {
+      if (table.classify(f.src[i], f.dst[i], f.proto[i], f.dport[i], f.random[i], 0, null, d) !== FlowVerdict.Dnat) notDnat++;
+      acc = (acc + d.dnatAddress) | 0;
+      if (++i === f.length) i = 0;
+    }
+    cursor = i;
+    wrong.n += notDnat;
+    sink.value ^= acc;
+  };
+}
+
+async function lookupFigures(ctx: BenchContext): Promise<Figure[]> {
+  const rand = prng(SEED);
+  const built = SIZES.map(({ n, label }) => {
+    const inputs = syntheticInputs(n);
+    return { label, table: compileServiceTable(inputs), flows: flowsTo(inputs, Math.max(BATCH, 4 * n), rand) };
+  });
+  const misses = { n: 0 };
+  const wrong = { n: 0 };
+  const lookups = await runMicroSuite(ctx, {
+    name: 'services-lookup',
+    opsPerCall: BATCH,
+    cases: built.map(({ label, table, flows }) => ({ name: NAMES.lookup(label), run: lookupBatch(table, flows, misses) })),
+  });
+  const classified = await runMicroSuite(ctx, {
+    name: 'services-classify',
+    opsPerCall: BATCH,
+    cases: built.map(({ label, table, flows }) => ({ name: NAMES.classify(label), run: classifyBatch(table, flows, wrong) })),
+  });
+  if (misses.n !== 0) throw new Error(`${misses.n} lookups of existing services missed`);
+  if (wrong.n !== 0) throw new Error(`${wrong.n} flows to services with endpoints were not DNATed`);
+  const small = lookups.find((f) => f.name === NAMES.lookup('10'));
+  const large = lookups.find((f) => f.name === NAMES.lookup('100K'));
+  const ratio: Figure[] =
+    small !== undefined && large !== undefined && ctx.selects(NAMES.lookupRatio)
+      ? [{ name: NAMES.lookupRatio, value: large.value / small.value, unit: '×', target: atMost(1.2) }]
+      : [];
+  return [...lookups, ...ratio, ...classified];
+}
+
+/** Median wall time of `runs` calls of `fn`, in milliseconds, after `warmups` untimed ones. */
+function medianMs(fn: () => void, runs: number, warmups: number): number {
+  for (let i = 0; i < warmups; i++) fn();
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const start = performance.now();
+    fn();
+    times.push(performance.now() - start);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)];
+}
+
+function buildFigures(ctx: BenchContext, inputs: ServiceRuleInputs): { figures: Figure[]; compileMs: number } {
+  let compiled: ServiceTable | undefined;
+  const compileMs = medianMs(() => {
+    compiled = compileServiceTable(inputs);
+  }, 15, 3);
+  if (compiled === undefined || compiled.servicePortCount !== COMPILE_SERVICES) throw new Error('compile: wrong number of service ports');
+  ctx.log(`  ${NAMES.compile}: ${compileMs.toFixed(1)} ms (median of 15)`);
+
+  // One service gains an endpoint, then loses it again: each update re-plans just that one.
+  const live = new LiveServiceTable(inputs);
+  const changed = inputs.endpoints.map((e, i) => (i === 1234 ? { ...e, endpoints: [...e.endpoints, { ...e.endpoints[0], ip: 0x0af40363 }] } : e));
+  const variants = [{ ...inputs, endpoints: changed }, inputs];
+  let flip = 0;
+  const updateMs = medianMs(() => {
+    const result = live.update(variants[flip++ % 2], [`default/svc-1234`]);
+    if (result.kind !== 'partial') throw new Error(`update fell back to a full build: ${result.reason}`);
+  }, 15, 3);
+  ctx.log(`  ${NAMES.update}: ${updateMs.toFixed(2)} ms (median of 15)`);
+
+  const rulesMs = medianMs(() => {
+    sink.value ^= renderKubeProxyRestore(kubeProxyRules(inputs), { includeBuiltinChains: true }).length;
+  }, 3, 1);
+  ctx.log(`  ${NAMES.rules}: ${rulesMs.toFixed(0)} ms (median of 3)`);
+  return {
+    compileMs,
+    figures: [
+      { name: NAMES.compile, value: compileMs, unit: 'ms', target: atMost(40) },
+      { name: NAMES.update, value: updateMs, unit: 'ms' },
+      { name: NAMES.rules, value: rulesMs, unit: 'ms' },
+    ].filter((f) => ctx.selects(f.name)),
+  };
+}
+
+async function walkFigures(ctx: BenchContext, inputs: ServiceRuleInputs): Promise<Figure[]> {
+  if (!ctx.selects(NAMES.walk) && !ctx.selects(NAMES.compiled) && !ctx.selects(NAMES.walkRatio)) return [];
+  const rules = kubeProxyRules(inputs);
+  const table = compileServiceTable(inputs);
+  const locals = nodeLocalAddresses(inputs);
+  const isLocalAddress = (a: number) => locals.includes(a >>> 0);
+  const flows = flowsTo(inputs, 4096, prng(SEED ^ 0x77));
+  const recent = new RecentLists();
+  let cursor = 0;
+  let disagreements = 0;
+  const d = new FlowDecision();
+  const walk = () => {
+    let acc = 0;
+    let i = cursor;
+    for (let k = 0; k < WALK_BATCH; k++) {
+      const random = flows.random[i];
+      const t = traverse(
+        rules,
+        { src: flows.src[i] >>> 0, dst: flows.dst[i] >>> 0, proto: flows.proto[i], sport: 40000, dport: flows.dport[i], mark: 0, ctstate: 'NEW', inRole: 'pod' },
+        { random: () => random, now: 0, recent },
+        { origin: 'arriving', isLocalAddress },
+      );
+      table.classify(flows.src[i], flows.dst[i], flows.proto[i], flows.dport[i], random, 0, null, d);
+      if (t.dnat?.address !== d.dnatAddress) disagreements++;
+      acc = (acc + (t.dnat?.address ?? 0)) | 0;
+      if (++i === flows.length) i = 0;
+    }
+    cursor = i;
+    sink.value ^= acc;
+  };
+  // The comparison above runs once before timing; the timed walk does only the walk.
+  walk();
+  if (disagreements !== 0) throw new Error(`the chain walk and the table disagree on ${disagreements} flows`);
+  const timedWalk = () => {
+    let acc = 0;
+    let i = cursor;
+    for (let k = 0; k < WALK_BATCH; k++) {
+      const random = flows.random[i];
+      const t = traverse(
+        rules,
+        { src: flows.src[i] >>> 0, dst: flows.dst[i] >>> 0, proto: flows.proto[i], sport: 40000, dport: flows.dport[i], mark: 0, ctstate: 'NEW', inRole: 'pod' },
+        { random: () => random, now: 0, recent },
+        { origin: 'arriving', isLocalAddress },
+      );
+      acc = (acc + (t.dnat?.address ?? 0)) | 0;
+      if (++i === flows.length) i = 0;
+    }
+    cursor = i;
+    sink.value ^= acc;
+  };
+  const wrong = { n: 0 };
+  const walked = await runMicroSuite(ctx, { name: 'services-walk', opsPerCall: WALK_BATCH, cases: [{ name: NAMES.walk, run: timedWalk }] });
+  const compiled = await runMicroSuite(ctx, { name: 'services-compiled', opsPerCall: BATCH, cases: [{ name: NAMES.compiled, run: classifyBatch(table, flows, wrong) }] });
+  if (wrong.n !== 0) throw new Error(`${wrong.n} flows were not DNATed`);
+  const w = walked[0];
+  const c = compiled[0];
+  const ratio: Figure[] = w !== undefined && c !== undefined && ctx.selects(NAMES.walkRatio) ? [{ name: NAMES.walkRatio, value: w.value / c.value, unit: '×' }] : [];
+  return [...walked, ...compiled, ...ratio];
+}
+
+/** Why iptables-restore cannot be measured here, or undefined. */
+function restoreSkipReason(): string | undefined {
+  if (process.getuid?.() !== 0) return 'needs root for a scratch network namespace';
+  if (spawnSync('iptables-restore', ['--version'], { stdio: 'ignore' }).status !== 0) return 'needs iptables (apt-get install iptables)';
+  if (spawnSync('ip', ['netns', 'list'], { stdio: 'ignore' }).status !== 0) return 'needs iproute2 with netns support';
+  return undefined;
+}
+
+function run(command: string, args: readonly string[], input?: string): void {
+  const r = spawnSync(command, args, { input, stdio: ['pipe', 'ignore', 'pipe'], maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${r.status}): ${r.stderr?.toString().trim()}`);
+}
+
+/**
+ * kube-proxy's full sync of these services, as it runs it (`iptables-restore --noflush
+ * --counters`), into a namespace made for the purpose and deleted after each run, so each run
+ * starts from empty tables as a node's first sync does.
+ */
+function restoreFigures(ctx: BenchContext, inputs: ServiceRuleInputs, compileMs: number): Figure[] {
+  if (!ctx.selects(NAMES.restore) && !ctx.selects(NAMES.speedup)) return [];
+  const reason = restoreSkipReason();
+  if (reason !== undefined) {
+    ctx.log(`  ${NAMES.restore}: skipped, ${reason}`);
+    return [];
+  }
+  const version = spawnSync('iptables-restore', ['--version'], { encoding: 'utf8' }).stdout.trim();
+  const text = renderKubeProxyRestore(kubeProxyRules(inputs), { includeBuiltinChains: true });
+  const namespace = `pwbench-ipt-${process.pid}`;
+  const times: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    run('ip', ['netns', 'add', namespace]);
+    try {
+      const start = performance.now();
+      run('ip', ['netns', 'exec', namespace, 'iptables-restore', '--noflush', '--counters'], text);
+      times.push(performance.now() - start);
+    } finally {
+      run('ip', ['netns', 'delete', namespace]);
+    }
+  }
+  times.sort((a, b) => a - b);
+  const restoreMs = times[1];
+  ctx.log(`  ${NAMES.restore}: ${(restoreMs / 1000).toFixed(2)} s (median of 3; ${version}; ${text.split('\n').length} lines)`);
+  return [
+    { name: NAMES.restore, value: restoreMs, unit: 'ms' },
+    { name: NAMES.speedup, value: restoreMs / compileMs, unit: '×', target: atLeast(100) },
+  ].filter((f) => ctx.selects(f.name));
+}
+
+const services: BenchModule = {
+  name: 'services',
+  async run(ctx) {
+    const figures: Figure[] = [];
+    const wantsLookups = SIZES.some(({ label }) => ctx.selects(NAMES.lookup(label)) || ctx.selects(NAMES.classify(label))) || ctx.selects(NAMES.lookupRatio);
+    if (wantsLookups) figures.push(...(await lookupFigures(ctx)));
+    const inputs = syntheticInputs(COMPILE_SERVICES);
+    const built = buildFigures(ctx, inputs);
+    figures.push(...built.figures);
+    figures.push(...(await walkFigures(ctx, inputs)));
+    figures.push(...restoreFigures(ctx, inputs, built.compileMs));
+    return figures;
+  },
+};
+
+export default services;

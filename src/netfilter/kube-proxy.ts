@@ -1,0 +1,465 @@
+/**
+ * kube-proxy's iptables proxier, as rules: the same chains, the same rules in the same order
+ * and the same chain names a real node would get from `syncProxyRules` for this node's view of
+ * the cluster. Pure: the cluster, the endpoints (computeEndpoints output), the node's name and
+ * its address on the outside network come in; a validated RuleSet comes out.
+ *
+ * Two steps, so that the compiled service table is built from exactly the same decisions:
+ * - `planServicePorts` decides, per service port, what kube-proxy decides before it writes a
+ *   line: which endpoints are usable (ready, deduplicated by "ip:port" and sorted as kube-proxy's
+ *   endpoint cache sorts them), which are on this node, the traffic policy and affinity.
+ * - `kubeProxyRules` writes the plan as kube-proxy writes it, plus podwire's own masquerade
+ *   for pod traffic leaving the cluster, in flannel's `--ip-masq` style.
+ *
+ * What kube-proxy does that podwire does not model, and so is left out: externalIPs,
+ * loadBalancerSourceRanges (KUBE-FW-* chains, though `serviceFirewallChain` names them),
+ * health check node ports, internalTrafficPolicy, topology hints, terminating endpoints,
+ * localhost NodePorts (the nfacct rule is only written when its counter exists) and
+ * kubelet's KUBE-FIREWALL chain.
+ */
+import { createHash } from 'node:crypto';
+import { formatIpv4, type Cidr } from '../packet/addr.js';
+import type { Cluster, Service, ServicePort } from '../cluster/model.js';
+import type { ServicePortEndpoints } from '../cluster/endpoints.js';
+import {
+  ACCEPT,
+  DROP,
+  REJECT,
+  RETURN,
+  addrTypeLocal,
+  comment,
+  ctstate,
+  destination,
+  destinationPort,
+  dnat,
+  hostCidr,
+  jump,
+  markMatch,
+  masquerade,
+  orMark,
+  protocol,
+  recentCheck,
+  recentSet,
+  source,
+  statistic,
+  xorMark,
+  RuleSetBuilder,
+  type L4Protocol,
+  type Match,
+  type RuleSet,
+  type Target,
+} from './rules.js';
+
+// ---------------------------------------------------------------------------------------------
+// kube-proxy's fixed chains and mark.
+
+export const KUBE_SERVICES = 'KUBE-SERVICES';
+export const KUBE_EXTERNAL_SERVICES = 'KUBE-EXTERNAL-SERVICES';
+export const KUBE_NODEPORTS = 'KUBE-NODEPORTS';
+export const KUBE_POSTROUTING = 'KUBE-POSTROUTING';
+export const KUBE_MARK_MASQ = 'KUBE-MARK-MASQ';
+export const KUBE_FORWARD = 'KUBE-FORWARD';
+export const KUBE_PROXY_FIREWALL = 'KUBE-PROXY-FIREWALL';
+
+/** kube-proxy's default `--iptables-masquerade-bit` 14. */
+export const MASQUERADE_MARK = 0x4000;
+
+/** podwire's egress masquerade chain, named like flannel's FLANNEL-POSTRTG. */
+export const PODWIRE_POSTRTG = 'PODWIRE-POSTRTG';
+export const PODWIRE_MASQ_COMMENT = 'podwire masq';
+const MULTICAST: Cidr = { base: 0xe0000000, prefix: 4 };
+
+/**
+ * Above this many endpoints kube-proxy drops the per-endpoint comments to keep
+ * iptables-restore input small (largeClusterEndpointsThreshold).
+ */
+export const LARGE_CLUSTER_ENDPOINTS = 1000;
+
+// ---------------------------------------------------------------------------------------------
+// Chain names: a prefix and the first 16 characters of base32(sha256(...)), identical on every
+// node, so `podwire` chains can be compared with a real node's. The hashed strings are
+// kube-proxy's: the ServicePortName ("ns/name" or "ns/name:port"), the lower-case protocol, and
+// for endpoint chains the endpoint as "ip:port".
+
+const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+
+/** RFC 4648 base32 of the first `chars * 5` bits of `bytes` (no padding: never reached for 16 of 32 bytes). */
+function base32Prefix(bytes: Uint8Array, chars: number): string {
+  let out = '';
+  let acc = 0;
+  let bits = 0;
+  for (let i = 0; out.length < chars; i++) {
+    acc = ((acc << 8) | bytes[i]) & 0xffff;
+    bits += 8;
+    while (bits >= 5 && out.length < chars) {
+      out += BASE32[(acc >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  return out;
+}
+
+function hash16(text: string): string {
+  return base32Prefix(createHash('sha256').update(text).digest(), 16);
+}
+
+/** kube-proxy's ServicePortName.String(): "ns/name", with ":port" when the port is named. */
+export function servicePortName(namespace: string, name: string, portName: string | undefined): string {
+  return portName === undefined || portName === '' ? `${namespace}/${name}` : `${namespace}/${name}:${portName}`;
+}
+
+/** portProtoHash(servicePortName, protocol). */
+export function portProtoHash(spName: string, proto: L4Protocol): string {
+  return hash16(spName + proto);
+}
+
+/** KUBE-SVC-…: the service port's chain for Cluster traffic policy. */
+export function servicePortPolicyClusterChain(spName: string, proto: L4Protocol): string {
+  return `KUBE-SVC-${portProtoHash(spName, proto)}`;
+}
+
+/** KUBE-SVL-…: the chain of node-local endpoints, for Local traffic policy. */
+export function servicePortPolicyLocalChain(spName: string, proto: L4Protocol): string {
+  return `KUBE-SVL-${portProtoHash(spName, proto)}`;
+}
+
+/** KUBE-EXT-…: where NodePort and load-balancer traffic goes first. */
+export function serviceExternalChain(spName: string, proto: L4Protocol): string {
+  return `KUBE-EXT-${portProtoHash(spName, proto)}`;
+}
+
+/** KUBE-FW-…: loadBalancerSourceRanges filtering (not generated: podwire has no source ranges). */
+export function serviceFirewallChain(spName: string, proto: L4Protocol): string {
+  return `KUBE-FW-${portProtoHash(spName, proto)}`;
+}
+
+/** KUBE-SEP-…: one endpoint of a service port; `endpoint` is "ip:port". */
+export function servicePortEndpointChain(spName: string, proto: L4Protocol, endpoint: string): string {
+  return `KUBE-SEP-${hash16(spName + proto + endpoint)}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inputs and the plan.
+
+export interface ServiceRuleInputs {
+  /** Read for the pod and service CIDRs and this node's gateway address. */
+  readonly cluster: Cluster;
+  /** computeEndpoints output: one entry per port of every service except ExternalName ones. */
+  readonly endpoints: readonly ServicePortEndpoints[];
+  readonly nodeName: string;
+  /** The node's address on the outside network, where NodePorts are reached. */
+  readonly nodeAddress: number;
+}
+
+export interface PlannedEndpoint {
+  readonly ip: number;
+  readonly port: number;
+  /** On this node: Local traffic policy sends external traffic only to these. */
+  readonly local: boolean;
+  /** "ip:port": what kube-proxy sorts by and hashes into the KUBE-SEP name. */
+  readonly text: string;
+}
+
+/** What kube-proxy knows about a service port when it writes its rules. */
+export interface ServicePortPlan {
+  /** "namespace/name": the unit of change for incremental updates. */
+  readonly serviceKey: string;
+  /** kube-proxy's ServicePortName string, used in comments and chain names. */
+  readonly name: string;
+  readonly protocol: L4Protocol;
+  readonly clusterIP: number;
+  readonly port: number;
+  readonly nodePort?: number;
+  readonly loadBalancerIPs: readonly number[];
+  /** externalTrafficPolicy Local on an externally reachable service. */
+  readonly externalPolicyLocal: boolean;
+  /** sessionAffinity ClientIP: the timeout in seconds; undefined without affinity. */
+  readonly affinitySeconds?: number;
+  /** Ready endpoints, deduplicated and in kube-proxy's order: the KUBE-SVC chain's. */
+  readonly endpoints: readonly PlannedEndpoint[];
+  /** The subset on this node, in the same order: the KUBE-SVL chain's. */
+  readonly localEndpoints: readonly PlannedEndpoint[];
+  /** Every distinct endpoint, ready or not (kube-proxy's large-cluster count). */
+  readonly endpointCount: number;
+}
+
+export function hasEndpoints(plan: ServicePortPlan): boolean {
+  return plan.endpoints.length > 0;
+}
+
+export function externallyAccessible(plan: ServicePortPlan): boolean {
+  return plan.nodePort !== undefined || plan.loadBalancerIPs.length > 0;
+}
+
+/** Endpoints that external traffic may reach: all of them (Cluster) or this node's (Local). */
+export function hasExternalEndpoints(plan: ServicePortPlan): boolean {
+  return plan.externalPolicyLocal ? plan.localEndpoints.length > 0 : plan.endpoints.length > 0;
+}
+
+/** Headless and ExternalName services get no rules: kube-proxy skips a service without a cluster IP. */
+export function isProxied(service: Service): boolean {
+  return service.type !== 'ExternalName' && !service.headless && service.clusterIP !== undefined;
+}
+
+export function serviceKey(service: Pick<Service, 'namespace' | 'name'>): string {
+  return `${service.namespace}/${service.name}`;
+}
+
+function l4(protocolName: ServicePort['protocol']): L4Protocol {
+  return protocolName === 'TCP' ? 'tcp' : protocolName === 'UDP' ? 'udp' : 'sctp';
+}
+
+/** One service port's plan, or undefined when kube-proxy writes nothing for it. */
+export function planServicePort(entry: ServicePortEndpoints, nodeName: string): ServicePortPlan | undefined {
+  const { service, servicePort } = entry;
+  if (!isProxied(service)) return undefined;
+  // kube-proxy's endpoint cache: one endpoint per "ip:port" (a local copy wins), sorted by that string.
+  const byText = new Map<string, { ip: number; port: number; local: boolean; ready: boolean }>();
+  for (const e of entry.endpoints) {
+    if (e.ip === 0 || e.port <= 0) continue; // kube-proxy ignores empty addresses and port 0
+    const text = `${formatIpv4(e.ip)}:${e.port}`;
+    const local = e.node !== undefined && e.node === nodeName;
+    const seen = byText.get(text);
+    if (seen === undefined || local) byText.set(text, { ip: e.ip, port: e.port, local, ready: e.ready });
+  }
+  const texts = [...byText.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const endpoints: PlannedEndpoint[] = [];
+  for (const text of texts) {
+    const e = byText.get(text)!;
+    if (e.ready) endpoints.push({ ip: e.ip, port: e.port, local: e.local, text });
+  }
+  // The address the service got (spec.loadBalancerIP, or one from the pool), as status.loadBalancer.ingress.
+  const ingressIP = service.loadBalancerIngress ?? service.loadBalancerIP;
+  const loadBalancerIPs = service.type === 'LoadBalancer' && ingressIP !== undefined ? [ingressIP] : [];
+  const nodePort = (service.type === 'NodePort' || service.type === 'LoadBalancer') && servicePort.nodePort !== undefined ? servicePort.nodePort : undefined;
+  const reachable = nodePort !== undefined || loadBalancerIPs.length > 0;
+  return {
+    serviceKey: serviceKey(service),
+    name: servicePortName(service.namespace, service.name, servicePort.name),
+    protocol: l4(servicePort.protocol),
+    clusterIP: service.clusterIP!,
+    port: servicePort.port,
+    ...(nodePort !== undefined ? { nodePort } : {}),
+    loadBalancerIPs,
+    externalPolicyLocal: reachable && service.externalTrafficPolicy === 'Local',
+    ...(service.sessionAffinity === 'ClientIP' ? { affinitySeconds: service.sessionAffinityTimeoutSeconds ?? 10800 } : {}),
+    endpoints,
+    localEndpoints: endpoints.filter((e) => e.local),
+    endpointCount: byText.size,
+  };
+}
+
+/** Plans of every proxied service port, in the order of `inputs.endpoints`. */
+export function planServicePorts(inputs: Pick<ServiceRuleInputs, 'endpoints' | 'nodeName'>): ServicePortPlan[] {
+  const plans: ServicePortPlan[] = [];
+  for (const entry of inputs.endpoints) {
+    const plan = planServicePort(entry, inputs.nodeName);
+    if (plan !== undefined) plans.push(plan);
+  }
+  return plans;
+}
+
+/**
+ * The node's own addresses, what `-m addrtype --dst-type LOCAL` matches: its address on the
+ * outside network and its bridge (gateway) address.
+ */
+export function nodeLocalAddresses(inputs: Pick<ServiceRuleInputs, 'cluster' | 'nodeName' | 'nodeAddress'>): number[] {
+  const out = [inputs.nodeAddress >>> 0];
+  const node = inputs.cluster.nodes.find((n) => n.name === inputs.nodeName);
+  if (node !== undefined && node.gateway >>> 0 !== inputs.nodeAddress >>> 0) out.push(node.gateway >>> 0);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The rules.
+
+export interface KubeProxyRuleOptions {
+  /** Add podwire's PODWIRE-POSTRTG egress masquerade (default true). */
+  readonly egressMasquerade?: boolean;
+}
+
+/** The jump rules kube-proxy (and podwire) install in the built-in chains, in their final order. */
+function writeBuiltinJumps(b: RuleSetBuilder, egressMasquerade: boolean): void {
+  const isNew = ctstate(['NEW']);
+  // kube-proxy inserts each of these at the top of its chain, so on a node they appear in the
+  // reverse of the order kube-proxy lists them: the load-balancer firewall ends up first.
+  b.append('filter', 'INPUT', [isNew, comment('kubernetes load balancer firewall')], jump(KUBE_PROXY_FIREWALL));
+  b.append('filter', 'INPUT', [comment('kubernetes health check service ports')], jump(KUBE_NODEPORTS));
+  b.append('filter', 'INPUT', [isNew, comment('kubernetes externally-visible service portals')], jump(KUBE_EXTERNAL_SERVICES));
+  b.append('filter', 'FORWARD', [isNew, comment('kubernetes load balancer firewall')], jump(KUBE_PROXY_FIREWALL));
+  b.append('filter', 'FORWARD', [comment('kubernetes forwarding rules')], jump(KUBE_FORWARD));
+  b.append('filter', 'FORWARD', [isNew, comment('kubernetes service portals')], jump(KUBE_SERVICES));
+  b.append('filter', 'FORWARD', [isNew, comment('kubernetes externally-visible service portals')], jump(KUBE_EXTERNAL_SERVICES));
+  b.append('filter', 'OUTPUT', [isNew, comment('kubernetes load balancer firewall')], jump(KUBE_PROXY_FIREWALL));
+  b.append('filter', 'OUTPUT', [isNew, comment('kubernetes service portals')], jump(KUBE_SERVICES));
+  b.append('nat', 'PREROUTING', [comment('kubernetes service portals')], jump(KUBE_SERVICES));
+  b.append('nat', 'OUTPUT', [comment('kubernetes service portals')], jump(KUBE_SERVICES));
+  b.append('nat', 'POSTROUTING', [comment('kubernetes postrouting rules')], jump(KUBE_POSTROUTING));
+  if (egressMasquerade) b.append('nat', 'POSTROUTING', [comment(PODWIRE_MASQ_COMMENT)], jump(PODWIRE_POSTRTG));
+}
+
+/**
+ * The rule set kube-proxy would install on `inputs.nodeName`, in kube-proxy's order: the
+ * built-in chain jumps first (kube-proxy ensures them with `iptables -I` before it restores),
+ * then, table by table, its iptables-restore input, then podwire's egress masquerade.
+ */
+export function kubeProxyRules(inputs: ServiceRuleInputs, options: KubeProxyRuleOptions = {}): RuleSet {
+  const egressMasquerade = options.egressMasquerade ?? true;
+  const plans = planServicePorts(inputs);
+  const { podCIDR, serviceCIDR } = inputs.cluster.settings;
+  const b = new RuleSetBuilder();
+  writeBuiltinJumps(b, egressMasquerade);
+
+  for (const chain of [KUBE_SERVICES, KUBE_EXTERNAL_SERVICES, KUBE_FORWARD, KUBE_NODEPORTS, KUBE_PROXY_FIREWALL]) b.chain('filter', chain);
+  for (const chain of [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ]) b.chain('nat', chain);
+
+  // Masquerade what KUBE-MARK-MASQ marked, clearing the mark so that a packet that goes round
+  // the stack again is not masqueraded twice.
+  b.append('nat', KUBE_POSTROUTING, [markMatch(MASQUERADE_MARK, MASQUERADE_MARK, true)], RETURN);
+  b.append('nat', KUBE_POSTROUTING, [], xorMark(MASQUERADE_MARK));
+  b.append('nat', KUBE_POSTROUTING, [comment('kubernetes service traffic requiring SNAT')], masquerade(true));
+  b.append('nat', KUBE_MARK_MASQ, [], orMark(MASQUERADE_MARK));
+
+  const totalEndpoints = plans.reduce((n, p) => n + p.endpointCount, 0);
+  const writer = new ServicePortWriter(b, podCIDR, totalEndpoints > LARGE_CLUSTER_ENDPOINTS);
+  for (const plan of plans) writer.write(plan);
+
+  // Last in KUBE-SERVICES: anything addressed to the node itself may be a NodePort.
+  b.append('nat', KUBE_SERVICES, [comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain'), addrTypeLocal('destination')], jump(KUBE_NODEPORTS));
+
+  b.append('filter', KUBE_FORWARD, [ctstate(['INVALID'])], DROP);
+  b.append('filter', KUBE_FORWARD, [comment('kubernetes forwarding rules'), markMatch(MASQUERADE_MARK, MASQUERADE_MARK)], ACCEPT);
+  b.append('filter', KUBE_FORWARD, [comment('kubernetes forwarding conntrack rule'), ctstate(['RELATED', 'ESTABLISHED'])], ACCEPT);
+
+  if (egressMasquerade) writeEgressMasquerade(b, podCIDR, serviceCIDR);
+  return b.build();
+}
+
+/**
+ * podwire's addition, in the manner of flannel's `--ip-masq`: pod traffic to anywhere outside
+ * the pod and service CIDRs leaves with the node's address, since the outside world has no
+ * route back to pod addresses. What kube-proxy marked is its business (flannel skips it too).
+ */
+function writeEgressMasquerade(b: RuleSetBuilder, podCIDR: Cidr, serviceCIDR: Cidr): void {
+  const note = comment(PODWIRE_MASQ_COMMENT);
+  b.chain('nat', PODWIRE_POSTRTG);
+  b.append('nat', PODWIRE_POSTRTG, [markMatch(MASQUERADE_MARK, MASQUERADE_MARK), note], RETURN);
+  b.append('nat', PODWIRE_POSTRTG, [source(podCIDR), destination(podCIDR), note], RETURN);
+  b.append('nat', PODWIRE_POSTRTG, [source(podCIDR), destination(serviceCIDR), note], RETURN);
+  b.append('nat', PODWIRE_POSTRTG, [source(podCIDR), destination(MULTICAST, true), note], masquerade(true));
+}
+
+/** Writes one service port's rules the way syncProxyRules' loop body does. */
+class ServicePortWriter {
+  constructor(
+    private readonly b: RuleSetBuilder,
+    /** kube-proxy's LocalTrafficDetector by cluster CIDR. */
+    private readonly podCIDR: Cidr,
+    private readonly largeCluster: boolean,
+  ) {}
+
+  write(plan: ServicePortPlan): void {
+    const { b } = this;
+    const proto = protocol(plan.protocol);
+    const svcChain = servicePortPolicyClusterChain(plan.name, plan.protocol);
+    const localChain = servicePortPolicyLocalChain(plan.name, plan.protocol);
+    const extChain = serviceExternalChain(plan.name, plan.protocol);
+    const anyEndpoints = hasEndpoints(plan);
+    const externalEndpoints = hasExternalEndpoints(plan);
+    // Without endpoints anywhere the filter table rejects; with none for Local external
+    // traffic it drops what the EXT chain did not short-circuit.
+    const externalFilterTarget: Target = anyEndpoints ? DROP : REJECT;
+    const externalFilterComment = anyEndpoints ? `${plan.name} has no local endpoints` : `${plan.name} has no endpoints`;
+    const clusterIP = destination(hostCidr(plan.clusterIP));
+    const port = destinationPort(plan.port);
+
+    // Capture the cluster IP.
+    if (anyEndpoints) {
+      b.append('nat', KUBE_SERVICES, [comment(`${plan.name} cluster IP`), proto, clusterIP, port], jump(svcChain));
+    } else {
+      b.append('filter', KUBE_SERVICES, [comment(`${plan.name} has no endpoints`), proto, clusterIP, port], REJECT);
+    }
+    // Capture load-balancer IPs.
+    for (const lbIP of plan.loadBalancerIPs) {
+      if (anyEndpoints) b.append('nat', KUBE_SERVICES, [comment(`${plan.name} loadbalancer IP`), proto, destination(hostCidr(lbIP)), port], jump(extChain));
+    }
+    if (!externalEndpoints) {
+      for (const lbIP of plan.loadBalancerIPs) {
+        b.append('filter', KUBE_EXTERNAL_SERVICES, [comment(externalFilterComment), proto, destination(hostCidr(lbIP)), port], externalFilterTarget);
+      }
+    }
+    // Capture the node port.
+    if (plan.nodePort !== undefined) {
+      if (anyEndpoints) b.append('nat', KUBE_NODEPORTS, [comment(plan.name), proto, destinationPort(plan.nodePort)], jump(extChain));
+      if (!externalEndpoints) {
+        b.append('filter', KUBE_EXTERNAL_SERVICES, [comment(externalFilterComment), addrTypeLocal('destination'), proto, destinationPort(plan.nodePort)], externalFilterTarget);
+      }
+    }
+    if (!anyEndpoints) return;
+
+    // Off-cluster traffic to the cluster IP may have been routed here by anyone: masquerade it,
+    // since the reply may leave through another node.
+    b.append('nat', svcChain, [comment(`${plan.name} cluster IP`), proto, clusterIP, port, source(this.podCIDR, true)], jump(KUBE_MARK_MASQ));
+
+    if (externallyAccessible(plan)) this.writeExternalChain(plan, extChain, svcChain, localChain, externalEndpoints);
+
+    b.chain('nat', svcChain);
+    this.writeEndpointDispatch(plan, svcChain, plan.endpoints);
+    if (plan.externalPolicyLocal && plan.localEndpoints.length > 0) {
+      b.chain('nat', localChain);
+      this.writeEndpointDispatch(plan, localChain, plan.localEndpoints);
+    }
+    for (const ep of plan.endpoints) this.writeEndpointChain(plan, ep);
+  }
+
+  private writeExternalChain(plan: ServicePortPlan, extChain: string, svcChain: string, localChain: string, externalEndpoints: boolean): void {
+    const { b } = this;
+    b.chain('nat', extChain);
+    if (!plan.externalPolicyLocal) {
+      // Cluster policy may cross nodes: masquerade so that the reply comes back this way.
+      b.append('nat', extChain, [comment(`masquerade traffic for ${plan.name} external destinations`)], jump(KUBE_MARK_MASQ));
+    } else {
+      // Pods reaching an external address are treated as if they had gone out to the load
+      // balancer and back: any endpoint, source kept.
+      b.append('nat', extChain, [comment(`pod traffic for ${plan.name} external destinations`), source(this.podCIDR)], jump(svcChain));
+      // The node itself must be masqueraded: its source would be the external address itself.
+      b.append('nat', extChain, [comment(`masquerade LOCAL traffic for ${plan.name} external destinations`), addrTypeLocal('source')], jump(KUBE_MARK_MASQ));
+      b.append('nat', extChain, [comment(`route LOCAL traffic for ${plan.name} external destinations`), addrTypeLocal('source')], jump(svcChain));
+    }
+    if (externalEndpoints) b.append('nat', extChain, [], jump(plan.externalPolicyLocal ? localChain : svcChain));
+  }
+
+  /** writeServiceToEndpointRules: affinity checks first, then 1/(n-i) probabilities, the last unconditional. */
+  private writeEndpointDispatch(plan: ServicePortPlan, chain: string, endpoints: readonly PlannedEndpoint[]): void {
+    const { b } = this;
+    if (plan.affinitySeconds !== undefined) {
+      for (const ep of endpoints) {
+        const sep = servicePortEndpointChain(plan.name, plan.protocol, ep.text);
+        b.append('nat', chain, [...this.comment(`${plan.name} -> ${ep.text}`), recentCheck(sep, plan.affinitySeconds)], jump(sep));
+      }
+    }
+    const n = endpoints.length;
+    endpoints.forEach((ep, i) => {
+      const sep = servicePortEndpointChain(plan.name, plan.protocol, ep.text);
+      const chance: Match[] = i < n - 1 ? [statistic(1 / (n - i))] : [];
+      b.append('nat', chain, [...this.comment(`${plan.name} -> ${ep.text}`), ...chance], jump(sep));
+    });
+  }
+
+  private writeEndpointChain(plan: ServicePortPlan, ep: PlannedEndpoint): void {
+    const { b } = this;
+    const sep = servicePortEndpointChain(plan.name, plan.protocol, ep.text);
+    b.chain('nat', sep);
+    const note = this.comment(plan.name);
+    // Hairpin: an endpoint reaching itself through the service must see the reply come from
+    // the service, so its own packets are masqueraded.
+    b.append('nat', sep, [...note, source(hostCidr(ep.ip))], jump(KUBE_MARK_MASQ));
+    const affinity = plan.affinitySeconds !== undefined ? [recentSet(sep)] : [];
+    b.append('nat', sep, [...note, ...affinity, protocol(plan.protocol)], dnat(ep.ip, ep.port));
+  }
+
+  /** appendServiceCommentLocked: no per-endpoint comments in a large cluster. */
+  private comment(text: string): Match[] {
+    return this.largeCluster ? [] : [comment(text)];
+  }
+}

@@ -1,0 +1,668 @@
+/**
+ * The compiled service table: what the dataplane consults for every new flow instead of
+ * walking kube-proxy's chains. In the spirit of kube-proxy's nftables mode, one map keyed by
+ * (destination address, protocol, port) names the service port, so a lookup costs one hash
+ * probe whatever the number of services; a second map keyed by (protocol, port) holds the
+ * NodePorts. Everything the per-flow decision reads is in typed arrays; `classify` allocates
+ * nothing.
+ *
+ * The table makes kube-proxy's decisions, not its rules: `classify` returns the verdict and
+ * rewrite that walking the rules of kube-proxy.ts would (the property tests hold it to the
+ * interpreter on random clusters and packets, with the same random number and clock):
+ * - cluster IP: DNAT to one of the ready endpoints, masquerading off-cluster sources;
+ * - NodePort and load-balancer IP, policy Cluster: DNAT to any endpoint, masquerade;
+ *   policy Local: this node's endpoints with the source kept, except for pods and the node
+ *   itself, which reach every endpoint (the node masqueraded), and DROP when there is no local
+ *   endpoint;
+ * - no ready endpoint at all: REJECT;
+ * - hairpin: an endpoint reaching itself is masqueraded;
+ * - no service: pod traffic leaving the pod and service CIDRs is masqueraded (PODWIRE-POSTRTG).
+ *
+ * The endpoint is chosen with one injected number in [0, 1): as a uint32 draw x (rules.ts
+ * drawFromUnit), endpoint floor(x * n / 2^32) of n. The probability chain kube-proxy writes
+ * (1/n, 1/(n-1), ..., 1) picks the same endpoint for the same draw, as the interpreter
+ * computes it. ClientIP affinity keeps, per (service port, client), the endpoint last chosen,
+ * in a bounded `AffinityTable` whose time is passed in.
+ *
+ * Building: `compileServiceTable` builds from the same inputs as kube-proxy.ts, through the
+ * same plan. `LiveServiceTable.update` re-plans only the services that changed and relinks the
+ * arrays from the kept plans of the others (as kube-proxy's partial sync rewrites the changed
+ * services' chains and KUBE-SERVICES in full), into new arrays, and only then swaps the table
+ * the dataplane reads; whatever goes wrong, it rebuilds everything from the inputs.
+ */
+import { prefixMask } from '../packet/addr.js';
+import {
+  planServicePorts,
+  planServicePort,
+  serviceKey,
+  nodeLocalAddresses,
+  type ServicePortPlan,
+  type ServiceRuleInputs,
+} from './kube-proxy.js';
+import { DRAW_RANGE, drawFromUnit } from './rules.js';
+
+/** What `classify` decided for a new flow. */
+export const FlowVerdict = {
+  /** Not addressed to a service: no DNAT (the egress masquerade may still apply). */
+  NoService: 0,
+  /** Rewrite the destination to `dnatAddress:dnatPort`. */
+  Dnat: 1,
+  /** A service without ready endpoints: answer with ICMP port unreachable. */
+  Reject: 2,
+  /** External traffic to a Local-policy service with no endpoint on this node. */
+  Drop: 3,
+} as const;
+export type FlowVerdict = (typeof FlowVerdict)[keyof typeof FlowVerdict];
+
+/** The per-flow answer, written into a caller-owned object so that `classify` allocates nothing. */
+export class FlowDecision {
+  verdict: FlowVerdict = FlowVerdict.NoService;
+  /** Index of the service port in the table (for `plan`), or -1. */
+  servicePort = -1;
+  /** Index of the endpoint in the table's endpoint arrays, or -1. */
+  endpoint = -1;
+  dnatAddress = 0;
+  dnatPort = 0;
+  /** SNAT the flow to the outgoing interface's address (MASQUERADE). */
+  masquerade = false;
+
+  reset(): void {
+    this.verdict = FlowVerdict.NoService;
+    this.servicePort = -1;
+    this.endpoint = -1;
+    this.dnatAddress = 0;
+    this.dnatPort = 0;
+    this.masquerade = false;
+  }
+}
+
+export const NOT_FOUND = -1;
+
+// Protocol codes in keys: 0 marks an empty slot.
+const PROTO_TCP = 1;
+const PROTO_UDP = 2;
+const PROTO_SCTP = 3;
+
+function protocolCode(ipProtocol: number): number {
+  return ipProtocol === 6 ? PROTO_TCP : ipProtocol === 17 ? PROTO_UDP : ipProtocol === 132 ? PROTO_SCTP : 0;
+}
+
+function planProtocolCode(plan: ServicePortPlan): number {
+  return plan.protocol === 'tcp' ? PROTO_TCP : plan.protocol === 'udp' ? PROTO_UDP : PROTO_SCTP;
+}
+
+/** (protocol code, port) as one nonzero int: the key's second word. */
+function protoPort(code: number, port: number): number {
+  return (code << 16) | (port & 0xffff);
+}
+
+function mix(a: number, b: number): number {
+  let h = (Math.imul(a, 0x9e3779b1) ^ Math.imul(b, 0x85ebca77)) | 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+/** Slots for `keys` at a load of at most one half: short probes. */
+function slotsFor(keys: number): number {
+  let slots = 16;
+  while (slots < keys * 2) slots *= 2;
+  return slots;
+}
+
+// The address map: 16-byte rows (address, protoPort, value, unused), four to a cache line, so
+// a hit costs one line. The value is servicePort << 1 | 1 for a load-balancer IP (external
+// traffic), servicePort << 1 for the cluster IP.
+const ROW = 4;
+// Service port rows: one 32-byte row holds all a decision reads.
+const SP_WORDS = 8;
+const SP_CLUSTER_IP = 0;
+const SP_PROTO_PORT = 1;
+const SP_FLAGS = 2;
+const SP_EP_START = 3;
+const SP_EP_COUNT = 4;
+const SP_LOCAL_START = 5;
+const SP_LOCAL_COUNT = 6;
+const SP_AFFINITY_SECONDS = 7;
+const FLAG_EXTERNAL_LOCAL = 1;
+const FLAG_AFFINITY = 2;
+// Endpoint rows: address, port with the local bit above it.
+const EP_WORDS = 2;
+const EP_LOCAL_BIT = 0x10000;
+const EP_PORT_MASK = 0xffff;
+
+/** Thrown inside a build when two service ports claim the same key; LiveServiceTable then rebuilds. */
+class KeyConflict extends Error {}
+
+/**
+ * An immutable compiled table. Build it with `compileServiceTable` (or through
+ * `LiveServiceTable`); read it from the packet path with `lookup`, `lookupNodePort` and
+ * `classify`.
+ */
+export class ServiceTable {
+  /** The plans the table was built from, by service-port index: names for traces. */
+  readonly plans: readonly ServicePortPlan[];
+  /** True when some key was claimed twice (the first claim wins, as the first rule would). */
+  readonly hasConflicts: boolean;
+  private readonly vip: Int32Array;
+  private readonly vipMask: number;
+  private readonly nodePorts: Int32Array;
+  private readonly nodePortMask: number;
+  private readonly sp: Int32Array;
+  private readonly ep: Int32Array;
+  private readonly localEndpoints: Int32Array;
+  private readonly locals: Int32Array;
+  private readonly podBase: number;
+  private readonly podMask: number;
+  private readonly serviceBase: number;
+  private readonly serviceMask: number;
+
+  /** Use compileServiceTable. `strict` makes a key claimed twice throw (for incremental builds). */
+  constructor(plans: readonly ServicePortPlan[], network: NetworkFacts, strict = false) {
+    this.plans = plans;
+    this.podBase = network.podCIDR.base | 0;
+    this.podMask = prefixMask(network.podCIDR.prefix) | 0;
+    this.serviceBase = network.serviceCIDR.base | 0;
+    this.serviceMask = prefixMask(network.serviceCIDR.prefix) | 0;
+    this.locals = Int32Array.from(network.localAddresses, (a) => a | 0);
+
+    let vipKeys = 0;
+    let nodePortKeys = 0;
+    let endpoints = 0;
+    let locals = 0;
+    for (const plan of plans) {
+      vipKeys += 1 + plan.loadBalancerIPs.length;
+      if (plan.nodePort !== undefined) nodePortKeys++;
+      endpoints += plan.endpoints.length;
+      locals += plan.localEndpoints.length;
+    }
+    const vipSlots = slotsFor(vipKeys);
+    const nodePortSlots = slotsFor(nodePortKeys);
+    this.vip = new Int32Array(vipSlots * ROW);
+    this.vipMask = vipSlots - 1;
+    this.nodePorts = new Int32Array(nodePortSlots * 2);
+    this.nodePortMask = nodePortSlots - 1;
+    this.sp = new Int32Array(Math.max(1, plans.length) * SP_WORDS);
+    this.ep = new Int32Array(Math.max(1, endpoints) * EP_WORDS);
+    this.localEndpoints = new Int32Array(Math.max(1, locals));
+
+    let conflicts = false;
+    let epNext = 0;
+    let localNext = 0;
+    for (let i = 0; i < plans.length; i++) {
+      const plan = plans[i];
+      const pp = protoPort(planProtocolCode(plan), plan.port);
+      const row = i * SP_WORDS;
+      this.sp[row + SP_CLUSTER_IP] = plan.clusterIP | 0;
+      this.sp[row + SP_PROTO_PORT] = pp;
+      this.sp[row + SP_FLAGS] = (plan.externalPolicyLocal ? FLAG_EXTERNAL_LOCAL : 0) | (plan.affinitySeconds !== undefined ? FLAG_AFFINITY : 0);
+      this.sp[row + SP_AFFINITY_SECONDS] = plan.affinitySeconds ?? 0;
+      this.sp[row + SP_EP_START] = epNext;
+      this.sp[row + SP_EP_COUNT] = plan.endpoints.length;
+      this.sp[row + SP_LOCAL_START] = localNext;
+      this.sp[row + SP_LOCAL_COUNT] = plan.localEndpoints.length;
+      for (const e of plan.endpoints) {
+        if (e.local) this.localEndpoints[localNext++] = epNext;
+        this.ep[epNext * EP_WORDS] = e.ip | 0;
+        this.ep[epNext * EP_WORDS + 1] = (e.port & EP_PORT_MASK) | (e.local ? EP_LOCAL_BIT : 0);
+        epNext++;
+      }
+      // The order of claims is KUBE-SERVICES' order: cluster IP, then load-balancer IPs.
+      if (!this.claimAddress(plan.clusterIP, pp, i << 1)) conflicts = true;
+      for (const lb of plan.loadBalancerIPs) if (!this.claimAddress(lb, pp, (i << 1) | 1)) conflicts = true;
+      if (plan.nodePort !== undefined && !this.claimNodePort(protoPort(planProtocolCode(plan), plan.nodePort), i)) conflicts = true;
+      if (conflicts && strict) throw new KeyConflict(`${plan.name}: a key is claimed twice`);
+    }
+    this.hasConflicts = conflicts;
+  }
+
+  get servicePortCount(): number {
+    return this.plans.length;
+  }
+
+  /** Bytes of typed arrays behind the table. */
+  get byteLength(): number {
+    return this.vip.byteLength + this.nodePorts.byteLength + this.sp.byteLength + this.ep.byteLength + this.localEndpoints.byteLength;
+  }
+
+  /** Claims (address, protoPort) for `value` unless already claimed; false when it was. */
+  private claimAddress(address: number, pp: number, value: number): boolean {
+    const vip = this.vip;
+    const a = address | 0;
+    let slot = mix(a, pp) & this.vipMask;
+    for (;;) {
+      const r = slot * ROW;
+      if (vip[r + 1] === 0) {
+        vip[r] = a;
+        vip[r + 1] = pp;
+        vip[r + 2] = value;
+        return true;
+      }
+      if (vip[r] === a && vip[r + 1] === pp) return false;
+      slot = (slot + 1) & this.vipMask;
+    }
+  }
+
+  private claimNodePort(pp: number, servicePort: number): boolean {
+    const map = this.nodePorts;
+    let slot = mix(pp, 0x6e6f6465) & this.nodePortMask;
+    for (;;) {
+      const r = slot * 2;
+      if (map[r] === 0) {
+        map[r] = pp;
+        map[r + 1] = servicePort;
+        return true;
+      }
+      if (map[r] === pp) return false;
+      slot = (slot + 1) & this.nodePortMask;
+    }
+  }
+
+  /**
+   * The service port a destination names: `servicePort << 1 | 1` for a load-balancer IP,
+   * `servicePort << 1` for a cluster IP, or NOT_FOUND. One probe sequence, nothing allocated.
+   */
+  lookup(dstAddr: number, ipProtocol: number, dstPort: number): number {
+    const code = protocolCode(ipProtocol);
+    if (code === 0) return NOT_FOUND;
+    const a = dstAddr | 0;
+    const pp = protoPort(code, dstPort);
+    const vip = this.vip;
+    const mask = this.vipMask;
+    let slot = mix(a, pp) & mask;
+    for (;;) {
+      const r = slot * ROW;
+      const key = vip[r + 1];
+      if (key === 0) return NOT_FOUND;
+      if (key === pp && vip[r] === a) return vip[r + 2];
+      slot = (slot + 1) & mask;
+    }
+  }
+
+  /** The service port behind a NodePort, or NOT_FOUND. */
+  lookupNodePort(ipProtocol: number, port: number): number {
+    const code = protocolCode(ipProtocol);
+    if (code === 0) return NOT_FOUND;
+    const pp = protoPort(code, port);
+    const map = this.nodePorts;
+    const mask = this.nodePortMask;
+    let slot = mix(pp, 0x6e6f6465) & mask;
+    for (;;) {
+      const key = map[slot * 2];
+      if (key === 0) return NOT_FOUND;
+      if (key === pp) return map[slot * 2 + 1];
+      slot = (slot + 1) & mask;
+    }
+  }
+
+  /** One of the node's own addresses (addrtype LOCAL). */
+  isLocalAddress(address: number): boolean {
+    const a = address | 0;
+    const locals = this.locals;
+    for (let i = 0; i < locals.length; i++) if (locals[i] === a) return true;
+    return false;
+  }
+
+  private inPodCidr(address: number): boolean {
+    return (address & this.podMask) === this.podBase;
+  }
+
+  /** PODWIRE-POSTRTG: pod traffic to outside the pod and service CIDRs (and not multicast). */
+  needsEgressMasquerade(srcAddr: number, dstAddr: number): boolean {
+    return this.inPodCidr(srcAddr) && !this.inPodCidr(dstAddr) && (dstAddr & this.serviceMask) !== this.serviceBase && (dstAddr & 0xf0000000) !== (0xe0000000 | 0);
+  }
+
+  /**
+   * Decides a new flow, as the rules would for its first packet arriving at this node
+   * (PREROUTING, then INPUT or FORWARD and POSTROUTING), and writes the answer into `out`.
+   *
+   * @param random a number in [0, 1), used when more than one endpoint may be chosen
+   * @param now seconds, for affinity timeouts
+   * @param affinity the node's ClientIP affinity state, or null when no service uses it
+   */
+  classify(srcAddr: number, dstAddr: number, ipProtocol: number, dstPort: number, random: number, now: number, affinity: AffinityTable | null, out: FlowDecision): FlowVerdict {
+    out.reset();
+    const src = srcAddr | 0;
+    const dst = dstAddr | 0;
+    let value = this.lookup(dst, ipProtocol, dstPort);
+    if (value === NOT_FOUND && this.isLocalAddress(dst)) {
+      const nodePortTarget = this.lookupNodePort(ipProtocol, dstPort);
+      if (nodePortTarget !== NOT_FOUND) value = (nodePortTarget << 1) | 1;
+    }
+    if (value === NOT_FOUND) {
+      // Delivered to the node itself, nothing reaches POSTROUTING.
+      out.masquerade = !this.isLocalAddress(dst) && this.needsEgressMasquerade(src, dst);
+      return out.verdict;
+    }
+    const spIndex = value >> 1;
+    const external = (value & 1) === 1;
+    const sp = this.sp;
+    const row = spIndex * SP_WORDS;
+    out.servicePort = spIndex;
+    if (sp[row + SP_EP_COUNT] === 0) {
+      out.verdict = FlowVerdict.Reject;
+      return out.verdict;
+    }
+
+    // Which endpoints, and whether the walk so far marked the packet for masquerade.
+    let useLocal = false;
+    let masquerade: boolean;
+    if (!external) {
+      masquerade = !this.inPodCidr(src);
+    } else if ((sp[row + SP_FLAGS] & FLAG_EXTERNAL_LOCAL) === 0) {
+      masquerade = true;
+    } else if (this.inPodCidr(src)) {
+      masquerade = false;
+    } else if (this.isLocalAddress(src)) {
+      masquerade = true;
+    } else if (sp[row + SP_LOCAL_COUNT] > 0) {
+      useLocal = true;
+      masquerade = false;
+    } else {
+      out.verdict = FlowVerdict.Drop;
+      return out.verdict;
+    }
+
+    const endpoint = (sp[row + SP_FLAGS] & FLAG_AFFINITY) !== 0 && affinity !== null
+      ? this.chooseWithAffinity(spIndex, useLocal, src, random, now, affinity)
+      : this.endpointAt(spIndex, useLocal, this.uniformPosition(useLocal ? sp[row + SP_LOCAL_COUNT] : sp[row + SP_EP_COUNT], random));
+    const epAddress = this.ep[endpoint * EP_WORDS];
+    out.verdict = FlowVerdict.Dnat;
+    out.endpoint = endpoint;
+    out.dnatAddress = epAddress >>> 0;
+    out.dnatPort = this.ep[endpoint * EP_WORDS + 1] & EP_PORT_MASK;
+    if (epAddress === src) masquerade = true; // hairpin
+    if (this.isLocalAddress(epAddress)) masquerade = false; // delivered locally: no POSTROUTING
+    else if (!masquerade) masquerade = this.needsEgressMasquerade(src, epAddress);
+    out.masquerade = masquerade;
+    return out.verdict;
+  }
+
+  /** floor(draw * n / 2^32): exact, since draw * n stays below 2^53 for n below 2^21. */
+  private uniformPosition(n: number, random: number): number {
+    return n === 1 ? 0 : Math.floor((drawFromUnit(random) * n) / DRAW_RANGE);
+  }
+
+  /** The endpoint index at `position` of the service port's full or local list. */
+  private endpointAt(spIndex: number, useLocal: boolean, position: number): number {
+    const row = spIndex * SP_WORDS;
+    return useLocal ? this.localEndpoints[this.sp[row + SP_LOCAL_START] + position] : this.sp[row + SP_EP_START] + position;
+  }
+
+  /** Position of endpoint (address, port) in the list, or -1. */
+  private positionOf(spIndex: number, useLocal: boolean, address: number, port: number): number {
+    const row = spIndex * SP_WORDS;
+    const n = useLocal ? this.sp[row + SP_LOCAL_COUNT] : this.sp[row + SP_EP_COUNT];
+    for (let i = 0; i < n; i++) {
+      const e = this.endpointAt(spIndex, useLocal, i) * EP_WORDS;
+      if (this.ep[e] === address && (this.ep[e + 1] & EP_PORT_MASK) === port) return i;
+    }
+    return -1;
+  }
+
+  /**
+   * ClientIP affinity as the chain does it: of the endpoints this client was sent to within the
+   * timeout, the first in the chain's order; otherwise a uniform choice. The choice is then
+   * recorded (the KUBE-SEP chain's `recent --set`).
+   */
+  private chooseWithAffinity(spIndex: number, useLocal: boolean, client: number, random: number, now: number, affinity: AffinityTable): number {
+    const row = spIndex * SP_WORDS;
+    const ip = this.sp[row + SP_CLUSTER_IP];
+    const pp = this.sp[row + SP_PROTO_PORT];
+    const seconds = this.sp[row + SP_AFFINITY_SECONDS];
+    let position = -1;
+    const way = affinity.find(ip, pp, client);
+    if (way !== NOT_FOUND) {
+      for (let pin = 0; pin < PINS; pin++) {
+        if (!affinity.pinIsFresh(way, pin, now, seconds)) continue;
+        const at = this.positionOf(spIndex, useLocal, affinity.pinAddress(way, pin), affinity.pinPort(way, pin));
+        if (at >= 0 && (position < 0 || at < position)) position = at;
+      }
+    }
+    if (position < 0) position = this.uniformPosition(useLocal ? this.sp[row + SP_LOCAL_COUNT] : this.sp[row + SP_EP_COUNT], random);
+    const endpoint = this.endpointAt(spIndex, useLocal, position);
+    const e = endpoint * EP_WORDS;
+    const local = (this.ep[e + 1] & EP_LOCAL_BIT) !== 0;
+    affinity.pin(ip, pp, client, local ? PIN_LOCAL : PIN_REMOTE, this.ep[e], this.ep[e + 1] & EP_PORT_MASK, now);
+    return endpoint;
+  }
+
+  /** The endpoint's address as a uint32. */
+  endpointAddress(endpoint: number): number {
+    return this.ep[endpoint * EP_WORDS] >>> 0;
+  }
+
+  endpointPort(endpoint: number): number {
+    return this.ep[endpoint * EP_WORDS + 1] & EP_PORT_MASK;
+  }
+
+  /** The plan of a service port, for traces and status. */
+  plan(servicePort: number): ServicePortPlan {
+    return this.plans[servicePort];
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ClientIP affinity.
+
+/**
+ * Pins per (service port, client). The chain keeps one `recent` list per endpoint and takes the
+ * first endpoint, in chain order, whose list holds the client; with the rules fixed, at most
+ * one local and one remote endpoint can hold a client within the timeout (the KUBE-SVL chain
+ * only sees local endpoints, so a remote pin survives a visit through a NodePort), hence two
+ * pins. Lists die with their endpoint's rules, pins only when overwritten: an endpoint that
+ * leaves and returns within the timeout gets its clients back here, not through the chain.
+ */
+const PINS = 2;
+const PIN_LOCAL = 0;
+const PIN_REMOTE = 1;
+const WAYS = 4;
+const KEY_WORDS = 3;
+const PIN_WORDS = 2;
+const NO_PIN = -1;
+
+/**
+ * A bounded, set-associative table: a (service port, client) key lives in one bucket of four
+ * ways; a new key takes an empty way or evicts the way least recently used. Time is passed in
+ * (seconds), never read. Lookups and pins allocate nothing.
+ */
+export class AffinityTable {
+  readonly capacity: number;
+  private readonly bucketMask: number;
+  /** Per way: cluster IP, protoPort (0 = empty), client. */
+  private readonly keys: Int32Array;
+  /** Per way and pin: address, port (NO_PIN = none). */
+  private readonly pins: Int32Array;
+  /** Per way and pin: when last chosen. */
+  private readonly seen: Float64Array;
+
+  /** @param maxEntries at least this many (service port, client) pairs are held (rounded up to a power of two). */
+  constructor(maxEntries: number) {
+    if (!Number.isInteger(maxEntries) || maxEntries < 1 || maxEntries > 2 ** 24) throw new RangeError(`AffinityTable maxEntries must be an integer from 1 to 2^24, got ${maxEntries}`);
+    let buckets = 1;
+    while (buckets * WAYS < maxEntries) buckets *= 2;
+    this.capacity = buckets * WAYS;
+    this.bucketMask = buckets - 1;
+    this.keys = new Int32Array(this.capacity * KEY_WORDS);
+    this.pins = new Int32Array(this.capacity * PINS * PIN_WORDS).fill(NO_PIN);
+    this.seen = new Float64Array(this.capacity * PINS);
+  }
+
+  private bucketOf(clusterIP: number, pp: number, client: number): number {
+    return (mix(clusterIP ^ client, pp ^ Math.imul(client, 0x27d4eb2f)) & this.bucketMask) * WAYS;
+  }
+
+  /** The way holding the key, or NOT_FOUND. */
+  find(clusterIP: number, pp: number, client: number): number {
+    const first = this.bucketOf(clusterIP, pp, client);
+    const keys = this.keys;
+    for (let way = first; way < first + WAYS; way++) {
+      const k = way * KEY_WORDS;
+      if (keys[k + 1] === pp && keys[k] === clusterIP && keys[k + 2] === client) return way;
+    }
+    return NOT_FOUND;
+  }
+
+  pinIsFresh(way: number, pin: number, now: number, seconds: number): boolean {
+    return this.pins[(way * PINS + pin) * PIN_WORDS + 1] !== NO_PIN && now - this.seen[way * PINS + pin] <= seconds;
+  }
+
+  pinAddress(way: number, pin: number): number {
+    return this.pins[(way * PINS + pin) * PIN_WORDS];
+  }
+
+  pinPort(way: number, pin: number): number {
+    return this.pins[(way * PINS + pin) * PIN_WORDS + 1];
+  }
+
+  /** Records that the client was sent to (address, port) now. */
+  pin(clusterIP: number, pp: number, client: number, pin: number, address: number, port: number, now: number): void {
+    let way = this.find(clusterIP, pp, client);
+    if (way === NOT_FOUND) way = this.claimWay(clusterIP, pp, client);
+    const p = (way * PINS + pin) * PIN_WORDS;
+    this.pins[p] = address;
+    this.pins[p + 1] = port;
+    this.seen[way * PINS + pin] = now;
+  }
+
+  /** An empty way of the key's bucket, else the least recently used one, emptied and keyed. */
+  private claimWay(clusterIP: number, pp: number, client: number): number {
+    const first = this.bucketOf(clusterIP, pp, client);
+    let victim = first;
+    let oldest = Infinity;
+    for (let way = first; way < first + WAYS; way++) {
+      if (this.keys[way * KEY_WORDS + 1] === 0) {
+        victim = way;
+        break;
+      }
+      const last = Math.max(this.seen[way * PINS], this.seen[way * PINS + 1]);
+      if (last < oldest) {
+        oldest = last;
+        victim = way;
+      }
+    }
+    const k = victim * KEY_WORDS;
+    this.keys[k] = clusterIP;
+    this.keys[k + 1] = pp;
+    this.keys[k + 2] = client;
+    for (let pin = 0; pin < PINS; pin++) {
+      this.pins[(victim * PINS + pin) * PIN_WORDS + 1] = NO_PIN;
+      this.seen[victim * PINS + pin] = -Infinity;
+    }
+    return victim;
+  }
+
+  /** Forgets every pin. */
+  clear(): void {
+    this.keys.fill(0);
+    this.pins.fill(NO_PIN);
+    this.seen.fill(0);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building.
+
+/** The network facts a table needs besides the plans. */
+export interface NetworkFacts {
+  readonly podCIDR: { readonly base: number; readonly prefix: number };
+  readonly serviceCIDR: { readonly base: number; readonly prefix: number };
+  /** The node's own addresses (addrtype LOCAL). */
+  readonly localAddresses: readonly number[];
+}
+
+export function networkFacts(inputs: ServiceRuleInputs): NetworkFacts {
+  const { podCIDR, serviceCIDR } = inputs.cluster.settings;
+  return { podCIDR, serviceCIDR, localAddresses: nodeLocalAddresses(inputs) };
+}
+
+/** Builds the table from the same inputs as kubeProxyRules. */
+export function compileServiceTable(inputs: ServiceRuleInputs): ServiceTable {
+  return new ServiceTable(planServicePorts(inputs), networkFacts(inputs));
+}
+
+export interface UpdateResult {
+  /** 'partial': only the changed services were re-planned; 'full': everything was rebuilt. */
+  readonly kind: 'partial' | 'full';
+  /** Why a partial update fell back to a full rebuild. */
+  readonly reason?: string;
+}
+
+/**
+ * The table the dataplane reads, kept current. Read `table` once per packet (or batch): an
+ * update builds a whole new table and then replaces the reference, so a reader never sees a
+ * half-built one.
+ */
+export class LiveServiceTable {
+  private current: ServiceTable;
+  /** Kept plans, by service, in the order a full build meets them. */
+  private plansByService = new Map<string, ServicePortPlan[]>();
+
+  constructor(inputs: ServiceRuleInputs) {
+    this.current = this.fullBuild(inputs);
+  }
+
+  get table(): ServiceTable {
+    return this.current;
+  }
+
+  /** Rebuilds everything from the inputs; throws (keeping the current table) if they cannot be built. */
+  rebuild(inputs: ServiceRuleInputs): UpdateResult {
+    this.current = this.fullBuild(inputs);
+    return { kind: 'full' };
+  }
+
+  /**
+   * Brings the table up to `inputs`, given the services ("namespace/name") whose Service or
+   * endpoints changed since the last update. Falls back to a full rebuild when anything fails,
+   * or when claims collide (only a full build knows which claim comes first). Throws only when
+   * the full rebuild fails too, and then the table in place stays.
+   */
+  update(inputs: ServiceRuleInputs, changedServices: Iterable<string>): UpdateResult {
+    try {
+      const changed = new Set(changedServices);
+      const replanned = new Map<string, ServicePortPlan[]>();
+      for (const key of changed) replanned.set(key, []);
+      for (const entry of inputs.endpoints) {
+        const list = replanned.get(serviceKey(entry.service));
+        if (list === undefined) continue;
+        const plan = planServicePort(entry, inputs.nodeName);
+        if (plan !== undefined) list.push(plan);
+      }
+      const next = new Map(this.plansByService);
+      for (const [key, plans] of replanned) {
+        if (plans.length === 0) next.delete(key);
+        else next.set(key, plans);
+      }
+      const plans: ServicePortPlan[] = [];
+      for (const list of next.values()) for (const plan of list) plans.push(plan);
+      const table = new ServiceTable(plans, networkFacts(inputs), true);
+      this.plansByService = next;
+      this.current = table;
+      return { kind: 'partial' };
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      this.current = this.fullBuild(inputs);
+      return { kind: 'full', reason };
+    }
+  }
+
+  /** Builds from scratch; nothing is kept unless the whole build succeeds. */
+  private fullBuild(inputs: ServiceRuleInputs): ServiceTable {
+    const plans = planServicePorts(inputs);
+    const byService = new Map<string, ServicePortPlan[]>();
+    for (const plan of plans) {
+      let list = byService.get(plan.serviceKey);
+      if (list === undefined) {
+        list = [];
+        byService.set(plan.serviceKey, list);
+      }
+      list.push(plan);
+    }
+    const table = new ServiceTable(plans, networkFacts(inputs));
+    this.plansByService = byService;
+    return table;
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * What a node derives from services beyond the rules: which LoadBalancer addresses it
+ * announces, and a fingerprint per service so that only changed services are recompiled.
+ */
+import type { ServicePortEndpoints } from '../cluster/endpoints.js';
+import type { Cluster } from '../cluster/model.js';
+
+/**
+ * The LoadBalancer addresses `node` answers ARP for, as MetalLB's layer-2 mode elects one
+ * speaker per service: the first node (in cluster order) for policy Cluster; for policy
+ * Local, the first node with a ready endpoint of the service, so that traffic lands where
+ * it may be served and the client's address is kept.
+ */
+export function announcedAddresses(cluster: Cluster, endpoints: readonly ServicePortEndpoints[], node: string): number[] {
+  const out: number[] = [];
+  for (const service of cluster.services) {
+    if (service.type !== 'LoadBalancer' || service.loadBalancerIngress === undefined) continue;
+    let speaker: string | undefined;
+    if (service.externalTrafficPolicy === 'Local') {
+      const withEndpoints = new Set(
+        endpoints.filter((e) => e.service === service || (e.service.namespace === service.namespace && e.service.name === service.name)).flatMap((e) => e.endpoints.filter((x) => x.ready && x.node !== undefined).map((x) => x.node!)),
+      );
+      speaker = cluster.nodes.find((n) => withEndpoints.has(n.name))?.name;
+    } else {
+      speaker = cluster.nodes[0]?.name;
+    }
+    if (speaker === node) out.push(service.loadBalancerIngress);
+  }
+  return out;
+}
+
+/** "namespace/name" -> a string that changes whenever the service or its endpoints do. */
+export function serviceFingerprints(cluster: Cluster, endpoints: readonly ServicePortEndpoints[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const service of cluster.services) {
+    const { origin: _origin, ...spec } = service;
+    out.set(`${service.namespace}/${service.name}`, JSON.stringify(spec));
+  }
+  for (const e of endpoints) {
+    const key = `${e.service.namespace}/${e.service.name}`;
+    out.set(key, `${out.get(key) ?? ''}|${e.servicePort.port}:${JSON.stringify(e.endpoints)}`);
+  }
+  return out;
+}
