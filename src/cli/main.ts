@@ -25,6 +25,11 @@ import { outsideNamespaceName } from '../node/outside.js';
 import type { Cluster } from '../cluster/model.js';
 import { deletePod, scaleDeployment } from '../cluster/mutate.js';
 import { FileStore } from '../cluster/store.js';
+import { parseIpv4 } from '../packet/addr.js';
+import { callControl } from '../node/control.js';
+import type { NodeStatus } from '../node/agent.js';
+import { formatTrace, type TraceResult } from '../node/trace.js';
+import { askDns } from './dns.js';
 
 const USAGE = `usage: podwire COMMAND [options]
 
@@ -36,6 +41,12 @@ const USAGE = `usage: podwire COMMAND [options]
                                           run CMD in the pod's network namespace
   outside [--name NAME] -- CMD...         run CMD in the outside world (the ext namespace:
                                           NodePort and LoadBalancer clients, egress targets)
+  rules  [--name NAME] NODE [--format iptables|json]
+                                          the node's service rules as iptables-save prints them
+  conntrack [--name NAME] NODE [--json]   the node's connections, as conntrack -L prints them
+  trace  [--name NAME] NODE --from POD --to IP:PORT[/tcp|udp] [-n NAMESPACE]
+                                          push a packet through the node's live tables
+  dns    [--name NAME] NAME [TYPE]        ask the cluster DNS
   scale  [--name NAME] [-n NAMESPACE] deployment/NAME --replicas N
   delete [--name NAME] [-n NAMESPACE] pod NAME
 
@@ -128,6 +139,58 @@ const commands: Record<string, Command> = {
     return runInNamespace(netns, rest);
   },
 
+  async rules(argv) {
+    const { values, positionals } = parseCommand('rules', argv, { ...COMMON_OPTIONS, format: { type: 'string' } });
+    if (values.help === true) return usage();
+    const format = values.format ?? 'iptables';
+    if (positionals.length !== 1 || (format !== 'iptables' && format !== 'json')) throw new UsageError('podwire rules: usage: podwire rules NODE [--format iptables|json]');
+    const answer = await askNode(values, positionals[0], 'rules', { format });
+    process.stdout.write(format === 'json' ? `${JSON.stringify(answer, null, 2)}\n` : String(answer));
+    return 0;
+  },
+
+  async conntrack(argv) {
+    const { values, positionals } = parseCommand('conntrack', argv, { ...COMMON_OPTIONS, json: { type: 'boolean' } });
+    if (values.help === true) return usage();
+    if (positionals.length !== 1) throw new UsageError('podwire conntrack: usage: podwire conntrack NODE [--json]');
+    const answer = (await askNode(values, positionals[0], 'conntrack')) as { lines: string[]; entries: unknown[] };
+    if (values.json === true) process.stdout.write(`${JSON.stringify(answer.entries, null, 2)}\n`);
+    else {
+      for (const line of answer.lines) process.stdout.write(`${line}\n`);
+      process.stderr.write(`conntrack v1.4 (podwire): ${answer.lines.length} flow entries have been shown.\n`);
+    }
+    return 0;
+  },
+
+  async trace(argv) {
+    const { values, positionals } = parseCommand('trace', argv, { ...COMMON_OPTIONS, from: { type: 'string' }, to: { type: 'string' }, namespace: { type: 'string', short: 'n' }, json: { type: 'boolean' } });
+    if (values.help === true) return usage();
+    const to = /^(\d+\.\d+\.\d+\.\d+):(\d+)(?:\/(tcp|udp))?$/.exec(values.to ?? '');
+    const dst = to === null ? undefined : parseIpv4(to[1]);
+    const dport = to === null ? NaN : Number(to[2]);
+    if (positionals.length !== 1 || values.from === undefined || dst === undefined || !(dport >= 1 && dport <= 65535)) {
+      throw new UsageError('podwire trace: usage: podwire trace NODE --from POD --to IP:PORT[/tcp|udp] [-n NAMESPACE]');
+    }
+    const result = (await askNode(values, positionals[0], 'trace', { pod: values.from, namespace: values.namespace ?? 'default', dst, dport, proto: to![3] ?? 'tcp' })) as TraceResult;
+    process.stdout.write(values.json === true ? `${JSON.stringify(result, null, 2)}\n` : formatTrace(result));
+    return 0;
+  },
+
+  async dns(argv) {
+    const { values, positionals } = parseCommand('dns', argv, { ...COMMON_OPTIONS, node: { type: 'string' }, tcp: { type: 'boolean' } });
+    if (values.help === true) return usage();
+    if (positionals.length < 1 || positionals.length > 2) throw new UsageError('podwire dns: usage: podwire dns NAME [TYPE]');
+    const { name, paths } = statePaths(values);
+    const cluster = readCluster(paths);
+    if (cluster === undefined) throw new UsageError(`cluster ${name} is not running`);
+    const node = values.node ?? cluster.nodes[0].name;
+    const status = (await callControl(paths.nodeSocket(node), 'status')) as NodeStatus;
+    if (status.dns === undefined) throw new Error(`node ${node} serves no DNS`);
+    const lines = await askDns(status.dns.port, positionals[0], positionals[1] ?? 'A', values.tcp === true);
+    process.stdout.write(lines);
+    return 0;
+  },
+
   async scale(argv) {
     const { values, positionals } = parseCommand('scale', argv, { ...COMMON_OPTIONS, namespace: { type: 'string', short: 'n' }, replicas: { type: 'string' } });
     if (values.help === true) return usage();
@@ -164,6 +227,15 @@ const commands: Record<string, Command> = {
     return runInNamespace(outsideNamespaceName(name), rest);
   },
 };
+
+/** One request to a node's control socket, with the node named on the command line. */
+async function askNode(values: { name?: string | undefined; 'state-dir'?: string | undefined }, node: string, op: string, args: Record<string, unknown> = {}): Promise<unknown> {
+  const { name, paths } = statePaths(values);
+  const cluster = readCluster(paths);
+  if (cluster === undefined) throw new UsageError(`cluster ${name} is not running`);
+  if (!cluster.nodes.some((n) => n.name === node)) throw new UsageError(`node ${node} is not in cluster ${name} (nodes: ${cluster.nodes.map((n) => n.name).join(', ')})`);
+  return callControl(paths.nodeSocket(node), op, args, 10_000);
+}
 
 function openStore(values: { name?: string | undefined; 'state-dir'?: string | undefined }): { store: FileStore; cluster: Cluster } {
   const { name, paths } = statePaths(values);

@@ -30,7 +30,15 @@ export const NODE_BLOCK_PREFIX = 24;
 /** Nodes are numbered into the last octet of their underlay address (1-254). */
 export const MAX_NODES = 254;
 /** Pod addresses in a /24: .2 to .254. */
-export const PODS_PER_NODE = 253;
+export const PODS_PER_NODE = 252;
+
+/**
+ * The node's own DNS endpoint in its pod CIDR: the last address before the broadcast
+ * address (.254 of a /24), where the node's DNS-over-TCP relay listens. Pods never get it.
+ */
+export function dnsRelayAddress(block: Cidr): number {
+  return cidrAddress(block, cidrSize(block) - 2);
+}
 
 const UNDERLAY_BASE = (127 << 24) | (77 << 16);
 const POD_MAC_PREFIX = 0x0a58 * 2 ** 32;
@@ -81,7 +89,8 @@ export function allocatePodIps(blocks: readonly Cidr[], placement: readonly numb
     const block = blocks[node];
     const offset = 2 + used[node];
     // The last address of the block is its broadcast address.
-    if (offset >= cidrSize(block) - 1) return undefined;
+    // The last address is the broadcast address, the one before it the node's DNS relay.
+    if (offset >= cidrSize(block) - 2) return undefined;
     used[node]++;
     return cidrAddress(block, offset);
   });

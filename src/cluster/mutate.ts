@@ -68,8 +68,8 @@ function placeReplica(nodes: readonly Node[], pods: readonly Pod[], spec: PodSpe
 
 function lowestFreeAddress(node: Node, pods: readonly Pod[]): number {
   const used = new Set(pods.filter((p) => p.node === node.name).map((p) => p.ip));
-  // .0 is the network, .1 the gateway, the last the broadcast address.
-  for (let n = 2; n < cidrSize(node.podCIDR) - 1; n++) {
+  // .0 is the network, .1 the gateway, the last two the DNS relay and the broadcast address.
+  for (let n = 2; n < cidrSize(node.podCIDR) - 2; n++) {
     const addr = cidrAddress(node.podCIDR, n);
     if (!used.has(addr)) return addr;
   }

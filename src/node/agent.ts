@@ -6,16 +6,25 @@
  */
 import { type ChildProcess } from 'node:child_process';
 import { createWriteStream, promises as fs, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Server } from 'node:net';
 import { formatIpv4, formatMac } from '../packet/addr.js';
 import { VXLAN_PORT } from '../packet/vxlan.js';
 import type { Cluster, Container, Node, Pod } from '../cluster/model.js';
 import { renderResolvConf } from '../cluster/resolv.js';
+import { dnsRelayAddress, podMac } from '../cluster/ipam.js';
 import { FileStore } from '../cluster/store.js';
 import { compile as compilePolicy } from '../netfilter/policy.js';
 import { LiveServiceTable } from '../netfilter/service-table.js';
 import { computeEndpoints, type ServicePortEndpoints } from '../cluster/endpoints.js';
 import { announcedAddresses, serviceFingerprints } from './services.js';
+import { DnsServer, nameserversOf } from './dns-server.js';
+import { tracePacket, type TraceResult } from './trace.js';
+import { kubeProxyRules, type ServiceRuleInputs } from '../netfilter/kube-proxy.js';
+import { renderIptablesSave } from '../netfilter/iptables-save.js';
+import { ruleSetToJson } from '../netfilter/rules-json.js';
+import { formatConntrack } from '../netfilter/conntrack-format.js';
 import { openOverlaySocket, openTapPort } from '../io/open.js';
 import type { DatagramPort, Port } from '../io/port.js';
 import { VtepSocket } from '../overlay/vtep.js';
@@ -37,6 +46,8 @@ import { chooseWorkload, type Workload } from './workloads/choose.js';
 
 /** The uplink's TAP takes the last sequence number of the node's TAP names. */
 const UPLINK_SEQ = 0xffff;
+/** And the DNS relay's the one before. */
+const RELAY_SEQ = 0xfffe;
 
 /** The underlay path MTU podwire simulates: a 1500-byte network between nodes. */
 export const UNDERLAY_MTU = 1500;
@@ -45,8 +56,10 @@ export interface AgentOptions {
   paths: StatePaths;
   /** Write a pcapng of every pod interface and the overlay into this directory. */
   pcapDir?: string;
-  /** The host's resolv.conf, for dnsPolicy Default. */
+  /** The host's resolv.conf, for dnsPolicy Default and the DNS upstreams. */
   hostResolvConf?: string;
+  /** Upstream resolvers for names outside the cluster domain; default: the host's. */
+  dnsUpstreams?: string[];
   log?: (line: string) => void;
 }
 
@@ -93,6 +106,8 @@ export interface NodeStatus {
   overlay: { backend: string; peers: string[]; routes: string[]; neighbours: string[]; fdb: string[] };
   tapBackend: string;
   capture?: { path: string; records: number; dropped: number };
+  dns?: ReturnType<DnsServer['status']>;
+  conntrack: { entries: number; max: number; stats: Record<string, number> };
 }
 
 export class NodeAgent {
@@ -105,6 +120,7 @@ export class NodeAgent {
   private capturePath: string | undefined;
   private control: Server | undefined;
   private readinessTimer: NodeJS.Timeout | undefined;
+  private reaperTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private readonly log: (line: string) => void;
   private readonly store: FileStore;
@@ -116,6 +132,8 @@ export class NodeAgent {
   private services: LiveServiceTable | undefined;
   private serviceFingerprints = new Map<string, string>();
   endpoints: ServicePortEndpoints[] = [];
+  private dns: DnsServer | undefined;
+  private dnsRelay: { netns: string; slot: number; process: ChildProcess } | undefined;
 
   private constructor(
     public cluster: Cluster,
@@ -133,6 +151,7 @@ export class NodeAgent {
         vtepMac: node.vtepMac,
         vni: cluster.settings.vni,
         underlayMtu: UNDERLAY_MTU,
+        dnsIp: cluster.settings.dnsIP,
       },
       () => Number(process.hrtime.bigint() - t0),
     );
@@ -166,6 +185,7 @@ export class NodeAgent {
     this.pipeline.attachOverlay(new VtepSocket(socket, true));
 
     await this.plugUplink();
+    await this.startDns();
     this.applyClusterState();
 
     const mine = cluster.pods.filter((p) => p.node === node.name);
@@ -185,8 +205,13 @@ export class NodeAgent {
 
     this.control = await serveControl(this.options.paths.nodeSocket(node.name), {
       status: () => this.status(),
+      rules: (args) => this.rules(args.format === 'json' ? 'json' : 'iptables'),
+      conntrack: () => this.conntrackEntries(),
+      trace: (args) => this.trace(args),
     });
     this.readinessTimer = setInterval(() => void this.checkReadiness(), 250);
+    // The conntrack reaper walks a slice of the table each tick: all 262,144 slots in ~6 s.
+    this.reaperTimer = setInterval(() => this.pipeline.reap(4096), 100);
     await this.checkReadiness();
     this.stopWatching = this.store.watch(() => {
       this.reconciling = this.reconciling.then(() => this.reconcile()).catch((err: Error) => this.log(`reconcile: ${err.message}`));
@@ -254,6 +279,11 @@ export class NodeAgent {
       this.log(`service table build failed, keeping the previous table: ${(err as Error).message}`);
     }
     this.pipeline.announce(announcedAddresses(cluster, endpoints, this.node.name));
+    try {
+      this.dns?.setCluster(cluster, endpoints, readiness);
+    } catch (err) {
+      this.log(`DNS zone build failed, keeping the previous zone: ${(err as Error).message}`);
+    }
   }
 
   /** Takes the pod out of service, stops its processes (gracefully), then removes it. */
@@ -296,6 +326,50 @@ export class NodeAgent {
     this.publishedReadiness = text;
     this.store.publishReadiness(this.node.name, map);
     this.applyClusterState();
+  }
+
+  /** The embedded cluster DNS: answers pods in the dataplane, tools on a loopback port. */
+  private async startDns(): Promise<void> {
+    const host = this.options.hostResolvConf ?? readHostResolvConf();
+    const dns = new DnsServer(this.cluster, {
+      upstreams: this.options.dnsUpstreams ?? nameserversOf(host),
+      clients: [this.cluster.settings.podCIDR],
+      toPod: (addr, port, message, length) => this.pipeline.deliverDnsAnswer(addr, port, message, length),
+      log: this.log,
+    });
+    await dns.start();
+    this.dns = dns;
+    this.pipeline.dns = dns;
+    await this.startDnsRelay(dns);
+  }
+
+  /**
+   * DNS over TCP for pods: a namespace on the pod network at the node's relay address,
+   * where a small relay accepts TCP on port 53 and splices it to the node's responder. The
+   * pipeline DNATs pods' TCP connections to the cluster DNS address there, as kube-proxy
+   * sends them to a kube-dns pod.
+   */
+  private async startDnsRelay(dns: DnsServer): Promise<void> {
+    const { cluster, node } = this;
+    const socketPath = join(this.options.paths.dir, `${node.name}.dns.sock`);
+    await dns.serveUnix(socketPath);
+    const netns = `pw-${cluster.settings.name}-dns-${node.name}`;
+    await destroyNamespace(netns);
+    await createNamespace(netns);
+    const ip = dnsRelayAddress(node.podCIDR);
+    const mac = podMac(ip);
+    const tap = await openTapPort(tapName(cluster.settings.clusterIndex, node.index, RELAY_SEQ));
+    try {
+      await plumbPodInterface({ tapName: tap.name, namespace: netns, mac: formatMac(mac), address: formatIpv4(ip), prefix: node.podCIDR.prefix, gateway: formatIpv4(node.gateway), mtu: cluster.settings.mtu });
+    } catch (err) {
+      tap.close();
+      throw err;
+    }
+    const slot = this.pipeline.addPod(`kube-system/dns-${node.name}`, ip, mac, tap);
+    const script = fileURLToPath(new URL('./workloads/dns-relay.js', import.meta.url));
+    const child = spawnInNamespace(netns, [process.execPath, script, socketPath], { stdio: 'ignore', detached: true });
+    this.dnsRelay = { netns, slot, process: child };
+    this.pipeline.dnsTcpTarget = ip;
   }
 
   /** The node's NIC on the outside network: a TAP plugged into the ext namespace's bridge. */
@@ -428,10 +502,50 @@ export class NodeAgent {
       drops: this.pipeline.dropCounts(),
       overlay: { backend: this.overlayBackend, peers: peers.all().map((p) => p.node), routes: peers.routes(), neighbours: peers.neighbours(), fdb: peers.fdb() },
       tapBackend: this.pods[0]?.backend ?? 'none',
+      ...(this.dns !== undefined ? { dns: this.dns.status() } : {}),
+      conntrack: { entries: this.pipeline.conntrack.size, max: 262_144, stats: { ...this.pipeline.conntrack.stats } },
       ...(this.capture !== undefined && this.capturePath !== undefined
         ? { capture: { path: this.capturePath, records: this.capture.stats.records, dropped: this.capture.stats.dropped } }
         : {}),
     };
+  }
+
+  private ruleInputs(): ServiceRuleInputs {
+    return { cluster: this.cluster, endpoints: this.endpoints, nodeName: this.node.name, nodeAddress: this.node.externalIP };
+  }
+
+  /** The node's rules as kube-proxy would write them: iptables-save text or JSON. */
+  rules(format: 'iptables' | 'json'): unknown {
+    const ruleSet = kubeProxyRules(this.ruleInputs());
+    return format === 'json' ? ruleSetToJson(ruleSet) : renderIptablesSave(ruleSet);
+  }
+
+  conntrackEntries(): { lines: string[]; entries: unknown[] } {
+    const entries = this.pipeline.conntrack.list(this.pipeline.clock());
+    return { lines: entries.map(formatConntrack), entries };
+  }
+
+  trace(args: Record<string, unknown>): TraceResult {
+    const namespace = typeof args.namespace === 'string' ? args.namespace : 'default';
+    const pod = this.cluster.pods.find((p) => p.namespace === namespace && p.name === args.pod);
+    if (pod === undefined) throw new Error(`pod ${namespace}/${String(args.pod)} not found`);
+    if (pod.node !== this.node.name) throw new Error(`pod ${namespace}/${pod.name} runs on ${pod.node}, not ${this.node.name}: trace it there`);
+    const dst = typeof args.dst === 'number' ? args.dst : NaN;
+    const dport = typeof args.dport === 'number' ? args.dport : NaN;
+    if (!Number.isInteger(dst) || !Number.isInteger(dport)) throw new Error('trace needs a destination address and port');
+    return tracePacket(
+      {
+        cluster: this.cluster,
+        node: this.node,
+        inputs: this.ruleInputs(),
+        services: this.services?.table,
+        policy: this.pipeline.policy,
+        conntrack: this.pipeline.conntrack,
+        peers: this.pipeline.peers,
+        now: this.pipeline.clock(),
+      },
+      { pod, dst, dport, proto: args.proto === 'udp' ? 'udp' : 'tcp' },
+    );
   }
 
   /** Ends every container, removes every pod namespace and closes every port; idempotent. */
@@ -439,6 +553,7 @@ export class NodeAgent {
     if (this.stopping) return;
     this.stopping = true;
     if (this.readinessTimer !== undefined) clearInterval(this.readinessTimer);
+    if (this.reaperTimer !== undefined) clearInterval(this.reaperTimer);
     this.stopWatching?.();
     this.control?.close();
     for (const running of this.pods) this.signalContainers(running, 'SIGTERM');
@@ -446,8 +561,21 @@ export class NodeAgent {
       if (running.slot >= 0) this.pipeline.removePod(running.slot);
       await destroyNamespace(running.netns).catch((err: Error) => this.log(`removing ${running.netns}: ${err.message}`));
     }
+    if (this.dnsRelay !== undefined) {
+      const pid = this.dnsRelay.process.pid;
+      if (pid !== undefined) {
+        try {
+          process.kill(-pid, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }
+      this.pipeline.removePod(this.dnsRelay.slot);
+      await destroyNamespace(this.dnsRelay.netns).catch(() => undefined);
+    }
     this.overlaySocket?.close();
     this.uplinkPort?.close();
+    this.dns?.close();
     this.capture?.close();
     await fs.rm(this.options.paths.nodeSocket(this.node.name), { force: true });
   }

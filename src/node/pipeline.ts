@@ -44,7 +44,7 @@ import type { PolicyTables } from '../netfilter/policy.js';
 import { natIcmpError } from '../netfilter/nat-icmp.js';
 import { chooseSnatPort, defaultSnatRange, setReplySource } from '../netfilter/nat-port.js';
 import { AffinityTable, FlowDecision, FlowVerdict, type LiveServiceTable } from '../netfilter/service-table.js';
-import { UdpView } from '../packet/udp.js';
+import { emitUdp, UdpView } from '../packet/udp.js';
 import { Fdb } from '../l2/fdb.js';
 import { NeighbourTable } from '../l2/neighbours.js';
 import { completeChecksum, GsoError, segmentTcpV4 } from '../overlay/gso.js';
@@ -82,7 +82,18 @@ export interface NodeIdentity {
   vni: number;
   /** The underlay path's MTU; inner IP packets up to underlayMtu - 50 cross the overlay whole. */
   underlayMtu: number;
+  /** The cluster DNS address, answered inside the dataplane for local pods (UDP). */
+  dnsIp?: number;
 }
+
+/** The cluster DNS responder as the pipeline calls it (src/node/dns-server.ts). */
+export interface DnsAnswerer {
+  fromPod(query: Uint8Array, offset: number, length: number, clientAddr: number, clientPort: number, out: Uint8Array, outOffset: number): { action: string; length: number };
+}
+
+const DNS_PORT = 53;
+/** Ethernet + IPv4 + UDP in front of a DNS message built for a pod. */
+const DNS_FRAME_HEADERS = 42;
 
 /** The node's NIC on the outside network (the ext namespace's bridge). */
 export interface UplinkIdentity {
@@ -127,7 +138,7 @@ export class Pipeline {
   private readonly orig = new FlowTuple();
   private readonly reply = new FlowTuple();
   private readonly udp = new UdpView();
-  readonly counters = { forwarded: 0, flooded: 0, encapsulated: 0, decapsulated: 0, arpReplies: 0, icmpSent: 0, serviceFlows: 0 };
+  readonly counters = { forwarded: 0, flooded: 0, encapsulated: 0, decapsulated: 0, arpReplies: 0, icmpSent: 0, serviceFlows: 0, dnsQueries: 0 };
   tap: FrameTap | undefined;
 
   private readonly slots: (PodSlot | undefined)[] = [];
@@ -146,6 +157,11 @@ export class Pipeline {
   services: LiveServiceTable | undefined;
   private readonly affinity = new AffinityTable(65_536);
   private readonly decision = new FlowDecision();
+  /** Answers UDP queries to the cluster DNS address; undefined: they are routed like any packet. */
+  dns: DnsAnswerer | undefined;
+  /** Where pods' TCP connections to the cluster DNS address go (the node's DNS relay); 0: nowhere. */
+  dnsTcpTarget = 0;
+  private readonly dnsFrame = Buffer.alloc(DNS_FRAME_HEADERS + 65535);
   /** LoadBalancer addresses this node answers ARP for on its uplink. */
   private announced = new Set<number>();
 
@@ -164,7 +180,8 @@ export class Pipeline {
 
   constructor(
     readonly node: NodeIdentity,
-    private readonly now: () => number,
+    /** Nanoseconds on a monotonic clock: the dataplane's only notion of time. */
+    readonly clock: () => number,
     options: PipelineOptions = {},
   ) {
     this.slotByHost = new Int32Array(Math.min(cidrSize(node.subnet), 1 << 16)).fill(NO_POD);
@@ -235,7 +252,7 @@ export class Pipeline {
   receiveFromPod(slot: number, batch: RxBatch): void {
     const pod = this.slots[slot];
     if (pod === undefined) return;
-    const nowNs = this.now();
+    const nowNs = this.clock();
     for (let i = 0; i < batch.count; i++) {
       const offset = batch.offsets[i];
       const length = batch.lengths[i];
@@ -329,8 +346,54 @@ export class Pipeline {
       if (!this.answerEcho(this.node.gatewayMac)) return this.drop(Drop.LocalUnhandled);
       return this.sendToPod(slot, buf, offset, this.eth.headerLength + this.ip.totalLength);
     }
+    if (dst === this.node.dnsIp && ip.protocol === IPPROTO.UDP && this.dns !== undefined && this.isDnsQuery()) return this.answerDns(slot, pod);
     if (ip.ttl <= 1) return this.icmpError(slot, undefined, ICMP_TIME_EXCEEDED, ICMP_TTL_EXCEEDED, 0, Drop.TtlExceeded);
     this.forward(slot, undefined, buf);
+  }
+
+  private isDnsQuery(): boolean {
+    const ip = this.ip;
+    return !ip.isFragment && this.udp.check(ip.buf, ip.payloadOffset, ip.payloadLength) === PacketOk && this.udp.dstPort === DNS_PORT;
+  }
+
+  /**
+   * A UDP query to the cluster DNS address from a local pod, answered here: the responder
+   * writes the message behind room for the headers, which are then built around it.
+   * NetworkPolicy egress applies as it would to a DNS pod.
+   */
+  private answerDns(slot: number, pod: PodSlot): void {
+    const ip = this.ip;
+    const udp = this.udp;
+    if (this.policy !== undefined && !this.policy.egressAllowed(ip.srcAddr, ip.dstAddr, IPPROTO.UDP, DNS_PORT)) return this.drop(Drop.PolicyDenied);
+    this.counters.dnsQueries++;
+    const result = this.dns!.fromPod(ip.buf, udp.payloadOffset, udp.payloadLength, ip.srcAddr, udp.srcPort, this.dnsFrame, DNS_FRAME_HEADERS);
+    if (result.action === 'answer') this.sendDnsFrame(slot, pod, udp.srcPort, result.length);
+  }
+
+  /** Sends a DNS answer the responder produced later (a forwarded query's) to the pod that asked. */
+  deliverDnsAnswer(clientAddr: number, clientPort: number, message: Uint8Array, length: number): void {
+    if (!cidrContains(this.node.subnet, clientAddr)) return;
+    const slot = this.slotByHost[clientAddr - this.node.subnet.base];
+    const pod = slot === NO_POD ? undefined : this.slots[slot];
+    if (pod === undefined || length > this.dnsFrame.length - DNS_FRAME_HEADERS) return;
+    this.dnsFrame.set(message.subarray(0, length), DNS_FRAME_HEADERS);
+    this.sendDnsFrame(slot, pod, clientPort, length);
+    this.flush();
+  }
+
+  private sendDnsFrame(slot: number, pod: PodSlot, clientPort: number, length: number): void {
+    const out = this.dnsFrame;
+    const dnsIp = this.node.dnsIp!;
+    emitEthernet({ dstMac: pod.mac, srcMac: this.node.gatewayMac, ethertype: ETHERTYPE.IPV4 }, out, 0);
+    emitIpv4(
+      { src: dnsIp, dst: pod.ip, protocol: IPPROTO.UDP, ttl: 64, payloadLength: 8 + length, dscp: 0, ecn: 0, identification: 0, dontFragment: true, moreFragments: false, fragmentOffsetBytes: 0 },
+      out,
+      ETHERNET_HEADER_LEN,
+    );
+    emitUdp({ srcPort: DNS_PORT, dstPort: clientPort }, out, ETHERNET_HEADER_LEN + IPV4_HEADER_LEN, length, { src: dnsIp, dst: pod.ip });
+    this.offload.flags = 0;
+    this.offload.gsoType = VNET_HDR_GSO_NONE;
+    this.sendToPod(slot, out, 0, DNS_FRAME_HEADERS + length);
   }
 
   /**
@@ -367,7 +430,7 @@ export class Pipeline {
   private track(inSlot: number, fromPeer: Peer | undefined): boolean {
     const ip = this.ip;
     const ct = this.conntrack;
-    const nowNs = this.now();
+    const nowNs = this.clock();
     const kind = readPacketTuple(ip, this.orig);
     if (kind === TupleKind.Untracked) return true;
     if (kind === TupleKind.IcmpError) {
@@ -397,7 +460,11 @@ export class Pipeline {
     let masquerade = this.leavesCluster(inSlot, fromPeer);
     const table = this.services?.table;
     const proto = ip.protocol;
-    if (table !== undefined && (proto === IPPROTO.TCP || proto === IPPROTO.UDP)) {
+    if (inSlot >= 0 && dst === this.node.dnsIp && proto === IPPROTO.TCP && dstPort === DNS_PORT && this.dnsTcpTarget !== 0) {
+      dst = this.dnsTcpTarget;
+      setReplySource(this.reply, dst, DNS_PORT);
+      masquerade = false;
+    } else if (table !== undefined && (proto === IPPROTO.TCP || proto === IPPROTO.UDP)) {
       const verdict = table.classify(ip.srcAddr, dst, proto, dstPort, this.random(), nowNs / 1e9, this.affinity, this.decision);
       if (verdict === FlowVerdict.Reject) {
         this.icmpError(inSlot, fromPeer, ICMP_DEST_UNREACHABLE, ICMP_PORT_UNREACHABLE, 0, Drop.NoEndpoints);
@@ -624,7 +691,7 @@ export class Pipeline {
   // ---- receive from the uplink -------------------------------------------------------
 
   receiveFromUplink(batch: RxBatch): void {
-    const nowNs = this.now();
+    const nowNs = this.clock();
     this.offload.flags = 0;
     this.offload.gsoType = VNET_HDR_GSO_NONE;
     for (let i = 0; i < batch.count; i++) this.uplinkFrame(batch.buf, batch.offsets[i], batch.lengths[i], nowNs);
@@ -664,7 +731,7 @@ export class Pipeline {
   private conntrackReplyTo(): number {
     const kind = readPacketTuple(this.ip, this.orig);
     if (kind === TupleKind.Untracked) return CT_NOT_FOUND;
-    return this.conntrack.lookupTuple(this.orig, this.now());
+    return this.conntrack.lookupTuple(this.orig, this.clock());
   }
 
   /** Learns the sender, releases a frame that waited for it, answers for our addresses. */
@@ -695,7 +762,7 @@ export class Pipeline {
     const up = this.uplink;
     if (up === undefined) return this.drop(Drop.NoRoute);
     const nextHop = cidrContains(up.id.network, dstAddr) ? dstAddr : up.id.gateway;
-    const nowNs = this.now();
+    const nowNs = this.clock();
     const mac = this.neighbours.lookup(nextHop, nowNs);
     if (mac >= 0) return this.sendToNeighbour(buf, offset, length, mac);
     if (this.neighbours.hold(nextHop, buf, offset, length, nowNs)) this.sendArpRequest(nextHop);
@@ -810,6 +877,11 @@ export class Pipeline {
   private markDirty(slot: number): void {
     for (let i = 0; i < this.dirtyCount; i++) if (this.dirtySlots[i] === slot) return;
     this.dirtySlots[this.dirtyCount++] = slot;
+  }
+
+  /** Expires idle connections, a bounded number of entries per call (the agent ticks it). */
+  reap(budget: number): number {
+    return this.conntrack.expire(this.clock(), budget);
   }
 
   private flush(): void {

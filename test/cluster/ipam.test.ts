@@ -69,7 +69,7 @@ test('pod addresses: .2 upward per node in order, undefined once a /24 is full',
     ['10.244.1.2', '10.244.2.2', '10.244.1.3', '10.244.1.4', '10.244.2.3'],
   );
   const full = allocatePodIps(blocks, new Array(PODS_PER_NODE + 1).fill(0));
-  t.is(formatIpv4(full[PODS_PER_NODE - 1]!), '10.244.1.254');
+  t.is(formatIpv4(full[PODS_PER_NODE - 1]!), '10.244.1.253', '.254 is the node DNS relay, .255 the broadcast address');
   t.is(full[PODS_PER_NODE], undefined);
 });
 
