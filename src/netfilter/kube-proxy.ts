@@ -156,8 +156,6 @@ export interface PlannedEndpoint {
   readonly port: number;
   /** On this node: Local traffic policy sends external traffic only to these. */
   readonly local: boolean;
-  /** "ip:port": what kube-proxy sorts by and hashes into the KUBE-SEP name. */
-  readonly text: string;
 }
 
 /** What kube-proxy knows about a service port when it writes its rules. */
@@ -209,45 +207,124 @@ function l4(protocolName: ServicePort['protocol']): L4Protocol {
   return protocolName === 'TCP' ? 'tcp' : protocolName === 'UDP' ? 'udp' : 'sctp';
 }
 
+/** "a.b.c.d:port", kube-proxy's endpoint string. */
+export function endpointText(ip: number, port: number): string {
+  return `${formatIpv4(ip)}:${port}`;
+}
+
+/**
+ * kube-proxy orders endpoints by their "a.b.c.d:port" strings, compared byte by byte, so
+ * 10.244.1.10 comes before 10.244.1.2. The same order without building the strings: each
+ * octet's decimal digits as a number in base 11, where the character after the digits ranks
+ * below every digit ('.' and the end of the string) or above them (':' after the last octet).
+ */
+function octetKey(octet: number, endRanksHigh: boolean): number {
+  const digits = String(octet);
+  let key = 0;
+  for (let i = 0; i < 3; i++) {
+    const d = i < digits.length ? digits.charCodeAt(i) - 48 : -1;
+    key = key * 11 + (d >= 0 ? (endRanksHigh ? d : d + 1) : endRanksHigh ? 10 : 0);
+  }
+  return key;
+}
+
+const OCTET_BEFORE_DOT = Array.from({ length: 256 }, (_, i) => octetKey(i, false));
+const OCTET_BEFORE_COLON = Array.from({ length: 256 }, (_, i) => octetKey(i, true));
+
+/** The address part of the order: below 11^12, an exact double. */
+function addressOrder(ip: number): number {
+  return ((OCTET_BEFORE_DOT[ip >>> 24] * 1331 + OCTET_BEFORE_DOT[(ip >>> 16) & 0xff]) * 1331 + OCTET_BEFORE_DOT[(ip >>> 8) & 0xff]) * 1331 + OCTET_BEFORE_COLON[ip & 0xff];
+}
+
+/** The port part: its digits in base 11, the end of the string below every digit. */
+function portOrder(port: number): number {
+  let divisor = 10000;
+  while (divisor > 1 && port < divisor) divisor /= 10;
+  let key = 0;
+  for (let i = 0; i < 5; i++) {
+    key = key * 11 + (divisor >= 1 ? (Math.floor(port / divisor) % 10) + 1 : 0);
+    divisor /= 10;
+  }
+  return key;
+}
+
+/** Compares two endpoints as kube-proxy compares their "ip:port" strings. */
+export function compareEndpoints(a: { readonly ip: number; readonly port: number }, b: { readonly ip: number; readonly port: number }): number {
+  const byAddress = addressOrder(a.ip >>> 0) - addressOrder(b.ip >>> 0);
+  return byAddress !== 0 ? byAddress : portOrder(a.port) - portOrder(b.port);
+}
+
+interface Candidate {
+  readonly ip: number;
+  readonly port: number;
+  local: boolean;
+  ready: boolean;
+}
+
+/**
+ * kube-proxy's endpoint cache for one service port: one endpoint per "ip:port" (a copy on this
+ * node wins), in kube-proxy's order. A plain scan finds duplicates among the few endpoints a
+ * service usually has; a Map takes over for large ones.
+ */
+function distinctEndpoints(entry: ServicePortEndpoints, nodeName: string): Candidate[] {
+  const out: Candidate[] = [];
+  const large = entry.endpoints.length > 16 ? new Map<number, Candidate>() : undefined;
+  for (const e of entry.endpoints) {
+    if (e.ip === 0 || e.port <= 0) continue; // kube-proxy ignores empty addresses and port 0
+    const ip = e.ip >>> 0;
+    const local = e.node !== undefined && e.node === nodeName;
+    let seen: Candidate | undefined;
+    if (large !== undefined) seen = large.get(ip * 0x10000 + e.port);
+    else for (let i = 0; i < out.length && seen === undefined; i++) if (out[i].ip === ip && out[i].port === e.port) seen = out[i];
+    if (seen === undefined) {
+      const candidate: Candidate = { ip, port: e.port, local, ready: e.ready };
+      out.push(candidate);
+      large?.set(ip * 0x10000 + e.port, candidate);
+    } else if (local) {
+      seen.local = true;
+      seen.ready = e.ready;
+    }
+  }
+  if (out.length > 1) out.sort(compareEndpoints);
+  return out;
+}
+
 /** One service port's plan, or undefined when kube-proxy writes nothing for it. */
 export function planServicePort(entry: ServicePortEndpoints, nodeName: string): ServicePortPlan | undefined {
   const { service, servicePort } = entry;
   if (!isProxied(service)) return undefined;
-  // kube-proxy's endpoint cache: one endpoint per "ip:port" (a local copy wins), sorted by that string.
-  const byText = new Map<string, { ip: number; port: number; local: boolean; ready: boolean }>();
-  for (const e of entry.endpoints) {
-    if (e.ip === 0 || e.port <= 0) continue; // kube-proxy ignores empty addresses and port 0
-    const text = `${formatIpv4(e.ip)}:${e.port}`;
-    const local = e.node !== undefined && e.node === nodeName;
-    const seen = byText.get(text);
-    if (seen === undefined || local) byText.set(text, { ip: e.ip, port: e.port, local, ready: e.ready });
-  }
-  const texts = [...byText.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const candidates = distinctEndpoints(entry, nodeName);
   const endpoints: PlannedEndpoint[] = [];
-  for (const text of texts) {
-    const e = byText.get(text)!;
-    if (e.ready) endpoints.push({ ip: e.ip, port: e.port, local: e.local, text });
+  const localEndpoints: PlannedEndpoint[] = [];
+  for (const c of candidates) {
+    if (!c.ready) continue;
+    const planned: PlannedEndpoint = { ip: c.ip, port: c.port, local: c.local };
+    endpoints.push(planned);
+    if (c.local) localEndpoints.push(planned);
   }
   // The address the service got (spec.loadBalancerIP, or one from the pool), as status.loadBalancer.ingress.
   const ingressIP = service.loadBalancerIngress ?? service.loadBalancerIP;
-  const loadBalancerIPs = service.type === 'LoadBalancer' && ingressIP !== undefined ? [ingressIP] : [];
+  const loadBalancerIPs = service.type === 'LoadBalancer' && ingressIP !== undefined ? [ingressIP] : NO_ADDRESSES;
   const nodePort = (service.type === 'NodePort' || service.type === 'LoadBalancer') && servicePort.nodePort !== undefined ? servicePort.nodePort : undefined;
   const reachable = nodePort !== undefined || loadBalancerIPs.length > 0;
+  // Every property always present (undefined when absent): one object shape for every plan.
   return {
     serviceKey: serviceKey(service),
     name: servicePortName(service.namespace, service.name, servicePort.name),
     protocol: l4(servicePort.protocol),
     clusterIP: service.clusterIP!,
     port: servicePort.port,
-    ...(nodePort !== undefined ? { nodePort } : {}),
+    nodePort,
     loadBalancerIPs,
     externalPolicyLocal: reachable && service.externalTrafficPolicy === 'Local',
-    ...(service.sessionAffinity === 'ClientIP' ? { affinitySeconds: service.sessionAffinityTimeoutSeconds ?? 10800 } : {}),
+    affinitySeconds: service.sessionAffinity === 'ClientIP' ? (service.sessionAffinityTimeoutSeconds ?? 10800) : undefined,
     endpoints,
-    localEndpoints: endpoints.filter((e) => e.local),
-    endpointCount: byText.size,
+    localEndpoints,
+    endpointCount: candidates.length,
   };
 }
+
+const NO_ADDRESSES: readonly number[] = [];
 
 /** Plans of every proxied service port, in the order of `inputs.endpoints`. */
 export function planServicePorts(inputs: Pick<ServiceRuleInputs, 'endpoints' | 'nodeName'>): ServicePortPlan[] {
@@ -434,21 +511,23 @@ class ServicePortWriter {
     const { b } = this;
     if (plan.affinitySeconds !== undefined) {
       for (const ep of endpoints) {
-        const sep = servicePortEndpointChain(plan.name, plan.protocol, ep.text);
-        b.append('nat', chain, [...this.comment(`${plan.name} -> ${ep.text}`), recentCheck(sep, plan.affinitySeconds)], jump(sep));
+        const text = endpointText(ep.ip, ep.port);
+        const sep = servicePortEndpointChain(plan.name, plan.protocol, text);
+        b.append('nat', chain, [...this.comment(`${plan.name} -> ${text}`), recentCheck(sep, plan.affinitySeconds)], jump(sep));
       }
     }
     const n = endpoints.length;
     endpoints.forEach((ep, i) => {
-      const sep = servicePortEndpointChain(plan.name, plan.protocol, ep.text);
+      const text = endpointText(ep.ip, ep.port);
+      const sep = servicePortEndpointChain(plan.name, plan.protocol, text);
       const chance: Match[] = i < n - 1 ? [statistic(1 / (n - i))] : [];
-      b.append('nat', chain, [...this.comment(`${plan.name} -> ${ep.text}`), ...chance], jump(sep));
+      b.append('nat', chain, [...this.comment(`${plan.name} -> ${text}`), ...chance], jump(sep));
     });
   }
 
   private writeEndpointChain(plan: ServicePortPlan, ep: PlannedEndpoint): void {
     const { b } = this;
-    const sep = servicePortEndpointChain(plan.name, plan.protocol, ep.text);
+    const sep = servicePortEndpointChain(plan.name, plan.protocol, endpointText(ep.ip, ep.port));
     b.chain('nat', sep);
     const note = this.comment(plan.name);
     // Hairpin: an endpoint reaching itself through the service must see the reply come from

@@ -9,7 +9,7 @@
  */
 import { cidrContains, formatIpv4 } from '../packet/addr.js';
 import type { Cluster, Node, Pod } from '../cluster/model.js';
-import { kubeProxyRuleArgs } from '../netfilter/iptables-save.js';
+import { saveRuleArgs } from '../netfilter/iptables-save.js';
 import { RecentLists, traverse, type Traversal } from '../netfilter/interpreter.js';
 import { kubeProxyRules, type ServiceRuleInputs } from '../netfilter/kube-proxy.js';
 import { formatExplanation, type PolicyTables } from '../netfilter/policy.js';
@@ -95,7 +95,7 @@ export function tracePacket(ctx: TraceContext, req: TraceRequest): TraceResult {
     { origin: 'arriving', isLocalAddress: (a) => locals.has(a >>> 0) },
   );
   for (const step of traversal.steps) {
-    const hits = step.result.hits.map((h) => `-A ${h.chain} ${kubeProxyRuleArgs(h.rule)}  [${h.table} ${h.chain} #${h.position}]`);
+    const hits = step.result.hits.map((h) => `-A ${h.chain} ${saveRuleArgs(h.rule)}  [${h.table} ${h.chain} #${h.position}]`);
     stages.push({ stage: `${step.hook} (rules)`, detail: hits.length > 0 ? hits : ['no rule matched: policy ACCEPT'] });
   }
 

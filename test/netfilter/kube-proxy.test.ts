@@ -1,7 +1,10 @@
 import test from 'ava';
+import fc from 'fast-check';
 import { formatIpv4 } from '../../src/packet/addr.js';
 import {
   LARGE_CLUSTER_ENDPOINTS,
+  compareEndpoints,
+  endpointText,
   PODWIRE_POSTRTG,
   kubeProxyRules,
   nodeLocalAddresses,
@@ -49,15 +52,31 @@ test('the plan: ready endpoints, deduplicated, sorted as strings, local ones mar
   const plans = planServicePorts(goldenInputs());
   t.deepEqual(plans.map((p) => p.name), ['default/web:http', 'default/shop', 'default/edge:https', 'default/dns:dns', 'default/idle']);
   const web = plans[0];
-  t.deepEqual(web.endpoints.map((e) => `${e.text}${e.local ? ' local' : ''}`), ['10.244.1.10:8080 local', '10.244.1.2:8080 local', '10.244.2.2:8080']);
+  t.deepEqual(web.endpoints.map((e) => `${endpointText(e.ip, e.port)}${e.local ? ' local' : ''}`), ['10.244.1.10:8080 local', '10.244.1.2:8080 local', '10.244.2.2:8080']);
   const edge = plans[2];
   t.is(edge.externalPolicyLocal, true);
   t.is(edge.affinitySeconds, 600);
   t.deepEqual(edge.loadBalancerIPs.map(formatIpv4), ['192.0.2.100']);
   t.is(edge.nodePort, 30443);
-  t.deepEqual(edge.localEndpoints.map((e) => e.text), ['10.244.1.4:8443']);
+  t.deepEqual(edge.localEndpoints.map((e) => endpointText(e.ip, e.port)), ['10.244.1.4:8443']);
   t.is(edge.endpointCount, 3, 'the not-ready endpoint counts toward large-cluster mode');
   t.deepEqual(nodeLocalAddresses(goldenInputs()), [NODE_ADDRESS, GATEWAY]);
+});
+
+test('endpoints are ordered as kube-proxy orders their "ip:port" strings, without building them', (t) => {
+  const endpointArb = fc.record({
+    ip: fc.oneof(fc.nat({ max: 0xffffffff }), fc.constantFrom(0x0af40102, 0x0af4010a, 0x0af40164, 0x0af401ff, 0x01020304, 0x0a000001)),
+    port: fc.oneof(fc.integer({ min: 1, max: 65535 }), fc.constantFrom(1, 8, 80, 800, 8080, 9, 90, 65535, 10000)),
+  });
+  fc.assert(
+    fc.property(endpointArb, endpointArb, (a, b) => {
+      const ta = endpointText(a.ip, a.port);
+      const tb = endpointText(b.ip, b.port);
+      return Math.sign(compareEndpoints(a, b)) === (ta < tb ? -1 : ta > tb ? 1 : 0);
+    }),
+    { numRuns: 20000 },
+  );
+  t.pass();
 });
 
 test('duplicate addresses collapse to one endpoint, a local copy winning', (t) => {
@@ -73,7 +92,7 @@ test('duplicate addresses collapse to one endpoint, a local copy winning', (t) =
     ] }],
   };
   const [plan] = planServicePorts(inputs);
-  t.deepEqual(plan.endpoints.map((e) => `${e.text}${e.local ? ' local' : ''}`), ['10.244.1.7:8080 local', '10.244.1.7:9090']);
+  t.deepEqual(plan.endpoints.map((e) => `${endpointText(e.ip, e.port)}${e.local ? ' local' : ''}`), ['10.244.1.7:8080 local', '10.244.1.7:9090']);
 });
 
 test('headless and ExternalName services get no rules at all', (t) => {
