@@ -3,8 +3,8 @@
  * installer rather than from objects — the nodes and the network settings.
  */
 
-import { cidrContains, formatCidr, parseCidr, type Cidr } from '../packet/addr.js';
-import { checked, checkedValue, decodeCidr, decodeLabels } from './decode-common.js';
+import { cidrContains, formatCidr, parseCidr, parseIpv4, type Cidr } from '../packet/addr.js';
+import { checked, checkedStrings, checkedValue, decodeCidr, decodeLabels } from './decode-common.js';
 import { MAX_NODES, nodeCapacity } from './ipam.js';
 import type { Labels } from './model.js';
 import { checkDnsLabel, checkDnsSubdomain } from './names.js';
@@ -28,6 +28,10 @@ export interface ClusterDecl {
   readonly externalCIDR: Cidr;
   /** Where LoadBalancer services without spec.loadBalancerIP get their address. */
   readonly loadBalancerCIDR: Cidr;
+  /** Connections each node tracks at most (the kernel's nf_conntrack_max). */
+  readonly conntrackMax: number;
+  /** Resolvers for names outside the cluster domain; empty: the host's resolv.conf. */
+  readonly dnsUpstreams: readonly string[];
 }
 
 export const DEFAULT_CLUSTER_NAME = 'podwire';
@@ -48,6 +52,8 @@ const MAX_VNI = 0xffffff;
 /** The tenth address of the service CIDR is cluster DNS, so the block needs at least 16. */
 const MAX_SERVICE_PREFIX = 28;
 
+export const DEFAULT_CONNTRACK_MAX = 262_144;
+
 /** Node N's address on the outside network is this far past the network address plus N. */
 export const EXTERNAL_NODE_OFFSET = 10;
 
@@ -64,6 +70,8 @@ export function defaultClusterDecl(): ClusterDecl {
     mtu: DEFAULT_MTU,
     externalCIDR: parseCidr(DEFAULT_EXTERNAL_CIDR)!,
     loadBalancerCIDR: parseCidr(DEFAULT_LOAD_BALANCER_CIDR)!,
+    conntrackMax: DEFAULT_CONNTRACK_MAX,
+    dnsUpstreams: [],
   };
 }
 
@@ -119,7 +127,14 @@ export function decodeCluster(root: FieldMap): ClusterDecl | undefined {
     lbField.error(`${formatCidr(loadBalancerCIDR)} must lie inside the outside network ${formatCidr(externalCIDR)}, where nodes answer ARP for it`);
   }
 
+  const ctField = spec.get('conntrackMax');
+  const conntrackMax = ctField.present ? ctField.integer('must be an integer between 1 and 16777216', 1, 16_777_216) : defaults.conntrackMax;
+  const upstreamField = spec.get('dnsUpstreams');
+  const dnsUpstreams = upstreamField.present ? checkedStrings(upstreamField, (v) => (parseIpv4(v) === undefined ? `must be an IPv4 address, got ${JSON.stringify(v)}` : undefined)) : defaults.dnsUpstreams;
+
   if (
+    conntrackMax === undefined ||
+    dnsUpstreams === undefined ||
     externalCIDR === undefined ||
     loadBalancerCIDR === undefined ||
     name === undefined ||
@@ -132,7 +147,7 @@ export function decodeCluster(root: FieldMap): ClusterDecl | undefined {
   ) {
     return undefined;
   }
-  return { kind: 'Cluster', name, nodes, podCIDR, serviceCIDR, clusterDomain, vni, mtu, externalCIDR, loadBalancerCIDR };
+  return { kind: 'Cluster', name, nodes, podCIDR, serviceCIDR, clusterDomain, vni, mtu, externalCIDR, loadBalancerCIDR, conntrackMax, dnsUpstreams };
 }
 
 /** `nodes: 3`, or a list whose items are names or `{ name, labels }`. */

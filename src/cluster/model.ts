@@ -282,6 +282,10 @@ export interface ClusterSettings {
   readonly externalGateway: number;
   /** The pool LoadBalancer services draw their address from. */
   readonly loadBalancerCIDR: Cidr;
+  /** Connections each node tracks at most. */
+  readonly conntrackMax: number;
+  /** Upstream resolvers of the cluster DNS; empty: each node's host resolv.conf. */
+  readonly dnsUpstreams: readonly string[];
 }
 
 export interface Node {

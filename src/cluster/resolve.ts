@@ -105,6 +105,8 @@ function resolveSettings(c: ClusterDecl): ClusterSettings {
     externalCIDR: c.externalCIDR,
     externalGateway: (c.externalCIDR.base + 1) >>> 0,
     loadBalancerCIDR: c.loadBalancerCIDR,
+    conntrackMax: c.conntrackMax,
+    dnsUpstreams: c.dnsUpstreams,
   };
 }
 

@@ -5,6 +5,7 @@
  * which plays cni0, the node's router and flannel.1.
  */
 import { type ChildProcess } from 'node:child_process';
+import { randomInt } from 'node:crypto';
 import { createWriteStream, promises as fs, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -154,6 +155,7 @@ export class NodeAgent {
         dnsIp: cluster.settings.dnsIP,
       },
       () => Number(process.hrtime.bigint() - t0),
+      { conntrackMax: cluster.settings.conntrackMax, seed: randomInt(2 ** 31) },
     );
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
     this.store = new FileStore(options.paths.dir);
@@ -332,7 +334,7 @@ export class NodeAgent {
   private async startDns(): Promise<void> {
     const host = this.options.hostResolvConf ?? readHostResolvConf();
     const dns = new DnsServer(this.cluster, {
-      upstreams: this.options.dnsUpstreams ?? nameserversOf(host),
+      upstreams: this.options.dnsUpstreams ?? (this.cluster.settings.dnsUpstreams.length > 0 ? [...this.cluster.settings.dnsUpstreams] : nameserversOf(host)),
       clients: [this.cluster.settings.podCIDR],
       toPod: (addr, port, message, length) => this.pipeline.deliverDnsAnswer(addr, port, message, length),
       log: this.log,
@@ -503,7 +505,7 @@ export class NodeAgent {
       overlay: { backend: this.overlayBackend, peers: peers.all().map((p) => p.node), routes: peers.routes(), neighbours: peers.neighbours(), fdb: peers.fdb() },
       tapBackend: this.pods[0]?.backend ?? 'none',
       ...(this.dns !== undefined ? { dns: this.dns.status() } : {}),
-      conntrack: { entries: this.pipeline.conntrack.size, max: 262_144, stats: { ...this.pipeline.conntrack.stats } },
+      conntrack: { entries: this.pipeline.conntrack.size, max: this.cluster.settings.conntrackMax, stats: { ...this.pipeline.conntrack.stats } },
       ...(this.capture !== undefined && this.capturePath !== undefined
         ? { capture: { path: this.capturePath, records: this.capture.stats.records, dropped: this.capture.stats.dropped } }
         : {}),

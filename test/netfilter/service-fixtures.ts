@@ -4,9 +4,9 @@
  * model objects so that every service type, policy, affinity and readiness is reachable.
  */
 import fc from 'fast-check';
-import { parseCidr, parseIpv4 } from '../../src/packet/addr.js';
+import { parseIpv4 } from '../../src/packet/addr.js';
 import { computeEndpoints } from '../../src/cluster/endpoints.js';
-import type { Cluster, EndpointAddress, Endpoints, Node, Origin, Protocol, Service, ServicePort, ServiceType } from '../../src/cluster/model.js';
+import type { Cluster, EndpointAddress, Endpoints, Origin, Protocol, Service, ServicePort, ServiceType } from '../../src/cluster/model.js';
 import type { ServiceRuleInputs } from '../../src/netfilter/kube-proxy.js';
 import { cluster as loadYaml } from '../cluster/helpers.js';
 
@@ -108,46 +108,13 @@ export function goldenInputs(): ServiceRuleInputs {
 
 const ORIGIN: Origin = { file: 'generated.yaml', document: 1, line: 1 };
 
-function node(index: number): Node {
-  return {
-    name: `node-${index}`,
-    index,
-    labels: { 'kubernetes.io/hostname': `node-${index}` },
-    podCIDR: parseCidr(`10.244.${index}.0/24`)!,
-    gateway: ip(`10.244.${index}.1`),
-    gatewayMac: 0x020000000000 + index,
-    underlay: ip(`127.0.1.${index}`),
-    vtepMac: 0x020000000100 + index,
-    externalIP: ip(`192.0.2.${10 + index}`),
-    externalMac: 0x020000000200 + index,
-  };
-}
+/** Three nodes with the default networks (10.244.0.0/16, 10.96.0.0/12, outside 192.0.2.0/24), loaded as users load them. */
+let bareCluster: Cluster | undefined;
 
 /** A cluster of three nodes holding the given services and hand-written Endpoints. */
 export function modelCluster(services: readonly Service[], endpoints: readonly Endpoints[]): Cluster {
-  return {
-    settings: {
-      name: 'gen',
-      clusterIndex: 1,
-      podCIDR: parseCidr('10.244.0.0/16')!,
-      serviceCIDR: parseCidr('10.96.0.0/12')!,
-      clusterDomain: 'cluster.local',
-      vni: 1,
-      mtu: 1450,
-      kubernetesIP: ip('10.96.0.1'),
-      dnsIP: ip('10.96.0.10'),
-      externalCIDR: parseCidr('192.0.2.0/24')!,
-      externalGateway: ip('192.0.2.1'),
-      loadBalancerCIDR: parseCidr('192.0.2.192/26')!,
-    },
-    nodes: [node(1), node(2), node(3)],
-    namespaces: [{ name: 'default', labels: { 'kubernetes.io/metadata.name': 'default' } }],
-    pods: [],
-    deployments: [],
-    services,
-    endpoints,
-    networkPolicies: [],
-  };
+  bareCluster ??= loadYaml('apiVersion: podwire.dev/v1alpha1\nkind: Cluster\nspec:\n  nodes: 3\n');
+  return { ...bareCluster, pods: [], deployments: [], services, endpoints, networkPolicies: [] };
 }
 
 /** Endpoint addresses the generator picks from: pods on each node, and one outside the cluster. */
