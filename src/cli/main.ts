@@ -83,8 +83,16 @@ const commands: Record<string, Command> = {
     const server = cluster.pods.find((p) => p !== client && p.containers.some((c) => /nginx|httpd|echo/.test(c.image)));
     const flag = cluster.settings.name === 'podwire' ? '' : ` --name ${cluster.settings.name}`;
     if (client !== undefined && server !== undefined) {
-      out(`try:  podwire exec${flag} ${client.name} -- curl -s http://${formatIpv4(server.ip)}/`);
-      out(`      podwire exec${flag} ${client.name} -- ping -c 3 ${formatIpv4(server.ip)}`);
+      const service = cluster.services.find((s) => s.clusterIP !== undefined && s.ports.length > 0);
+      out(`try:  podwire exec${flag} ${client.name} -- ping -c 3 ${formatIpv4(server.ip)}`);
+      if (service !== undefined) {
+        out(`      podwire exec${flag} ${client.name} -- curl -s http://${service.name}/`);
+        out(`      podwire exec${flag} ${client.name} -- dig ${service.name}.${service.namespace}.svc.${cluster.settings.clusterDomain}`);
+        out(`      podwire trace${flag} ${client.node} --from ${client.name} --to ${formatIpv4(service.clusterIP!)}:${service.ports[0].port}`);
+      } else {
+        out(`      podwire exec${flag} ${client.name} -- curl -s http://${formatIpv4(server.ip)}/`);
+      }
+      out(`      podwire outside${flag} -- ping -c 1 ${formatIpv4(cluster.nodes[0].externalIP)}`);
     }
     if (values.pcap !== undefined) out(`      captures: ${values.pcap}/<node>.pcapng (tshark -r ...)`);
     if (values.detach === true) {

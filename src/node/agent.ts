@@ -159,6 +159,7 @@ export class NodeAgent {
     );
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
     this.store = new FileStore(options.paths.dir);
+    this.pipeline.onInternalError = (err) => this.log(`pipeline error (frames are dropped and counted as internal-error): ${(err as Error).stack ?? String(err)}`);
   }
 
   static async start(cluster: Cluster, nodeName: string, options: AgentOptions): Promise<NodeAgent> {

@@ -50,6 +50,8 @@ export const Drop = {
   NoEndpoints: 21,
   /** External traffic to an externalTrafficPolicy: Local service with no endpoint on this node. */
   NoLocalEndpoints: 22,
+  /** A bug: the pipeline threw on this frame (logged once, counted always). */
+  InternalError: 23,
 } as const;
 
 export type Drop = (typeof Drop)[keyof typeof Drop];
@@ -78,6 +80,7 @@ export const DROP_REASONS: readonly { name: string; description: string }[] = [
   { name: 'policy-denied', description: 'NetworkPolicy does not allow this new connection' },
   { name: 'no-endpoints', description: 'a service with no ready endpoint (ICMP port unreachable sent)' },
   { name: 'no-local-endpoints', description: 'external traffic to a Local-policy service with no endpoint on this node' },
+  { name: 'internal-error', description: 'the pipeline threw on this frame: a bug, logged once' },
 ];
 
 export function dropName(reason: number): string {

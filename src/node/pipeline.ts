@@ -159,6 +159,8 @@ export class Pipeline {
   private readonly decision = new FlowDecision();
   /** Answers UDP queries to the cluster DNS address; undefined: they are routed like any packet. */
   dns: DnsAnswerer | undefined;
+  /** Told about the first internal error (the agent logs it); later ones are only counted. */
+  onInternalError: ((err: unknown) => void) | undefined;
   /** Where pods' TCP connections to the cluster DNS address go (the node's DNS relay); 0: nowhere. */
   dnsTcpTarget = 0;
   private readonly dnsFrame = Buffer.alloc(DNS_FRAME_HEADERS + 65535);
@@ -262,9 +264,22 @@ export class Pipeline {
       this.offload.csumStart = batch.csumStart[i];
       this.offload.csumOffset = batch.csumOffset[i];
       if (this.tap !== undefined) this.tap.podFrame(slot, batch.buf, offset, length);
-      this.podFrame(slot, pod, batch.buf, offset, length, nowNs);
+      try {
+        this.podFrame(slot, pod, batch.buf, offset, length, nowNs);
+      } catch (err) {
+        this.internalError(err);
+      }
     }
     this.flush();
+  }
+
+  /**
+   * Nothing on the forwarding path throws by design; should a bug make it, the frame is
+   * dropped and counted, and the node keeps forwarding instead of dying with its pods.
+   */
+  private internalError(err: unknown): void {
+    this.drop(Drop.InternalError);
+    if (this.drops[Drop.InternalError] === 1) this.onInternalError?.(err);
   }
 
   private podFrame(slot: number, pod: PodSlot, buf: Buffer, offset: number, length: number, nowNs: number): void {
@@ -465,7 +480,8 @@ export class Pipeline {
       setReplySource(this.reply, dst, DNS_PORT);
       masquerade = false;
     } else if (table !== undefined && (proto === IPPROTO.TCP || proto === IPPROTO.UDP)) {
-      const verdict = table.classify(ip.srcAddr, dst, proto, dstPort, this.random(), nowNs / 1e9, this.affinity, this.decision);
+      this.affinity.setTime(nowNs / 1e9);
+      const verdict = table.classify(ip.srcAddr, dst, proto, dstPort, (this.random() * 0x100000000) | 0, this.affinity, this.decision);
       if (verdict === FlowVerdict.Reject) {
         this.icmpError(inSlot, fromPeer, ICMP_DEST_UNREACHABLE, ICMP_PORT_UNREACHABLE, 0, Drop.NoEndpoints);
         return false;
@@ -694,7 +710,13 @@ export class Pipeline {
     const nowNs = this.clock();
     this.offload.flags = 0;
     this.offload.gsoType = VNET_HDR_GSO_NONE;
-    for (let i = 0; i < batch.count; i++) this.uplinkFrame(batch.buf, batch.offsets[i], batch.lengths[i], nowNs);
+    for (let i = 0; i < batch.count; i++) {
+      try {
+        this.uplinkFrame(batch.buf, batch.offsets[i], batch.lengths[i], nowNs);
+      } catch (err) {
+        this.internalError(err);
+      }
+    }
     this.flush();
   }
 
@@ -795,7 +817,11 @@ export class Pipeline {
 
   receiveFromOverlay(batch: DatagramBatch): void {
     for (let i = 0; i < batch.count; i++) {
-      this.overlayDatagram(batch.buf, batch.offsets[i], batch.lengths[i], batch.addrs[i]);
+      try {
+        this.overlayDatagram(batch.buf, batch.offsets[i], batch.lengths[i], batch.addrs[i]);
+      } catch (err) {
+        this.internalError(err);
+      }
     }
     this.flush();
   }

@@ -15,6 +15,7 @@ import { kubeProxyRules, type ServiceRuleInputs } from '../netfilter/kube-proxy.
 import { formatExplanation, type PolicyTables } from '../netfilter/policy.js';
 import { FlowDecision, FlowVerdict, type ServiceTable } from '../netfilter/service-table.js';
 import type { Conntrack } from '../netfilter/conntrack.js';
+import { drawFromUnit } from '../netfilter/rules.js';
 import type { OverlayPeers } from '../overlay/peers.js';
 import { DROP_REASONS, Drop } from './drops.js';
 
@@ -105,7 +106,7 @@ export function tracePacket(ctx: TraceContext, req: TraceRequest): TraceResult {
   let masquerade = false;
   if (ctx.services !== undefined) {
     const decision = new FlowDecision();
-    const verdict = ctx.services.classify(pod.ip, req.dst, proto, req.dport, TRACE_DRAW, ctx.now / 1e9, null, decision);
+    const verdict = ctx.services.classify(pod.ip, req.dst, proto, req.dport, drawFromUnit(TRACE_DRAW), null, decision);
     const agree = traversal.dnat === undefined ? verdict !== FlowVerdict.Dnat : verdict === FlowVerdict.Dnat && (traversal.dnat.address >>> 0) === decision.dnatAddress;
     const lines = [`compiled service table: ${['no service', 'DNAT', 'REJECT', 'DROP'][verdict]}${agree ? ' (agrees with the rules)' : ' (DISAGREES with the rules: please report)'}`];
     if (verdict === FlowVerdict.Reject) {
