@@ -18,11 +18,15 @@
  * - hairpin: an endpoint reaching itself is masqueraded;
  * - no service: pod traffic leaving the pod and service CIDRs is masqueraded (PODWIRE-POSTRTG).
  *
- * The endpoint is chosen with one injected number in [0, 1): as a uint32 draw x (rules.ts
- * drawFromUnit), endpoint floor(x * n / 2^32) of n. The probability chain kube-proxy writes
- * (1/n, 1/(n-1), ..., 1) picks the same endpoint for the same draw, as the interpreter
- * computes it. ClientIP affinity keeps, per (service port, client), the endpoint last chosen,
- * in a bounded `AffinityTable` whose time is passed in.
+ * The endpoint is chosen with one injected random draw, 32 random bits x as the kernel's
+ * get_random_u32() gives them (a number u in [0, 1) converts with rules.ts drawFromUnit):
+ * endpoint floor(x * n / 2^32) of n. The probability chain kube-proxy writes (1/n, 1/(n-1),
+ * ..., 1) picks the same endpoint for the same draw, as the interpreter computes it. The draw
+ * is an integer, not a fraction, for a reason besides the kernel's: an int32 crosses a call
+ * without being boxed, where a double allocates a heap number in every call V8 does not
+ * inline. For the same reason the clock is not an argument: ClientIP affinity keeps, per
+ * (service port, client), the endpoints last chosen, in a bounded `AffinityTable` whose time
+ * is set (`setTime`) once per batch of packets.
  *
  * Building: `compileServiceTable` builds from the same inputs as kube-proxy.ts, through the
  * same plan. `LiveServiceTable.update` re-plans only the services that changed and relinks the
@@ -39,7 +43,7 @@ import {
   type ServicePortPlan,
   type ServiceRuleInputs,
 } from './kube-proxy.js';
-import { DRAW_RANGE, drawFromUnit } from './rules.js';
+import { DRAW_RANGE } from './rules.js';
 
 /** What `classify` decided for a new flow. */
 export const FlowVerdict = {
@@ -104,6 +108,9 @@ function mix(a: number, b: number): number {
   h = Math.imul(h, 0xc2b2ae35);
   return h ^ (h >>> 16);
 }
+
+/** Keeps NodePort keys, which have no address, from hashing like (0, protoPort). */
+const NODE_PORT_SALT = 0x6e6f6465;
 
 /** Slots for `keys` at a load of at most one half: short probes. */
 function slotsFor(keys: number): number {
@@ -247,7 +254,7 @@ export class ServiceTable {
 
   private claimNodePort(pp: number, servicePort: number): boolean {
     const map = this.nodePorts;
-    let slot = mix(pp, 0x6e6f6465) & this.nodePortMask;
+    let slot = mix(pp, NODE_PORT_SALT) & this.nodePortMask;
     for (;;) {
       const r = slot * 2;
       if (map[r] === 0) {
@@ -288,7 +295,7 @@ export class ServiceTable {
     const pp = protoPort(code, port);
     const map = this.nodePorts;
     const mask = this.nodePortMask;
-    let slot = mix(pp, 0x6e6f6465) & mask;
+    let slot = mix(pp, NODE_PORT_SALT) & mask;
     for (;;) {
       const key = map[slot * 2];
       if (key === 0) return NOT_FOUND;
@@ -317,12 +324,16 @@ export class ServiceTable {
   /**
    * Decides a new flow, as the rules would for its first packet arriving at this node
    * (PREROUTING, then INPUT or FORWARD and POSTROUTING), and writes the answer into `out`.
+   * Allocates nothing, provided every argument is a small integer to V8: pass addresses as
+   * int32 (`readI32`, or `| 0`; a uint32 above 2^31 works too, but is boxed into a heap
+   * number by each call that is not inlined) and the draw as an int32.
    *
-   * @param random a number in [0, 1), used when more than one endpoint may be chosen
-   * @param now seconds, for affinity timeouts
-   * @param affinity the node's ClientIP affinity state, or null when no service uses it
+   * @param draw 32 random bits (an int32 passes without boxing; only the low 32 bits count),
+   *   used when more than one endpoint may be chosen
+   * @param affinity the node's ClientIP affinity state (its clock set), or null: affinity
+   *   services then choose as the others do
    */
-  classify(srcAddr: number, dstAddr: number, ipProtocol: number, dstPort: number, random: number, now: number, affinity: AffinityTable | null, out: FlowDecision): FlowVerdict {
+  classify(srcAddr: number, dstAddr: number, ipProtocol: number, dstPort: number, draw: number, affinity: AffinityTable | null, out: FlowDecision): FlowVerdict {
     out.reset();
     const src = srcAddr | 0;
     const dst = dstAddr | 0;
@@ -366,8 +377,8 @@ export class ServiceTable {
     }
 
     const endpoint = (sp[row + SP_FLAGS] & FLAG_AFFINITY) !== 0 && affinity !== null
-      ? this.chooseWithAffinity(spIndex, useLocal, src, random, now, affinity)
-      : this.endpointAt(spIndex, useLocal, this.uniformPosition(useLocal ? sp[row + SP_LOCAL_COUNT] : sp[row + SP_EP_COUNT], random));
+      ? this.chooseWithAffinity(spIndex, useLocal, src, draw, affinity)
+      : this.endpointAt(spIndex, useLocal, uniformPosition(useLocal ? sp[row + SP_LOCAL_COUNT] : sp[row + SP_EP_COUNT], draw));
     const epAddress = this.ep[endpoint * EP_WORDS];
     out.verdict = FlowVerdict.Dnat;
     out.endpoint = endpoint;
@@ -378,11 +389,6 @@ export class ServiceTable {
     else if (!masquerade) masquerade = this.needsEgressMasquerade(src, epAddress);
     out.masquerade = masquerade;
     return out.verdict;
-  }
-
-  /** floor(draw * n / 2^32): exact, since draw * n stays below 2^53 for n below 2^21. */
-  private uniformPosition(n: number, random: number): number {
-    return n === 1 ? 0 : Math.floor((drawFromUnit(random) * n) / DRAW_RANGE);
   }
 
   /** The endpoint index at `position` of the service port's full or local list. */
@@ -407,7 +413,7 @@ export class ServiceTable {
    * timeout, the first in the chain's order; otherwise a uniform choice. The choice is then
    * recorded (the KUBE-SEP chain's `recent --set`).
    */
-  private chooseWithAffinity(spIndex: number, useLocal: boolean, client: number, random: number, now: number, affinity: AffinityTable): number {
+  private chooseWithAffinity(spIndex: number, useLocal: boolean, client: number, draw: number, affinity: AffinityTable): number {
     const row = spIndex * SP_WORDS;
     const ip = this.sp[row + SP_CLUSTER_IP];
     const pp = this.sp[row + SP_PROTO_PORT];
@@ -416,16 +422,16 @@ export class ServiceTable {
     const way = affinity.find(ip, pp, client);
     if (way !== NOT_FOUND) {
       for (let pin = 0; pin < PINS; pin++) {
-        if (!affinity.pinIsFresh(way, pin, now, seconds)) continue;
+        if (!affinity.pinIsFresh(way, pin, seconds)) continue;
         const at = this.positionOf(spIndex, useLocal, affinity.pinAddress(way, pin), affinity.pinPort(way, pin));
         if (at >= 0 && (position < 0 || at < position)) position = at;
       }
     }
-    if (position < 0) position = this.uniformPosition(useLocal ? this.sp[row + SP_LOCAL_COUNT] : this.sp[row + SP_EP_COUNT], random);
+    if (position < 0) position = uniformPosition(useLocal ? this.sp[row + SP_LOCAL_COUNT] : this.sp[row + SP_EP_COUNT], draw);
     const endpoint = this.endpointAt(spIndex, useLocal, position);
     const e = endpoint * EP_WORDS;
     const local = (this.ep[e + 1] & EP_LOCAL_BIT) !== 0;
-    affinity.pin(ip, pp, client, local ? PIN_LOCAL : PIN_REMOTE, this.ep[e], this.ep[e + 1] & EP_PORT_MASK, now);
+    affinity.pin(ip, pp, client, local ? PIN_LOCAL : PIN_REMOTE, this.ep[e], this.ep[e + 1] & EP_PORT_MASK);
     return endpoint;
   }
 
@@ -442,6 +448,11 @@ export class ServiceTable {
   plan(servicePort: number): ServicePortPlan {
     return this.plans[servicePort];
   }
+}
+
+/** floor(draw * n / 2^32) for the uint32 draw: exact, since draw * n stays below 2^53 for n below 2^21. */
+function uniformPosition(n: number, draw: number): number {
+  return n === 1 ? 0 : Math.floor(((draw >>> 0) * n) / DRAW_RANGE);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -477,6 +488,8 @@ export class AffinityTable {
   private readonly pins: Int32Array;
   /** Per way and pin: when last chosen. */
   private readonly seen: Float64Array;
+  /** The time, in seconds, as last set: kept in a typed array so that reading it allocates nothing. */
+  private readonly clock = new Float64Array(1);
 
   /** @param maxEntries at least this many (service port, client) pairs are held (rounded up to a power of two). */
   constructor(maxEntries: number) {
@@ -488,6 +501,15 @@ export class AffinityTable {
     this.keys = new Int32Array(this.capacity * KEY_WORDS);
     this.pins = new Int32Array(this.capacity * PINS * PIN_WORDS).fill(NO_PIN);
     this.seen = new Float64Array(this.capacity * PINS);
+  }
+
+  /** Sets the time, in seconds on any fixed origin, that pins are stamped with and judged by. */
+  setTime(seconds: number): void {
+    this.clock[0] = seconds;
+  }
+
+  get time(): number {
+    return this.clock[0];
   }
 
   private bucketOf(clusterIP: number, pp: number, client: number): number {
@@ -505,8 +527,9 @@ export class AffinityTable {
     return NOT_FOUND;
   }
 
-  pinIsFresh(way: number, pin: number, now: number, seconds: number): boolean {
-    return this.pins[(way * PINS + pin) * PIN_WORDS + 1] !== NO_PIN && now - this.seen[way * PINS + pin] <= seconds;
+  /** Chosen within `seconds` of the table's time (as xt_recent's --rcheck --seconds counts). */
+  pinIsFresh(way: number, pin: number, seconds: number): boolean {
+    return this.pins[(way * PINS + pin) * PIN_WORDS + 1] !== NO_PIN && this.clock[0] - this.seen[way * PINS + pin] <= seconds;
   }
 
   pinAddress(way: number, pin: number): number {
@@ -517,14 +540,14 @@ export class AffinityTable {
     return this.pins[(way * PINS + pin) * PIN_WORDS + 1];
   }
 
-  /** Records that the client was sent to (address, port) now. */
-  pin(clusterIP: number, pp: number, client: number, pin: number, address: number, port: number, now: number): void {
+  /** Records that the client was sent to (address, port) at the table's time. */
+  pin(clusterIP: number, pp: number, client: number, pin: number, address: number, port: number): void {
     let way = this.find(clusterIP, pp, client);
     if (way === NOT_FOUND) way = this.claimWay(clusterIP, pp, client);
     const p = (way * PINS + pin) * PIN_WORDS;
     this.pins[p] = address;
     this.pins[p + 1] = port;
-    this.seen[way * PINS + pin] = now;
+    this.seen[way * PINS + pin] = this.clock[0];
   }
 
   /** An empty way of the key's bucket, else the least recently used one, emptied and keyed. */

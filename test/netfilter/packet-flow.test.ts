@@ -11,6 +11,7 @@ import { formatIpv4 } from '../../src/packet/addr.js';
 import { RecentLists, traverse } from '../../src/netfilter/interpreter.js';
 import { kubeProxyRules, nodeLocalAddresses, type ServiceRuleInputs } from '../../src/netfilter/kube-proxy.js';
 import { AffinityTable, FlowDecision, FlowVerdict, compileServiceTable } from '../../src/netfilter/service-table.js';
+import { drawFromUnit } from '../../src/netfilter/rules.js';
 import { goldenCluster, inputsFor, ip } from './service-fixtures.js';
 
 const TCP = 6;
@@ -47,7 +48,7 @@ function viaRules(inputs: ServiceRuleInputs, c: FlowCase, random: number): Resul
 
 function viaTable(inputs: ServiceRuleInputs, c: FlowCase, random: number): Result {
   const d = new FlowDecision();
-  compileServiceTable(inputs).classify(ip(c.src), ip(c.dst), c.proto ?? TCP, c.port, random, 0, new AffinityTable(16), d);
+  compileServiceTable(inputs).classify(ip(c.src), ip(c.dst), c.proto ?? TCP, c.port, drawFromUnit(random), new AffinityTable(16), d);
   if (d.verdict === FlowVerdict.Reject) return { output: 'REJECT', masq: false };
   if (d.verdict === FlowVerdict.Drop) return { output: 'DROP', masq: false };
   return { output: d.verdict === FlowVerdict.Dnat ? `${formatIpv4(d.dnatAddress)}:${d.dnatPort}` : '', masq: d.masquerade };
@@ -133,7 +134,8 @@ test('ClientIP affinity: a client sticks to its endpoint until the timeout, on b
       { random: () => random, now, recent },
       { origin: 'arriving', isLocalAddress: (a) => locals.includes(a >>> 0) },
     );
-    table.classify(client, ip('10.96.0.40'), TCP, 443, random, now, affinity, d);
+    affinity.setTime(now);
+    table.classify(client, ip('10.96.0.40'), TCP, 443, drawFromUnit(random), affinity, d);
     return [formatIpv4(walked.dnat!.address), formatIpv4(d.dnatAddress)];
   };
   t.deepEqual(flow(0.9, 100), ['10.244.2.4', '10.244.2.4'], 'first choice by the draw');

@@ -11,7 +11,7 @@ import { formatIpv4 } from '../../src/packet/addr.js';
 import { RecentLists, traverse, type Traversal } from '../../src/netfilter/interpreter.js';
 import { kubeProxyRules, nodeLocalAddresses } from '../../src/netfilter/kube-proxy.js';
 import { AffinityTable, FlowDecision, FlowVerdict, compileServiceTable, type ServiceTable } from '../../src/netfilter/service-table.js';
-import type { RuleSet } from '../../src/netfilter/rules.js';
+import { drawFromUnit, type RuleSet } from '../../src/netfilter/rules.js';
 import type { Cluster } from '../../src/cluster/model.js';
 import { NODE, NODE_ADDRESS, PORT_POOL, SOURCE_POOL, destinationPool, inputsFor, randomClusterArb, serviceTargets } from './service-fixtures.js';
 
@@ -90,7 +90,9 @@ function firstDisagreement(rules: RuleSet, table: ServiceTable, locals: readonly
       { random: () => f.random, now, recent },
       { origin: 'arriving', isLocalAddress },
     );
-    table.classify(f.src, f.dst, f.proto, f.dport, f.random, now, affinity, decision);
+    // The same number: the interpreter quantizes what random() returns exactly this way.
+    affinity.setTime(now);
+    table.classify(f.src, f.dst, f.proto, f.dport, drawFromUnit(f.random), affinity, decision);
     const a = fromInterpreter(walked);
     const b = fromTable(decision);
     if (a.verdict !== b.verdict || a.dnat !== b.dnat || a.masquerade !== b.masquerade) {

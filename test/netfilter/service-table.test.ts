@@ -13,6 +13,7 @@ import {
   compileServiceTable,
   type ServiceTable,
 } from '../../src/netfilter/service-table.js';
+import { drawFromUnit } from '../../src/netfilter/rules.js';
 import { NODE, NODE_ADDRESS, SOURCE_POOL, goldenCluster, goldenInputs, inputsFor, ip, modelCluster, randomClusterArb, serviceTargets } from './service-fixtures.js';
 
 test('lookup: cluster IPs give servicePort << 1, load-balancer IPs servicePort << 1 | 1', (t) => {
@@ -38,13 +39,13 @@ test('lookup: cluster IPs give servicePort << 1, load-balancer IPs servicePort <
 test('classify fills the decision and resets it for the next flow', (t) => {
   const table = compileServiceTable(goldenInputs());
   const d = new FlowDecision();
-  t.is(table.classify(ip('10.244.1.3'), ip('10.96.0.20'), 6, 80, 0.9, 0, null, d), FlowVerdict.Dnat);
+  t.is(table.classify(ip('10.244.1.3'), ip('10.96.0.20'), 6, 80, 0xe0000000 | 0, null, d), FlowVerdict.Dnat);
   t.is(formatIpv4(d.dnatAddress), '10.244.2.2');
   t.is(d.dnatPort, 8080);
   t.is(formatIpv4(table.endpointAddress(d.endpoint)), '10.244.2.2');
   t.is(table.endpointPort(d.endpoint), 8080);
   t.is(table.plan(d.servicePort).name, 'default/web:http');
-  t.is(table.classify(ip('10.244.1.3'), ip('8.8.8.8'), 17, 53, 0.9, 0, null, d), FlowVerdict.NoService);
+  t.is(table.classify(ip('10.244.1.3'), ip('8.8.8.8'), 17, 53, 0, null, d), FlowVerdict.NoService);
   t.is(d.servicePort, -1);
   t.is(d.endpoint, -1);
   t.true(d.masquerade);
@@ -59,7 +60,7 @@ test('two services claiming one address keep kube-proxy\'s order: the first rule
   const table = compileServiceTable(inputs);
   t.true(table.hasConflicts);
   const d = new FlowDecision();
-  table.classify(ip('192.0.2.7'), ip('192.0.2.100'), 6, 443, 0.1, 0, null, d);
+  table.classify(ip('192.0.2.7'), ip('192.0.2.100'), 6, 443, drawFromUnit(0.1), null, d);
   t.is(table.plan(d.servicePort).name, 'default/edge:https');
   const locals = nodeLocalAddresses(inputs);
   const walked = traverse(kubeProxyRules(inputs), { src: ip('192.0.2.7'), dst: ip('192.0.2.100'), proto: 6, sport: 1, dport: 443, mark: 0, ctstate: 'NEW' }, { random: () => 0.1, now: 0, recent: new RecentLists() }, { origin: 'arriving', isLocalAddress: (a) => locals.includes(a) });
@@ -70,15 +71,22 @@ test('the affinity table is bounded: a full bucket forgets its least recently us
   const table = new AffinityTable(1);
   t.is(table.capacity, 4);
   const key = (client: number) => [ip('10.96.0.20'), (1 << 16) | 80, client] as const;
-  for (let client = 1; client <= 4; client++) table.pin(...key(client), 0, ip('10.244.1.2'), 8080, client * 10);
-  table.pin(...key(1), 1, ip('10.244.2.2'), 8080, 100); // client 1 is now the most recent
-  table.pin(...key(5), 0, ip('10.244.1.2'), 8080, 110); // evicts client 2, the least recent
+  for (let client = 1; client <= 4; client++) {
+    table.setTime(client * 10);
+    table.pin(...key(client), 0, ip('10.244.1.2'), 8080);
+  }
+  table.setTime(100);
+  table.pin(...key(1), 1, ip('10.244.2.2'), 8080); // client 1 is now the most recent
+  table.setTime(110);
+  table.pin(...key(5), 0, ip('10.244.1.2'), 8080); // evicts client 2, the least recent
   t.not(table.find(...key(1)), NOT_FOUND);
   t.is(table.find(...key(2)), NOT_FOUND);
   t.not(table.find(...key(5)), NOT_FOUND);
   const way = table.find(...key(1));
-  t.true(table.pinIsFresh(way, 1, 110, 10));
-  t.false(table.pinIsFresh(way, 1, 110.01, 10));
+  t.true(table.pinIsFresh(way, 1, 10));
+  table.setTime(110.01);
+  t.false(table.pinIsFresh(way, 1, 10));
+  t.is(table.time, 110.01);
   table.clear();
   t.is(table.find(...key(1)), NOT_FOUND);
   t.throws(() => new AffinityTable(0), { instanceOf: RangeError });
@@ -91,7 +99,7 @@ function decisions(table: ServiceTable, cluster: Cluster): string[] {
   for (const [dst, port, proto] of serviceTargets(cluster)) {
     for (const src of SOURCE_POOL) {
       for (const random of [0.1, 0.5, 0.9]) {
-        table.classify(src, dst, proto, port, random, 0, new AffinityTable(4), d);
+        table.classify(src, dst, proto, port, drawFromUnit(random), new AffinityTable(4), d);
         const name = d.servicePort >= 0 ? table.plan(d.servicePort).name : '-';
         out.push(`${formatIpv4(src)}>${formatIpv4(dst)}:${port}/${proto}@${random} ${d.verdict} ${name} ${formatIpv4(d.dnatAddress)}:${d.dnatPort} ${d.masquerade}`);
       }
@@ -137,7 +145,7 @@ test('an update that only touches one service keeps the other plans as they were
   live.update(inputsFor({ ...c, endpoints }), ['default/shop']);
   t.is(live.table.plans.find((p) => p.name === 'default/web:http'), webPlan, 'not re-planned');
   const d = new FlowDecision();
-  t.is(live.table.classify(ip('10.244.1.3'), ip('10.96.0.30'), 6, 8080, 0.5, 0, null, d), FlowVerdict.Reject);
+  t.is(live.table.classify(ip('10.244.1.3'), ip('10.96.0.30'), 6, 8080, 0, null, d), FlowVerdict.Reject);
 });
 
 test('when claims collide or anything throws, an update falls back to a full rebuild', (t) => {
