@@ -105,6 +105,8 @@ export function syntheticCluster(services: number): { cluster: Cluster; endpoint
       externalCIDR: parseCidr('192.0.2.0/24')!,
       externalGateway: parseIpv4('192.0.2.1')!,
       loadBalancerCIDR: parseCidr('198.51.100.0/24')!,
+      conntrackMax: 262_144,
+      dnsUpstreams: [],
     },
     nodes: [],
     namespaces,
