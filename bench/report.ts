@@ -82,7 +82,7 @@ function round2(value: number): number {
 
 function toRecord(module: string, figure: Figure): FigureRecord {
   const s = figure.stats;
-  const stats = s === undefined ? null : { samples: s.samples, rme: round(s.rme), mean: round(s.mean), min: round(s.min) };
+  const stats = s === undefined ? null : { samples: s.samples, rme: round(s.rme), mean: round(s.mean), min: round(s.min), ...(s.cpu !== undefined ? { cpu: round(s.cpu) } : {}) };
   return {
     module,
     name: figure.name,
@@ -154,13 +154,13 @@ export function renderMarkdown(report: Report): string {
     `${report.summary.figures} figures; ${report.summary.passed} of ${report.summary.withTarget} targets met.` +
       (report.filter.length > 0 ? ` Filter: ${report.filter.join(', ')}.` : ''),
     '',
-    'Value is the median sample, ± the relative margin of error of the mean; best is the fastest sample.',
+    'Value is the median sample (wall clock), ± the relative margin of error of the mean; best is the fastest sample; CPU is CPU time per operation, on which cost targets are judged (a shared machine inflates wall-clock time with other processes\' turns).',
     '',
-    '| Benchmark | Value | Best | Target | Result |',
-    '|---|---:|---:|---:|---|',
+    '| Benchmark | Value | Best | CPU | Target | Result |',
+    '|---|---:|---:|---:|---:|---|',
     ...report.figures.map(
       (f) =>
-        `| ${escapeCell(f.name)} | ${valueCell(f)} | ${bestCell(f)} | ${f.target === null ? '' : `${formatTarget(f.target)} ${f.unit}`} | ${verdictCell(f)} |`,
+        `| ${escapeCell(f.name)} | ${valueCell(f)} | ${bestCell(f)} | ${f.stats?.cpu === undefined ? '' : `${formatNumber(f.stats.cpu)} ${f.unit}`} | ${f.target === null ? '' : `${formatTarget(f.target)} ${f.unit}`} | ${verdictCell(f)} |`,
     ),
   ];
   for (const e of report.errors) lines.push('', `**${e.module} failed:** ${e.message.split('\n')[0]}`);

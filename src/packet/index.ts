@@ -31,6 +31,7 @@ export * from './arp.js';
 export * from './ipv4.js';
 export * from './ipv6.js';
 export * from './udp.js';
+export * from './frame.js';
 export * from './tcp.js';
 export * from './icmp.js';
 export * from './vxlan.js';
