@@ -16,6 +16,8 @@ import { formatIpv4, parseIpv4, type Cidr } from '../packet/addr.js';
 import type { ServicePortEndpoints, Readiness } from '../cluster/endpoints.js';
 import type { Cluster } from '../cluster/model.js';
 import { buildZone, clientPolicy, Responder, type DnsResult, type DnsStatus } from '../dns/index.js';
+import { openOverlaySocket } from '../io/open.js';
+import type { DatagramBatch, DatagramPort } from '../io/port.js';
 
 /** Where the client of a query is, carried through forwarding as the token. */
 const TOKEN_POD = 1;
@@ -42,7 +44,8 @@ export interface DnsServerOptions {
 export class DnsServer {
   readonly responder: Responder;
   private readonly out = Buffer.alloc(MAX_MESSAGE + 2);
-  private udp: UdpSocket | undefined;
+  /** The loopback UDP listener: the addon's batched socket (recvmmsg/sendmmsg) where built. */
+  private udp: DatagramPort | undefined;
   private tcp: Server | undefined;
   private unix: Server | undefined;
   private upstreamSocket: UdpSocket | undefined;
@@ -72,14 +75,9 @@ export class DnsServer {
 
   async start(): Promise<void> {
     const port = this.options.port ?? 0;
-    this.udp = createSocket('udp4');
-    this.udp.on('message', (msg, rinfo) => this.fromLoopbackUdp(msg, rinfo.address, rinfo.port));
-    this.udp.on('error', (err) => this.options.log(`dns udp: ${err.message}`));
-    await new Promise<void>((resolve, reject) => {
-      this.udp!.once('error', reject);
-      this.udp!.bind(port, LOOPBACK, () => resolve());
-    });
-    this.port = this.udp.address().port;
+    this.udp = await openOverlaySocket(LOOPBACK_ADDR, port);
+    this.udp.start((batch) => this.fromLoopbackUdp(batch));
+    this.port = this.udp.port;
     // TCP on the same port number, as a DNS server is found at one port for both.
     this.tcp = createServer((socket) => this.acceptTcp(socket));
     await new Promise<void>((resolve, reject) => {
@@ -124,10 +122,15 @@ export class DnsServer {
     return result;
   }
 
-  private fromLoopbackUdp(msg: Buffer, address: string, port: number): void {
-    const client = parseIpv4(address) ?? 0;
-    const result = this.responder.respond(msg, 0, msg.length, { clientAddr: client, clientPort: port, transport: 'udp', now: this.now(), token: TOKEN_LOOPBACK_UDP }, this.out, 0);
-    this.dispatch(result, this.out, 0);
+  /** A batch of queries from tools on loopback: answered in one pass, sent in one flush. */
+  private fromLoopbackUdp(batch: DatagramBatch): void {
+    const now = this.now();
+    for (let i = 0; i < batch.count; i++) {
+      const ctx = { clientAddr: batch.addrs[i], clientPort: batch.ports[i], transport: 'udp' as const, now, token: TOKEN_LOOPBACK_UDP };
+      const result = this.responder.respond(batch.buf, batch.offsets[i], batch.lengths[i], ctx, this.out, 0);
+      this.dispatch(result, this.out, 0);
+    }
+    this.udp?.flush();
   }
 
   private acceptTcp(socket: Socket, fixedClient?: number): void {
@@ -162,7 +165,7 @@ export class DnsServer {
     const token = result.token;
     if (token === TOKEN_POD) return this.options.toPod(result.clientAddr, result.clientPort, out.subarray(outOffset, outOffset + result.length), result.length);
     if (token === TOKEN_LOOPBACK_UDP) {
-      this.udp?.send(out, outOffset, result.length, result.clientPort, formatIpv4(result.clientAddr));
+      this.udp?.send(out, outOffset, result.length, result.clientAddr, result.clientPort);
       return;
     }
     const socket = this.tcpClients.get(token);
@@ -199,6 +202,7 @@ export class DnsServer {
       socket.end();
       const reply = this.responder.upstreamReply(pending, 2, pending.readUInt16BE(0), upstream, this.now(), this.out, 2);
       this.dispatch(reply, this.out, 2);
+      this.udp?.flush();
     });
   }
 
@@ -207,6 +211,7 @@ export class DnsServer {
     if (index < 0) return; // not an upstream of ours: never treated as an answer
     const result = this.responder.upstreamReply(msg, 0, msg.length, index, this.now(), this.out, 2);
     this.dispatch(result, this.out, 2);
+    this.udp?.flush();
   }
 
   /** Retries and timeouts of forwarded queries. */
@@ -215,6 +220,7 @@ export class DnsServer {
     const deadline = this.responder.nextDeadline();
     if (deadline === undefined || deadline > now) return;
     for (let r = this.responder.poll(now, this.out, 2); r !== undefined; r = this.responder.poll(now, this.out, 2)) this.dispatch(r, this.out, 2);
+    this.udp?.flush();
   }
 
   status(): DnsStatus & { port: number; upstreams: string[] } {
