@@ -17,7 +17,7 @@ import { formatIpv4 } from '../packet/addr.js';
 import { checkClusterName, COMMON_OPTIONS, parseCommand, UsageError } from './args.js';
 import { downCluster } from './down.js';
 import { findPodNamespace, runInNamespace } from './exec.js';
-import { readCluster, statePaths } from './state.js';
+import { nodePid, readCluster, statePaths } from './state.js';
 import { clusterStatus, formatStatus } from './status.js';
 import { upCluster, UpError } from './up.js';
 import { StatePaths, DEFAULT_STATE_ROOT } from '../node/names.js';
@@ -101,8 +101,23 @@ const commands: Record<string, Command> = {
     }
     out('Ctrl-C tears the cluster down.');
     await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
+      // Signal listeners alone do not keep Node running; watching the nodes does, and says
+      // when one of them dies while the cluster runs in the foreground.
+      const reported = new Set<string>();
+      const watch = setInterval(() => {
+        for (const node of cluster.nodes) {
+          if (nodePid(paths, node.name) === undefined && !reported.has(node.name)) {
+            reported.add(node.name);
+            process.stderr.write(`node ${node.name} is down (log: ${paths.nodeLog(node.name)})\n`);
+          }
+        }
+      }, 2000);
+      const stop = () => {
+        clearInterval(watch);
+        resolve();
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
     });
     out('\ntearing down...');
     await downCluster(cluster.settings.name, paths);

@@ -107,3 +107,26 @@ serial('a killed node process shows as down, and down still removes everything',
   t.is(down.code, 0, down.stderr);
   t.deepEqual(beta.leftovers(), []);
 });
+
+serial('in the foreground, podwire up runs until Ctrl-C and then tears everything down', async (t) => {
+  const fg = new TestCluster(`fg${tag}`);
+  const { spawn } = await import('node:child_process');
+  const { CLI } = await import('../helpers/cluster.js');
+  const child = spawn(process.execPath, [CLI, 'up', '--name', fg.name, '--state-dir', fg.stateRoot], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    for (let i = 0; i < 600 && !out.includes('Ctrl-C tears the cluster down.'); i++) await new Promise((r) => setTimeout(r, 100));
+    t.regex(out, /4\/4 pods ready/);
+    await new Promise((r) => setTimeout(r, 2500));
+    t.is(child.exitCode, null, 'still running after it came up');
+    child.kill('SIGINT');
+    t.is(await exited, 0);
+    t.regex(out, /cluster fg\d+ removed/);
+    t.deepEqual(fg.leftovers(), []);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await fg.teardown();
+  }
+});
