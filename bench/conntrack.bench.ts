@@ -8,12 +8,12 @@
  */
 import { Conntrack, CT_NOT_FOUND, TrackVerdict } from '../src/netfilter/conntrack.js';
 import { FlowTuple } from '../src/netfilter/conntrack-tuple.js';
-import { FlowTable, InsertResult } from '../src/netfilter/flow-table.js';
 import { setReplySource } from '../src/netfilter/nat-port.js';
 import { natTcp } from '../src/netfilter/nat.js';
 import { emitIpv4, Ipv4View } from '../src/packet/ipv4.js';
 import { emitTcp, TcpView, TCP_ACK, TCP_PSH } from '../src/packet/tcp.js';
 import { atMost, runMicroSuite, sink, type BenchContext, type BenchModule, type Figure } from './harness.js';
+import { allocTuples, distinctTuples, prng, type Tuples } from './tuples.js';
 
 const SIZES = [
   { n: 1_000, label: '1K' },
@@ -48,65 +48,6 @@ function allNames(): string[] {
   return [...perSize, NAMES.bytesDefault, NAMES.bytesDefaultNoAcct, NAMES.update, NAMES.nat, NAMES.churn];
 }
 
-/** Tuples in columns, as a packet path reads them from headers. */
-interface Tuples {
-  readonly length: number;
-  readonly src: Int32Array;
-  readonly dst: Int32Array;
-  readonly sport: Uint16Array;
-  readonly dport: Uint16Array;
-  readonly proto: Uint8Array;
-}
-
-function allocTuples(length: number): Tuples {
-  return {
-    length,
-    src: new Int32Array(length),
-    dst: new Int32Array(length),
-    sport: new Uint16Array(length),
-    dport: new Uint16Array(length),
-    proto: new Uint8Array(length),
-  };
-}
-
-/** A seeded xorshift32: the same keys on every run, so runs compare. */
-function prng(seed: number): () => number {
-  let x = seed | 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return x >>> 0;
-  };
-}
-
-const DPORTS = [53, 80, 443, 5432, 6379, 8080, 9090, 3306];
-
-/**
- * `count` distinct pod-to-service tuples (sources in 10.244.0.0/16, destinations in
- * 10.96.0.0/12, TCP and UDP). Their replies come from 10.96.0.0/12, so no reply tuple
- * equals an original one.
- */
-function distinctTuples(count: number, rand: () => number): Tuples {
-  const out = allocTuples(count);
-  const seen = new FlowTable(count, SEED ^ 0x5a5a5a5a);
-  let n = 0;
-  while (n < count) {
-    const src = 0x0af40000 | (rand() & 0xffff);
-    const dst = 0x0a600000 | (rand() & 0xfffff);
-    const sport = 32768 + (rand() % 28232);
-    const dport = DPORTS[rand() & 7];
-    const proto = rand() & 1 ? 6 : 17;
-    if (seen.insert(src, dst, sport, dport, proto, n) !== InsertResult.Added) continue;
-    out.src[n] = src;
-    out.dst[n] = dst;
-    out.sport[n] = sport;
-    out.dport[n] = dport;
-    out.proto[n] = proto;
-    n++;
-  }
-  return out;
-}
 
 /** Creates rows [from, from + count) of `keys` (replies un-NATed); returns how many were refused. */
 function fill(ct: Conntrack, keys: Tuples, from: number, count: number, now: number, orig: FlowTuple, reply: FlowTuple): number {
@@ -178,7 +119,7 @@ interface Fixture {
 
 function buildFixture(): Fixture {
   const rand = prng(SEED);
-  const keys = distinctTuples(2 * LARGEST, rand);
+  const keys = distinctTuples(2 * LARGEST, rand, SEED);
   const orig = new FlowTuple();
   const reply = new FlowTuple();
   const tables = SIZES.map(({ n }) => {

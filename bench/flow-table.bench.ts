@@ -6,6 +6,7 @@
  */
 import { FLOW_NOT_FOUND, FlowTable, InsertResult } from '../src/netfilter/flow-table.js';
 import { atMost, runMicroSuite, sink, type BenchContext, type BenchModule, type Figure } from './harness.js';
+import { allocTuples, distinctTuples, prng, type Tuples } from './tuples.js';
 
 const FLOWS = 1_000_000;
 /** A table small enough to stay in cache: what a lookup costs without a DRAM miss. */
@@ -27,65 +28,6 @@ const NAMES = {
   probe: 'flow-table: mean probe distance at 1M flows',
 } as const;
 
-/** Tuples in columns, as a packet path would read them from headers. */
-interface Tuples {
-  readonly length: number;
-  readonly src: Int32Array;
-  readonly dst: Int32Array;
-  readonly sport: Uint16Array;
-  readonly dport: Uint16Array;
-  readonly proto: Uint8Array;
-}
-
-function allocTuples(length: number): Tuples {
-  return {
-    length,
-    src: new Int32Array(length),
-    dst: new Int32Array(length),
-    sport: new Uint16Array(length),
-    dport: new Uint16Array(length),
-    proto: new Uint8Array(length),
-  };
-}
-
-/** A seeded xorshift32: the same keys on every run, so runs compare. */
-function prng(seed: number): () => number {
-  let x = seed | 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return x >>> 0;
-  };
-}
-
-const DPORTS = [53, 80, 443, 5432, 6379, 8080, 9090, 3306];
-
-/**
- * `count` distinct pod-to-service tuples: sources in 10.244.0.0/16, destinations in
- * 10.96.0.0/12, ephemeral source ports, a handful of service ports, TCP and UDP.
- * Distinctness is checked with a FlowTable, which the tests hold to a Map.
- */
-function distinctTuples(count: number, rand: () => number): Tuples {
-  const out = allocTuples(count);
-  const seen = new FlowTable(count, SEED ^ 0x5a5a5a5a);
-  let n = 0;
-  while (n < count) {
-    const src = 0x0af40000 | (rand() & 0xffff);
-    const dst = 0x0a600000 | (rand() & 0xfffff);
-    const sport = 32768 + (rand() % 28232);
-    const dport = DPORTS[rand() & 7];
-    const proto = rand() & 1 ? 6 : 17;
-    if (seen.insert(src, dst, sport, dport, proto, n) !== InsertResult.Added) continue;
-    out.src[n] = src;
-    out.dst[n] = dst;
-    out.sport[n] = sport;
-    out.dport[n] = dport;
-    out.proto[n] = proto;
-    n++;
-  }
-  return out;
-}
 
 /** Rows [from, from + length) of `t`, in the order `order` gives (or as they are). */
 function pick(t: Tuples, from: number, length: number, order?: Int32Array): Tuples {
@@ -190,7 +132,7 @@ interface Fixture {
 
 function buildFixture(): Fixture {
   const rand = prng(SEED);
-  const keys = distinctTuples(2 * FLOWS, rand);
+  const keys = distinctTuples(2 * FLOWS, rand, SEED);
   const table = new FlowTable(FLOWS, SEED);
   if (fill(table, keys, FLOWS) !== 0) throw new Error('fixture: an insert into the 1M table was refused');
   return { keys, table, rand };
