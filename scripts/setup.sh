@@ -10,7 +10,9 @@ cd "$(dirname "$0")/.."
 declare -A wanted=(
   [ip]=iproute2 [ping]=iputils-ping [tcpdump]=tcpdump [tshark]=tshark [dig]=bind9-dnsutils
   [curl]=curl [iperf3]=iperf3 [dnsmasq]=dnsmasq-base [ethtool]=ethtool [python3]=python3
-  [g++]=g++ [make]=make
+  [g++]=g++ [make]=make [iptables]=iptables
+  [nft]=nftables
+  [dnsperf]=dnsperf
 )
 missing=()
 for cmd in "${!wanted[@]}"; do
