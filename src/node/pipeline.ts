@@ -505,6 +505,13 @@ export class Pipeline {
       if (!chooseSnatPort(ct, this.reply, this.egressAddress(dst), range, this.random, nowNs, true)) return this.dropped(Drop.NatExhausted);
     }
     ref = ct.create(this.orig, this.reply, tcpFlags, ip.totalLength, nowNs);
+    if (ref === CreateError.Clash && !masquerade && (dst !== ip.dstAddr || dstPort !== this.orig.dport)) {
+      // Two services with the same backend reached from one client ip:port give two
+      // connections the same reply tuple. The kernel's NAT keeps both by remapping the
+      // source port (nf_nat_used_tuple, then a new port); so does podwire.
+      const range = defaultSnatRange(this.orig.proto, this.orig.sport);
+      if (chooseSnatPort(ct, this.reply, this.orig.src, range, this.random, nowNs)) ref = ct.create(this.orig, this.reply, tcpFlags, ip.totalLength, nowNs);
+    }
     if (ref === CreateError.Full) return this.dropped(Drop.CtFull);
     if (ref === CreateError.Invalid) return this.dropped(Drop.CtInvalid);
     if (ref < 0) return this.dropped(Drop.CtClash);

@@ -268,3 +268,60 @@ test('super-frame segments larger than the overlay path get fragmentation needed
   t.is((IcmpView.checked(err, 34, ipOf(err).payloadLength) as IcmpView).nextHopMtu, 1450);
   t.is(n1.drops[Drop.TooBig], 1);
 });
+
+test('two services with one backend, reached from one client port: both connections live (source port remapped)', async (t) => {
+  const { cluster: load } = await import('../cluster/helpers.js');
+  const { computeEndpoints } = await import('../../src/cluster/endpoints.js');
+  const { LiveServiceTable } = await import('../../src/netfilter/service-table.js');
+  const { emitTcp, TCP_SYN } = await import('../../src/packet/tcp.js');
+  const c = load(`
+apiVersion: podwire.dev/v1alpha1
+kind: Cluster
+spec: {nodes: 1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, labels: {app: web}}
+spec: {containers: [{name: c, image: nginx}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client}
+spec: {containers: [{name: c, image: busybox}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: a}
+spec: {clusterIP: 10.96.0.20, selector: {app: web}, ports: [{port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: b}
+spec: {clusterIP: 10.96.0.21, selector: {app: web}, ports: [{port: 80}]}
+`);
+  const ready = new Map(c.pods.map((p) => [`${p.namespace}/${p.name}`, true]));
+  const node = c.nodes[0];
+  const p = new Pipeline({ ...identity(1), gatewayMac: node.gatewayMac }, () => 0, { random: () => 0.5 });
+  p.services = new LiveServiceTable({ cluster: c, endpoints: computeEndpoints(c, ready), nodeName: node.name, nodeAddress: node.externalIP });
+  const [web, client] = ['web', 'client'].map((n) => c.pods.find((x) => x.name === n)!);
+  const webPort = new FakePort('web');
+  const clientPort = new FakePort('client');
+  p.addPod('default/web', web.ip, web.mac, webPort);
+  p.addPod('default/client', client.ip, client.mac, clientPort);
+  const syn = (vip: string) => {
+    const f = Buffer.alloc(54);
+    emitEthernet({ dstMac: node.gatewayMac, srcMac: client.mac, ethertype: ETHERTYPE.IPV4 }, f, 0);
+    emitIpv4({ src: client.ip, dst: ip(vip), protocol: IPPROTO.TCP, ttl: 64, payloadLength: 20, dscp: 0, ecn: 0, identification: 1, dontFragment: true, moreFragments: false, fragmentOffsetBytes: 0 }, f, 14);
+    emitTcp({ srcPort: 40000, dstPort: 80, seq: 1, ack: 0, flags: TCP_SYN, window: 1000, urgent: 0, options: { sackPermitted: false } }, f, 34, 0, { src: client.ip, dst: ip(vip) });
+    return f;
+  };
+  clientPort.inject(syn('10.96.0.20'));
+  clientPort.inject(syn('10.96.0.21'));
+  const arrived = webPort.take();
+  t.is(arrived.length, 2, JSON.stringify(p.dropCounts()));
+  const sports = arrived.map((f) => f.readUInt16BE(34));
+  t.is(sports[0], 40000, 'the first keeps its port');
+  t.not(sports[1], 40000, 'the second is remapped, as the kernel does');
+  for (const f of arrived) t.true((TcpView.checked(f, 34) as TcpView).verifyChecksum(client.ip, web.ip));
+  t.is(p.conntrack.size, 2);
+});
