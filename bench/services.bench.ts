@@ -19,6 +19,10 @@
  *   1.8.9 takes minutes over it at this size (quadratic), so the default backend is timed
  *   without it, and kube-proxy's own call (`--noflush --counters`) is timed on the legacy
  *   backend when installed.
+ *
+ * Ratios compare CPU time, the harness's basis for cost targets (on a shared machine the
+ * wall clock also counts other processes' turns): per operation for the timed figures, per
+ * run for compile and restore (iptables-restore's own, as bash's `time` reports it).
  */
 import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
@@ -31,7 +35,7 @@ import { kubeProxyRules, nodeLocalAddresses, type ServiceRuleInputs } from '../s
 import { renderKubeProxyRestore } from '../src/netfilter/iptables-save.js';
 import { FlowDecision, FlowVerdict, LiveServiceTable, NOT_FOUND, compileServiceTable, type ServiceTable } from '../src/netfilter/service-table.js';
 import { DRAW_RANGE } from '../src/netfilter/rules.js';
-import { atLeast, atMost, runMicroSuite, sink, type BenchContext, type BenchModule, type Figure } from './harness.js';
+import { atLeast, atMost, runMicroSuite, sink, type BenchContext, type BenchModule, type Figure, type FigureStats, type Target } from './harness.js';
 
 const SIZES = [
   { n: 10, label: '10' },
@@ -42,6 +46,12 @@ const SIZES = [
 const ENDPOINTS_PER_SERVICE = 3;
 const COMPILE_SERVICES = 10_000;
 const BATCH = 4096;
+/**
+ * Flows per size, drawn uniformly from all its services and walked in a cycle. Bounded, so
+ * that at 100K services the benchmark's own columns of keys (7 bytes a flow) do not push the
+ * table out of the caches: a dataplane reads its keys from a packet already in cache.
+ */
+const KEYS_PER_SIZE = 32_768;
 /** Flows per call of the chain walk: one walk scans KUBE-SERVICES, about 10K rules. */
 const WALK_BATCH = 16;
 const SEED = 0x51ed270b;
@@ -61,7 +71,7 @@ const NAMES = {
   walkRatio: 'services: chain walk / compiled table, 10K services',
   restore: 'services: iptables-restore of kube-proxy text, 10K services × 3 endpoints',
   restoreLegacy: 'services: iptables-legacy-restore --noflush (kube-proxy\'s call), 10K services × 3 endpoints',
-  speedup: 'services: iptables-restore / compile',
+  speedup: 'services: iptables-restore / compile, CPU time',
 } as const;
 
 /** A seeded xorshift32: the same keys on every run, so runs compare. */
@@ -186,11 +196,18 @@ function classifyBatch(table: ServiceTable, f: Flows, wrong: { n: number }, batc
   };
 }
 
+/** a / b in CPU time per operation when both have it (robust on a shared machine), else in wall-clock medians. */
+function costRatio(a: Figure, b: Figure): number {
+  const ca = a.stats?.cpu;
+  const cb = b.stats?.cpu;
+  return ca !== undefined && cb !== undefined ? ca / cb : a.value / b.value;
+}
+
 async function lookupFigures(ctx: BenchContext): Promise<Figure[]> {
   const rand = prng(SEED);
   const built = SIZES.map(({ n, label }) => {
     const inputs = syntheticInputs(n);
-    return { label, inputs, table: compileServiceTable(inputs), flows: flowsTo(inputs, Math.max(BATCH, 4 * n), rand) };
+    return { label, inputs, table: compileServiceTable(inputs), flows: flowsTo(inputs, Math.min(Math.max(BATCH, 4 * n), KEYS_PER_SIZE), rand) };
   });
   const largest = built[built.length - 1];
   const hot = flowsTo({ ...largest.inputs, endpoints: largest.inputs.endpoints.filter((_, i) => i % 100 === 17) }, BATCH, rand);
@@ -215,54 +232,74 @@ async function lookupFigures(ctx: BenchContext): Promise<Figure[]> {
   const ratios: Figure[] = [];
   for (const [name, of] of [[NAMES.lookupRatio, NAMES.lookup('100K')], [NAMES.lookupHotRatio, NAMES.lookupHot]] as const) {
     const large = lookups.find((f) => f.name === of);
-    if (small !== undefined && large !== undefined && ctx.selects(name)) ratios.push({ name, value: large.value / small.value, unit: '×', target: atMost(1.2) });
+    if (small !== undefined && large !== undefined && ctx.selects(name)) ratios.push({ name, value: costRatio(large, small), unit: '×', target: atMost(1.2) });
   }
   return [...lookups, ...ratios, ...classified];
 }
 
-/** Median wall time of `runs` calls of `fn`, in milliseconds, after `warmups` untimed ones. */
-function medianMs(fn: () => void, runs: number, warmups: number): number {
-  for (let i = 0; i < warmups; i++) fn();
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const start = performance.now();
-    fn();
-    times.push(performance.now() - start);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
+interface Timing {
+  /** Median wall-clock time of a run, ms. */
+  readonly wall: number;
+  /** Median CPU time of a run (this process, every thread), ms. */
+  readonly cpu: number;
+  readonly stats: FigureStats;
 }
 
-function buildFigures(ctx: BenchContext, inputs: ServiceRuleInputs): { figures: Figure[]; compileMs: number } {
+/**
+ * Times `runs` calls of `fn` after `warmups` untimed ones, in wall-clock and CPU time: on a
+ * shared machine the wall clock also counts other processes' turns, so a cost target is
+ * judged on CPU time, as the harness judges its timed figures.
+ */
+function timeRuns(fn: () => void, runs: number, warmups: number): Timing {
+  for (let i = 0; i < warmups; i++) fn();
+  const walls: number[] = [];
+  const cpus: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const cpuStart = process.cpuUsage();
+    const start = performance.now();
+    fn();
+    walls.push(performance.now() - start);
+    const used = process.cpuUsage(cpuStart);
+    cpus.push((used.user + used.system) / 1000);
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const mean = walls.reduce((a, b) => a + b, 0) / runs;
+  const sd = Math.sqrt(walls.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, runs - 1));
+  const wall = median(walls);
+  const cpu = median(cpus);
+  return { wall, cpu, stats: { samples: runs, rme: (100 * 1.96 * sd) / Math.sqrt(runs) / mean, mean, min: Math.min(...walls), cpu } };
+}
+
+function timedFigure(name: string, t: Timing, target?: Target): Figure {
+  return { name, value: t.wall, unit: 'ms', stats: t.stats, ...(target !== undefined ? { target } : {}) };
+}
+
+function buildFigures(ctx: BenchContext, inputs: ServiceRuleInputs): { figures: Figure[]; compile: Timing } {
   let compiled: ServiceTable | undefined;
-  const compileMs = medianMs(() => {
+  const compile = timeRuns(() => {
     compiled = compileServiceTable(inputs);
   }, 15, 3);
   if (compiled === undefined || compiled.servicePortCount !== COMPILE_SERVICES) throw new Error('compile: wrong number of service ports');
-  ctx.log(`  ${NAMES.compile}: ${compileMs.toFixed(1)} ms (median of 15)`);
+  ctx.log(`  ${NAMES.compile}: ${compile.wall.toFixed(1)} ms, CPU ${compile.cpu.toFixed(1)} ms (medians of 15)`);
 
   // One service gains an endpoint, then loses it again: each update re-plans just that one.
   const live = new LiveServiceTable(inputs);
   const changed = inputs.endpoints.map((e, i) => (i === 1234 ? { ...e, endpoints: [...e.endpoints, { ...e.endpoints[0], ip: 0x0af40363 }] } : e));
   const variants = [{ ...inputs, endpoints: changed }, inputs];
   let flip = 0;
-  const updateMs = medianMs(() => {
+  const update = timeRuns(() => {
     const result = live.update(variants[flip++ % 2], [`default/svc-1234`]);
     if (result.kind !== 'partial') throw new Error(`update fell back to a full build: ${result.reason}`);
   }, 15, 3);
-  ctx.log(`  ${NAMES.update}: ${updateMs.toFixed(2)} ms (median of 15)`);
+  ctx.log(`  ${NAMES.update}: ${update.wall.toFixed(2)} ms, CPU ${update.cpu.toFixed(2)} ms (medians of 15)`);
 
-  const rulesMs = medianMs(() => {
+  const rules = timeRuns(() => {
     sink.value ^= renderKubeProxyRestore(kubeProxyRules(inputs), { includeBuiltinChains: true }).length;
   }, 3, 1);
-  ctx.log(`  ${NAMES.rules}: ${rulesMs.toFixed(0)} ms (median of 3)`);
+  ctx.log(`  ${NAMES.rules}: ${rules.wall.toFixed(0)} ms, CPU ${rules.cpu.toFixed(0)} ms (medians of 3)`);
   return {
-    compileMs,
-    figures: [
-      { name: NAMES.compile, value: compileMs, unit: 'ms', target: atMost(40) },
-      { name: NAMES.update, value: updateMs, unit: 'ms' },
-      { name: NAMES.rules, value: rulesMs, unit: 'ms' },
-    ].filter((f) => ctx.selects(f.name)),
+    compile,
+    figures: [timedFigure(NAMES.compile, compile, atMost(40)), timedFigure(NAMES.update, update), timedFigure(NAMES.rules, rules)].filter((f) => ctx.selects(f.name)),
   };
 }
 
@@ -322,7 +359,7 @@ async function walkFigures(ctx: BenchContext, inputs: ServiceRuleInputs): Promis
   if (wrong.n !== 0) throw new Error(`${wrong.n} flows were not DNATed`);
   const w = walked[0];
   const c = compiled[0];
-  const ratio: Figure[] = w !== undefined && c !== undefined && ctx.selects(NAMES.walkRatio) ? [{ name: NAMES.walkRatio, value: w.value / c.value, unit: '×' }] : [];
+  const ratio: Figure[] = w !== undefined && c !== undefined && ctx.selects(NAMES.walkRatio) ? [{ name: NAMES.walkRatio, value: costRatio(w, c), unit: '×' }] : [];
   return [...walked, ...compiled, ...ratio];
 }
 
@@ -339,29 +376,44 @@ function run(command: string, args: readonly string[], input?: string): void {
   if (r.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${r.status}): ${r.stderr?.toString().trim()}`);
 }
 
-/** Median wall time of restoring `text` with `command args` into a fresh namespace, `runs` times. */
-function timeRestore(text: string, command: string, args: readonly string[], runs: number): number {
+/**
+ * Restores `text` with `command args` into a fresh namespace, `runs` times: the medians of the
+ * wall-clock time and of the CPU time (user + system) the restoring process used, which bash's
+ * `time` reports for a child, as process.cpuUsage cannot. The kernel's side of the restore
+ * (the netlink transaction) runs in the process's system calls and so is counted.
+ */
+function timeRestore(text: string, command: string, args: readonly string[], runs: number): Timing {
   const namespace = `pwbench-ipt-${process.pid}`;
-  const times: number[] = [];
+  const walls: number[] = [];
+  const cpus: number[] = [];
   for (let i = 0; i < runs; i++) {
     run('ip', ['netns', 'add', namespace]);
     try {
+      const script = `TIMEFORMAT='%3U %3S'; time ip netns exec ${namespace} ${[command, ...args].join(' ')} >/dev/null`;
       const start = performance.now();
-      run('ip', ['netns', 'exec', namespace, command, ...args], text);
-      times.push(performance.now() - start);
+      const r = spawnSync('bash', ['-c', script], { input: text, encoding: 'utf8', maxBuffer: 64 << 20 });
+      walls.push(performance.now() - start);
+      const times = /([\d.]+) ([\d.]+)\s*$/.exec(r.stderr);
+      if (r.status !== 0 || times === null) throw new Error(`${command} failed (${r.status}): ${r.stderr.trim()}`);
+      cpus.push((Number(times[1]) + Number(times[2])) * 1000);
     } finally {
       run('ip', ['netns', 'delete', namespace]);
     }
   }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const mean = walls.reduce((a, b) => a + b, 0) / runs;
+  const wall = median(walls);
+  const cpu = median(cpus);
+  return { wall, cpu, stats: { samples: runs, rme: 0, mean, min: Math.min(...walls), cpu } };
 }
 
 /**
  * kube-proxy's full sync of these services, into a namespace made for each run and deleted
- * after it, so each run starts from empty tables as a node's first sync does.
+ * after it, so each run starts from empty tables as a node's first sync does. The speedup
+ * compares CPU times, on which the harness judges costs: wall-clock times on a shared machine
+ * also count whatever else held the CPU meanwhile, unevenly for a 4 s run and a 25 ms one.
  */
-function restoreFigures(ctx: BenchContext, inputs: ServiceRuleInputs, compileMs: number): Figure[] {
+function restoreFigures(ctx: BenchContext, inputs: ServiceRuleInputs, compile: Timing): Figure[] {
   if (!ctx.selects(NAMES.restore) && !ctx.selects(NAMES.speedup) && !ctx.selects(NAMES.restoreLegacy)) return [];
   const reason = restoreSkipReason();
   if (reason !== undefined) {
@@ -372,13 +424,14 @@ function restoreFigures(ctx: BenchContext, inputs: ServiceRuleInputs, compileMs:
   const lines = text.split('\n').length;
   const figures: Figure[] = [];
   const version = spawnSync('iptables-restore', ['--version'], { encoding: 'utf8' }).stdout.trim();
-  const restoreMs = timeRestore(text, 'iptables-restore', [], 3);
-  ctx.log(`  ${NAMES.restore}: ${(restoreMs / 1000).toFixed(2)} s (median of 3; ${version}; ${lines} lines)`);
-  figures.push({ name: NAMES.restore, value: restoreMs, unit: 'ms' }, { name: NAMES.speedup, value: restoreMs / compileMs, unit: '×', target: atLeast(100) });
+  const restore = timeRestore(text, 'iptables-restore', [], 3);
+  ctx.log(`  ${NAMES.restore}: ${(restore.wall / 1000).toFixed(2)} s, CPU ${(restore.cpu / 1000).toFixed(2)} s (medians of 3; ${version}; ${lines} lines)`);
+  ctx.log(`  ${NAMES.speedup}: ${(restore.cpu / compile.cpu).toFixed(0)}× in CPU time, ${(restore.wall / compile.wall).toFixed(0)}× in wall-clock time`);
+  figures.push(timedFigure(NAMES.restore, restore), { name: NAMES.speedup, value: restore.cpu / compile.cpu, unit: '×', target: atLeast(100) });
   if (ctx.selects(NAMES.restoreLegacy) && spawnSync('iptables-legacy-restore', ['--version'], { stdio: 'ignore' }).status === 0) {
-    const legacyMs = timeRestore(text, 'iptables-legacy-restore', ['--noflush', '--counters'], 3);
-    ctx.log(`  ${NAMES.restoreLegacy}: ${(legacyMs / 1000).toFixed(2)} s (median of 3)`);
-    figures.push({ name: NAMES.restoreLegacy, value: legacyMs, unit: 'ms' });
+    const legacy = timeRestore(text, 'iptables-legacy-restore', ['--noflush', '--counters'], 3);
+    ctx.log(`  ${NAMES.restoreLegacy}: ${(legacy.wall / 1000).toFixed(2)} s, CPU ${(legacy.cpu / 1000).toFixed(2)} s (medians of 3)`);
+    figures.push(timedFigure(NAMES.restoreLegacy, legacy));
   }
   return figures.filter((f) => ctx.selects(f.name));
 }
@@ -393,7 +446,7 @@ const services: BenchModule = {
     const built = buildFigures(ctx, inputs);
     figures.push(...built.figures);
     figures.push(...(await walkFigures(ctx, inputs)));
-    figures.push(...restoreFigures(ctx, inputs, built.compileMs));
+    figures.push(...restoreFigures(ctx, inputs, built.compile));
     return figures;
   },
 };

@@ -7,7 +7,9 @@
  * Two steps, so that the compiled service table is built from exactly the same decisions:
  * - `planServicePorts` decides, per service port, what kube-proxy decides before it writes a
  *   line: which endpoints are usable (ready, deduplicated by "ip:port" and sorted as kube-proxy's
- *   endpoint cache sorts them), which are on this node, the traffic policy and affinity.
+ *   endpoint cache sorts them: `EndpointSelection`), which are on this node, the traffic policy
+ *   and affinity (`loadBalancerIPsOf`, `nodePortOf`, `externalPolicyLocalOf`,
+ *   `affinitySecondsOf`). service-table.ts calls the same functions, without the plan objects.
  * - `kubeProxyRules` writes the plan as kube-proxy writes it, plus podwire's own masquerade
  *   for pod traffic leaving the cluster, in flannel's `--ip-masq` style.
  *
@@ -17,7 +19,7 @@
  * localhost NodePorts (the nfacct rule is only written when its counter exists) and
  * kubelet's KUBE-FIREWALL chain.
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { formatIpv4, type Cidr } from '../packet/addr.js';
 import type { Cluster, Service, ServicePort } from '../cluster/model.js';
 import type { ServicePortEndpoints } from '../cluster/endpoints.js';
@@ -99,8 +101,13 @@ function base32Prefix(bytes: Uint8Array, chars: number): string {
   return out;
 }
 
+/** SHA-256, one-shot where Node has crypto.hash (20.12 and later): a third of the cost of createHash. */
+function sha256(text: string): Uint8Array {
+  return typeof hash === 'function' ? hash('sha256', text, 'buffer') : createHash('sha256').update(text).digest();
+}
+
 function hash16(text: string): string {
-  return base32Prefix(createHash('sha256').update(text).digest(), 16);
+  return base32Prefix(sha256(text), 16);
 }
 
 /** kube-proxy's ServicePortName.String(): "ns/name", with ":port" when the port is named. */
@@ -254,59 +261,162 @@ export function compareEndpoints(a: { readonly ip: number; readonly port: number
   return byAddress !== 0 ? byAddress : portOrder(a.port) - portOrder(b.port);
 }
 
-interface Candidate {
-  readonly ip: number;
-  readonly port: number;
-  local: boolean;
-  ready: boolean;
-}
-
 /**
- * kube-proxy's endpoint cache for one service port: one endpoint per "ip:port" (a copy on this
- * node wins), in kube-proxy's order. A plain scan finds duplicates among the few endpoints a
- * service usually has; a Map takes over for large ones.
+ * kube-proxy's endpoint cache for one service port, in reusable scratch arrays, so that the
+ * compiled table can be filled without an object per endpoint: one endpoint per "ip:port" (a
+ * copy on this node wins, readiness included), the ready ones in kube-proxy's order. The rule
+ * generator and the compiler both choose endpoints through `select`, so they cannot disagree.
  */
-function distinctEndpoints(entry: ServicePortEndpoints, nodeName: string): Candidate[] {
-  const out: Candidate[] = [];
-  const large = entry.endpoints.length > 16 ? new Map<number, Candidate>() : undefined;
-  for (const e of entry.endpoints) {
-    if (e.ip === 0 || e.port <= 0) continue; // kube-proxy ignores empty addresses and port 0
-    const ip = e.ip >>> 0;
-    const local = e.node !== undefined && e.node === nodeName;
-    let seen: Candidate | undefined;
-    if (large !== undefined) seen = large.get(ip * 0x10000 + e.port);
-    else for (let i = 0; i < out.length && seen === undefined; i++) if (out[i].ip === ip && out[i].port === e.port) seen = out[i];
-    if (seen === undefined) {
-      const candidate: Candidate = { ip, port: e.port, local, ready: e.ready };
-      out.push(candidate);
-      large?.set(ip * 0x10000 + e.port, candidate);
-    } else if (local) {
-      seen.local = true;
-      seen.ready = e.ready;
+export class EndpointSelection {
+  /** Ready endpoints selected by the last `select`, in order: [0, count). */
+  count = 0;
+  /** Distinct endpoints, ready or not (kube-proxy's large-cluster count). */
+  distinct = 0;
+  private ips = new Int32Array(16);
+  private ports = new Int32Array(16);
+  private locals = new Uint8Array(16);
+  private readies = new Uint8Array(16);
+  private order = new Int32Array(16);
+  private addressKeys = new Float64Array(16);
+  private portKeys = new Float64Array(16);
+  private out = { ips: new Int32Array(16), ports: new Int32Array(16), locals: new Uint8Array(16) };
+
+  /** The i-th selected endpoint's address (uint32). */
+  ip(i: number): number {
+    return this.out.ips[i] >>> 0;
+  }
+
+  port(i: number): number {
+    return this.out.ports[i];
+  }
+
+  isLocal(i: number): boolean {
+    return this.out.locals[i] === 1;
+  }
+
+  /** Selects the endpoints of `entry` for `nodeName`; returns `count`. */
+  select(entry: ServicePortEndpoints, nodeName: string): number {
+    const all = entry.endpoints;
+    this.reserve(all.length);
+    const { ips, ports, locals, readies } = this;
+    // Few endpoints: a scan finds duplicates; many: a Map keyed by ip * 2^16 + port.
+    const byKey = all.length > 16 ? new Map<number, number>() : undefined;
+    let n = 0;
+    for (let k = 0; k < all.length; k++) {
+      const e = all[k];
+      if (e.ip === 0 || e.port <= 0) continue; // kube-proxy ignores empty addresses and port 0
+      const ip = e.ip | 0;
+      const local = e.node !== undefined && e.node === nodeName;
+      let seen = -1;
+      if (byKey !== undefined) seen = byKey.get((ip >>> 0) * 0x10000 + e.port) ?? -1;
+      else for (let i = 0; i < n && seen < 0; i++) if (ips[i] === ip && ports[i] === e.port) seen = i;
+      if (seen < 0) {
+        ips[n] = ip;
+        ports[n] = e.port;
+        locals[n] = local ? 1 : 0;
+        readies[n] = e.ready ? 1 : 0;
+        byKey?.set((ip >>> 0) * 0x10000 + e.port, n);
+        n++;
+      } else if (local) {
+        locals[seen] = 1;
+        readies[seen] = e.ready ? 1 : 0;
+      }
+    }
+    this.distinct = n;
+    this.sortIndices(n);
+    const out = this.out;
+    let count = 0;
+    for (let i = 0; i < n; i++) {
+      const j = this.order[i];
+      if (readies[j] === 0) continue;
+      out.ips[count] = ips[j];
+      out.ports[count] = ports[j];
+      out.locals[count] = locals[j];
+      count++;
+    }
+    this.count = count;
+    return count;
+  }
+
+  /** `order` = 0..n-1 sorted as kube-proxy sorts "ip:port" strings. */
+  private sortIndices(n: number): void {
+    const { order, addressKeys, portKeys } = this;
+    for (let i = 0; i < n; i++) {
+      order[i] = i;
+      addressKeys[i] = addressOrder(this.ips[i] >>> 0);
+      portKeys[i] = portOrder(this.ports[i]);
+    }
+    if (n > 32) {
+      const byKey = (a: number, b: number) => addressKeys[a] - addressKeys[b] || portKeys[a] - portKeys[b];
+      order.set(Array.from(order.subarray(0, n)).sort(byKey));
+      return;
+    }
+    // Insertion sort: a service has a handful of endpoints, often already in order.
+    for (let i = 1; i < n; i++) {
+      const x = order[i];
+      let j = i - 1;
+      while (j >= 0 && (addressKeys[x] < addressKeys[order[j]] || (addressKeys[x] === addressKeys[order[j]] && portKeys[x] < portKeys[order[j]]))) {
+        order[j + 1] = order[j];
+        j--;
+      }
+      order[j + 1] = x;
     }
   }
-  if (out.length > 1) out.sort(compareEndpoints);
-  return out;
+
+  private reserve(n: number): void {
+    if (n <= this.ips.length) return;
+    let size = this.ips.length;
+    while (size < n) size *= 2;
+    this.ips = new Int32Array(size);
+    this.ports = new Int32Array(size);
+    this.locals = new Uint8Array(size);
+    this.readies = new Uint8Array(size);
+    this.order = new Int32Array(size);
+    this.addressKeys = new Float64Array(size);
+    this.portKeys = new Float64Array(size);
+    this.out = { ips: new Int32Array(size), ports: new Int32Array(size), locals: new Uint8Array(size) };
+  }
+}
+
+// What kube-proxy's ServicePort info holds, from the model: shared by the plan and the compiler.
+
+/** The address a LoadBalancer service got (spec.loadBalancerIP, or one from the pool), as status.loadBalancer.ingress. */
+export function loadBalancerIPsOf(service: Service): readonly number[] {
+  const ingressIP = service.loadBalancerIngress ?? service.loadBalancerIP;
+  return service.type === 'LoadBalancer' && ingressIP !== undefined ? [ingressIP] : NO_ADDRESSES;
+}
+
+export function nodePortOf(service: Service, servicePort: ServicePort): number | undefined {
+  return (service.type === 'NodePort' || service.type === 'LoadBalancer') && servicePort.nodePort !== undefined ? servicePort.nodePort : undefined;
+}
+
+/** externalTrafficPolicy Local on a service reachable from outside (kube-proxy's ExternalPolicyLocal). */
+export function externalPolicyLocalOf(service: Service, servicePort: ServicePort): boolean {
+  const reachable = nodePortOf(service, servicePort) !== undefined || loadBalancerIPsOf(service).length > 0;
+  return reachable && service.externalTrafficPolicy === 'Local';
+}
+
+/** The ClientIP affinity timeout (kube-proxy's StickyMaxAgeSeconds), or undefined without affinity. */
+export function affinitySecondsOf(service: Service): number | undefined {
+  return service.sessionAffinity === 'ClientIP' ? (service.sessionAffinityTimeoutSeconds ?? 10800) : undefined;
+}
+
+export function protocolOf(servicePort: ServicePort): L4Protocol {
+  return l4(servicePort.protocol);
 }
 
 /** One service port's plan, or undefined when kube-proxy writes nothing for it. */
-export function planServicePort(entry: ServicePortEndpoints, nodeName: string): ServicePortPlan | undefined {
+export function planServicePort(entry: ServicePortEndpoints, nodeName: string, selection = new EndpointSelection()): ServicePortPlan | undefined {
   const { service, servicePort } = entry;
   if (!isProxied(service)) return undefined;
-  const candidates = distinctEndpoints(entry, nodeName);
+  const count = selection.select(entry, nodeName);
   const endpoints: PlannedEndpoint[] = [];
   const localEndpoints: PlannedEndpoint[] = [];
-  for (const c of candidates) {
-    if (!c.ready) continue;
-    const planned: PlannedEndpoint = { ip: c.ip, port: c.port, local: c.local };
+  for (let i = 0; i < count; i++) {
+    const planned: PlannedEndpoint = { ip: selection.ip(i), port: selection.port(i), local: selection.isLocal(i) };
     endpoints.push(planned);
-    if (c.local) localEndpoints.push(planned);
+    if (planned.local) localEndpoints.push(planned);
   }
-  // The address the service got (spec.loadBalancerIP, or one from the pool), as status.loadBalancer.ingress.
-  const ingressIP = service.loadBalancerIngress ?? service.loadBalancerIP;
-  const loadBalancerIPs = service.type === 'LoadBalancer' && ingressIP !== undefined ? [ingressIP] : NO_ADDRESSES;
-  const nodePort = (service.type === 'NodePort' || service.type === 'LoadBalancer') && servicePort.nodePort !== undefined ? servicePort.nodePort : undefined;
-  const reachable = nodePort !== undefined || loadBalancerIPs.length > 0;
   // Every property always present (undefined when absent): one object shape for every plan.
   return {
     serviceKey: serviceKey(service),
@@ -314,13 +424,13 @@ export function planServicePort(entry: ServicePortEndpoints, nodeName: string): 
     protocol: l4(servicePort.protocol),
     clusterIP: service.clusterIP!,
     port: servicePort.port,
-    nodePort,
-    loadBalancerIPs,
-    externalPolicyLocal: reachable && service.externalTrafficPolicy === 'Local',
-    affinitySeconds: service.sessionAffinity === 'ClientIP' ? (service.sessionAffinityTimeoutSeconds ?? 10800) : undefined,
+    nodePort: nodePortOf(service, servicePort),
+    loadBalancerIPs: loadBalancerIPsOf(service),
+    externalPolicyLocal: externalPolicyLocalOf(service, servicePort),
+    affinitySeconds: affinitySecondsOf(service),
     endpoints,
     localEndpoints,
-    endpointCount: candidates.length,
+    endpointCount: selection.distinct,
   };
 }
 
@@ -329,8 +439,9 @@ const NO_ADDRESSES: readonly number[] = [];
 /** Plans of every proxied service port, in the order of `inputs.endpoints`. */
 export function planServicePorts(inputs: Pick<ServiceRuleInputs, 'endpoints' | 'nodeName'>): ServicePortPlan[] {
   const plans: ServicePortPlan[] = [];
+  const selection = new EndpointSelection();
   for (const entry of inputs.endpoints) {
-    const plan = planServicePort(entry, inputs.nodeName);
+    const plan = planServicePort(entry, inputs.nodeName, selection);
     if (plan !== undefined) plans.push(plan);
   }
   return plans;
@@ -426,6 +537,18 @@ function writeEgressMasquerade(b: RuleSetBuilder, podCIDR: Cidr, serviceCIDR: Ci
   b.append('nat', PODWIRE_POSTRTG, [source(podCIDR), destination(MULTICAST, true), note], masquerade(true));
 }
 
+interface EndpointNames {
+  /** "ip:port" */
+  readonly text: string;
+  /** KUBE-SEP-… */
+  readonly chain: string;
+}
+
+function endpointNames(plan: ServicePortPlan, ep: PlannedEndpoint): EndpointNames {
+  const text = endpointText(ep.ip, ep.port);
+  return { text, chain: servicePortEndpointChain(plan.name, plan.protocol, text) };
+}
+
 /** Writes one service port's rules the way syncProxyRules' loop body does. */
 class ServicePortWriter {
   constructor(
@@ -438,9 +561,11 @@ class ServicePortWriter {
   write(plan: ServicePortPlan): void {
     const { b } = this;
     const proto = protocol(plan.protocol);
-    const svcChain = servicePortPolicyClusterChain(plan.name, plan.protocol);
-    const localChain = servicePortPolicyLocalChain(plan.name, plan.protocol);
-    const extChain = serviceExternalChain(plan.name, plan.protocol);
+    // One hash names the SVC, SVL and EXT chains (the functions above, without hashing thrice).
+    const portHash = portProtoHash(plan.name, plan.protocol);
+    const svcChain = `KUBE-SVC-${portHash}`;
+    const localChain = `KUBE-SVL-${portHash}`;
+    const extChain = `KUBE-EXT-${portHash}`;
     const anyEndpoints = hasEndpoints(plan);
     const externalEndpoints = hasExternalEndpoints(plan);
     // Without endpoints anywhere the filter table rejects; with none for Local external
@@ -481,12 +606,13 @@ class ServicePortWriter {
     if (externallyAccessible(plan)) this.writeExternalChain(plan, extChain, svcChain, localChain, externalEndpoints);
 
     b.chain('nat', svcChain);
-    this.writeEndpointDispatch(plan, svcChain, plan.endpoints);
+    const names = new Map(plan.endpoints.map((ep) => [ep, endpointNames(plan, ep)] as const));
+    this.writeEndpointDispatch(plan, svcChain, plan.endpoints, names);
     if (plan.externalPolicyLocal && plan.localEndpoints.length > 0) {
       b.chain('nat', localChain);
-      this.writeEndpointDispatch(plan, localChain, plan.localEndpoints);
+      this.writeEndpointDispatch(plan, localChain, plan.localEndpoints, names);
     }
-    for (const ep of plan.endpoints) this.writeEndpointChain(plan, ep);
+    for (const ep of plan.endpoints) this.writeEndpointChain(plan, ep, names.get(ep)!.chain);
   }
 
   private writeExternalChain(plan: ServicePortPlan, extChain: string, svcChain: string, localChain: string, externalEndpoints: boolean): void {
@@ -507,27 +633,24 @@ class ServicePortWriter {
   }
 
   /** writeServiceToEndpointRules: affinity checks first, then 1/(n-i) probabilities, the last unconditional. */
-  private writeEndpointDispatch(plan: ServicePortPlan, chain: string, endpoints: readonly PlannedEndpoint[]): void {
+  private writeEndpointDispatch(plan: ServicePortPlan, chain: string, endpoints: readonly PlannedEndpoint[], names: ReadonlyMap<PlannedEndpoint, EndpointNames>): void {
     const { b } = this;
     if (plan.affinitySeconds !== undefined) {
       for (const ep of endpoints) {
-        const text = endpointText(ep.ip, ep.port);
-        const sep = servicePortEndpointChain(plan.name, plan.protocol, text);
+        const { text, chain: sep } = names.get(ep)!;
         b.append('nat', chain, [...this.comment(`${plan.name} -> ${text}`), recentCheck(sep, plan.affinitySeconds)], jump(sep));
       }
     }
     const n = endpoints.length;
     endpoints.forEach((ep, i) => {
-      const text = endpointText(ep.ip, ep.port);
-      const sep = servicePortEndpointChain(plan.name, plan.protocol, text);
+      const { text, chain: sep } = names.get(ep)!;
       const chance: Match[] = i < n - 1 ? [statistic(1 / (n - i))] : [];
       b.append('nat', chain, [...this.comment(`${plan.name} -> ${text}`), ...chance], jump(sep));
     });
   }
 
-  private writeEndpointChain(plan: ServicePortPlan, ep: PlannedEndpoint): void {
+  private writeEndpointChain(plan: ServicePortPlan, ep: PlannedEndpoint, sep: string): void {
     const { b } = this;
-    const sep = servicePortEndpointChain(plan.name, plan.protocol, endpointText(ep.ip, ep.port));
     b.chain('nat', sep);
     const note = this.comment(plan.name);
     // Hairpin: an endpoint reaching itself through the service must see the reply come from

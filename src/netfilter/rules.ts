@@ -414,22 +414,23 @@ export function validateRuleSet(ruleSet: RuleSet): string[] {
       known.add(chain);
     }
     rules.forEach((rule, i) => {
-      const where = `${table} rule ${i + 1} (-A ${rule.chain})`;
-      if (!known.has(rule.chain)) problems.push(`${where}: chain ${rule.chain} is not declared`);
-      for (const problem of matchProblems(rule)) problems.push(`${where}: ${problem}`);
+      const where = () => `${table} rule ${i + 1} (-A ${rule.chain})`;
+      if (!known.has(rule.chain)) problems.push(`${where()}: chain ${rule.chain} is not declared`);
+      for (const problem of matchProblems(rule)) problems.push(`${where()}: ${problem}`);
       const target = rule.target;
       if (target.kind === 'jump' || target.kind === 'goto') {
-        if (!known.has(target.chain)) problems.push(`${where}: target chain ${target.chain} does not exist`);
-        else if (isBuiltinChain(table, target.chain)) problems.push(`${where}: cannot jump to built-in chain ${target.chain}`);
+        if (!known.has(target.chain)) problems.push(`${where()}: target chain ${target.chain} does not exist`);
+        else if (isBuiltinChain(table, target.chain)) problems.push(`${where()}: cannot jump to built-in chain ${target.chain}`);
       }
       const ownTable = TARGET_TABLES[target.kind];
-      if (ownTable !== undefined && ownTable !== table) problems.push(`${where}: ${target.kind.toUpperCase()} is only valid in the ${ownTable} table`);
-      if (target.kind === 'mark' && (!isUint32(target.value) || !isUint32(target.mask))) problems.push(`${where}: MARK value and mask must be uint32`);
-      if ((target.kind === 'dnat' || target.kind === 'snat') && target.port !== undefined && !isPort(target.port)) problems.push(`${where}: NAT port ${target.port} out of range`);
+      if (ownTable !== undefined && ownTable !== table) problems.push(`${where()}: ${target.kind.toUpperCase()} is only valid in the ${ownTable} table`);
+      if (target.kind === 'mark' && (!isUint32(target.value) || !isUint32(target.mask))) problems.push(`${where()}: MARK value and mask must be uint32`);
+      if ((target.kind === 'dnat' || target.kind === 'snat') && target.port !== undefined && !isPort(target.port)) problems.push(`${where()}: NAT port ${target.port} out of range`);
     });
-    const loop = findLoop(table, rulesByChain(ruleSet, table));
+    const byChain = rulesByChain(ruleSet, table);
+    const loop = findLoop(table, byChain);
     if (loop !== undefined) problems.push(`${table}: loop through chains ${loop.join(' -> ')}`);
-    else problems.push(...hookProblems(table, rulesByChain(ruleSet, table)));
+    else problems.push(...hookProblems(table, byChain));
   }
   return problems;
 }
@@ -445,7 +446,7 @@ function isPort(n: number): boolean {
 function matchProblems(rule: Rule): string[] {
   const problems: string[] = [];
   const hasProtocol = rule.matches.some((m) => m.kind === 'protocol');
-  const seenCore = new Set<string>();
+  const seenHeaderFields: string[] = [];
   for (const m of rule.matches) {
     switch (m.kind) {
       case 'source':
@@ -453,8 +454,8 @@ function matchProblems(rule: Rule): string[] {
       case 'protocol':
       case 'inInterface':
         // iptables keeps one of each IP-header field per rule.
-        if (seenCore.has(m.kind)) problems.push(`more than one ${m.kind} match`);
-        seenCore.add(m.kind);
+        if (seenHeaderFields.includes(m.kind)) problems.push(`more than one ${m.kind} match`);
+        seenHeaderFields.push(m.kind);
         if ((m.kind === 'source' || m.kind === 'destination') && !cidrIsCanonical(m.cidr)) problems.push(`${m.kind} ${m.cidr.base}/${m.cidr.prefix} has host bits set or a bad prefix`);
         break;
       case 'sourcePort':
@@ -523,22 +524,34 @@ function findLoop(table: TableName, byChain: ReadonlyMap<string, readonly Rule[]
   return undefined;
 }
 
-/** Targets reachable from a hook that does not allow them (the kernel's check at ruleset load). */
+/**
+ * Targets reachable from a hook that does not allow them (the kernel's check at ruleset load).
+ * Each chain gets the set of hooks that reach it, as bits, in one walk per hook that stops at
+ * chains already marked; then each restricted target is checked once.
+ */
 function hookProblems(table: TableName, byChain: ReadonlyMap<string, readonly Rule[]>): string[] {
-  const problems: string[] = [];
-  for (const hook of BUILTIN_CHAINS[table]) {
-    const seen = new Set<string>();
+  const hooks = BUILTIN_CHAINS[table];
+  const reachedBy = new Map<string, number>();
+  hooks.forEach((hook, bit) => {
     const stack: string[] = [hook];
     while (stack.length > 0) {
       const chain = stack.pop()!;
-      if (seen.has(chain)) continue;
-      seen.add(chain);
-      for (const rule of byChain.get(chain) ?? []) {
-        const allowed = TARGET_HOOKS[rule.target.kind];
-        if (allowed !== undefined && !allowed.includes(hook)) {
-          problems.push(`${table}: ${rule.target.kind.toUpperCase()} in chain ${chain} is reachable from ${hook}, where it is not allowed`);
+      const mask = reachedBy.get(chain) ?? 0;
+      if ((mask & (1 << bit)) !== 0) continue;
+      reachedBy.set(chain, mask | (1 << bit));
+      for (const rule of byChain.get(chain) ?? []) if (rule.target.kind === 'jump' || rule.target.kind === 'goto') stack.push(rule.target.chain);
+    }
+  });
+  const problems: string[] = [];
+  for (const [chain, rules] of byChain) {
+    const mask = reachedBy.get(chain) ?? 0;
+    for (const rule of rules) {
+      const allowed = TARGET_HOOKS[rule.target.kind];
+      if (allowed === undefined) continue;
+      for (let bit = 0; bit < hooks.length; bit++) {
+        if ((mask & (1 << bit)) !== 0 && !allowed.includes(hooks[bit])) {
+          problems.push(`${table}: ${rule.target.kind.toUpperCase()} in chain ${chain} is reachable from ${hooks[bit]}, where it is not allowed`);
         }
-        if (rule.target.kind === 'jump' || rule.target.kind === 'goto') stack.push(rule.target.chain);
       }
     }
   }

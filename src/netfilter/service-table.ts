@@ -28,22 +28,32 @@
  * (service port, client), the endpoints last chosen, in a bounded `AffinityTable` whose time
  * is set (`setTime`) once per batch of packets.
  *
- * Building: `compileServiceTable` builds from the same inputs as kube-proxy.ts, through the
- * same plan. `LiveServiceTable.update` re-plans only the services that changed and relinks the
- * arrays from the kept plans of the others (as kube-proxy's partial sync rewrites the changed
- * services' chains and KUBE-SERVICES in full), into new arrays, and only then swaps the table
- * the dataplane reads; whatever goes wrong, it rebuilds everything from the inputs.
+ * Building: `compileServiceTable` builds from the same inputs as kube-proxy.ts, choosing
+ * endpoints through the same routine (kube-proxy.ts EndpointSelection) straight into the
+ * arrays: no object per service port or endpoint, since at 10K services the garbage collector
+ * copying such objects was most of the cost. `LiveServiceTable.update` chooses endpoints
+ * again only for the services that changed and copies the others' from the table in place
+ * (as kube-proxy's partial sync rewrites the changed services' chains, and KUBE-SERVICES in
+ * full), into new arrays, and only then swaps the table the dataplane reads; whatever goes
+ * wrong, it rebuilds everything from the inputs.
  */
 import { prefixMask } from '../packet/addr.js';
 import {
-  planServicePorts,
-  planServicePort,
-  serviceKey,
+  EndpointSelection,
+  affinitySecondsOf,
+  externalPolicyLocalOf,
+  isProxied,
+  loadBalancerIPsOf,
   nodeLocalAddresses,
+  nodePortOf,
+  planServicePort,
+  protocolOf,
+  serviceKey,
   type ServicePortPlan,
   type ServiceRuleInputs,
 } from './kube-proxy.js';
-import { DRAW_RANGE } from './rules.js';
+import type { ServicePortEndpoints } from '../cluster/endpoints.js';
+import { DRAW_RANGE, type L4Protocol } from './rules.js';
 
 /** What `classify` decided for a new flow. */
 export const FlowVerdict = {
@@ -91,8 +101,8 @@ function protocolCode(ipProtocol: number): number {
   return ipProtocol === 6 ? PROTO_TCP : ipProtocol === 17 ? PROTO_UDP : ipProtocol === 132 ? PROTO_SCTP : 0;
 }
 
-function planProtocolCode(plan: ServicePortPlan): number {
-  return plan.protocol === 'tcp' ? PROTO_TCP : plan.protocol === 'udp' ? PROTO_UDP : PROTO_SCTP;
+function protocolCodeOf(name: L4Protocol): number {
+  return name === 'tcp' ? PROTO_TCP : name === 'udp' ? PROTO_UDP : PROTO_SCTP;
 }
 
 /** (protocol code, port) as one nonzero int: the key's second word. */
@@ -140,8 +150,45 @@ const EP_WORDS = 2;
 const EP_LOCAL_BIT = 0x10000;
 const EP_PORT_MASK = 0xffff;
 
-/** Thrown inside a build when two service ports claim the same key; LiveServiceTable then rebuilds. */
-class KeyConflict extends Error {}
+/** Where a service's ports sit in a table: for partial updates. */
+interface Span {
+  readonly first: number;
+  readonly count: number;
+}
+
+/** The end of the run of service ports belonging to the service of `entries[first]` (computeEndpoints lists them together). */
+function serviceEnd(entries: readonly ServicePortEndpoints[], first: number): number {
+  let end = first + 1;
+  while (end < entries.length && entries[end].service === entries[first].service) end++;
+  return end;
+}
+
+/** What a build reuses from the table it replaces: the endpoints of services that did not change. */
+interface Reuse {
+  readonly previous: ServiceTable;
+  /** The changed services' namespaces, by name: looked up with the model's own strings, none built. */
+  readonly changed: ReadonlyMap<string, ReadonlySet<string>>;
+}
+
+/** "namespace/name" keys as a name → namespaces index. */
+function changedIndex(keys: Iterable<string>): Map<string, Set<string>> {
+  const index = new Map<string, Set<string>>();
+  for (const key of keys) {
+    const slash = key.indexOf('/');
+    const name = key.slice(slash + 1);
+    let namespaces = index.get(name);
+    if (namespaces === undefined) {
+      namespaces = new Set();
+      index.set(name, namespaces);
+    }
+    namespaces.add(key.slice(0, slash));
+  }
+  return index;
+}
+
+function sameService(a: ServicePortEndpoints['service'], b: ServicePortEndpoints['service']): boolean {
+  return a === b || (a.name === b.name && a.namespace === b.namespace);
+}
 
 /**
  * An immutable compiled table. Build it with `compileServiceTable` (or through
@@ -149,10 +196,16 @@ class KeyConflict extends Error {}
  * `classify`.
  */
 export class ServiceTable {
-  /** The plans the table was built from, by service-port index: names for traces. */
-  readonly plans: readonly ServicePortPlan[];
   /** True when some key was claimed twice (the first claim wins, as the first rule would). */
   readonly hasConflicts: boolean;
+  /** Services whose endpoints this build chose afresh (the others' were copied). */
+  readonly reselected: number;
+  /** The input behind each service port: plans for traces are made from it on demand. */
+  private readonly entries: readonly ServicePortEndpoints[];
+  private readonly nodeName: string;
+  /** Made when a partial update first asks (from `entries`), so a full build makes no strings. */
+  private spanIndex: ReadonlyMap<string, Span> | undefined;
+  private readonly planCache = new Map<number, ServicePortPlan>();
   private readonly vip: Int32Array;
   private readonly vipMask: number;
   private readonly nodePorts: Int32Array;
@@ -166,67 +219,158 @@ export class ServiceTable {
   private readonly serviceBase: number;
   private readonly serviceMask: number;
 
-  /** Use compileServiceTable. `strict` makes a key claimed twice throw (for incremental builds). */
-  constructor(plans: readonly ServicePortPlan[], network: NetworkFacts, strict = false) {
-    this.plans = plans;
+  /**
+   * Builds from the inputs: one service port per entry kube-proxy proxies, in the inputs'
+   * order. With `reuse`, services not named changed (and with as many ports as before) have
+   * their endpoints copied from the previous table instead of chosen again; everything else,
+   * keys and claims included, is built exactly as a full build builds it.
+   */
+  constructor(inputs: ServiceRuleInputs, reuse?: Reuse) {
+    const network = networkFacts(inputs);
+    this.nodeName = inputs.nodeName;
     this.podBase = network.podCIDR.base | 0;
     this.podMask = prefixMask(network.podCIDR.prefix) | 0;
     this.serviceBase = network.serviceCIDR.base | 0;
     this.serviceMask = prefixMask(network.serviceCIDR.prefix) | 0;
     this.locals = Int32Array.from(network.localAddresses, (a) => a | 0);
 
+    const entries: ServicePortEndpoints[] = [];
     let vipKeys = 0;
     let nodePortKeys = 0;
-    let endpoints = 0;
-    let locals = 0;
-    for (const plan of plans) {
-      vipKeys += 1 + plan.loadBalancerIPs.length;
-      if (plan.nodePort !== undefined) nodePortKeys++;
-      endpoints += plan.endpoints.length;
-      locals += plan.localEndpoints.length;
+    let endpointRoom = 0;
+    for (const entry of inputs.endpoints) {
+      if (!isProxied(entry.service)) continue;
+      entries.push(entry);
+      vipKeys += 1 + loadBalancerIPsOf(entry.service).length;
+      if (nodePortOf(entry.service, entry.servicePort) !== undefined) nodePortKeys++;
+      endpointRoom += entry.endpoints.length; // at least as many as will be selected
     }
+    this.entries = entries;
     const vipSlots = slotsFor(vipKeys);
     const nodePortSlots = slotsFor(nodePortKeys);
     this.vip = new Int32Array(vipSlots * ROW);
     this.vipMask = vipSlots - 1;
     this.nodePorts = new Int32Array(nodePortSlots * 2);
     this.nodePortMask = nodePortSlots - 1;
-    this.sp = new Int32Array(Math.max(1, plans.length) * SP_WORDS);
-    this.ep = new Int32Array(Math.max(1, endpoints) * EP_WORDS);
-    this.localEndpoints = new Int32Array(Math.max(1, locals));
+    this.sp = new Int32Array(Math.max(1, entries.length) * SP_WORDS);
+    this.ep = new Int32Array(Math.max(1, endpointRoom) * EP_WORDS);
+    this.localEndpoints = new Int32Array(Math.max(1, endpointRoom));
 
+    const selection = new EndpointSelection();
+    const cursor = { ep: 0, local: 0 };
     let conflicts = false;
-    let epNext = 0;
-    let localNext = 0;
-    for (let i = 0; i < plans.length; i++) {
-      const plan = plans[i];
-      const pp = protoPort(planProtocolCode(plan), plan.port);
-      const row = i * SP_WORDS;
-      this.sp[row + SP_CLUSTER_IP] = plan.clusterIP | 0;
-      this.sp[row + SP_PROTO_PORT] = pp;
-      this.sp[row + SP_FLAGS] = (plan.externalPolicyLocal ? FLAG_EXTERNAL_LOCAL : 0) | (plan.affinitySeconds !== undefined ? FLAG_AFFINITY : 0);
-      this.sp[row + SP_AFFINITY_SECONDS] = plan.affinitySeconds ?? 0;
-      this.sp[row + SP_EP_START] = epNext;
-      this.sp[row + SP_EP_COUNT] = plan.endpoints.length;
-      this.sp[row + SP_LOCAL_START] = localNext;
-      this.sp[row + SP_LOCAL_COUNT] = plan.localEndpoints.length;
-      for (const e of plan.endpoints) {
-        if (e.local) this.localEndpoints[localNext++] = epNext;
-        this.ep[epNext * EP_WORDS] = e.ip | 0;
-        this.ep[epNext * EP_WORDS + 1] = (e.port & EP_PORT_MASK) | (e.local ? EP_LOCAL_BIT : 0);
-        epNext++;
+    let reselected = 0;
+    // The previous table lists services in the same order, bar additions and removals: a
+    // cursor walks it alongside, and only a service not where expected is looked up by name.
+    let previousAt = 0;
+    let i = 0;
+    while (i < entries.length) {
+      const end = serviceEnd(entries, i);
+      const service = entries[i].service;
+      let copyFrom = -1;
+      if (reuse !== undefined) {
+        const previous = reuse.previous;
+        let before: Span | undefined;
+        if (previousAt < previous.entries.length && sameService(previous.entries[previousAt].service, service)) {
+          before = { first: previousAt, count: serviceEnd(previous.entries, previousAt) - previousAt };
+        } else {
+          before = previous.spans().get(serviceKey(service));
+        }
+        if (before !== undefined) {
+          // Step past the service even when it changed, to stay in step with the next one.
+          previousAt = before.first + before.count;
+          const unchanged = reuse.changed.get(service.name)?.has(service.namespace) !== true;
+          if (unchanged && before.count === end - i) copyFrom = before.first;
+        }
       }
-      // The order of claims is KUBE-SERVICES' order: cluster IP, then load-balancer IPs.
-      if (!this.claimAddress(plan.clusterIP, pp, i << 1)) conflicts = true;
-      for (const lb of plan.loadBalancerIPs) if (!this.claimAddress(lb, pp, (i << 1) | 1)) conflicts = true;
-      if (plan.nodePort !== undefined && !this.claimNodePort(protoPort(planProtocolCode(plan), plan.nodePort), i)) conflicts = true;
-      if (conflicts && strict) throw new KeyConflict(`${plan.name}: a key is claimed twice`);
+      if (copyFrom < 0) reselected++;
+      for (let k = i; k < end; k++) {
+        const entry = entries[k];
+        this.writeServicePort(k, entry);
+        if (copyFrom >= 0) this.copyEndpoints(k, reuse!.previous, copyFrom + (k - i), cursor);
+        else this.selectEndpoints(k, entry, selection, cursor);
+        if (!this.claimKeys(k, entry)) conflicts = true;
+      }
+      i = end;
     }
     this.hasConflicts = conflicts;
+    this.reselected = reselected;
+  }
+
+  /** Where each service's ports are, by "namespace/name". */
+  private spans(): ReadonlyMap<string, Span> {
+    if (this.spanIndex === undefined) {
+      const index = new Map<string, Span>();
+      for (let i = 0; i < this.entries.length; ) {
+        const end = serviceEnd(this.entries, i);
+        index.set(serviceKey(this.entries[i].service), { first: i, count: end - i });
+        i = end;
+      }
+      this.spanIndex = index;
+    }
+    return this.spanIndex;
+  }
+
+  /** The service port's own row, endpoints aside. */
+  private writeServicePort(index: number, entry: ServicePortEndpoints): void {
+    const { service, servicePort } = entry;
+    const affinity = affinitySecondsOf(service);
+    const row = index * SP_WORDS;
+    this.sp[row + SP_CLUSTER_IP] = service.clusterIP! | 0;
+    this.sp[row + SP_PROTO_PORT] = protoPort(protocolCodeOf(protocolOf(servicePort)), servicePort.port);
+    this.sp[row + SP_FLAGS] = (externalPolicyLocalOf(service, servicePort) ? FLAG_EXTERNAL_LOCAL : 0) | (affinity !== undefined ? FLAG_AFFINITY : 0);
+    this.sp[row + SP_AFFINITY_SECONDS] = affinity ?? 0;
+  }
+
+  /** Chooses the endpoints as kube-proxy does (kube-proxy.ts EndpointSelection) and appends them. */
+  private selectEndpoints(index: number, entry: ServicePortEndpoints, selection: EndpointSelection, cursor: { ep: number; local: number }): void {
+    const row = index * SP_WORDS;
+    const count = selection.select(entry, this.nodeName);
+    this.sp[row + SP_EP_START] = cursor.ep;
+    this.sp[row + SP_EP_COUNT] = count;
+    this.sp[row + SP_LOCAL_START] = cursor.local;
+    for (let i = 0; i < count; i++) {
+      const local = selection.isLocal(i);
+      if (local) this.localEndpoints[cursor.local++] = cursor.ep;
+      this.ep[cursor.ep * EP_WORDS] = selection.ip(i) | 0;
+      this.ep[cursor.ep * EP_WORDS + 1] = (selection.port(i) & EP_PORT_MASK) | (local ? EP_LOCAL_BIT : 0);
+      cursor.ep++;
+    }
+    this.sp[row + SP_LOCAL_COUNT] = cursor.local - this.sp[row + SP_LOCAL_START];
+  }
+
+  /** Copies service port `from` of `previous`'s endpoints, unchanged. */
+  private copyEndpoints(index: number, previous: ServiceTable, from: number, cursor: { ep: number; local: number }): void {
+    const row = index * SP_WORDS;
+    const old = from * SP_WORDS;
+    const start = previous.sp[old + SP_EP_START];
+    const count = previous.sp[old + SP_EP_COUNT];
+    this.sp[row + SP_EP_START] = cursor.ep;
+    this.sp[row + SP_EP_COUNT] = count;
+    this.sp[row + SP_LOCAL_START] = cursor.local;
+    this.sp[row + SP_LOCAL_COUNT] = previous.sp[old + SP_LOCAL_COUNT];
+    for (let i = 0; i < count; i++) {
+      const e = (start + i) * EP_WORDS;
+      this.ep[cursor.ep * EP_WORDS] = previous.ep[e];
+      this.ep[cursor.ep * EP_WORDS + 1] = previous.ep[e + 1];
+      if ((previous.ep[e + 1] & EP_LOCAL_BIT) !== 0) this.localEndpoints[cursor.local++] = cursor.ep;
+      cursor.ep++;
+    }
+  }
+
+  /** Claims the service port's keys in KUBE-SERVICES' order: cluster IP, load-balancer IPs; then its NodePort. */
+  private claimKeys(index: number, entry: ServicePortEndpoints): boolean {
+    const { service, servicePort } = entry;
+    const pp = this.sp[index * SP_WORDS + SP_PROTO_PORT];
+    let fresh = this.claimAddress(service.clusterIP!, pp, index << 1);
+    for (const lb of loadBalancerIPsOf(service)) fresh = this.claimAddress(lb, pp, (index << 1) | 1) && fresh;
+    const nodePort = nodePortOf(service, servicePort);
+    if (nodePort !== undefined) fresh = this.claimNodePort(protoPort(pp >>> 16, nodePort), index) && fresh;
+    return fresh;
   }
 
   get servicePortCount(): number {
-    return this.plans.length;
+    return this.entries.length;
   }
 
   /** Bytes of typed arrays behind the table. */
@@ -444,9 +588,19 @@ export class ServiceTable {
     return this.ep[endpoint * EP_WORDS + 1] & EP_PORT_MASK;
   }
 
-  /** The plan of a service port, for traces and status. */
+  /** The plan of a service port (names, endpoints), made on first request: for traces and status, not packets. */
   plan(servicePort: number): ServicePortPlan {
-    return this.plans[servicePort];
+    let plan = this.planCache.get(servicePort);
+    if (plan === undefined) {
+      plan = planServicePort(this.entries[servicePort], this.nodeName)!;
+      this.planCache.set(servicePort, plan);
+    }
+    return plan;
+  }
+
+  /** Every service port's plan, in table order. */
+  plans(): ServicePortPlan[] {
+    return this.entries.map((_, i) => this.plan(i));
   }
 }
 
@@ -588,7 +742,7 @@ export class AffinityTable {
 // ---------------------------------------------------------------------------------------------
 // Building.
 
-/** The network facts a table needs besides the plans. */
+/** The network facts a table needs besides the service ports. */
 export interface NetworkFacts {
   readonly podCIDR: { readonly base: number; readonly prefix: number };
   readonly serviceCIDR: { readonly base: number; readonly prefix: number };
@@ -603,12 +757,14 @@ export function networkFacts(inputs: ServiceRuleInputs): NetworkFacts {
 
 /** Builds the table from the same inputs as kubeProxyRules. */
 export function compileServiceTable(inputs: ServiceRuleInputs): ServiceTable {
-  return new ServiceTable(planServicePorts(inputs), networkFacts(inputs));
+  return new ServiceTable(inputs);
 }
 
 export interface UpdateResult {
-  /** 'partial': only the changed services were re-planned; 'full': everything was rebuilt. */
+  /** 'partial': endpoints chosen again for the changed services only; 'full': for all. */
   readonly kind: 'partial' | 'full';
+  /** Services whose endpoints were chosen again. */
+  readonly reselected: number;
   /** Why a partial update fell back to a full rebuild. */
   readonly reason?: string;
 }
@@ -620,11 +776,9 @@ export interface UpdateResult {
  */
 export class LiveServiceTable {
   private current: ServiceTable;
-  /** Kept plans, by service, in the order a full build meets them. */
-  private plansByService = new Map<string, ServicePortPlan[]>();
 
   constructor(inputs: ServiceRuleInputs) {
-    this.current = this.fullBuild(inputs);
+    this.current = new ServiceTable(inputs);
   }
 
   get table(): ServiceTable {
@@ -633,59 +787,24 @@ export class LiveServiceTable {
 
   /** Rebuilds everything from the inputs; throws (keeping the current table) if they cannot be built. */
   rebuild(inputs: ServiceRuleInputs): UpdateResult {
-    this.current = this.fullBuild(inputs);
-    return { kind: 'full' };
+    this.current = new ServiceTable(inputs);
+    return { kind: 'full', reselected: this.current.reselected };
   }
 
   /**
    * Brings the table up to `inputs`, given the services ("namespace/name") whose Service or
-   * endpoints changed since the last update. Falls back to a full rebuild when anything fails,
-   * or when claims collide (only a full build knows which claim comes first). Throws only when
-   * the full rebuild fails too, and then the table in place stays.
+   * endpoints changed since the last update: only theirs are chosen again, the others' copied
+   * from the table in place. Whatever goes wrong, it rebuilds everything; it throws only when
+   * that fails too, and then the table in place stays.
    */
   update(inputs: ServiceRuleInputs, changedServices: Iterable<string>): UpdateResult {
     try {
-      const changed = new Set(changedServices);
-      const replanned = new Map<string, ServicePortPlan[]>();
-      for (const key of changed) replanned.set(key, []);
-      for (const entry of inputs.endpoints) {
-        const list = replanned.get(serviceKey(entry.service));
-        if (list === undefined) continue;
-        const plan = planServicePort(entry, inputs.nodeName);
-        if (plan !== undefined) list.push(plan);
-      }
-      const next = new Map(this.plansByService);
-      for (const [key, plans] of replanned) {
-        if (plans.length === 0) next.delete(key);
-        else next.set(key, plans);
-      }
-      const plans: ServicePortPlan[] = [];
-      for (const list of next.values()) for (const plan of list) plans.push(plan);
-      const table = new ServiceTable(plans, networkFacts(inputs), true);
-      this.plansByService = next;
-      this.current = table;
-      return { kind: 'partial' };
+      this.current = new ServiceTable(inputs, { previous: this.current, changed: changedIndex(changedServices) });
+      return { kind: 'partial', reselected: this.current.reselected };
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
-      this.current = this.fullBuild(inputs);
-      return { kind: 'full', reason };
+      this.current = new ServiceTable(inputs);
+      return { kind: 'full', reselected: this.current.reselected, reason };
     }
-  }
-
-  /** Builds from scratch; nothing is kept unless the whole build succeeds. */
-  private fullBuild(inputs: ServiceRuleInputs): ServiceTable {
-    const plans = planServicePorts(inputs);
-    const byService = new Map<string, ServicePortPlan[]>();
-    for (const plan of plans) {
-      let list = byService.get(plan.serviceKey);
-      if (list === undefined) {
-        list = [];
-        byService.set(plan.serviceKey, list);
-      }
-      list.push(plan);
-    }
-    const table = new ServiceTable(plans, networkFacts(inputs));
-    this.plansByService = byService;
-    return table;
   }
 }

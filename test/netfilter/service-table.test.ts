@@ -136,27 +136,47 @@ test('a partial update decides exactly as a full build of the new inputs', (t) =
   );
 });
 
-test('an update that only touches one service keeps the other plans as they were', (t) => {
-  const inputs = goldenInputs();
-  const live = new LiveServiceTable(inputs);
-  const webPlan = live.table.plans.find((p) => p.name === 'default/web:http');
-  const c = goldenCluster();
-  const endpoints = c.endpoints.map((e) => (e.name === 'shop' ? { ...e, subsets: [] } : e));
-  live.update(inputsFor({ ...c, endpoints }), ['default/shop']);
-  t.is(live.table.plans.find((p) => p.name === 'default/web:http'), webPlan, 'not re-planned');
-  const d = new FlowDecision();
-  t.is(live.table.classify(ip('10.244.1.3'), ip('10.96.0.30'), 6, 8080, 0, null, d), FlowVerdict.Reject);
+test('a partial update copes with services removed from the middle and listed in another order', (t) => {
+  fc.assert(
+    fc.property(randomClusterArb, fc.array(fc.boolean(), { minLength: 6, maxLength: 6 }), fc.boolean(), (a, keep, reverse) => {
+      const services = a.services.filter((_, i) => keep[i]);
+      const b: Cluster = { ...a, services: reverse ? [...services].reverse() : services, endpoints: a.endpoints.filter((e) => services.some((s) => s.name === e.name)) };
+      const live = new LiveServiceTable(inputsFor(a, NODE, NODE_ADDRESS));
+      const next = inputsFor(b, NODE, NODE_ADDRESS);
+      const result = live.update(next, changedServices(a, b));
+      if (result.kind !== 'partial') throw new Error(`fell back: ${result.reason}`);
+      if (result.reselected !== 0) throw new Error(`${result.reselected} services chosen again, though none changed`);
+      t.deepEqual(decisions(live.table, b), decisions(compileServiceTable(next), b));
+    }),
+    { numRuns: 100 },
+  );
 });
 
-test('when claims collide or anything throws, an update falls back to a full rebuild', (t) => {
+test('an update chooses endpoints again only for the services named changed', (t) => {
+  const c = goldenCluster();
+  const live = new LiveServiceTable(inputsFor(c));
+  t.is(live.table.reselected, 5, 'a full build chooses for every proxied service');
+  const endpoints = c.endpoints.map((e) => (e.name === 'shop' ? { ...e, subsets: [] } : e));
+  const result = live.update(inputsFor({ ...c, endpoints }), ['default/shop']);
+  t.deepEqual(result, { kind: 'partial', reselected: 1 });
+  const d = new FlowDecision();
+  t.is(live.table.classify(ip('10.244.1.3'), ip('10.96.0.30'), 6, 8080, 0, null, d), FlowVerdict.Reject);
+  t.is(live.table.classify(ip('10.244.1.3'), ip('10.96.0.20'), 6, 80, 0, null, d), FlowVerdict.Dnat, 'web kept its endpoints');
+  t.is(live.table.plan(d.servicePort).name, 'default/web:http');
+  t.deepEqual(live.table.plans().map((p) => p.name), ['default/web:http', 'default/shop', 'default/edge:https', 'default/dns:dns', 'default/idle']);
+});
+
+test('colliding claims keep the first-claim order in a partial update; failures fall back to a full rebuild', (t) => {
   const c = goldenCluster();
   const live = new LiveServiceTable(inputsFor(c));
   const edge = c.services.find((s) => s.name === 'edge')!;
   const clash = { ...c, services: [...c.services, { ...edge, name: 'clash', clusterIP: ip('10.96.0.42'), ports: [{ ...edge.ports[0], nodePort: 30445 }] }] };
   const collided = live.update(inputsFor(clash), ['default/clash']);
-  t.is(collided.kind, 'full');
-  t.regex(collided.reason ?? '', /claimed twice/);
+  t.is(collided.kind, 'partial');
   t.true(live.table.hasConflicts);
+  const d = new FlowDecision();
+  live.table.classify(ip('192.0.2.7'), ip('192.0.2.100'), 6, 443, 0, null, d);
+  t.is(live.table.plan(d.servicePort).name, 'default/edge:https', 'edge was declared first');
 
   // A source that fails once: the partial update trips on it, the full rebuild reads it.
   const list = [...inputsFor(c).endpoints];
