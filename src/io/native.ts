@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
 import { markAsUntransferable } from 'node:worker_threads';
-import type { PortStats } from './port.js';
+import type { PortErrorHandler, PortStats } from './port.js';
 
 /** The buffers every native port shares with JavaScript (see src/io/native/port.h). */
 export interface NativePortBase {
@@ -154,4 +154,31 @@ export function portError(name: string, message: string, errno: number): Error &
     // an errno Node does not know keeps only its number
   }
   return err;
+}
+
+/**
+ * Starts a native port: `handler` gets the shared batch, filled with `count` entries, once
+ * per wake-up; when the port dies (the device deleted, the socket failed), `onDead` learns
+ * why and the error goes to `onError`, or becomes a process warning without one.
+ */
+export function startNative<B extends { count: number }>(
+  native: NativePortBase,
+  name: string,
+  batch: B,
+  handler: (batch: B) => void,
+  onDead: (err: Error) => void,
+  onError: PortErrorHandler | undefined,
+): void {
+  native.start(
+    (count) => {
+      batch.count = count;
+      handler(batch);
+    },
+    (message, errno) => {
+      const err = portError(name, message, errno);
+      onDead(err);
+      if (onError) onError(err);
+      else process.emitWarning(err.message, 'PodwirePortWarning');
+    },
+  );
 }

@@ -14,7 +14,7 @@ import {
   nativeIo,
   nativeIoUnavailable,
   pinShared,
-  portError,
+  startNative,
   slabBuffer,
   STAT_TX_DROPPED,
   type NativeTapPort,
@@ -93,19 +93,10 @@ export class TapPort implements Port {
   }
 
   start(handler: (batch: RxBatch) => void, onError?: PortErrorHandler): void {
-    const batch = this.batch;
-    this.native.start(
-      (count) => {
-        batch.count = count;
-        handler(batch);
-      },
-      (message, errno) => {
-        this.closed = true;
-        this.error = portError(this.name, message, errno);
-        if (onError) onError(this.error);
-        else process.emitWarning(this.error.message, 'PodwirePortWarning');
-      },
-    );
+    startNative(this.native, this.name, this.batch, handler, (err) => {
+      this.closed = true;
+      this.error = err;
+    }, onError);
   }
 
   send(frame: Uint8Array, offset: number, length: number, offload?: TxOffload): boolean {

@@ -11,7 +11,7 @@ import {
   nativeIo,
   nativeIoUnavailable,
   pinShared,
-  portError,
+  startNative,
   slabBuffer,
   STAT_TX_DROPPED,
   type NativeUdpPort,
@@ -99,19 +99,10 @@ export class UdpPort implements DatagramPort {
   }
 
   start(handler: (batch: DatagramBatch) => void, onError?: PortErrorHandler): void {
-    const batch = this.batch;
-    this.native.start(
-      (count) => {
-        batch.count = count;
-        handler(batch);
-      },
-      (message, errno) => {
-        this.closed = true;
-        this.error = portError(this.name, message, errno);
-        if (onError) onError(this.error);
-        else process.emitWarning(this.error.message, 'PodwirePortWarning');
-      },
-    );
+    startNative(this.native, this.name, this.batch, handler, (err) => {
+      this.closed = true;
+      this.error = err;
+    }, onError);
   }
 
   send(data: Uint8Array, offset: number, length: number, addr: number, port: number): boolean {

@@ -31,7 +31,6 @@ import type { DatagramPort, Port } from '../io/port.js';
 import { VtepSocket } from '../overlay/vtep.js';
 import { NodeCapture } from './capture.js';
 import { serveControl } from './control.js';
-import { dropName } from './drops.js';
 import {
   createNamespace,
   destroyNamespace,
@@ -583,12 +582,6 @@ export class NodeAgent {
     await fs.rm(this.options.paths.nodeSocket(this.node.name), { force: true });
   }
 
-  dropSummary(): string {
-    return Array.from(this.pipeline.drops.entries())
-      .filter(([, n]) => n > 0)
-      .map(([reason, n]) => `${dropName(reason)}=${n}`)
-      .join(' ');
-  }
 }
 
 function readHostResolvConf(): string {

@@ -101,8 +101,10 @@ export class NodeCapture implements FrameTap {
     const id = this.peerInterface.get(peer.node);
     if (id === undefined || length > this.scratch.length - OUTER_LEN) return;
     const out = this.scratch;
-    const [srcAddr, dstAddr] = outbound ? [this.node.underlayAddr, peer.underlayAddr] : [peer.underlayAddr, this.node.underlayAddr];
-    const [srcPort, dstPort] = outbound ? [this.node.underlayPort, peer.underlayPort] : [peer.underlayPort, this.node.underlayPort];
+    const srcAddr = outbound ? this.node.underlayAddr : peer.underlayAddr;
+    const dstAddr = outbound ? peer.underlayAddr : this.node.underlayAddr;
+    const srcPort = outbound ? this.node.underlayPort : peer.underlayPort;
+    const dstPort = outbound ? peer.underlayPort : this.node.underlayPort;
     out.set(frame.subarray(offset, offset + length), OUTER_LEN);
     emitEthernet({ dstMac: underlayMac(dstAddr), srcMac: underlayMac(srcAddr), ethertype: ETHERTYPE.IPV4 }, out, 0);
     const udpLength = UDP_HEADER_LEN + VXLAN_HEADER_LEN + length;

@@ -742,16 +742,13 @@ export class Pipeline {
     if (!ip.verifyChecksum()) return this.drop(Drop.BadChecksum);
     const dst = ip.dstAddr;
     if (dst !== up.id.addr && !this.announced.has(dst)) return this.drop(Drop.NotForThisNode);
-    // A reply to a masqueraded connection (or an error about one) goes back to its pod.
-    const ref = this.conntrackReplyTo();
-    if (ref !== CT_NOT_FOUND) {
-      if (ip.ttl <= 1) return this.drop(Drop.TtlExceeded);
-      return this.forward(INGRESS_UPLINK, undefined, buf);
-    }
+    // An echo request to the node is for the node: replies to masqueraded pings are echo
+    // replies, which answerEcho leaves alone.
     if (dst === up.id.addr && ip.protocol === IPPROTO.ICMP && this.answerEcho(up.id.mac)) {
       return this.sendOnUplink(buf, offset, eth.headerLength + ip.totalLength);
     }
-    // NodePorts and LoadBalancer addresses: track() decides, or drops as nothing listens here.
+    // Replies to masqueraded connections, NodePorts and LoadBalancer addresses: track()
+    // finds the connection or decides a new one, and drops what nothing here listens for.
     if (ip.ttl <= 1) return this.drop(Drop.TtlExceeded);
     this.forward(INGRESS_UPLINK, undefined, buf);
   }

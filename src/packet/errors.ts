@@ -45,7 +45,3 @@ export function packetErrorName(code: number): string {
   return NAMES[code] ?? `unknown-${code}`;
 }
 
-/** Narrowing helper: checked constructors return a view or a numeric error. */
-export function isPacketError(value: unknown): value is PacketError {
-  return typeof value === 'number';
-}
