@@ -79,7 +79,17 @@ interface RunningPod {
   ready: boolean;
   /** Being deleted: out of the endpoints, its processes asked to stop. */
   terminating: boolean;
+  /** When its declared ports were last seen listening (ms, monotonic); 0: not yet. */
+  portsSeenAt: number;
 }
+
+/**
+ * A ready pod's ports are looked at again this often, as the kubelet's default probe
+ * period; until it is ready, every readiness tick (250 ms) looks. Reading a namespace's
+ * socket table costs a walk of the kernel's whole TCP hash, so not more often than that;
+ * a container that exits makes its pod unready at the next tick regardless.
+ */
+const READY_PORTS_RECHECK_MS = 10_000;
 
 /** How long a deleted pod's processes get between SIGTERM and SIGKILL (Kubernetes gives 30 s). */
 const TERMINATION_GRACE_MS = 5000;
@@ -399,7 +409,7 @@ export class NodeAgent {
     const netns = podNamespaceName(cluster.settings.name, pod.namespace, pod.name);
     await destroyNamespace(netns); // a leftover of a crashed run must not block this one
     await createNamespace(netns);
-    const running: RunningPod = { pod, netns, slot: -1, backend: '', containers: [], ready: false, terminating: false };
+    const running: RunningPod = { pod, netns, slot: -1, backend: '', containers: [], ready: false, terminating: false, portsSeenAt: 0 };
     this.pods.push(running);
     // Offload: the pod's kernel hands over TSO super-frames and partial checksums, which
     // cross podwire whole (one pipeline pass per 64 KiB instead of per 1450 bytes).
@@ -464,10 +474,13 @@ export class NodeAgent {
       const alive = running.containers.every((c) => c.process !== undefined && c.exitCode === null);
       const wanted = running.containers.flatMap((c) => c.workload.readyPorts);
       let listening = true;
-      if (alive && wanted.length > 0) {
+      const recent = running.ready && performance.now() - running.portsSeenAt < READY_PORTS_RECHECK_MS;
+      if (alive && wanted.length > 0 && !recent) {
         try {
-          const open = await listeningTcpPorts(running.netns);
+          const pids = running.containers.flatMap((c) => (c.process?.pid === undefined ? [] : [c.process.pid]));
+          const open = await listeningTcpPorts(running.netns, pids);
           listening = wanted.every((p) => open.has(p));
+          if (listening) running.portsSeenAt = performance.now();
         } catch {
           listening = false;
         }

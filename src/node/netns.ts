@@ -116,15 +116,40 @@ export function spawnInNamespace(namespace: string, argv: string[], options: Spa
   return spawn('ip', ['netns', 'exec', namespace, ...argv], options);
 }
 
-/** TCP ports in LISTEN state inside the namespace. */
-export async function listeningTcpPorts(namespace: string): Promise<Set<number>> {
-  const out = await ip('netns', 'exec', namespace, 'ss', '-Hltn');
-  const ports = new Set<number>();
-  for (const line of out.split('\n')) {
-    const local = line.trim().split(/\s+/)[3];
-    if (local === undefined) continue;
-    const port = Number(local.slice(local.lastIndexOf(':') + 1));
-    if (Number.isInteger(port)) ports.add(port);
+/**
+ * TCP ports in LISTEN state inside `namespace`, read from /proc/<pid>/net/tcp{,6} of one of
+ * `pids` that lives in it: no child process, so the node never forks its large heap (a
+ * fork stalls the dataplane for milliseconds). A pid still on its way in (`ip netns exec`
+ * has not switched yet) would show the root namespace's sockets, so each pid's namespace
+ * is checked against the named one first. Empty when no pid is in the namespace.
+ */
+export async function listeningTcpPorts(namespace: string, pids: readonly number[]): Promise<Set<number>> {
+  const want = await fs.stat(`/run/netns/${namespace}`);
+  for (const pid of pids) {
+    try {
+      const ns = await fs.stat(`/proc/${pid}/ns/net`);
+      if (ns.ino !== want.ino || ns.dev !== want.dev) continue;
+      const [v4, v6] = await Promise.all([fs.readFile(`/proc/${pid}/net/tcp`, 'latin1'), fs.readFile(`/proc/${pid}/net/tcp6`, 'latin1').catch(() => '')]);
+      return new Set([...tcpListeners(v4), ...tcpListeners(v6)]);
+    } catch {
+      // The process exited meanwhile: try the next one.
+    }
+  }
+  return new Set();
+}
+
+const TCP_LISTEN = '0A';
+
+/** Local ports of the LISTEN sockets in a /proc/net/tcp or tcp6 table. */
+export function tcpListeners(table: string): number[] {
+  const ports: number[] = [];
+  for (const line of table.split('\n')) {
+    // "  0: 00000000:0050 00000000:0000 0A ...": slot, local, remote, state.
+    const fields = line.trim().split(/\s+/);
+    if (fields.length < 4 || fields[3] !== TCP_LISTEN) continue;
+    const local = fields[1];
+    const port = parseInt(local.slice(local.lastIndexOf(':') + 1), 16);
+    if (Number.isInteger(port) && port > 0 && port < 65536) ports.push(port);
   }
   return ports;
 }
