@@ -77,6 +77,7 @@ export class StreamPort implements Port {
     const cap = options.batch ?? 256;
     this.batch = {
       buf: Buffer.alloc(0),
+      slab: 0,
       count: 0,
       offsets: new Uint32Array(cap),
       lengths: new Uint32Array(cap),

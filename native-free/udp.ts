@@ -95,6 +95,7 @@ export class DgramPort implements DatagramPort {
     const cap = options.batch ?? 64;
     this.batch = {
       buf: Buffer.allocUnsafeSlow(cap * 2048 + this.maxDatagram),
+      slab: 0,
       count: 0,
       offsets: new Uint32Array(cap),
       lengths: new Uint32Array(cap),
@@ -156,6 +157,31 @@ export class DgramPort implements DatagramPort {
     if (this.txQueue.length >= this.maxQueued) this.flush();
     this.txQueue.push({ data: Buffer.from(data.subarray(offset, offset + length)), addr, port });
     return true;
+  }
+
+  /** Joins the two parts in one copy (dgram has no gather send); `bodySlab` is not used. */
+  sendParts(
+    head: Uint8Array,
+    headOffset: number,
+    headLength: number,
+    body: Uint8Array,
+    bodyOffset: number,
+    bodyLength: number,
+    _bodySlab: number,
+    addr: number,
+    port: number,
+  ): boolean {
+    const bad =
+      headLength < 0 || headOffset < 0 || headOffset + headLength > head.length ||
+      bodyLength < 0 || bodyOffset < 0 || bodyOffset + bodyLength > body.length;
+    if (bad || headLength + bodyLength > this.maxDatagram) {
+      this.stats.txDropped += 1;
+      return false;
+    }
+    const data = Buffer.allocUnsafe(headLength + bodyLength);
+    data.set(head.subarray(headOffset, headOffset + headLength), 0);
+    data.set(body.subarray(bodyOffset, bodyOffset + bodyLength), headLength);
+    return this.send(data, 0, data.length, addr, port);
   }
 
   flush(): void {

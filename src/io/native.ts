@@ -20,6 +20,12 @@ export interface NativePortBase {
   readonly txBuf: Uint8Array;
   readonly txOffsets: Uint32Array;
   readonly txLengths: Uint32Array;
+  /** This port's receive slab in the addon's registry: what other ports' txRefSlab name. */
+  readonly rxSlab: number;
+  /** Entry i's body, after its head in txBuf: a range of registered slab txRefSlab[i] (0: none). */
+  readonly txRefSlab: Uint32Array;
+  readonly txRefOffsets: Uint32Array;
+  readonly txRefLengths: Uint32Array;
   /** Counters in STAT order, written by C++. */
   readonly stats: Float64Array;
   start(onBatch: (count: number) => void, onError: (message: string, errno: number) => void): void;
@@ -106,6 +112,15 @@ export function pinShared(port: NativePortBase): void {
   for (const value of Object.values(port)) {
     if (ArrayBuffer.isView(value)) markAsUntransferable(value.buffer);
   }
+}
+
+/**
+ * Copies src[offset, offset + length) to dst at `at`: Buffer.copy where src is a Buffer
+ * (no view object made), a view's set() otherwise.
+ */
+export function copyInto(dst: Uint8Array, at: number, src: Uint8Array, offset: number, length: number): void {
+  if (Buffer.isBuffer(src)) src.copy(dst, at, offset, offset + length);
+  else dst.set(src.subarray(offset, offset + length), at);
 }
 
 /** A Buffer over a native slab, without copying. */

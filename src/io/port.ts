@@ -7,6 +7,12 @@
  * cost of crossing from libuv into JavaScript is paid per batch, not per frame. Frames in
  * a batch are views into the slab and are valid only until the handler returns.
  *
+ * A native port's slab has a number (`slab`): handing a frame of that slab to another
+ * native port's send() with its number queues a reference instead of a copy, and the
+ * kernel gathers the frame from the receive slab at flush. Such a frame must be flushed
+ * before the handler returns (the slab is read into again after it), which the pipeline
+ * does at the end of every batch.
+ *
  * Offload metadata travels beside each frame, not inside it: with IFF_VNET_HDR a TAP
  * delivers TSO/GSO super-frames of up to 64 KiB with a virtio_net_hdr, which the port
  * strips into `RxBatch.gsoType/gsoSize/csumStart/csumOffset/flags`. A port that does not
@@ -26,6 +32,8 @@ export const VNET_HDR_GSO_ECN = 0x80;
 export interface RxBatch {
   /** The slab all frames of this batch live in. */
   readonly buf: Buffer;
+  /** `buf`'s number for by-reference transmit; 0 when it has none (ports without the addon). */
+  readonly slab: number;
   /** Number of frames in this batch. */
   count: number;
   /** Frame i is buf[offsets[i], offsets[i] + lengths[i]). */
@@ -79,9 +87,10 @@ export interface Port {
   /**
    * Queues one frame (copied into the transmit slab) and returns false when it had to be
    * dropped (port closed, frame too large). A full slab is flushed first, not dropped.
-   * `offload` is ignored by ports without offload.
+   * `offload` is ignored by ports without offload. `slab`, when `frame` is a batch's
+   * `buf`, is that batch's `slab`: a native port then queues a reference, not a copy.
    */
-  send(frame: Uint8Array, offset: number, length: number, offload?: TxOffload): boolean;
+  send(frame: Uint8Array, offset: number, length: number, offload?: TxOffload, slab?: number): boolean;
   /** Writes every queued frame to the kernel; the pipeline calls it at the end of a batch. */
   flush(): void;
   readonly stats: PortStats;
@@ -94,6 +103,8 @@ export interface Port {
  */
 export interface DatagramBatch {
   readonly buf: Buffer;
+  /** `buf`'s number for by-reference transmit (see RxBatch.slab); 0: none. */
+  readonly slab: number;
   count: number;
   readonly offsets: Uint32Array;
   readonly lengths: Uint32Array;
@@ -115,6 +126,22 @@ export interface DatagramPort {
   start(handler: (batch: DatagramBatch) => void, onError?: PortErrorHandler): void;
   /** Queues one datagram for addr:port (copied); false when it had to be dropped. */
   send(data: Uint8Array, offset: number, length: number, addr: number, port: number): boolean;
+  /**
+   * Queues `head` then `body` as one datagram for addr:port (a VXLAN header and its
+   * frame); a native port takes a body in a receive slab (`bodySlab`, as in Port.send) by
+   * reference. False when it had to be dropped.
+   */
+  sendParts(
+    head: Uint8Array,
+    headOffset: number,
+    headLength: number,
+    body: Uint8Array,
+    bodyOffset: number,
+    bodyLength: number,
+    bodySlab: number,
+    addr: number,
+    port: number,
+  ): boolean;
   flush(): void;
   readonly stats: PortStats;
   close(): void;

@@ -16,6 +16,7 @@ import {
   pinShared,
   startNative,
   slabBuffer,
+  copyInto,
   STAT_TX_DROPPED,
   type NativeTapPort,
 } from './native.js';
@@ -81,6 +82,7 @@ export class TapPort implements Port {
     this.batchCap = native.txOffsets.length;
     this.batch = {
       buf: slabBuffer(native.rxBuf),
+      slab: native.rxSlab,
       count: 0,
       offsets: native.rxOffsets,
       lengths: native.rxLengths,
@@ -99,18 +101,22 @@ export class TapPort implements Port {
     }, onError);
   }
 
-  send(frame: Uint8Array, offset: number, length: number, offload?: TxOffload): boolean {
+  send(frame: Uint8Array, offset: number, length: number, offload?: TxOffload, slab = 0): boolean {
     if (this.closed || length <= 0 || length > MAX_TAP_FRAME || offset < 0 || offset + length > frame.length) {
       this.native.stats[STAT_TX_DROPPED] += 1;
       return false;
     }
-    if (this.txCount === this.batchCap || this.txCursor + length > this.txBuf.length) this.flush();
+    const copied = slab === 0 ? length : 0;
+    if (this.txCount === this.batchCap || this.txCursor + copied > this.txBuf.length) this.flush();
     const i = this.txCount;
     const at = this.txCursor;
-    this.txBuf.set(frame.subarray(offset, offset + length), at);
     const n = this.native;
+    if (copied !== 0) copyInto(this.txBuf, at, frame, offset, length);
     n.txOffsets[i] = at;
-    n.txLengths[i] = length;
+    n.txLengths[i] = copied;
+    n.txRefSlab[i] = slab;
+    n.txRefOffsets[i] = offset;
+    n.txRefLengths[i] = length - copied;
     if (this.offload) {
       // The arrays are reused: a frame without metadata must clear what the last one left.
       n.txFlags[i] = offload ? offload.flags : 0;
@@ -120,7 +126,7 @@ export class TapPort implements Port {
       n.txCsumOffset[i] = offload ? offload.csumOffset : 0;
     }
     this.txCount = i + 1;
-    this.txCursor = at + length;
+    this.txCursor = at + copied;
     return true;
   }
 

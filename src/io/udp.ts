@@ -13,6 +13,7 @@ import {
   pinShared,
   startNative,
   slabBuffer,
+  copyInto,
   STAT_TX_DROPPED,
   type NativeUdpPort,
 } from './native.js';
@@ -90,6 +91,7 @@ export class UdpPort implements DatagramPort {
     this.batchCap = native.txOffsets.length;
     this.batch = {
       buf: slabBuffer(native.rxBuf),
+      slab: native.rxSlab,
       count: 0,
       offsets: native.rxOffsets,
       lengths: native.rxLengths,
@@ -106,21 +108,43 @@ export class UdpPort implements DatagramPort {
   }
 
   send(data: Uint8Array, offset: number, length: number, addr: number, port: number): boolean {
-    if (this.closed || length < 0 || length > this.maxDatagram || offset < 0 || offset + length > data.length) {
+    return this.sendParts(data, offset, length, data, offset, 0, 0, addr, port);
+  }
+
+  sendParts(
+    head: Uint8Array,
+    headOffset: number,
+    headLength: number,
+    body: Uint8Array,
+    bodyOffset: number,
+    bodyLength: number,
+    bodySlab: number,
+    addr: number,
+    port: number,
+  ): boolean {
+    const bad =
+      headLength < 0 || headOffset < 0 || headOffset + headLength > head.length ||
+      bodyLength < 0 || bodyOffset < 0 || bodyOffset + bodyLength > body.length;
+    if (this.closed || bad || headLength + bodyLength > this.maxDatagram) {
       this.native.stats[STAT_TX_DROPPED] += 1;
       return false;
     }
-    if (this.txCount === this.batchCap || this.txCursor + length > this.txBuf.length) this.flush();
+    const copied = bodySlab === 0 ? headLength + bodyLength : headLength;
+    if (this.txCount === this.batchCap || this.txCursor + copied > this.txBuf.length) this.flush();
     const i = this.txCount;
     const at = this.txCursor;
-    this.txBuf.set(data.subarray(offset, offset + length), at);
     const n = this.native;
+    if (headLength !== 0) copyInto(this.txBuf, at, head, headOffset, headLength);
+    if (bodySlab === 0 && bodyLength !== 0) copyInto(this.txBuf, at + headLength, body, bodyOffset, bodyLength);
     n.txOffsets[i] = at;
-    n.txLengths[i] = length;
+    n.txLengths[i] = copied;
+    n.txRefSlab[i] = bodySlab;
+    n.txRefOffsets[i] = bodyOffset;
+    n.txRefLengths[i] = bodySlab === 0 ? 0 : bodyLength;
     n.txAddrs[i] = addr;
     n.txPorts[i] = port;
     this.txCount = i + 1;
-    this.txCursor = at + length;
+    this.txCursor = at + copied;
     return true;
   }
 

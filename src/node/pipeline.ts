@@ -9,7 +9,8 @@
  *   overlay rx -> VXLAN check (I flag, VNI, known peer) -> inner frame for our VTEP -> local pod
  *
  * The router rewrites MACs and decrements the TTL in place, in the receive slab, then hands
- * the frame to the egress port, which copies it once into its transmit slab. Nothing on
+ * the frame to the egress port, which queues a reference to it there (native ports: the
+ * kernel gathers it from the slab at the batch's flush) or copies it once. Nothing on
  * this path allocates: views are fields re-pointed per frame, addresses are numbers,
  * tables are typed arrays or number-keyed maps, and every drop is a counter increment.
  * ICMP errors (rare by nature) are built in a scratch buffer owned by the pipeline.
@@ -177,6 +178,10 @@ export class Pipeline {
   private readonly segment = Buffer.alloc(65536);
   private readonly innerEth = new EthernetView();
   private readonly scratch = Buffer.alloc(SCRATCH_LEN);
+  private readonly vxlanHeader = Buffer.alloc(VXLAN_HEADER_LEN);
+  /** The batch being handled: frames in `rxBuf` go out by reference to slab `rxSlab`. */
+  private rxBuf: Uint8Array | undefined;
+  private rxSlab = 0;
   /** Offload metadata handed through from the receive batch to the egress port. */
   private readonly offload: TxOffload = { flags: 0, gsoType: 0, gsoSize: 0, csumStart: 0, csumOffset: 0 };
 
@@ -255,6 +260,7 @@ export class Pipeline {
     const pod = this.slots[slot];
     if (pod === undefined) return;
     const nowNs = this.clock();
+    this.beginBatch(batch.buf, batch.slab);
     for (let i = 0; i < batch.count; i++) {
       const offset = batch.offsets[i];
       const length = batch.lengths[i];
@@ -271,6 +277,16 @@ export class Pipeline {
       }
     }
     this.flush();
+  }
+
+  private beginBatch(buf: Uint8Array, slab: number): void {
+    this.rxBuf = buf;
+    this.rxSlab = slab;
+  }
+
+  /** The slab number to send `buf` by reference, or 0 (copy) when it is not the batch's. */
+  private slabOf(buf: Uint8Array): number {
+    return buf === this.rxBuf ? this.rxSlab : 0;
   }
 
   /**
@@ -717,6 +733,7 @@ export class Pipeline {
     const nowNs = this.clock();
     this.offload.flags = 0;
     this.offload.gsoType = VNET_HDR_GSO_NONE;
+    this.beginBatch(batch.buf, batch.slab);
     for (let i = 0; i < batch.count; i++) {
       try {
         this.uplinkFrame(batch.buf, batch.offsets[i], batch.lengths[i], nowNs);
@@ -813,13 +830,14 @@ export class Pipeline {
   private sendOnUplink(buf: Uint8Array, offset: number, length: number): void {
     const up = this.uplink!;
     if (this.tap !== undefined) this.tap.uplinkFrame(buf, offset, length);
-    if (!up.port.send(buf, offset, length, this.offload)) return this.drop(Drop.TxQueueFull);
+    if (!up.port.send(buf, offset, length, this.offload, this.slabOf(buf))) return this.drop(Drop.TxQueueFull);
     this.uplinkDirty = true;
   }
 
   // ---- receive from the overlay ------------------------------------------------------
 
   receiveFromOverlay(batch: DatagramBatch): void {
+    this.beginBatch(batch.buf, batch.slab);
     for (let i = 0; i < batch.count; i++) {
       try {
         this.overlayDatagram(batch.buf, batch.offsets[i], batch.lengths[i], batch.addrs[i]);
@@ -861,7 +879,7 @@ export class Pipeline {
       return this.softwareOffload(buf, offset, length, (seg, len) => this.sendToPod(slot, seg, 0, len));
     }
     if (this.tap !== undefined) this.tap.podFrame(slot, buf, offset, length);
-    if (!pod.port.send(buf, offset, length, this.offload)) return this.drop(Drop.TxQueueFull);
+    if (!pod.port.send(buf, offset, length, this.offload, this.slabOf(buf))) return this.drop(Drop.TxQueueFull);
     this.markDirty(slot);
   }
 
@@ -870,10 +888,11 @@ export class Pipeline {
     if (!link.carriesSuperFrames && hasOffload(this.offload)) {
       return this.softwareOffload(buf, offset, length, (seg, len) => this.sendToPeer(peer, seg, 0, len));
     }
-    const header = this.scratch;
+    // Its own buffer: the frame may be in `scratch` (an ICMP error going back over the overlay).
+    const header = this.vxlanHeader;
     emitVxlan({ vni: this.node.vni }, header, 0);
     if (hasOffload(this.offload)) encodeSuperFrameBits(header, 0, this.offload);
-    if (!link.send(header, 0, VXLAN_HEADER_LEN, buf, offset, length, peer.underlayAddr, peer.underlayPort, this.offload)) {
+    if (!link.send(header, 0, VXLAN_HEADER_LEN, buf, offset, length, peer.underlayAddr, peer.underlayPort, this.offload, this.slabOf(buf))) {
       return this.drop(Drop.TxQueueFull);
     }
     if (this.tap !== undefined) this.tap.overlayFrame(peer, true, buf, offset, length);
@@ -914,7 +933,10 @@ export class Pipeline {
     return this.conntrack.expire(this.clock(), budget);
   }
 
+  /** Hands every queued frame to the kernel; by-reference frames must go before the batch ends. */
   private flush(): void {
+    this.rxBuf = undefined;
+    this.rxSlab = 0;
     for (let i = 0; i < this.dirtyCount; i++) this.slots[this.dirtySlots[i]]?.port.flush();
     this.dirtyCount = 0;
     if (this.overlayDirty) {
@@ -1009,6 +1031,8 @@ export interface OverlayLink {
     addr: number,
     port: number,
     offload: TxOffload,
+    /** `frame`'s slab number when it is a native receive slab (by reference), else 0. */
+    frameSlab?: number,
   ): boolean;
   flush(): void;
   close(): void;

@@ -3,17 +3,13 @@
  * an inner frame as one datagram, to a peer's underlay address.
  *
  * The header and the frame live in different buffers (the frame in the receive slab where
- * it was rewritten in place), so they are joined in a scratch buffer before the port copies
- * the datagram into its transmit slab.
+ * it was rewritten in place); the port sends them as one datagram, taking a frame that is
+ * still in a native receive slab by reference (the kernel gathers the two parts).
  */
 import type { DatagramBatch, DatagramPort, TxOffload } from '../io/port.js';
 import type { OverlayLink } from '../node/pipeline.js';
 
-const MAX_DATAGRAM = 65536;
-
 export class VtepSocket implements OverlayLink {
-  private readonly scratch = Buffer.alloc(MAX_DATAGRAM);
-
   /**
    * `carriesSuperFrames`: the underlay is loopback, so TSO super-frames cross whole with
    * their offload bits (superframe.ts); otherwise the pipeline segments them first.
@@ -37,12 +33,9 @@ export class VtepSocket implements OverlayLink {
     addr: number,
     port: number,
     _offload: TxOffload,
+    frameSlab = 0,
   ): boolean {
-    const length = headerLength + frameLength;
-    if (length > MAX_DATAGRAM) return false;
-    this.scratch.set(header.subarray(headerOffset, headerOffset + headerLength), 0);
-    this.scratch.set(frame.subarray(frameOffset, frameOffset + frameLength), headerLength);
-    return this.port.send(this.scratch, 0, length, addr, port);
+    return this.port.sendParts(header, headerOffset, headerLength, frame, frameOffset, frameLength, frameSlab, addr, port);
   }
 
   flush(): void {

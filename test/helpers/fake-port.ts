@@ -6,6 +6,7 @@ const MAX = 64;
 function rxBatch(): RxBatch {
   return {
     buf: Buffer.alloc(1 << 20),
+    slab: 0,
     count: 0,
     offsets: new Uint32Array(MAX),
     lengths: new Uint32Array(MAX),
@@ -112,6 +113,7 @@ export class FakeOverlay implements OverlayLink {
     const buf = Buffer.alloc(n * 70000);
     const batch: DatagramBatch = {
       buf,
+      slab: 0,
       count: n,
       offsets: new Uint32Array(n),
       lengths: new Uint32Array(n),

@@ -164,7 +164,7 @@ if (noTun !== undefined) {
             gsoSize: batch.gsoSize[i],
             csumStart: batch.csumStart[i],
             csumOffset: batch.csumOffset[i],
-          });
+          }, batch.slab); // by reference from the receive slab where the addon has one
         }
         to.flush();
       };

@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { DgramPort } from '../../native-free/udp.js';
-import { nativeIo, nativeIoUnavailable } from '../../src/io/native.js';
+import { nativeIo, nativeIoUnavailable, STAT_TX_DROPPED, type NativeUdpPort } from '../../src/io/native.js';
 import { openOverlaySocket, type OverlayBackend } from '../../src/io/open.js';
 import type { DatagramBatch, DatagramPort } from '../../src/io/port.js';
 import { UdpPort } from '../../src/io/udp.js';
@@ -32,12 +32,14 @@ for (const backend of backends) {
     t.is(a.address, A);
     t.not(a.port, 0);
     try {
-      // b echoes every datagram to whoever sent it, after checking the sender is a.
+      // b echoes every datagram to whoever sent it, after checking the sender is a: the
+      // addon's straight from its receive slab, by reference (dgram copies).
       let badSource = 0;
       b.start((batch: DatagramBatch) => {
+        t.is(batch.slab !== 0, backend === 'addon');
         for (let i = 0; i < batch.count; i++) {
           if (batch.addrs[i] !== A || batch.ports[i] !== a.port) badSource++;
-          b.send(batch.buf, batch.offsets[i], batch.lengths[i], batch.addrs[i], batch.ports[i]);
+          b.sendParts(batch.buf, 0, 0, batch.buf, batch.offsets[i], batch.lengths[i], batch.slab, batch.addrs[i], batch.ports[i]);
         }
         b.flush();
       });
@@ -132,6 +134,87 @@ if (nativeIo !== undefined) {
     } finally {
       a.close();
       b.close();
+    }
+  });
+}
+
+if (nativeIo !== undefined) {
+  test('addon: a header and a body by reference leave as one datagram; a reference outside its slab is dropped', async (t) => {
+    const a = UdpPort.open('127.0.0.2', 0);
+    const b = UdpPort.open('127.0.0.3', 0);
+    const c = UdpPort.open('127.0.0.4', 0);
+    try {
+      const received: Buffer[] = [];
+      const atC = new Promise<void>((resolve) => {
+        c.start((batch) => {
+          for (let i = 0; i < batch.count; i++) received.push(Buffer.from(batch.buf.subarray(batch.offsets[i], batch.offsets[i] + batch.lengths[i])));
+          if (received.length >= 2) resolve();
+        });
+      });
+      const forwarded = new Promise<void>((resolve) => {
+        b.start((batch) => {
+          const header = Buffer.from('VXLANHDR');
+          for (let i = 0; i < batch.count; i++) {
+            const off = batch.offsets[i];
+            const len = batch.lengths[i];
+            b.sendParts(header, 0, 8, batch.buf, off, len, batch.slab, parseIpv4('127.0.0.4')!, c.port);
+            // The same body once more, naming a slab that is not registered: refused at
+            // flush and counted.
+            b.sendParts(header, 0, 8, batch.buf, off, len, 0xffff, parseIpv4('127.0.0.4')!, c.port);
+            b.sendParts(batch.buf, off, 0, batch.buf, off + 4, len - 4, batch.slab, parseIpv4('127.0.0.4')!, c.port);
+          }
+          b.flush();
+          resolve();
+        });
+      });
+      a.start(() => undefined);
+      const frame = Buffer.from('0123456789abcdef-inner-frame');
+      a.send(frame, 0, frame.length, B, b.port);
+      a.flush();
+      await forwarded;
+      await atC;
+      t.deepEqual(received.map((d) => d.toString()), ['VXLANHDR0123456789abcdef-inner-frame', '456789abcdef-inner-frame']);
+      t.is(b.stats.txDropped, 1);
+      t.is(b.stats.txFrames, 2);
+    } finally {
+      a.close();
+      b.close();
+      c.close();
+    }
+  });
+}
+
+if (nativeIo !== undefined) {
+  test('addon: flush refuses a reference past the end of its slab, whatever JavaScript wrote', (t) => {
+    const io = nativeIo!;
+    const s1 = io.openUdp(A, 0, 1 << 16);
+    const s2 = io.openUdp(B, 0, 1 << 16);
+    const source = new io.IoPort(s1.fd, io.KIND_UDP, { batch: 4, frameCap: 2048 }) as NativeUdpPort;
+    const port = new io.IoPort(s2.fd, io.KIND_UDP, { batch: 4, frameCap: 2048 }) as NativeUdpPort;
+    try {
+      t.true(source.rxSlab > 0);
+      t.not(source.rxSlab, port.rxSlab);
+      const end = source.rxBuf.length;
+      const entries: [number, number, number][] = [
+        [source.rxSlab, end - 4, 8], // runs past the end
+        [source.rxSlab, end + 1, 0], // starts past the end
+        [0xfffffff, 0, 8], // no such slab
+        [source.rxSlab, end - 8, 8], // the last 8 bytes: fine
+      ];
+      entries.forEach(([slab, offset, length], i) => {
+        port.txOffsets[i] = 0;
+        port.txLengths[i] = 0;
+        port.txRefSlab[i] = slab;
+        port.txRefOffsets[i] = offset;
+        port.txRefLengths[i] = length;
+        port.txAddrs[i] = A;
+        port.txPorts[i] = s1.port;
+      });
+      t.is(port.flush(entries.length), 1);
+      t.is(port.stats[STAT_TX_DROPPED], 3);
+    } finally {
+      source.close();
+      port.close();
     }
   });
 }

@@ -165,6 +165,27 @@ test('TTL 1 gets time exceeded; an address no pod holds gets host unreachable', 
   t.is(n1.drops[Drop.NoNeighbour], 1);
 });
 
+test('an ICMP error from the far node comes back over the overlay intact', (t) => {
+  const { a, n1, n2 } = cluster();
+  // Node 2 has no pod at .77: its error travels back through the VXLAN link to node 1.
+  a.port.inject(icmpEcho(a, identity(1).gatewayMac, ip('10.244.2.77')));
+  t.is(n2.drops[Drop.NoNeighbour], 1);
+  const [hu] = a.port.take();
+  t.truthy(hu, 'the error reached the sender');
+  const eth = EthernetView.checked(hu) as EthernetView;
+  t.is(eth.dstMac, a.mac);
+  t.is(eth.srcMac, identity(1).gatewayMac);
+  const v = ipOf(hu);
+  t.is(v.srcAddr, ip('10.244.2.1'));
+  t.is(v.dstAddr, a.ip);
+  t.true(v.verifyChecksum());
+  const icmp = IcmpView.checked(hu, 34, v.payloadLength) as IcmpView;
+  t.is(icmp.type, ICMP_DEST_UNREACHABLE);
+  t.is(icmp.code, ICMP_HOST_UNREACHABLE);
+  t.true(icmp.verifyChecksum());
+  t.is(n1.counters.decapsulated, 1);
+});
+
 test('spoofed source MAC or IP is dropped and counted', (t) => {
   const { a, b, c, n1 } = cluster();
   a.port.inject(icmpEcho({ mac: b.mac, ip: a.ip }, identity(1).gatewayMac, c.ip));
@@ -182,6 +203,7 @@ test('a foreign VNI and an unknown underlay sender are dropped', (t) => {
   datagram.writeUIntBE(2, 4, 3);
   n2.receiveFromOverlay({
     buf: datagram,
+    slab: 0,
     count: 1,
     offsets: new Uint32Array([0]),
     lengths: new Uint32Array([datagram.length]),
@@ -192,6 +214,7 @@ test('a foreign VNI and an unknown underlay sender are dropped', (t) => {
   datagram.writeUIntBE(1, 4, 3);
   n2.receiveFromOverlay({
     buf: datagram,
+    slab: 0,
     count: 1,
     offsets: new Uint32Array([0]),
     lengths: new Uint32Array([datagram.length]),

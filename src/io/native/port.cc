@@ -50,6 +50,38 @@ bool IsFatal(int err) {
 
 }  // namespace
 
+uint32_t SlabRegistry::Add(uint8_t* buf, size_t len) {
+  Slab slab{buf, len};
+  if (!free_.empty()) {
+    uint32_t id = free_.back();
+    free_.pop_back();
+    slabs_[id] = slab;
+    return id;
+  }
+  slabs_.push_back(slab);
+  return static_cast<uint32_t>(slabs_.size() - 1);
+}
+
+void SlabRegistry::Remove(uint32_t id) {
+  if (id == 0 || id >= slabs_.size() || slabs_[id].buf == nullptr) return;
+  slabs_[id] = Slab{nullptr, 0};
+  free_.push_back(id);
+}
+
+uint8_t* SlabRegistry::Range(uint32_t id, uint32_t offset, uint32_t length) const {
+  if (id == 0 || id >= slabs_.size()) return nullptr;
+  const Slab& slab = slabs_[id];
+  if (slab.buf == nullptr || offset > slab.len || length > slab.len - offset) return nullptr;
+  return slab.buf + offset;
+}
+
+namespace {
+
+// The environment's registry (its napi instance data), shared with every port.
+using SharedRegistry = std::shared_ptr<SlabRegistry>;
+
+}  // namespace
+
 template <typename T>
 T* IoPort::Share(Napi::Env env, Napi::Object self, const char* name, size_t count) {
   Napi::TypedArrayOf<T> array = Napi::TypedArrayOf<T>::New(env, count);
@@ -61,6 +93,7 @@ T* IoPort::Share(Napi::Env env, Napi::Object self, const char* name, size_t coun
 }
 
 Napi::Function IoPort::Init(Napi::Env env) {
+  env.SetInstanceData<SharedRegistry>(new SharedRegistry(std::make_shared<SlabRegistry>()));
   return DefineClass(env, "IoPort",
                      {
                          InstanceMethod<&IoPort::Start>("start"),
@@ -115,7 +148,17 @@ IoPort::IoPort(const Napi::CallbackInfo& info) : Napi::ObjectWrap<IoPort>(info) 
             (tx_.buf = Share<uint8_t>(env, self, "txBuf", tx_bytes)) &&
             (tx_.offsets = Share<uint32_t>(env, self, "txOffsets", batch_)) &&
             (tx_.lengths = Share<uint32_t>(env, self, "txLengths", batch_)) &&
+            (tx_.ref_slab = Share<uint32_t>(env, self, "txRefSlab", batch_)) &&
+            (tx_.ref_offsets = Share<uint32_t>(env, self, "txRefOffsets", batch_)) &&
+            (tx_.ref_lengths = Share<uint32_t>(env, self, "txRefLengths", batch_)) &&
             (stats_ = Share<double>(env, self, "stats", kStatCount));
+  if (ok) {
+    registry_ = *env.GetInstanceData<SharedRegistry>();
+    rx_slab_ = registry_->Add(rx_.buf, rx_.buf_len);
+    rx_memory_ = Napi::Persistent(self.Get("rxBuf").As<Napi::Uint8Array>().ArrayBuffer());
+    self.DefineProperty(Napi::PropertyDescriptor::Value("rxSlab", Napi::Number::New(env, rx_slab_), napi_enumerable));
+    ok = !env.IsExceptionPending();
+  }
   if (ok && kind_ == Kind::Tap) {
     ok = (rx_.flags = Share<uint8_t>(env, self, "rxFlags", batch_)) &&
          (rx_.gso_type = Share<uint8_t>(env, self, "rxGsoType", batch_)) &&
@@ -137,15 +180,14 @@ IoPort::IoPort(const Napi::CallbackInfo& info) : Napi::ObjectWrap<IoPort>(info) 
       rx_iovs_.assign(batch_, iovec{});
       rx_names_.assign(batch_, sockaddr_in{});
       tx_msgs_.assign(batch_, mmsghdr{});
-      tx_iovs_.assign(batch_, iovec{});
+      tx_iovs_.assign(2 * batch_, iovec{});
       tx_names_.assign(batch_, sockaddr_in{});
       for (uint32_t i = 0; i < batch_; i++) {
         rx_iovs_[i] = {rx_.buf + i * big, frame_cap_};
         rx_msgs_[i].msg_hdr.msg_iov = &rx_iovs_[i];
         rx_msgs_[i].msg_hdr.msg_iovlen = 1;
         rx_msgs_[i].msg_hdr.msg_name = &rx_names_[i];
-        tx_msgs_[i].msg_hdr.msg_iov = &tx_iovs_[i];
-        tx_msgs_[i].msg_hdr.msg_iovlen = 1;
+        tx_msgs_[i].msg_hdr.msg_iov = &tx_iovs_[2 * i];
         tx_msgs_[i].msg_hdr.msg_name = &tx_names_[i];
         tx_msgs_[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
       }
@@ -159,6 +201,13 @@ IoPort::~IoPort() {
   // or at environment teardown; Unref() is not ours to call then.
   started_ = false;
   Shutdown();
+  if (registry_ != nullptr) registry_->Remove(rx_slab_);
+  rx_memory_.Reset();
+}
+
+const uint8_t* IoPort::Body(uint32_t i, uint32_t* length) const {
+  *length = tx_.ref_lengths[i];
+  return registry_->Range(tx_.ref_slab[i], tx_.ref_offsets[i], *length);
 }
 
 Napi::Value IoPort::Start(const Napi::CallbackInfo& info) {
@@ -384,13 +433,18 @@ uint32_t IoPort::SendTap(uint32_t count) {
   VnetHdr vh{};  // num_buffers (the 12-byte form) stays 0 on transmit
   for (uint32_t i = 0; i < count; i++) {
     uint32_t off = tx_.offsets[i];
-    uint32_t len = tx_.lengths[i];
-    // JavaScript wrote these numbers; never trust them to stay inside the slab.
-    if (len == 0 || len > frame_cap_ || off > tx_.buf_len || len > tx_.buf_len - off) {
+    uint32_t head = tx_.lengths[i];
+    uint32_t body_len = 0;
+    const uint8_t* body = nullptr;
+    // JavaScript wrote these numbers; never trust them to stay inside the slabs.
+    bool ok = off <= tx_.buf_len && head <= tx_.buf_len - off;
+    if (ok && tx_.ref_slab[i] != 0) ok = (body = Body(i, &body_len)) != nullptr;
+    uint32_t len = head + body_len;
+    if (!ok || len == 0 || len > frame_cap_) {
       stats_[kTxDropped] += 1;
       continue;
     }
-    iovec iov[2];
+    iovec iov[3];
     int k = 0;
     if (vnet_hdr_len_ != 0) {
       vh.flags = tx_.flags[i];
@@ -403,7 +457,8 @@ uint32_t IoPort::SendTap(uint32_t count) {
       vh.csum_offset = htole16(tx_.csum_offset[i]);
       iov[k++] = {&vh, vnet_hdr_len_};
     }
-    iov[k++] = {tx_.buf + off, len};
+    if (head != 0) iov[k++] = {tx_.buf + off, head};
+    if (body_len != 0) iov[k++] = {const_cast<uint8_t*>(body), body_len};
     ssize_t r;
     do {
       r = writev(fd_, iov, k);
@@ -426,12 +481,20 @@ uint32_t IoPort::SendUdp(uint32_t count) {
   uint32_t built = 0;
   for (uint32_t i = 0; i < count; i++) {
     uint32_t off = tx_.offsets[i];
-    uint32_t len = tx_.lengths[i];
-    if (len > frame_cap_ || off > tx_.buf_len || len > tx_.buf_len - off) {
+    uint32_t head = tx_.lengths[i];
+    uint32_t body_len = 0;
+    const uint8_t* body = nullptr;
+    bool ok = off <= tx_.buf_len && head <= tx_.buf_len - off;
+    if (ok && tx_.ref_slab[i] != 0) ok = (body = Body(i, &body_len)) != nullptr;
+    if (!ok || head + body_len > frame_cap_) {
       stats_[kTxDropped] += 1;
       continue;
     }
-    tx_iovs_[built] = {tx_.buf + off, len};
+    msghdr& hdr = tx_msgs_[built].msg_hdr;
+    iovec* iov = &tx_iovs_[2 * built];
+    iov[0] = {tx_.buf + off, head};
+    iov[1] = {const_cast<uint8_t*>(body), body_len};
+    hdr.msg_iovlen = body_len != 0 ? 2 : 1;
     sockaddr_in& to = tx_names_[built];
     to.sin_family = AF_INET;
     to.sin_port = htons(tx_.ports[i]);

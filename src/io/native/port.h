@@ -9,6 +9,14 @@
 // metadata arrays, then calls flush(count): one native call that hands every frame to the
 // kernel (write/writev per frame for a TAP, sendmmsg for UDP).
 //
+// Forwarding without copying: every port's receive slab is registered under a small
+// number (`rxSlab`), and a transmit entry may name a range of any registered slab as the
+// frame's body (txRefSlab/txRefOffsets/txRefLengths), after an optional head in its own
+// transmit slab (a VXLAN header, say). The kernel then gathers head and body straight
+// from where the frame was received: a 64 KiB super-frame crosses the node without a copy
+// in userspace. JavaScript must flush before the source slab is read into again, which
+// the pipeline does at the end of every batch.
+//
 // The slabs and arrays are typed arrays created here and exposed as read-only properties
 // of the wrapper object, so they live exactly as long as this object.
 #pragma once
@@ -58,6 +66,24 @@ enum Stat : uint32_t {
   kStatCount,
 };
 
+// Receive slabs by number, per Node environment (napi instance data): what a transmit
+// entry's body may point into. Number 0 is never used: it means "no body".
+class SlabRegistry {
+ public:
+  uint32_t Add(uint8_t* buf, size_t len);
+  void Remove(uint32_t id);
+  // The slab's memory when [offset, offset + length) lies inside it; nullptr otherwise.
+  uint8_t* Range(uint32_t id, uint32_t offset, uint32_t length) const;
+
+ private:
+  struct Slab {
+    uint8_t* buf;
+    size_t len;
+  };
+  std::vector<Slab> slabs_{Slab{nullptr, 0}};
+  std::vector<uint32_t> free_;
+};
+
 // One direction's shared memory. Unused arrays (addresses on a TAP, offload metadata on
 // UDP) stay null.
 struct Side {
@@ -72,10 +98,15 @@ struct Side {
   uint16_t* csum_offset = nullptr;
   uint32_t* addrs = nullptr;  // IPv4, host order
   uint16_t* ports = nullptr;  // host order
+  // Transmit only: the body each entry takes from a registered slab (0: none).
+  uint32_t* ref_slab = nullptr;
+  uint32_t* ref_offsets = nullptr;
+  uint32_t* ref_lengths = nullptr;
 };
 
 class IoPort : public Napi::ObjectWrap<IoPort> {
  public:
+  // Defines the class and gives the environment its slab registry.
   static Napi::Function Init(Napi::Env env);
 
   // new IoPort(fd, kind, { batch, frameCap, vnetHdrLen }). Takes ownership of fd at once:
@@ -104,6 +135,8 @@ class IoPort : public Napi::ObjectWrap<IoPort> {
 
   template <typename T>
   T* Share(Napi::Env env, Napi::Object self, const char* name, size_t count);
+  // Where entry i's body is, or nullptr (none, or a range that is not inside its slab).
+  const uint8_t* Body(uint32_t i, uint32_t* length) const;
 
   Kind kind_ = Kind::Tap;
   int fd_ = -1;
@@ -119,10 +152,16 @@ class IoPort : public Napi::ObjectWrap<IoPort> {
 
   Side rx_, tx_;
   double* stats_ = nullptr;
+  // Shared with the environment: whichever is finalised last frees it.
+  std::shared_ptr<SlabRegistry> registry_;
+  uint32_t rx_slab_ = 0;
+  // Keeps the receive slab's memory alive until it is out of the registry, whatever order
+  // garbage collection finalises the wrapper and the array in.
+  Napi::Reference<Napi::ArrayBuffer> rx_memory_;
 
   // recvmmsg/sendmmsg descriptors, built once (UDP only).
   std::vector<mmsghdr> rx_msgs_, tx_msgs_;
-  std::vector<iovec> rx_iovs_, tx_iovs_;
+  std::vector<iovec> rx_iovs_, tx_iovs_;  // tx: two per datagram (head, body)
   std::vector<sockaddr_in> rx_names_, tx_names_;
 };
 
