@@ -6,6 +6,7 @@
  * Reads the resolved cluster from DIR/cluster.json, brings the node up, prints "ready" on
  * stdout once its control socket answers, and tears everything down on SIGTERM or SIGINT.
  */
+import './jit.js'; // first: V8 flags for the forwarding path
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Cluster } from '../cluster/model.js';
