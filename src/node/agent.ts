@@ -150,7 +150,7 @@ export class NodeAgent {
     readonly node: Node,
     private readonly options: AgentOptions,
   ) {
-    const t0 = process.hrtime.bigint();
+    const t0 = performance.now();
     this.pipeline = new Pipeline(
       {
         name: node.name,
@@ -163,7 +163,8 @@ export class NodeAgent {
         underlayMtu: UNDERLAY_MTU,
         dnsIp: cluster.settings.dnsIP,
       },
-      () => Number(process.hrtime.bigint() - t0),
+      // performance.now() is a double in ms with sub-µs digits: no BigInt per reading.
+      () => Math.round((performance.now() - t0) * 1e6),
       { conntrackMax: cluster.settings.conntrackMax, seed: randomInt(2 ** 31) },
     );
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));

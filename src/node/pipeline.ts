@@ -182,6 +182,11 @@ export class Pipeline {
   /** The batch being handled: frames in `rxBuf` go out by reference to slab `rxSlab`. */
   private rxBuf: Uint8Array | undefined;
   private rxSlab = 0;
+  /**
+   * The clock read once per batch: every frame of a batch arrived together, and connection
+   * timeouts count in seconds (the kernel's conntrack ticks in jiffies).
+   */
+  private nowNs = 0;
   /** Offload metadata handed through from the receive batch to the egress port. */
   private readonly offload: TxOffload = { flags: 0, gsoType: 0, gsoSize: 0, csumStart: 0, csumOffset: 0 };
 
@@ -259,8 +264,8 @@ export class Pipeline {
   receiveFromPod(slot: number, batch: RxBatch): void {
     const pod = this.slots[slot];
     if (pod === undefined) return;
-    const nowNs = this.clock();
     this.beginBatch(batch.buf, batch.slab);
+    const nowNs = this.nowNs;
     for (let i = 0; i < batch.count; i++) {
       const offset = batch.offsets[i];
       const length = batch.lengths[i];
@@ -282,6 +287,7 @@ export class Pipeline {
   private beginBatch(buf: Uint8Array, slab: number): void {
     this.rxBuf = buf;
     this.rxSlab = slab;
+    this.nowNs = this.clock();
   }
 
   /** The slab number to send `buf` by reference, or 0 (copy) when it is not the batch's. */
@@ -461,7 +467,7 @@ export class Pipeline {
   private track(inSlot: number, fromPeer: Peer | undefined): boolean {
     const ip = this.ip;
     const ct = this.conntrack;
-    const nowNs = this.clock();
+    const nowNs = this.nowNs;
     const kind = readPacketTuple(ip, this.orig);
     if (kind === TupleKind.Untracked) return true;
     if (kind === TupleKind.IcmpError) {
@@ -730,10 +736,10 @@ export class Pipeline {
   // ---- receive from the uplink -------------------------------------------------------
 
   receiveFromUplink(batch: RxBatch): void {
-    const nowNs = this.clock();
     this.offload.flags = 0;
     this.offload.gsoType = VNET_HDR_GSO_NONE;
     this.beginBatch(batch.buf, batch.slab);
+    const nowNs = this.nowNs;
     for (let i = 0; i < batch.count; i++) {
       try {
         this.uplinkFrame(batch.buf, batch.offsets[i], batch.lengths[i], nowNs);
@@ -774,7 +780,7 @@ export class Pipeline {
   private conntrackReplyTo(): number {
     const kind = readPacketTuple(this.ip, this.orig);
     if (kind === TupleKind.Untracked) return CT_NOT_FOUND;
-    return this.conntrack.lookupTuple(this.orig, this.clock());
+    return this.conntrack.lookupTuple(this.orig, this.nowNs);
   }
 
   /** Learns the sender, releases a frame that waited for it, answers for our addresses. */
@@ -805,7 +811,7 @@ export class Pipeline {
     const up = this.uplink;
     if (up === undefined) return this.drop(Drop.NoRoute);
     const nextHop = cidrContains(up.id.network, dstAddr) ? dstAddr : up.id.gateway;
-    const nowNs = this.clock();
+    const nowNs = this.nowNs;
     const mac = this.neighbours.lookup(nextHop, nowNs);
     if (mac >= 0) return this.sendToNeighbour(buf, offset, length, mac);
     if (this.neighbours.hold(nextHop, buf, offset, length, nowNs)) this.sendArpRequest(nextHop);
