@@ -5,6 +5,7 @@
  * filter whether a measurement is wanted before running it.
  */
 import { atLeast, atMost, formatNumber, formatTarget, meetsTarget, type Figure, type Target } from '../harness.js';
+import type { WakeResult } from './flood.js';
 import type { PingResult, TcpResult, UdpResult } from './measure.js';
 import type { Usage } from './topology.js';
 
@@ -46,12 +47,15 @@ export const NAMES = {
   udpBatch: (p: PathKind) => `dataplane: UDP ${UDP_PAYLOAD} B ${WHERE[p]}, podwire frames per node wake-up`,
   udpNodeRate: (p: PathKind, node: string) => `dataplane: UDP ${UDP_PAYLOAD} B ${WHERE[p]}, podwire ${node} frames/s`,
   udpNodeCores: (p: PathKind, node: string) => `dataplane: UDP ${UDP_PAYLOAD} B ${WHERE[p]}, podwire ${node} CPU`,
+  wakeMedian: 'dataplane: process wake-up latency, median',
+  wakeP99: 'dataplane: process wake-up latency, p99',
 };
 
 /** Every name a measurement can produce, to decide whether it is wanted at all. */
 export const STEP_NAMES = {
   tcp: (p: PathKind) => [...SIDES.map((s) => NAMES.tcp(p, s)), NAMES.tcpRatio(p), NAMES.tcpCpuFrame(p), NAMES.tcpCpuGbit(p), NAMES.tcpDrops(p), NAMES.tcpSys(p), NAMES.tcpBatch(p)],
   ping: (p: PathKind) => [...SIDES.flatMap((s) => [NAMES.pingMedian(p, s), NAMES.pingP99(p, s)]), NAMES.pingRatio(p)],
+  wake: [NAMES.wakeMedian, NAMES.wakeP99],
   udp: (p: PathKind) => [
     ...SIDES.flatMap((s) => [NAMES.udpOffered(p, s), NAMES.udpDelivered(p, s), NAMES.udpReceived(p, s)]),
     NAMES.udpRatio(p),
@@ -69,6 +73,8 @@ export interface Results {
   tcp: Partial<Record<PathKind, Pair<TcpResult>>>;
   ping: Partial<Record<PathKind, Pair<PingResult>>>;
   udp: Partial<Record<PathKind, Pair<UdpResult>>>;
+  /** How late a sleeping process wakes here: each hop through a node process pays it. */
+  wake?: WakeResult;
 }
 
 function fig(name: string, value: number, unit: string, target?: Target): Figure {
@@ -96,6 +102,10 @@ function nodeFigures(u: Usage, names: { sys: string; batch: string; drops: strin
 
 export function buildFigures(r: Results): Figure[] {
   const out: Figure[] = [];
+  if (r.wake !== undefined) {
+    out.push(fig(NAMES.wakeMedian, r.wake.medianUs, 'µs'));
+    out.push(fig(NAMES.wakeP99, r.wake.p99Us, 'µs'));
+  }
   for (const p of PATHS) {
     const tcp = r.tcp[p];
     if (tcp !== undefined) {

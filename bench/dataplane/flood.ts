@@ -6,10 +6,15 @@
  *
  *   flood send DST PORT SECONDS SIZE   ->  "SENT ELAPSED_S REFUSED"
  *   flood recv PORT MAX_SECONDS IDLE_S ->  "ready", later "RECEIVED SPAN_S"
+ *   flood wake COUNT INTERVAL_US       ->  "MEDIAN_US P99_US"
  *
  * The sender stops after SECONDS; the receiver stops IDLE_S after the last datagram (or
  * at MAX_SECONDS) and reports the span from its first to its last datagram, so its rate
  * is not diluted by the time before the sender started.
+ *
+ * `wake` measures how late a process blocked in read() runs after a pipe write, at
+ * ping-like intervals: the floor under every hop a userspace dataplane adds (the kernel's
+ * own forwarding runs in softirq and waits for nobody).
  */
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -24,7 +29,9 @@ const FLOOD_C = String.raw`
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #define BATCH 64
 #define MAX_SIZE 1472
@@ -111,6 +118,39 @@ static int receiver(int port, double max_seconds, double idle) {
   return 0;
 }
 
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* A parent writes the time into a pipe every interval; the child, asleep in read(), notes how late it woke. */
+static int wake(int count, int interval_us) {
+  int p[2];
+  if (pipe(p) < 0) die("pipe");
+  pid_t child = fork();
+  if (child < 0) die("fork");
+  if (child == 0) {
+    double *late = malloc(sizeof(double) * count);
+    if (late == NULL) die("malloc");
+    for (int i = 0; i < count; i++) {
+      double t;
+      if (read(p[0], &t, sizeof t) != sizeof t) die("read");
+      late[i] = (now() - t) * 1e6;
+    }
+    qsort(late, count, sizeof *late, cmp_double);
+    printf("%.1f %.1f\n", late[count / 2], late[count * 99 / 100]);
+    exit(0);
+  }
+  for (int i = 0; i < count; i++) {
+    usleep(interval_us);
+    double t = now();
+    if (write(p[1], &t, sizeof t) != sizeof t) die("write");
+  }
+  int status;
+  if (waitpid(child, &status, 0) < 0) die("waitpid");
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
 int main(int argc, char **argv) {
   if (argc == 6 && strcmp(argv[1], "send") == 0) {
     int size = atoi(argv[5]);
@@ -118,7 +158,12 @@ int main(int argc, char **argv) {
     return sender(argv[2], atoi(argv[3]), atof(argv[4]), size);
   }
   if (argc == 5 && strcmp(argv[1], "recv") == 0) return receiver(atoi(argv[2]), atof(argv[3]), atof(argv[4]));
-  fprintf(stderr, "usage: flood send DST PORT SECONDS SIZE | flood recv PORT MAX_SECONDS IDLE_SECONDS\n");
+  if (argc == 4 && strcmp(argv[1], "wake") == 0) {
+    int count = atoi(argv[2]);
+    if (count < 1 || count > 1000000) { fprintf(stderr, "count 1..1000000\n"); return 2; }
+    return wake(count, atoi(argv[3]));
+  }
+  fprintf(stderr, "usage: flood send DST PORT SECONDS SIZE | flood recv PORT MAX_SECONDS IDLE_SECONDS | flood wake COUNT INTERVAL_US\n");
   return 2;
 }
 `;
@@ -147,6 +192,17 @@ export function parseSend(out: string): SendResult {
 export interface ReceiveResult {
   readonly received: number;
   readonly span: number;
+}
+
+export interface WakeResult {
+  readonly medianUs: number;
+  readonly p99Us: number;
+}
+
+export function parseWake(out: string): WakeResult {
+  const [medianUs, p99Us] = out.trim().split(/\s+/).map(Number);
+  if (![medianUs, p99Us].every(Number.isFinite)) throw new Error(`flood wake: unexpected output ${JSON.stringify(out)}`);
+  return { medianUs, p99Us };
 }
 
 export function parseReceive(out: string): ReceiveResult {

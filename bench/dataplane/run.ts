@@ -20,7 +20,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { Figure } from '../harness.js';
 import { buildFigures, PATHS, renderTable, SIDES, STEP_NAMES, UDP_PAYLOAD, type Pair, type PathKind, type Results, type Side } from './figures.js';
-import { buildFlood } from './flood.js';
+import { buildFlood, parseWake } from './flood.js';
 import { destroyIoNamespace, IO_FIGURES, ioFigureName, ioFigures } from './io-figures.js';
 import { destroyKernelTopology, KernelTopology } from './kernel.js';
 import { acquireLock, type Lock } from './lock.js';
@@ -91,6 +91,12 @@ async function measureAll(topologies: Readonly<Record<Side, Topology>>, flood: s
   const results: Results = { tcp: {}, ping: {}, udp: {} };
   const cpu = (u: Usage | undefined) => (u === undefined ? '' : `\n${describeUsage(u)}`);
 
+  if (wanted(STEP_NAMES.wake)) {
+    // At ping's pace: what one hop through a sleeping node process costs before any work.
+    results.wake = parseWake(await run([flood, 'wake', String(d.pingCount), '10000']));
+    log(`  process wake-up latency at 10 ms intervals: median ${results.wake.medianUs.toFixed(0)} µs, p99 ${results.wake.p99Us.toFixed(0)} µs`);
+  }
+
   for (const p of PATHS) {
     if (!wanted(STEP_NAMES.tcp(p))) continue;
     log(`  iperf3 TCP ${p}-node, ${d.tcpSeconds} s`);
@@ -149,7 +155,8 @@ function describeUsage(u: Usage): string {
 export async function runDataplane(opts: DataplaneOptions): Promise<Figure[]> {
   const { log } = opts;
   const d = opts.quick ? QUICK : FULL;
-  const wantMeasurements = PATHS.some((p) => [...STEP_NAMES.tcp(p), ...STEP_NAMES.ping(p), ...STEP_NAMES.udp(p)].some((n) => opts.selects(n)));
+  const wantMeasurements =
+    STEP_NAMES.wake.some((n) => opts.selects(n)) || PATHS.some((p) => [...STEP_NAMES.tcp(p), ...STEP_NAMES.ping(p), ...STEP_NAMES.udp(p)].some((n) => opts.selects(n)));
   const wantIo = IO_FIGURES.some((n) => opts.selects(ioFigureName(n)));
   if (!wantMeasurements && !wantIo) return [];
   const reason = await whyCannotRun();
