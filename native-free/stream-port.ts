@@ -13,7 +13,7 @@
  * views into the chunk, valid until the handler returns, as with the addon.
  */
 import type { Readable, Writable } from 'node:stream';
-import type { Port, PortErrorHandler, PortStats, RxBatch, TxOffload } from '../src/io/port.js';
+import { inside, type Port, type PortErrorHandler, type PortStats, type RxBatch, type TxOffload } from '../src/io/port.js';
 
 export const RECORD_PREFIX_LEN = 4;
 export const VNET_HDR_LEN = 10;
@@ -169,7 +169,7 @@ export class StreamPort implements Port {
   }
 
   send(frame: Uint8Array, offset: number, length: number, offload?: TxOffload): boolean {
-    if (this.closed || length <= 0 || length > MAX_STREAM_FRAME || offset < 0 || offset + length > frame.length) {
+    if (this.closed || length === 0 || length > MAX_STREAM_FRAME || !inside(frame, offset, length)) {
       this.stats.txDropped += 1;
       return false;
     }

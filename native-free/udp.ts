@@ -8,7 +8,7 @@
  */
 import * as dgram from 'node:dgram';
 import { formatIpv4, parseIpv4 } from '../src/packet/addr.js';
-import type { DatagramBatch, DatagramPort, PortErrorHandler, PortStats } from '../src/io/port.js';
+import { inside, type DatagramBatch, type DatagramPort, type PortErrorHandler, type PortStats } from '../src/io/port.js';
 
 export interface DgramOptions {
   /** Most datagrams per batch; default 64. */
@@ -149,7 +149,7 @@ export class DgramPort implements DatagramPort {
   }
 
   send(data: Uint8Array, offset: number, length: number, addr: number, port: number): boolean {
-    const bad = length < 0 || length > this.maxDatagram || offset < 0 || offset + length > data.length;
+    const bad = length > this.maxDatagram || !inside(data, offset, length);
     if (this.closed || bad || !(port > 0 && port <= 0xffff)) {
       this.stats.txDropped += 1;
       return false;
@@ -171,10 +171,7 @@ export class DgramPort implements DatagramPort {
     addr: number,
     port: number,
   ): boolean {
-    const bad =
-      headLength < 0 || headOffset < 0 || headOffset + headLength > head.length ||
-      bodyLength < 0 || bodyOffset < 0 || bodyOffset + bodyLength > body.length;
-    if (bad || headLength + bodyLength > this.maxDatagram) {
+    if (!inside(head, headOffset, headLength) || !inside(body, bodyOffset, bodyLength)) {
       this.stats.txDropped += 1;
       return false;
     }

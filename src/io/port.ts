@@ -47,6 +47,11 @@ export interface RxBatch {
   readonly csumOffset: Uint16Array;
 }
 
+/** Whether [offset, offset + length) lies inside `buf`: what a send checks before it copies. */
+export function inside(buf: Uint8Array, offset: number, length: number): boolean {
+  return offset >= 0 && length >= 0 && offset + length <= buf.length;
+}
+
 /** Offload metadata for one frame on transmit; the same meaning as on receive. */
 export interface TxOffload {
   flags: number;

@@ -20,7 +20,7 @@ import {
   STAT_TX_DROPPED,
   type NativeTapPort,
 } from './native.js';
-import type { Port, PortErrorHandler, PortStats, RxBatch, TxOffload } from './port.js';
+import { inside, type Port, type PortErrorHandler, type PortStats, type RxBatch, type TxOffload } from './port.js';
 
 /** Ethernet (14) + one VLAN tag (4) + the largest IP packet (65535): a GSO super-frame. */
 export const MAX_TAP_FRAME = 65553;
@@ -102,7 +102,7 @@ export class TapPort implements Port {
   }
 
   send(frame: Uint8Array, offset: number, length: number, offload?: TxOffload, slab = 0): boolean {
-    if (this.closed || length <= 0 || length > MAX_TAP_FRAME || offset < 0 || offset + length > frame.length) {
+    if (this.closed || length === 0 || length > MAX_TAP_FRAME || !inside(frame, offset, length)) {
       this.native.stats[STAT_TX_DROPPED] += 1;
       return false;
     }

@@ -17,7 +17,7 @@ import {
   STAT_TX_DROPPED,
   type NativeUdpPort,
 } from './native.js';
-import type { DatagramBatch, DatagramPort, PortErrorHandler, PortStats } from './port.js';
+import { inside, type DatagramBatch, type DatagramPort, type PortErrorHandler, type PortStats } from './port.js';
 
 /** The largest UDP payload over IPv4 (65535 - 20 - 8). */
 export const MAX_UDP_PAYLOAD = 65507;
@@ -122,10 +122,8 @@ export class UdpPort implements DatagramPort {
     addr: number,
     port: number,
   ): boolean {
-    const bad =
-      headLength < 0 || headOffset < 0 || headOffset + headLength > head.length ||
-      bodyLength < 0 || bodyOffset < 0 || bodyOffset + bodyLength > body.length;
-    if (this.closed || bad || headLength + bodyLength > this.maxDatagram) {
+    const fits = inside(head, headOffset, headLength) && inside(body, bodyOffset, bodyLength) && headLength + bodyLength <= this.maxDatagram;
+    if (this.closed || !fits) {
       this.native.stats[STAT_TX_DROPPED] += 1;
       return false;
     }
