@@ -274,8 +274,8 @@ export class Pipeline {
       this.offload.gsoSize = batch.gsoSize[i];
       this.offload.csumStart = batch.csumStart[i];
       this.offload.csumOffset = batch.csumOffset[i];
-      if (this.tap !== undefined) this.tap.podFrame(slot, batch.buf, offset, length);
       try {
+        if (this.tap !== undefined) this.tap.podFrame(slot, batch.buf, offset, length);
         this.podFrame(slot, pod, batch.buf, offset, length, nowNs);
       } catch (err) {
         this.internalError(err);
@@ -301,7 +301,13 @@ export class Pipeline {
    */
   private internalError(err: unknown): void {
     this.drop(Drop.InternalError);
-    if (this.drops[Drop.InternalError] === 1) this.onInternalError?.(err);
+    if (this.drops[Drop.InternalError] !== 1) return;
+    try {
+      this.onInternalError?.(err);
+    } catch {
+      // A failing reporter must not cut the batch short: frames queued by reference
+      // still have to be flushed before the slab is read into again.
+    }
   }
 
   private podFrame(slot: number, pod: PodSlot, buf: Buffer, offset: number, length: number, nowNs: number): void {

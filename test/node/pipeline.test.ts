@@ -186,6 +186,24 @@ test('an ICMP error from the far node comes back over the overlay intact', (t) =
   t.is(n1.counters.decapsulated, 1);
 });
 
+test('a capture that throws costs its frame only: the rest of the batch is forwarded and flushed', (t) => {
+  const { a, b, n1 } = cluster();
+  let calls = 0;
+  n1.tap = {
+    podFrame: () => {
+      if (calls++ === 0) throw new Error('capture broke');
+    },
+    uplinkFrame: () => undefined,
+    overlayFrame: () => undefined,
+  };
+  n1.onInternalError = () => {
+    throw new Error('and so did the reporter');
+  };
+  a.port.inject(icmpEcho(a, identity(1).gatewayMac, b.ip), icmpEcho(a, identity(1).gatewayMac, b.ip));
+  t.is(b.port.take().length, 1);
+  t.is(n1.drops[Drop.InternalError], 1);
+});
+
 test('spoofed source MAC or IP is dropped and counted', (t) => {
   const { a, b, c, n1 } = cluster();
   a.port.inject(icmpEcho({ mac: b.mac, ip: a.ip }, identity(1).gatewayMac, c.ip));
