@@ -149,17 +149,10 @@ export class DgramPort implements DatagramPort {
   }
 
   send(data: Uint8Array, offset: number, length: number, addr: number, port: number): boolean {
-    const bad = length > this.maxDatagram || !inside(data, offset, length);
-    if (this.closed || bad || !(port > 0 && port <= 0xffff)) {
-      this.stats.txDropped += 1;
-      return false;
-    }
-    if (this.txQueue.length >= this.maxQueued) this.flush();
-    this.txQueue.push({ data: Buffer.from(data.subarray(offset, offset + length)), addr, port });
-    return true;
+    return this.sendParts(data, offset, 0, data, offset, length, 0, addr, port);
   }
 
-  /** Joins the two parts in one copy (dgram has no gather send); `bodySlab` is not used. */
+  /** Joins the two parts in one copy (dgram has no gather send, and may keep the buffer until sent). */
   sendParts(
     head: Uint8Array,
     headOffset: number,
@@ -171,14 +164,17 @@ export class DgramPort implements DatagramPort {
     addr: number,
     port: number,
   ): boolean {
-    if (!inside(head, headOffset, headLength) || !inside(body, bodyOffset, bodyLength)) {
+    const fits = inside(head, headOffset, headLength) && inside(body, bodyOffset, bodyLength) && headLength + bodyLength <= this.maxDatagram;
+    if (this.closed || !fits || !(port > 0 && port <= 0xffff)) {
       this.stats.txDropped += 1;
       return false;
     }
+    if (this.txQueue.length >= this.maxQueued) this.flush();
     const data = Buffer.allocUnsafe(headLength + bodyLength);
     data.set(head.subarray(headOffset, headOffset + headLength), 0);
     data.set(body.subarray(bodyOffset, bodyOffset + bodyLength), headLength);
-    return this.send(data, 0, data.length, addr, port);
+    this.txQueue.push({ data, addr, port });
+    return true;
   }
 
   flush(): void {

@@ -118,9 +118,54 @@ export function pinShared(port: NativePortBase): void {
  * Copies src[offset, offset + length) to dst at `at`: Buffer.copy where src is a Buffer
  * (no view object made), a view's set() otherwise.
  */
-export function copyInto(dst: Uint8Array, at: number, src: Uint8Array, offset: number, length: number): void {
+function copyInto(dst: Uint8Array, at: number, src: Uint8Array, offset: number, length: number): void {
   if (Buffer.isBuffer(src)) src.copy(dst, at, offset, offset + length);
   else dst.set(src.subarray(offset, offset + length), at);
+}
+
+/**
+ * A native port's transmit queue: each entry is a head copied into the tx slab followed by
+ * a body that is copied after it, or, when the body lies in a registered receive slab
+ * (`bodySlab` != 0), left where it is for the kernel to gather at flush. The port fills
+ * its own per-entry arrays (offload metadata, destinations) at the index add() returns.
+ */
+export class TxQueue {
+  private count = 0;
+  private cursor = 0;
+  private readonly buf: Uint8Array;
+  private readonly cap: number;
+
+  constructor(private readonly native: NativePortBase) {
+    this.buf = native.txBuf;
+    this.cap = native.txOffsets.length;
+  }
+
+  /** Queues an entry (flushing first when the queue or the slab is full); returns its index. */
+  add(head: Uint8Array, headOffset: number, headLength: number, body: Uint8Array, bodyOffset: number, bodyLength: number, bodySlab: number): number {
+    const copied = bodySlab === 0 ? headLength + bodyLength : headLength;
+    if (this.count === this.cap || this.cursor + copied > this.buf.length) this.flush();
+    const i = this.count;
+    const at = this.cursor;
+    const n = this.native;
+    if (headLength !== 0) copyInto(this.buf, at, head, headOffset, headLength);
+    if (bodySlab === 0 && bodyLength !== 0) copyInto(this.buf, at + headLength, body, bodyOffset, bodyLength);
+    n.txOffsets[i] = at;
+    n.txLengths[i] = copied;
+    n.txRefSlab[i] = bodySlab;
+    n.txRefOffsets[i] = bodyOffset;
+    n.txRefLengths[i] = bodySlab === 0 ? 0 : bodyLength;
+    this.count = i + 1;
+    this.cursor = at + copied;
+    return i;
+  }
+
+  /** Hands every queued entry to the kernel in one native call. */
+  flush(): void {
+    if (this.count === 0) return;
+    this.native.flush(this.count);
+    this.count = 0;
+    this.cursor = 0;
+  }
 }
 
 /** A Buffer over a native slab, without copying. */

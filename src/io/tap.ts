@@ -16,7 +16,7 @@ import {
   pinShared,
   startNative,
   slabBuffer,
-  copyInto,
+  TxQueue,
   STAT_TX_DROPPED,
   type NativeTapPort,
 } from './native.js';
@@ -51,10 +51,7 @@ export class TapPort implements Port {
 
   private readonly native: NativeTapPort;
   private readonly batch: RxBatch;
-  private readonly txBuf: Uint8Array;
-  private readonly batchCap: number;
-  private txCount = 0;
-  private txCursor = 0;
+  private readonly tx: TxQueue;
   private closed = false;
 
   /** Opens (creates) the TAP `name` ('' or a '%d' pattern lets the kernel choose). */
@@ -78,8 +75,7 @@ export class TapPort implements Port {
     this.name = name;
     this.offload = vnetHdr;
     this.stats = new NativeStats(native.stats);
-    this.txBuf = native.txBuf;
-    this.batchCap = native.txOffsets.length;
+    this.tx = new TxQueue(native);
     this.batch = {
       buf: slabBuffer(native.rxBuf),
       slab: native.rxSlab,
@@ -106,18 +102,9 @@ export class TapPort implements Port {
       this.native.stats[STAT_TX_DROPPED] += 1;
       return false;
     }
-    const copied = slab === 0 ? length : 0;
-    if (this.txCount === this.batchCap || this.txCursor + copied > this.txBuf.length) this.flush();
-    const i = this.txCount;
-    const at = this.txCursor;
-    const n = this.native;
-    if (copied !== 0) copyInto(this.txBuf, at, frame, offset, length);
-    n.txOffsets[i] = at;
-    n.txLengths[i] = copied;
-    n.txRefSlab[i] = slab;
-    n.txRefOffsets[i] = offset;
-    n.txRefLengths[i] = length - copied;
+    const i = this.tx.add(frame, offset, 0, frame, offset, length, slab);
     if (this.offload) {
+      const n = this.native;
       // The arrays are reused: a frame without metadata must clear what the last one left.
       n.txFlags[i] = offload ? offload.flags : 0;
       n.txGsoType[i] = offload ? offload.gsoType : 0;
@@ -125,16 +112,11 @@ export class TapPort implements Port {
       n.txCsumStart[i] = offload ? offload.csumStart : 0;
       n.txCsumOffset[i] = offload ? offload.csumOffset : 0;
     }
-    this.txCount = i + 1;
-    this.txCursor = at + copied;
     return true;
   }
 
   flush(): void {
-    if (this.txCount === 0) return;
-    this.native.flush(this.txCount);
-    this.txCount = 0;
-    this.txCursor = 0;
+    this.tx.flush();
   }
 
   /** Writes what is queued, then closes the fd, which deletes the TAP. */

@@ -13,7 +13,7 @@ import {
   pinShared,
   startNative,
   slabBuffer,
-  copyInto,
+  TxQueue,
   STAT_TX_DROPPED,
   type NativeUdpPort,
 } from './native.js';
@@ -57,11 +57,8 @@ export class UdpPort implements DatagramPort {
 
   private readonly native: NativeUdpPort;
   private readonly batch: DatagramBatch;
-  private readonly txBuf: Uint8Array;
-  private readonly batchCap: number;
+  private readonly tx: TxQueue;
   private readonly maxDatagram: number;
-  private txCount = 0;
-  private txCursor = 0;
   private closed = false;
 
   /** Binds address:port (port 0 lets the kernel choose; see .port). Throws EADDRINUSE etc. */
@@ -87,8 +84,7 @@ export class UdpPort implements DatagramPort {
     this.sndbuf = sndbuf;
     this.maxDatagram = maxDatagram;
     this.stats = new NativeStats(native.stats);
-    this.txBuf = native.txBuf;
-    this.batchCap = native.txOffsets.length;
+    this.tx = new TxQueue(native);
     this.batch = {
       buf: slabBuffer(native.rxBuf),
       slab: native.rxSlab,
@@ -127,30 +123,14 @@ export class UdpPort implements DatagramPort {
       this.native.stats[STAT_TX_DROPPED] += 1;
       return false;
     }
-    const copied = bodySlab === 0 ? headLength + bodyLength : headLength;
-    if (this.txCount === this.batchCap || this.txCursor + copied > this.txBuf.length) this.flush();
-    const i = this.txCount;
-    const at = this.txCursor;
-    const n = this.native;
-    if (headLength !== 0) copyInto(this.txBuf, at, head, headOffset, headLength);
-    if (bodySlab === 0 && bodyLength !== 0) copyInto(this.txBuf, at + headLength, body, bodyOffset, bodyLength);
-    n.txOffsets[i] = at;
-    n.txLengths[i] = copied;
-    n.txRefSlab[i] = bodySlab;
-    n.txRefOffsets[i] = bodyOffset;
-    n.txRefLengths[i] = bodySlab === 0 ? 0 : bodyLength;
-    n.txAddrs[i] = addr;
-    n.txPorts[i] = port;
-    this.txCount = i + 1;
-    this.txCursor = at + copied;
+    const i = this.tx.add(head, headOffset, headLength, body, bodyOffset, bodyLength, bodySlab);
+    this.native.txAddrs[i] = addr;
+    this.native.txPorts[i] = port;
     return true;
   }
 
   flush(): void {
-    if (this.txCount === 0) return;
-    this.native.flush(this.txCount);
-    this.txCount = 0;
-    this.txCursor = 0;
+    this.tx.flush();
   }
 
   close(): void {

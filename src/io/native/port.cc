@@ -205,9 +205,20 @@ IoPort::~IoPort() {
   rx_memory_.Reset();
 }
 
-const uint8_t* IoPort::Body(uint32_t i, uint32_t* length) const {
-  *length = tx_.ref_lengths[i];
-  return registry_->Range(tx_.ref_slab[i], tx_.ref_offsets[i], *length);
+bool IoPort::Parts(uint32_t i, iovec* head, iovec* body) const {
+  // JavaScript wrote these numbers; never trust them to stay inside the slabs.
+  uint32_t off = tx_.offsets[i];
+  uint32_t head_len = tx_.lengths[i];
+  if (off > tx_.buf_len || head_len > tx_.buf_len - off) return false;
+  *head = {tx_.buf + off, head_len};
+  *body = {nullptr, 0};
+  if (tx_.ref_slab[i] != 0) {
+    uint32_t body_len = tx_.ref_lengths[i];
+    uint8_t* at = registry_->Range(tx_.ref_slab[i], tx_.ref_offsets[i], body_len);
+    if (at == nullptr) return false;
+    *body = {at, body_len};
+  }
+  return head->iov_len + body->iov_len <= frame_cap_;
 }
 
 Napi::Value IoPort::Start(const Napi::CallbackInfo& info) {
@@ -432,15 +443,10 @@ uint32_t IoPort::SendTap(uint32_t count) {
   double bytes = 0;
   VnetHdr vh{};  // num_buffers (the 12-byte form) stays 0 on transmit
   for (uint32_t i = 0; i < count; i++) {
-    uint32_t off = tx_.offsets[i];
-    uint32_t head = tx_.lengths[i];
-    uint32_t body_len = 0;
-    const uint8_t* body = nullptr;
-    // JavaScript wrote these numbers; never trust them to stay inside the slabs.
-    bool ok = off <= tx_.buf_len && head <= tx_.buf_len - off;
-    if (ok && tx_.ref_slab[i] != 0) ok = (body = Body(i, &body_len)) != nullptr;
-    uint32_t len = head + body_len;
-    if (!ok || len == 0 || len > frame_cap_) {
+    iovec head, body;
+    bool ok = Parts(i, &head, &body);
+    size_t len = head.iov_len + body.iov_len;
+    if (!ok || len == 0) {
       stats_[kTxDropped] += 1;
       continue;
     }
@@ -457,8 +463,8 @@ uint32_t IoPort::SendTap(uint32_t count) {
       vh.csum_offset = htole16(tx_.csum_offset[i]);
       iov[k++] = {&vh, vnet_hdr_len_};
     }
-    if (head != 0) iov[k++] = {tx_.buf + off, head};
-    if (body_len != 0) iov[k++] = {const_cast<uint8_t*>(body), body_len};
+    if (head.iov_len != 0) iov[k++] = head;
+    if (body.iov_len != 0) iov[k++] = body;
     ssize_t r;
     do {
       r = writev(fd_, iov, k);
@@ -480,21 +486,12 @@ uint32_t IoPort::SendTap(uint32_t count) {
 uint32_t IoPort::SendUdp(uint32_t count) {
   uint32_t built = 0;
   for (uint32_t i = 0; i < count; i++) {
-    uint32_t off = tx_.offsets[i];
-    uint32_t head = tx_.lengths[i];
-    uint32_t body_len = 0;
-    const uint8_t* body = nullptr;
-    bool ok = off <= tx_.buf_len && head <= tx_.buf_len - off;
-    if (ok && tx_.ref_slab[i] != 0) ok = (body = Body(i, &body_len)) != nullptr;
-    if (!ok || head + body_len > frame_cap_) {
+    iovec* iov = &tx_iovs_[2 * built];
+    if (!Parts(i, &iov[0], &iov[1])) {
       stats_[kTxDropped] += 1;
       continue;
     }
-    msghdr& hdr = tx_msgs_[built].msg_hdr;
-    iovec* iov = &tx_iovs_[2 * built];
-    iov[0] = {tx_.buf + off, head};
-    iov[1] = {const_cast<uint8_t*>(body), body_len};
-    hdr.msg_iovlen = body_len != 0 ? 2 : 1;
+    tx_msgs_[built].msg_hdr.msg_iovlen = iov[1].iov_len != 0 ? 2 : 1;
     sockaddr_in& to = tx_names_[built];
     to.sin_family = AF_INET;
     to.sin_port = htons(tx_.ports[i]);

@@ -26,6 +26,7 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -135,8 +136,9 @@ class IoPort : public Napi::ObjectWrap<IoPort> {
 
   template <typename T>
   T* Share(Napi::Env env, Napi::Object self, const char* name, size_t count);
-  // Where entry i's body is, or nullptr (none, or a range that is not inside its slab).
-  const uint8_t* Body(uint32_t i, uint32_t* length) const;
+  // Entry i's head (in the tx slab) and body (in a registered slab, or empty); false when
+  // either lies outside its slab or the two together exceed frame_cap_.
+  bool Parts(uint32_t i, iovec* head, iovec* body) const;
 
   Kind kind_ = Kind::Tap;
   int fd_ = -1;
