@@ -13,12 +13,11 @@
  * super-frame counts as one frame: compare CPU per Gbit across offload settings, not
  * CPU per frame.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { clusterIndex } from '../../src/cluster/ipam.js';
 import { interfacePackets, processCpu, run, type RunOptions } from './proc.js';
 import type { NodeUsage, PodRef, PodRole, Topology, UsageSnapshot } from './topology.js';
 
@@ -68,34 +67,6 @@ interface StatusJson {
       overlay?: { backend?: string };
     };
   }[];
-}
-
-/**
- * A cluster name whose underlay addresses (127.77.<index>.N, the index hashed from the
- * name) no running cluster has bound, so `up` does not collide with a test cluster
- * started by someone else on this machine.
- */
-export function pickClusterName(): string {
-  let udp = '';
-  try {
-    udp = readFileSync('/proc/net/udp', 'utf8');
-  } catch {
-    // Without /proc/net/udp take the first candidate; a collision makes `up` fail clearly.
-  }
-  // /proc/net/udp prints a local address as the hex of a little-endian word:
-  // 127.77.I.N:4789 is "NNII4D7F:12B5".
-  const boundIndexes = new Set(
-    udp
-      .split('\n')
-      .map((l) => l.trim().split(/\s+/)[1] ?? '')
-      .filter((a) => /^[0-9A-F]{2}[0-9A-F]{2}4D7F:/.test(a))
-      .map((a) => parseInt(a.slice(2, 4), 16)),
-  );
-  for (let attempt = 0; attempt < 26; attempt++) {
-    const name = `pwkb${process.pid}${attempt === 0 ? '' : String.fromCharCode(96 + attempt)}`;
-    if (!boundIndexes.has(clusterIndex(name))) return name;
-  }
-  return `pwkb${process.pid}`;
 }
 
 export class PodwireCluster implements Topology {

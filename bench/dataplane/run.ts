@@ -25,7 +25,8 @@ import { destroyIoNamespace, IO_FIGURES, ioFigureName, ioFigures } from './io-fi
 import { destroyKernelTopology, KernelTopology } from './kernel.js';
 import { acquireLock, type Lock } from './lock.js';
 import { ping, tcp, udpFlood } from './measure.js';
-import { PodwireCluster, pickClusterName, podwireDown } from './podwire.js';
+import { pickClusterNames } from '../cluster-names.js';
+import { PodwireCluster, podwireDown } from './podwire.js';
 import { abortAll, inNetns, run, stopAllBackground } from './proc.js';
 import type { PodRef, Topology, Usage } from './topology.js';
 
@@ -249,7 +250,7 @@ async function measureBothSides(opts: DataplaneOptions, d: Durations, owned: Own
   owned.lock.record({ toolDir: owned.toolDir });
   const flood = await buildFlood(owned.toolDir);
 
-  const name = pickClusterName();
+  const [name] = pickClusterNames([`pwkb${process.pid}`]);
   const stateDir = mkdtempSync(path.join(tmpdir(), 'pwkb-dataplane-state-'));
   // Recorded before `up`, so that teardown (or the next run, after a crash) removes it.
   owned.cluster = { name, stateDir };

@@ -32,7 +32,8 @@ import { abortAll, run, stopAllBackground } from '../dataplane/proc.js';
 import { dnsperfAvailable, killAllDnsperf, runDnsperf, type DnsperfResult, type DnsperfSummary } from './dnsperf.js';
 import { encodeQuery, LOOPBACK_CLIENT, responderFor } from './responder.js';
 import { Scratch, removeStale } from './scratch.js';
-import { cpuSeconds, pickClusterName, PodwireDns, podwireDown, startDnsmasq, startProto, timeUpDown, type DnsStatusJson, type ProcessServer, type Server } from './servers.js';
+import { pickClusterNames } from '../cluster-names.js';
+import { cpuSeconds, PodwireDns, podwireDown, startDnsmasq, startProto, timeUpDown, type DnsStatusJson, type ProcessServer, type Server } from './servers.js';
 import { verifyAnswers, type Expectation } from './verify.js';
 import { clusterYaml, DEFAULT_ZONE, hostsFile, querySet, serviceEntries, type ZoneSpec } from './zone.js';
 
@@ -273,9 +274,7 @@ async function measure(ctx: BenchContext, options: DnsperfBenchOptions, owned: O
   // The zone, three ways.
   const entries = serviceEntries(zone.services);
   const queries = querySet(zone, entries);
-  const boundUdp = readFileSync('/proc/net/udp', 'utf8');
-  const name = pickClusterName(`pwdns${process.pid}`, boundUdp);
-  const emptyName = pickClusterName(`pwdns${process.pid}e`, boundUdp);
+  const [name, emptyName] = pickClusterNames([`pwdns${process.pid}`, `pwdns${process.pid}e`]);
   const yamlFile = scratch.write('cluster.yaml', clusterYaml(name, entries));
   const emptyYaml = scratch.write('empty.yaml', clusterYaml(emptyName, []));
   const hosts = scratch.write('hosts', hostsFile(entries));

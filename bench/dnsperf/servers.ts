@@ -18,7 +18,6 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Background, listening, processCpu, run, waitUntil, type RunOptions } from '../dataplane/proc.js';
-import { clusterIndex } from '../../src/cluster/ipam.js';
 import { CLUSTER_DOMAIN } from './zone.js';
 
 /** dist/bench/dnsperf/servers.js -> dist/src/cli/main.js */
@@ -76,26 +75,6 @@ async function podwireRetrying(name: string, stateDir: string, args: string[], o
       await sleep(1000);
     }
   }
-}
-
-/**
- * A cluster name whose underlay address (127.77.<index>.1, the index hashed from the name)
- * no running cluster has bound, so `up` does not collide with someone else's cluster.
- */
-export function pickClusterName(prefix: string, boundUdp: string): string {
-  // /proc/net/udp prints 127.77.I.N:4789 as "NNII4D7F:12B5" (a little-endian word).
-  const bound = new Set(
-    boundUdp
-      .split('\n')
-      .map((l) => l.trim().split(/\s+/)[1] ?? '')
-      .filter((a) => /^[0-9A-F]{4}4D7F:/.test(a))
-      .map((a) => parseInt(a.slice(2, 4), 16)),
-  );
-  for (let attempt = 0; attempt < 26; attempt++) {
-    const name = `${prefix}${attempt === 0 ? '' : String.fromCharCode(96 + attempt)}`;
-    if (!bound.has(clusterIndex(name))) return name;
-  }
-  return prefix;
 }
 
 export class PodwireDns implements Server {

@@ -13,7 +13,6 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { clusterIndex } from '../../src/cluster/ipam.js';
 import { interfacePackets, processCpu, run, type RunOptions } from '../dataplane/proc.js';
 import { silenceBackend } from './kernel.js';
 import { BACKEND, CLIENT_COUNT, clientName, type SyntheticCluster } from './services.js';
@@ -67,38 +66,6 @@ export interface NodeUsageSnapshot {
 export interface NodeCounters {
   readonly serviceFlows: number;
   readonly drops: Readonly<Record<string, number>>;
-}
-
-/**
- * Cluster names whose underlay addresses (127.77.<index>.N, the index hashed from the name)
- * no running cluster has bound, distinct from each other, so that `up` collides with no
- * cluster someone else started on this machine.
- */
-export function pickClusterNames(bases: readonly string[]): string[] {
-  let udp = '';
-  try {
-    udp = readFileSync('/proc/net/udp', 'utf8');
-  } catch {
-    // Without /proc/net/udp take the first candidates; a collision makes `up` fail clearly.
-  }
-  // /proc/net/udp prints a local address as the hex of a little-endian word: 127.77.I.N is "NNII4D7F".
-  const taken = new Set(
-    udp
-      .split('\n')
-      .map((l) => l.trim().split(/\s+/)[1] ?? '')
-      .filter((a) => /^[0-9A-F]{2}[0-9A-F]{2}4D7F:/.test(a))
-      .map((a) => parseInt(a.slice(2, 4), 16)),
-  );
-  return bases.map((base) => {
-    for (let attempt = 0; attempt < 26; attempt++) {
-      const name = attempt === 0 ? base : `${base}${String.fromCharCode(96 + attempt)}`;
-      if (!taken.has(clusterIndex(name))) {
-        taken.add(clusterIndex(name));
-        return name;
-      }
-    }
-    return base;
-  });
 }
 
 export class PodwireNode {
