@@ -16,9 +16,7 @@
  * ping-like intervals: the floor under every hop a userspace dataplane adds (the kernel's
  * own forwarding runs in softirq and waits for nobody).
  */
-import { writeFileSync } from 'node:fs';
-import * as path from 'node:path';
-import { run } from './proc.js';
+import { compileC } from './proc.js';
 
 const FLOOD_C = String.raw`
 #define _GNU_SOURCE
@@ -169,12 +167,8 @@ int main(int argc, char **argv) {
 `;
 
 /** Compiles the flood tool into `dir`; returns the executable's path. */
-export async function buildFlood(dir: string): Promise<string> {
-  const source = path.join(dir, 'flood.c');
-  const exe = path.join(dir, 'flood');
-  writeFileSync(source, FLOOD_C);
-  await run(['gcc', '-O2', '-Wall', '-Werror', '-o', exe, source]);
-  return exe;
+export function buildFlood(dir: string): Promise<string> {
+  return compileC(dir, 'flood', FLOOD_C);
 }
 
 export interface SendResult {

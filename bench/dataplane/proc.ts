@@ -10,7 +10,8 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export class CommandError extends Error {
@@ -252,4 +253,13 @@ export async function waitUntil(what: string, test: () => boolean, timeoutMs = 1
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(20);
   }
+}
+
+/** Compiles a benchmark's C helper `name` from `source` into `dir`; returns the executable's path. */
+export async function compileC(dir: string, name: string, source: string): Promise<string> {
+  const file = path.join(dir, `${name}.c`);
+  const exe = path.join(dir, name);
+  writeFileSync(file, source);
+  await run(['gcc', '-O2', '-Wall', '-Werror', '-o', exe, file]);
+  return exe;
 }

@@ -25,9 +25,7 @@
  * `ctflush` is `conntrack -F` in thirty lines of netlink (IPCTNL_MSG_CT_DELETE without
  * attributes), so that conntrack-tools is not needed.
  */
-import { writeFileSync } from 'node:fs';
-import * as path from 'node:path';
-import { run } from '../dataplane/proc.js';
+import { compileC, run } from '../dataplane/proc.js';
 
 const TOOL_C = String.raw`
 #define _GNU_SOURCE
@@ -225,12 +223,8 @@ int main(int argc, char **argv) {
 `;
 
 /** Compiles the tool into `dir`; returns the executable's path. */
-export async function buildTool(dir: string): Promise<string> {
-  const source = path.join(dir, 'newflow.c');
-  const exe = path.join(dir, 'newflow');
-  writeFileSync(source, TOOL_C);
-  await run(['gcc', '-O2', '-Wall', '-Werror', '-o', exe, source]);
-  return exe;
+export function buildTool(dir: string): Promise<string> {
+  return compileC(dir, 'newflow', TOOL_C);
 }
 
 /** One source of SYNs: an address in a network namespace. */
