@@ -107,6 +107,7 @@ export function syntheticCluster(services: number): { cluster: Cluster; endpoint
       loadBalancerCIDR: parseCidr('198.51.100.0/24')!,
       conntrackMax: 262_144,
       dnsUpstreams: [],
+      overlayOffload: true,
     },
     nodes: [],
     namespaces,

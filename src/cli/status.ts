@@ -57,7 +57,7 @@ export function formatStatus(status: ClusterStatus): string {
       `${n.underlay}:4789`,
       n.podCIDR,
       String(status.pods.filter((p) => p.node === n.name).length),
-      n.detail !== undefined ? `tap=${n.detail.tapBackend} udp=${n.detail.overlay.backend}` : '-',
+      n.detail !== undefined ? `tap=${n.detail.tapBackend} udp=${n.detail.overlay.backend}${n.detail.overlay.udpOffload ? '+gso' : ''}` : '-',
     ]),
   );
   const pods = table(

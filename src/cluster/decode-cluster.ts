@@ -32,6 +32,8 @@ export interface ClusterDecl {
   readonly conntrackMax: number;
   /** Resolvers for names outside the cluster domain; empty: the host's resolv.conf. */
   readonly dnsUpstreams: readonly string[];
+  /** UDP segmentation offload on the overlay socket (see ClusterSettings.overlayOffload). */
+  readonly overlayOffload: boolean;
 }
 
 export const DEFAULT_CLUSTER_NAME = 'podwire';
@@ -72,6 +74,7 @@ export function defaultClusterDecl(): ClusterDecl {
     loadBalancerCIDR: parseCidr(DEFAULT_LOAD_BALANCER_CIDR)!,
     conntrackMax: DEFAULT_CONNTRACK_MAX,
     dnsUpstreams: [],
+    overlayOffload: true,
   };
 }
 
@@ -132,7 +135,11 @@ export function decodeCluster(root: FieldMap): ClusterDecl | undefined {
   const upstreamField = spec.get('dnsUpstreams');
   const dnsUpstreams = upstreamField.present ? checkedStrings(upstreamField, (v) => (parseIpv4(v) === undefined ? `must be an IPv4 address, got ${JSON.stringify(v)}` : undefined)) : defaults.dnsUpstreams;
 
+  const offloadField = spec.get('overlayOffload');
+  const overlayOffload = offloadField.present ? offloadField.boolean() : defaults.overlayOffload;
+
   if (
+    overlayOffload === undefined ||
     conntrackMax === undefined ||
     dnsUpstreams === undefined ||
     externalCIDR === undefined ||
@@ -147,7 +154,7 @@ export function decodeCluster(root: FieldMap): ClusterDecl | undefined {
   ) {
     return undefined;
   }
-  return { kind: 'Cluster', name, nodes, podCIDR, serviceCIDR, clusterDomain, vni, mtu, externalCIDR, loadBalancerCIDR, conntrackMax, dnsUpstreams };
+  return { kind: 'Cluster', name, nodes, podCIDR, serviceCIDR, clusterDomain, vni, mtu, externalCIDR, loadBalancerCIDR, conntrackMax, dnsUpstreams, overlayOffload };
 }
 
 /** `nodes: 3`, or a list whose items are names or `{ name, labels }`. */

@@ -286,6 +286,14 @@ export interface ClusterSettings {
   readonly conntrackMax: number;
   /** Upstream resolvers of the cluster DNS; empty: each node's host resolv.conf. */
   readonly dnsUpstreams: readonly string[];
+  /**
+   * Whether the overlay socket uses UDP segmentation offload (default true): each run of
+   * equal-sized VXLAN datagrams to one peer leaves as one glued datagram (one skb), and
+   * the receiving node splits it again. `tcpdump -i lo` then shows the glued datagrams,
+   * as it shows TSO super-packets on a NIC; false sends every VXLAN packet on its own.
+   * podwire's own pcapng (--pcap) shows single packets either way.
+   */
+  readonly overlayOffload: boolean;
 }
 
 export interface Node {

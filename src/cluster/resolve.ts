@@ -107,6 +107,7 @@ function resolveSettings(c: ClusterDecl): ClusterSettings {
     loadBalancerCIDR: c.loadBalancerCIDR,
     conntrackMax: c.conntrackMax,
     dnsUpstreams: c.dnsUpstreams,
+    overlayOffload: c.overlayOffload,
   };
 }
 

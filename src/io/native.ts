@@ -61,11 +61,18 @@ export interface NativePortOptions {
   frameCap?: number;
   /** 0, or 10/12 when the TAP was opened with IFF_VNET_HDR. */
   vnetHdrLen?: number;
+  /** UDP only, 1 when openUdp granted udpOffload: glue runs on send, split glued datagrams on receive. */
+  udpOffload?: number;
 }
 
 export interface NativeIo {
   openTap(name: string, vnetHdrLen: number, offload: boolean): { fd: number; name: string };
-  openUdp(addr: number, port: number, bufferBytes: number): { fd: number; port: number; rcvbuf: number; sndbuf: number };
+  openUdp(
+    addr: number,
+    port: number,
+    bufferBytes: number,
+    udpOffload: boolean,
+  ): { fd: number; port: number; rcvbuf: number; sndbuf: number; udpOffload: boolean };
   IoPort: new (fd: number, kind: number, options: NativePortOptions) => NativePortBase;
   readonly KIND_TAP: number;
   readonly KIND_UDP: number;
@@ -80,7 +87,9 @@ export const STAT_TX_FRAMES = 3;
 export const STAT_TX_BYTES = 4;
 export const STAT_TX_DROPPED = 5;
 export const STAT_RX_ERRORS = 6;
-const STAT_COUNT = 7;
+export const STAT_TX_GLUED = 7;
+export const STAT_RX_GLUED = 8;
+const STAT_COUNT = 9;
 
 function load(): { io?: NativeIo; reason?: string } {
   if (process.env.PODWIRE_NO_ADDON) return { reason: 'disabled by PODWIRE_NO_ADDON' };

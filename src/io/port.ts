@@ -149,5 +149,10 @@ export interface DatagramPort {
   ): boolean;
   flush(): void;
   readonly stats: PortStats;
+  /**
+   * With UDP segmentation offload (UdpOptions.udpOffload): how many datagrams left glued
+   * to others, and how many arrived glued and were split; undefined without it.
+   */
+  readonly glued?: { readonly sent: number; readonly received: number };
   close(): void;
 }

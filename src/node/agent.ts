@@ -113,7 +113,16 @@ export interface NodeStatus {
   pods: PodStatus[];
   counters: Record<string, number>;
   drops: Record<string, number>;
-  overlay: { backend: string; peers: string[]; routes: string[]; neighbours: string[]; fdb: string[] };
+  overlay: {
+    backend: string;
+    /** UDP segmentation offload on the overlay socket, and its counts when on. */
+    udpOffload: boolean;
+    glued?: { sent: number; received: number };
+    peers: string[];
+    routes: string[];
+    neighbours: string[];
+    fdb: string[];
+  };
   tapBackend: string;
   capture?: { path: string; records: number; dropped: number };
   dns?: ReturnType<DnsServer['status']>;
@@ -191,7 +200,7 @@ export class NodeAgent {
       if (other.name === node.name) continue;
       this.pipeline.peers.add({ node: other.name, subnet: other.podCIDR, vtepMac: other.vtepMac, underlayAddr: other.underlay, underlayPort: VXLAN_PORT });
     }
-    const socket = await openOverlaySocket(node.underlay, VXLAN_PORT);
+    const socket = await openOverlaySocket(node.underlay, VXLAN_PORT, { udpOffload: cluster.settings.overlayOffload });
     this.overlaySocket = socket;
     this.overlayBackend = socket.backend;
     // The underlay is loopback (64 KiB MTU): super-frames cross whole.
@@ -494,6 +503,7 @@ export class NodeAgent {
   status(): NodeStatus {
     const peers = this.pipeline.peers;
     const counters: Record<string, number> = { ...this.pipeline.counters };
+    const glued = this.overlaySocket?.glued;
     return {
       name: this.node.name,
       pid: process.pid,
@@ -516,7 +526,15 @@ export class NodeAgent {
       })),
       counters,
       drops: this.pipeline.dropCounts(),
-      overlay: { backend: this.overlayBackend, peers: peers.all().map((p) => p.node), routes: peers.routes(), neighbours: peers.neighbours(), fdb: peers.fdb() },
+      overlay: {
+        backend: this.overlayBackend,
+        udpOffload: glued !== undefined,
+        ...(glued !== undefined ? { glued } : {}),
+        peers: peers.all().map((p) => p.node),
+        routes: peers.routes(),
+        neighbours: peers.neighbours(),
+        fdb: peers.fdb(),
+      },
       tapBackend: this.pods[0]?.backend ?? 'none',
       ...(this.dns !== undefined ? { dns: this.dns.status() } : {}),
       conntrack: { entries: this.pipeline.conntrack.size, max: this.cluster.settings.conntrackMax, stats: { ...this.pipeline.conntrack.stats } },

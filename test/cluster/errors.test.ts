@@ -440,6 +440,7 @@ const CASES: ReadonlyArray<readonly [string, string, readonly string[]]> = [
       't.yaml: document 1 (Cluster My.Cluster), line 4: spec.nodes[4]: must be a DNS-1123 label (lowercase letters, digits and \'-\', starting and ending with a letter or digit), got "B"',
     ],
   ],
+  ['overlay offload not a boolean', clusterDoc('{overlayOffload: fast}'), ['t.yaml: document 1 (Cluster c), line 4: spec.overlayOffload: must be a boolean, got "fast"']],
   ['node count out of range', clusterDoc('{nodes: 0}'), ['t.yaml: document 1 (Cluster c), line 4: spec.nodes: must be a node count between 1 and 254 or a list of nodes, got 0']],
   ['nodes of the wrong type', clusterDoc('{nodes: {a: 1}}'), ['t.yaml: document 1 (Cluster c), line 4: spec.nodes: must be a node count between 1 and 254 or a list of nodes, got a map']],
   ['no nodes listed', clusterDoc('{nodes: []}'), ['t.yaml: document 1 (Cluster c), line 4: spec.nodes: must list at least one node, got a list']],

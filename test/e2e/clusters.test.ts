@@ -1,9 +1,11 @@
 /**
  * Cluster lifecycle end to end: bad input starts nothing, two clusters with the same pod
- * CIDR run side by side without seeing each other, a killed node process is reported and
- * still cleaned up, and a path MTU below the pod MTU answers with fragmentation needed.
+ * CIDR run side by side without seeing each other, the overlay glues datagrams or not as
+ * the Cluster document says (tcpdump on lo sees which), a killed node process is reported
+ * and still cleaned up, and a path MTU below the pod MTU answers with fragmentation needed.
  */
 import anyTest, { type TestFn } from 'ava';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { kernelSkipReason, TestCluster } from '../helpers/cluster.js';
@@ -12,10 +14,10 @@ const skip = kernelSkipReason();
 const test = anyTest as TestFn;
 const serial = skip === undefined ? test.serial : test.serial.skip;
 
-const podsYaml = (mtu: number) => `
+const podsYaml = (mtu: number, overlayOffload = true) => `
 apiVersion: podwire.dev/v1alpha1
 kind: Cluster
-spec: {nodes: 2, mtu: ${mtu}}
+spec: {nodes: 2, mtu: ${mtu}, overlayOffload: ${overlayOffload}}
 ---
 apiVersion: v1
 kind: Pod
@@ -71,7 +73,7 @@ spec:
 
 serial('two clusters with the same pod CIDR run side by side without seeing each other', async (t) => {
   await alpha.up(podsYaml(1500));
-  await beta.up(podsYaml(1450));
+  await beta.up(podsYaml(1450, false));
   for (const c of [alpha, beta]) {
     const web = await c.podIp('web');
     t.is(web, '10.244.2.2', 'both clusters give web the same address');
@@ -83,6 +85,49 @@ serial('two clusters with the same pod CIDR run side by side without seeing each
   const alphaDecap = (await alpha.status()).nodes[1].detail!.counters.decapsulated;
   const betaDecap = (await beta.status()).nodes[1].detail!.counters.decapsulated;
   t.true(alphaDecap > 0 && betaDecap > 0);
+});
+
+/**
+ * Sends `count` 100-byte UDP datagrams from client to web back to back while tcpdump
+ * watches node-1's overlay socket on lo; returns the UDP length of every VXLAN datagram.
+ */
+async function burstOnLo(c: TestCluster, count: number): Promise<number[]> {
+  const underlay = (await c.status()).nodes[0].underlay.split(':')[0];
+  const file = join(c.stateRoot, 'lo.pcap');
+  const tcpdump = spawn('tcpdump', ['-i', 'lo', '-n', '-U', '-w', file, `udp and src host ${underlay} and dst port 4789`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      tcpdump.stderr.on('data', (d: Buffer) => d.toString().includes('listening on') && resolve());
+      tcpdump.on('exit', (code) => reject(new Error(`tcpdump exited with ${code}`)));
+    });
+    const web = await c.podIp('web');
+    const send = `import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor _ in range(${count}): s.sendto(b'x' * 100, ('${web}', 9))`;
+    const r = await c.exec('client', ['python3', '-c', send]);
+    if (r.code !== 0) throw new Error(`python3: ${r.stderr}`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  } finally {
+    const exited = new Promise((resolve) => tcpdump.on('exit', resolve));
+    tcpdump.kill('SIGINT');
+    await exited;
+  }
+  const out = execFileSync('tshark', ['-r', file, '-d', 'udp.port==4789,vxlan', '-T', 'fields', '-e', 'udp.length'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return out.trim().split('\n').filter((l) => l !== '').map((l) => Number(l.split(',')[0])); // the outer UDP layer comes first
+}
+
+serial('the overlay glues runs of datagrams into one, unless overlayOffload is false', async (t) => {
+  // A 100-byte datagram in VXLAN: 8 (UDP) + 8 (VXLAN) + 14 + 20 + 8 + 100.
+  const single = 158;
+  const glued = await burstOnLo(alpha, 2000);
+  t.true(glued.some((len) => len > single && (len - 8) % (single - 8) === 0), `alpha: glued datagrams on lo: ${glued.join(' ')}`);
+  const alphaOverlay = (await alpha.status()).nodes[0].detail!.overlay;
+  t.true(alphaOverlay.udpOffload);
+  t.true(alphaOverlay.glued!.sent > 0);
+  t.true((await alpha.status()).nodes[1].detail!.overlay.glued!.received > 0, 'node-2 split them again');
+
+  const plain = await burstOnLo(beta, 2000);
+  t.true(plain.length >= 100, `beta: ${plain.length} datagrams seen`); // the pod's TAP queue drops some of a burst
+  t.deepEqual([...new Set(plain)], [single], 'beta: every VXLAN packet on its own');
+  t.false((await beta.status()).nodes[0].detail!.overlay.udpOffload);
 });
 
 serial('a DF packet larger than the overlay path gets fragmentation needed (MTU 1450)', async (t) => {

@@ -99,6 +99,16 @@ export class TestCluster {
 export interface StatusJson {
   name: string;
   running: boolean;
-  nodes: { name: string; state: 'up' | 'down'; pid?: number; detail?: { drops: Record<string, number>; counters: Record<string, number> } }[];
+  nodes: {
+    name: string;
+    state: 'up' | 'down';
+    pid?: number;
+    underlay: string;
+    detail?: {
+      drops: Record<string, number>;
+      counters: Record<string, number>;
+      overlay: { udpOffload: boolean; glued?: { sent: number; received: number } };
+    };
+  }[];
   pods: { namespace: string; name: string; ip: string; node: string; ready: boolean }[];
 }

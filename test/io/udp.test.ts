@@ -187,8 +187,8 @@ if (nativeIo !== undefined) {
 if (nativeIo !== undefined) {
   test('addon: flush refuses a reference past the end of its slab, whatever JavaScript wrote', (t) => {
     const io = nativeIo!;
-    const s1 = io.openUdp(A, 0, 1 << 16);
-    const s2 = io.openUdp(B, 0, 1 << 16);
+    const s1 = io.openUdp(A, 0, 1 << 16, false);
+    const s2 = io.openUdp(B, 0, 1 << 16, false);
     const source = new io.IoPort(s1.fd, io.KIND_UDP, { batch: 4, frameCap: 2048 }) as NativeUdpPort;
     const port = new io.IoPort(s2.fd, io.KIND_UDP, { batch: 4, frameCap: 2048 }) as NativeUdpPort;
     try {

@@ -10,6 +10,7 @@
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -121,15 +122,26 @@ int SetBuffer(int fd, int force_opt, int opt, int bytes) {
   return granted;
 }
 
-// openUdp(addr, port, bufferBytes) -> { fd, port, rcvbuf, sndbuf }
+// Turns on UDP_GRO (glued datagrams arrive whole) after checking that the kernel also
+// takes UDP_SEGMENT; false, with both off, where either is missing (before Linux 5.0).
+bool EnableUdpOffload(int fd) {
+  int no_segmentation = 0;
+  if (setsockopt(fd, SOL_UDP, UDP_SEGMENT, &no_segmentation, sizeof no_segmentation) < 0) return false;
+  int on = 1;
+  return setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on) == 0;
+}
+
+// openUdp(addr, port, bufferBytes, udpOffload) -> { fd, port, rcvbuf, sndbuf, udpOffload }
 //
 // A non-blocking, close-on-exec UDP socket bound to one IPv4 address (host-order uint32)
 // and port (0 picks one). No SO_REUSEADDR/SO_REUSEPORT: a second bind to the same address
-// must fail, so that two clusters can never share an overlay socket.
+// must fail, so that two clusters can never share an overlay socket. udpOffload asks for
+// UDP_GRO (see IoPort's udpOffload); the result says whether the kernel has it.
 Napi::Value OpenUdp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber()) {
-    Napi::TypeError::New(env, "openUdp(addr, port, bufferBytes)").ThrowAsJavaScriptException();
+  if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber() ||
+      !info[3].IsBoolean()) {
+    Napi::TypeError::New(env, "openUdp(addr, port, bufferBytes, udpOffload)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   double addr = info[0].As<Napi::Number>().DoubleValue();
@@ -148,6 +160,7 @@ Napi::Value OpenUdp(const Napi::CallbackInfo& info) {
     rcvbuf = SetBuffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, static_cast<int>(bytes));
     sndbuf = SetBuffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, static_cast<int>(bytes));
   }
+  bool udp_offload = info[3].As<Napi::Boolean>() && EnableUdpOffload(fd);
   sockaddr_in sa;
   memset(&sa, 0, sizeof sa);
   sa.sin_family = AF_INET;
@@ -172,6 +185,7 @@ Napi::Value OpenUdp(const Napi::CallbackInfo& info) {
   result.Set("port", Napi::Number::New(env, ntohs(sa.sin_port)));
   result.Set("rcvbuf", Napi::Number::New(env, rcvbuf));
   result.Set("sndbuf", Napi::Number::New(env, sndbuf));
+  result.Set("udpOffload", Napi::Boolean::New(env, udp_offload));
   return result;
 }
 

@@ -2,6 +2,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <netinet/udp.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -21,6 +22,11 @@ constexpr uint32_t kMaxBatch = 1024;
 constexpr uint32_t kMaxFrameCap = 65536 + 64;
 
 size_t AlignUp(size_t n) { return (n + kAlign - 1) & ~(kAlign - 1); }
+
+// The largest UDP payload over IPv4, and so the most one glued send may carry.
+constexpr size_t kMaxUdpPayload = 65507;
+// One control message slot: UDP_SEGMENT's uint16_t or UDP_GRO's int, in 8-byte words.
+constexpr size_t kCtrlWords = (CMSG_SPACE(sizeof(int)) + 7) / 8;
 
 bool ReadU32(Napi::Env env, Napi::Object opts, const char* key, uint32_t min, uint32_t max,
              uint32_t* out) {
@@ -128,6 +134,14 @@ IoPort::IoPort(const Napi::CallbackInfo& info) : Napi::ObjectWrap<IoPort>(info) 
       !ReadU32(env, opts, "vnetHdrLen", 0, 12, &vnet_hdr_len_)) {
     return;
   }
+  uint32_t udp_offload = 0;
+  if (!ReadU32(env, opts, "udpOffload", 0, 1, &udp_offload)) return;
+  if (udp_offload != 0 && kind_ != Kind::Udp) {
+    Napi::RangeError::New(env, "udpOffload is for UDP ports").ThrowAsJavaScriptException();
+    return;
+  }
+  udp_offload_ = udp_offload != 0;
+  rx_entries_ = udp_offload_ ? batch_ * kMaxGroSegments : batch_;
   if (vnet_hdr_len_ != 0 && (kind_ != Kind::Tap || (vnet_hdr_len_ != kVnetHdrLen && vnet_hdr_len_ != kVnetHdrMrgLen))) {
     Napi::RangeError::New(env, "vnetHdrLen is 0, or 10 or 12 on a TAP").ThrowAsJavaScriptException();
     return;
@@ -143,8 +157,8 @@ IoPort::IoPort(const Napi::CallbackInfo& info) : Napi::ObjectWrap<IoPort>(info) 
   rx_.buf_len = rx_bytes;
   tx_.buf_len = tx_bytes;
   bool ok = (rx_.buf = Share<uint8_t>(env, self, "rxBuf", rx_bytes)) &&
-            (rx_.offsets = Share<uint32_t>(env, self, "rxOffsets", batch_)) &&
-            (rx_.lengths = Share<uint32_t>(env, self, "rxLengths", batch_)) &&
+            (rx_.offsets = Share<uint32_t>(env, self, "rxOffsets", rx_entries_)) &&
+            (rx_.lengths = Share<uint32_t>(env, self, "rxLengths", rx_entries_)) &&
             (tx_.buf = Share<uint8_t>(env, self, "txBuf", tx_bytes)) &&
             (tx_.offsets = Share<uint32_t>(env, self, "txOffsets", batch_)) &&
             (tx_.lengths = Share<uint32_t>(env, self, "txLengths", batch_)) &&
@@ -171,8 +185,8 @@ IoPort::IoPort(const Napi::CallbackInfo& info) : Napi::ObjectWrap<IoPort>(info) 
          (tx_.csum_start = Share<uint16_t>(env, self, "txCsumStart", batch_)) &&
          (tx_.csum_offset = Share<uint16_t>(env, self, "txCsumOffset", batch_));
   } else if (ok) {
-    ok = (rx_.addrs = Share<uint32_t>(env, self, "rxAddrs", batch_)) &&
-         (rx_.ports = Share<uint16_t>(env, self, "rxPorts", batch_)) &&
+    ok = (rx_.addrs = Share<uint32_t>(env, self, "rxAddrs", rx_entries_)) &&
+         (rx_.ports = Share<uint16_t>(env, self, "rxPorts", rx_entries_)) &&
          (tx_.addrs = Share<uint32_t>(env, self, "txAddrs", batch_)) &&
          (tx_.ports = Share<uint16_t>(env, self, "txPorts", batch_));
     if (ok) {
@@ -182,12 +196,17 @@ IoPort::IoPort(const Napi::CallbackInfo& info) : Napi::ObjectWrap<IoPort>(info) 
       tx_msgs_.assign(batch_, mmsghdr{});
       tx_iovs_.assign(2 * batch_, iovec{});
       tx_names_.assign(batch_, sockaddr_in{});
+      tx_segments_.assign(batch_, 0);
+      if (udp_offload_) {
+        rx_ctrl_.assign(batch_ * kCtrlWords, 0);
+        tx_ctrl_.assign(batch_ * kCtrlWords, 0);
+      }
       for (uint32_t i = 0; i < batch_; i++) {
         rx_iovs_[i] = {rx_.buf + i * big, frame_cap_};
         rx_msgs_[i].msg_hdr.msg_iov = &rx_iovs_[i];
         rx_msgs_[i].msg_hdr.msg_iovlen = 1;
         rx_msgs_[i].msg_hdr.msg_name = &rx_names_[i];
-        tx_msgs_[i].msg_hdr.msg_iov = &tx_iovs_[2 * i];
+        if (udp_offload_) rx_msgs_[i].msg_hdr.msg_control = &rx_ctrl_[i * kCtrlWords];
         tx_msgs_[i].msg_hdr.msg_name = &tx_names_[i];
         tx_msgs_[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
       }
@@ -406,8 +425,23 @@ int64_t IoPort::ReceiveTap() {
   return n;
 }
 
+// The segment size of a glued (GRO) datagram, or 0 when it is a single datagram.
+static uint32_t GroSegmentSize(msghdr& h) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c)) {
+    if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+      int size;
+      memcpy(&size, CMSG_DATA(c), sizeof size);
+      return size > 0 ? static_cast<uint32_t>(size) : 0;
+    }
+  }
+  return 0;
+}
+
 int64_t IoPort::ReceiveUdp() {
-  for (uint32_t i = 0; i < batch_; i++) rx_msgs_[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+  for (uint32_t i = 0; i < batch_; i++) {
+    rx_msgs_[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+    if (udp_offload_) rx_msgs_[i].msg_hdr.msg_controllen = kCtrlWords * 8;
+  }
   int r;
   do {
     r = recvmmsg(fd_, rx_msgs_.data(), batch_, MSG_DONTWAIT, nullptr);
@@ -421,17 +455,33 @@ int64_t IoPort::ReceiveUdp() {
   uint32_t n = 0;
   double bytes = 0;
   for (int i = 0; i < r; i++) {
-    const mmsghdr& m = rx_msgs_[i];
+    mmsghdr& m = rx_msgs_[i];
     if ((m.msg_hdr.msg_flags & MSG_TRUNC) != 0 || m.msg_hdr.msg_namelen != sizeof(sockaddr_in)) {
       stats_[kRxErrors] += 1;
       continue;
     }
-    rx_.offsets[n] = static_cast<uint32_t>(static_cast<uint8_t*>(rx_iovs_[i].iov_base) - rx_.buf);
-    rx_.lengths[n] = m.msg_len;
-    rx_.addrs[n] = ntohl(rx_names_[i].sin_addr.s_addr);
-    rx_.ports[n] = ntohs(rx_names_[i].sin_port);
-    bytes += m.msg_len;
-    n++;
+    uint32_t at = static_cast<uint32_t>(static_cast<uint8_t*>(rx_iovs_[i].iov_base) - rx_.buf);
+    uint32_t len = m.msg_len;
+    // A glued (GRO) datagram is datagrams of `segment` bytes, the last possibly shorter.
+    uint32_t segment = udp_offload_ ? GroSegmentSize(m.msg_hdr) : 0;
+    if (segment == 0 || segment >= len) segment = len == 0 ? 1 : len;
+    uint32_t segments = len == 0 ? 1 : (len + segment - 1) / segment;
+    uint32_t room = rx_entries_ - n;
+    if (segments > room) {
+      stats_[kRxErrors] += segments - room;
+      segments = room;
+    }
+    if (segments > 1) stats_[kRxGlued] += segments;
+    for (uint32_t k = 0; k < segments; k++) {
+      uint32_t start = k * segment;
+      uint32_t length = len - start < segment ? len - start : segment;
+      rx_.offsets[n] = at + start;
+      rx_.lengths[n] = length;
+      rx_.addrs[n] = ntohl(rx_names_[i].sin_addr.s_addr);
+      rx_.ports[n] = ntohs(rx_names_[i].sin_port);
+      bytes += length;
+      n++;
+    }
   }
   stats_[kRxFrames] += n;
   stats_[kRxBytes] += bytes;
@@ -484,41 +534,87 @@ uint32_t IoPort::SendTap(uint32_t count) {
 }
 
 uint32_t IoPort::SendUdp(uint32_t count) {
+  // Entries become messages: one per datagram, or with udp_offload_ one per run of
+  // datagrams to the same peer of which all but the last have the same size (what
+  // UDP_SEGMENT can express). Every entry keeps two iovecs (head, body; either may be
+  // empty), so a run's iovecs are contiguous.
   uint32_t built = 0;
+  uint32_t msgs = 0;
+  size_t run_bytes = 0;     // of the open run
+  size_t segment = 0;       // its datagram size
+  bool run_open = false;    // its last datagram had the full size, so it may grow
   for (uint32_t i = 0; i < count; i++) {
     iovec* iov = &tx_iovs_[2 * built];
     if (!Parts(i, &iov[0], &iov[1])) {
       stats_[kTxDropped] += 1;
       continue;
     }
-    tx_msgs_[built].msg_hdr.msg_iovlen = iov[1].iov_len != 0 ? 2 : 1;
-    sockaddr_in& to = tx_names_[built];
+    size_t len = iov[0].iov_len + iov[1].iov_len;
+    uint32_t addr = htonl(tx_.addrs[i]);
+    uint16_t port = htons(tx_.ports[i]);
+    if (run_open && len != 0 && len <= segment && run_bytes + len <= kMaxUdpPayload &&
+        tx_segments_[msgs - 1] < kMaxGsoSegments && tx_names_[msgs - 1].sin_addr.s_addr == addr &&
+        tx_names_[msgs - 1].sin_port == port) {
+      tx_msgs_[msgs - 1].msg_hdr.msg_iovlen += 2;
+      tx_segments_[msgs - 1]++;
+      run_bytes += len;
+      run_open = len == segment;
+      built++;
+      continue;
+    }
+    msghdr& h = tx_msgs_[msgs].msg_hdr;
+    h.msg_iov = iov;
+    h.msg_iovlen = 2;
+    h.msg_control = nullptr;
+    h.msg_controllen = 0;
+    sockaddr_in& to = tx_names_[msgs];
     to.sin_family = AF_INET;
-    to.sin_port = htons(tx_.ports[i]);
-    to.sin_addr.s_addr = htonl(tx_.addrs[i]);
+    to.sin_port = port;
+    to.sin_addr.s_addr = addr;
+    tx_segments_[msgs] = 1;
+    run_bytes = len;
+    segment = len;
+    run_open = udp_offload_ && len != 0;
     built++;
+    msgs++;
+  }
+  for (uint32_t m = 0; m < msgs; m++) {
+    if (tx_segments_[m] < 2) continue;
+    msghdr& h = tx_msgs_[m].msg_hdr;
+    h.msg_control = &tx_ctrl_[m * kCtrlWords];
+    h.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+    cmsghdr* c = CMSG_FIRSTHDR(&h);
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    uint16_t size = static_cast<uint16_t>(h.msg_iov[0].iov_len + h.msg_iov[1].iov_len);
+    memcpy(CMSG_DATA(c), &size, sizeof size);
   }
   uint32_t sent = 0;
   double bytes = 0;
-  uint32_t i = 0;
-  while (i < built) {
-    int r = sendmmsg(fd_, &tx_msgs_[i], built - i, MSG_DONTWAIT);
+  uint32_t m = 0;
+  while (m < msgs) {
+    int r = sendmmsg(fd_, &tx_msgs_[m], msgs - m, MSG_DONTWAIT);
     if (r > 0) {
-      for (int j = 0; j < r; j++) bytes += tx_msgs_[i + j].msg_len;
-      i += r;
-      sent += r;
+      for (int j = 0; j < r; j++) {
+        uint32_t segments = tx_segments_[m + j];
+        bytes += tx_msgs_[m + j].msg_len;
+        sent += segments;
+        if (segments > 1) stats_[kTxGlued] += segments;
+      }
+      m += r;
       continue;
     }
     if (r < 0 && errno == EINTR) continue;
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
       // The send buffer is full: the rest of the batch would meet the same fate.
-      stats_[kTxDropped] += built - i;
+      for (; m < msgs; m++) stats_[kTxDropped] += tx_segments_[m];
       break;
     }
-    // This datagram alone was refused (EINVAL for port 0, EMSGSIZE, ENETUNREACH, ...):
+    // This message alone was refused (EINVAL for port 0, EMSGSIZE, ENETUNREACH, ...):
     // sendmmsg stops at the first failure, so skip it and carry on with the rest.
-    stats_[kTxDropped] += 1;
-    i++;
+    stats_[kTxDropped] += tx_segments_[m];
+    m++;
   }
   stats_[kTxFrames] += sent;
   stats_[kTxBytes] += bytes;

@@ -9,6 +9,15 @@
 // metadata arrays, then calls flush(count): one native call that hands every frame to the
 // kernel (write/writev per frame for a TAP, sendmmsg for UDP).
 //
+// UDP segmentation offload (option `udpOffload`, for the loopback overlay): on transmit, a
+// run of equal-sized datagrams to one peer leaves as one message with UDP_SEGMENT, so the
+// kernel builds, routes and delivers a single skb for up to kMaxGsoSegments datagrams; on
+// receive, the socket has UDP_GRO, such a glued datagram arrives whole with its segment
+// size in a control message, and ReceiveUdp splits it back into one entry per datagram.
+// JavaScript sees exactly the datagrams that were sent, in order. The cost is on the
+// wire: `tcpdump -i lo` shows one glued datagram per run, as it shows TSO super-packets on
+// a NIC (`ethtool -K lo tx-udp-segmentation off` makes the kernel split them before lo).
+//
 // Forwarding without copying: every port's receive slab is registered under a small
 // number (`rxSlab`), and a transmit entry may name a range of any registered slab as the
 // frame's body (txRefSlab/txRefOffsets/txRefLengths), after an optional head in its own
@@ -53,6 +62,13 @@ constexpr uint32_t kVnetHdrLen = 10;
 constexpr uint32_t kVnetHdrMrgLen = 12;
 constexpr uint8_t kGsoNone = 0;
 
+// Datagrams glued into one UDP_SEGMENT send: UDP_MAX_SEGMENTS of every kernel since 4.18
+// (later ones allow 128).
+constexpr uint32_t kMaxGsoSegments = 64;
+// Datagrams one received (GRO) datagram may split into, per recvmmsg slot; a sender that
+// glued more loses the excess, counted in rxErrors.
+constexpr uint32_t kMaxGroSegments = 128;
+
 enum class Kind : uint32_t { Tap = 0, Udp = 1 };
 
 // Slots of the shared Float64Array `stats`; src/io/native.ts reads the same order.
@@ -64,6 +80,8 @@ enum Stat : uint32_t {
   kTxBytes,
   kTxDropped,
   kRxErrors,
+  kTxGlued,  // datagrams that left glued to others (UDP_SEGMENT)
+  kRxGlued,  // datagrams that arrived glued to others (UDP_GRO) and were split
   kStatCount,
 };
 
@@ -145,6 +163,10 @@ class IoPort : public Napi::ObjectWrap<IoPort> {
   uint32_t vnet_hdr_len_ = 0;
   uint32_t batch_ = 0;
   uint32_t frame_cap_ = 0;
+  // UDP only: glue runs of equal datagrams on send, split glued ones on receive.
+  bool udp_offload_ = false;
+  // Entries the rx arrays hold: batch_, or batch_ * kMaxGroSegments with udp_offload_.
+  uint32_t rx_entries_ = 0;
 
   uv_poll_t* poll_ = nullptr;  // freed by uv_close's callback, which may run after we are gone
   bool started_ = false;
@@ -165,6 +187,10 @@ class IoPort : public Napi::ObjectWrap<IoPort> {
   std::vector<mmsghdr> rx_msgs_, tx_msgs_;
   std::vector<iovec> rx_iovs_, tx_iovs_;  // tx: two per datagram (head, body)
   std::vector<sockaddr_in> rx_names_, tx_names_;
+  // Control messages (UDP_GRO on receive, UDP_SEGMENT on transmit), one slot per message,
+  // and how many datagrams each transmit message carries.
+  std::vector<uint64_t> rx_ctrl_, tx_ctrl_;
+  std::vector<uint32_t> tx_segments_;
 };
 
 }  // namespace podwire
