@@ -1,4 +1,6 @@
 import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { formatIpv4, formatMac, formatCidr } from '../../src/packet/addr.js';
 import { demoFiles } from '../../src/cluster/demo.js';
 import { formatDiagnostic } from '../../src/cluster/diagnostics.js';
@@ -136,6 +138,18 @@ test('no Cluster document: the defaults', (t) => {
     ['node-1', 'node-2'],
   );
   t.like(c.pods[0], { name: 'p', node: 'node-1' });
+});
+
+test("the README's Cluster document loads, and spells out exactly the defaults", (t) => {
+  const readme = readFileSync(fileURLToPath(new URL('../../../README.md', import.meta.url)), 'utf8');
+  const section = readme.slice(readme.indexOf('## The Cluster document'));
+  const block = /```yaml\n([\s\S]*?)```/.exec(section);
+  if (block === null) return t.fail('README has no yaml block under "The Cluster document"');
+  const pod = `---\n${POD_HEAD}\nspec: {containers: [{name: c, image: busybox}]}\n`;
+  const documented = cluster(block[1] + pod);
+  const defaults = cluster(pod);
+  t.deepEqual(documented.settings, defaults.settings);
+  t.deepEqual(documented.nodes, defaults.nodes);
 });
 
 test('a Cluster document with named, labelled nodes and its own networks', (t) => {
