@@ -235,28 +235,60 @@ export function portError(name: string, message: string, errno: number): Error &
 }
 
 /**
- * Starts a native port: `handler` gets the shared batch, filled with `count` entries, once
- * per wake-up; when the port dies (the device deleted, the socket failed), `onDead` learns
- * why and the error goes to `onError`, or becomes a process warning without one.
+ * What the addon's ports share: the counters C++ writes, the transmit queue, and the life
+ * cycle. start() hands `batch`, filled with each wake-up's frames, to the handler; when the
+ * port dies (the device deleted, the socket failed) it is closed, `error` says why, and the
+ * error goes to onError, or becomes a process warning without one. close() writes what is
+ * queued first.
  */
-export function startNative<B extends { count: number }>(
-  native: NativePortBase,
-  name: string,
-  batch: B,
-  handler: (batch: B) => void,
-  onDead: (err: Error) => void,
-  onError: PortErrorHandler | undefined,
-): void {
-  native.start(
-    (count) => {
-      batch.count = count;
-      handler(batch);
-    },
-    (message, errno) => {
-      const err = portError(name, message, errno);
-      onDead(err);
-      if (onError) onError(err);
-      else process.emitWarning(err.message, 'PodwirePortWarning');
-    },
-  );
+export abstract class NativePort<N extends NativePortBase, B extends { count: number }> {
+  readonly stats: PortStats;
+  /** Why the port stopped, once it has. */
+  error: Error | undefined;
+  protected closed = false;
+  protected readonly tx: TxQueue;
+
+  protected constructor(
+    protected readonly native: N,
+    readonly name: string,
+    private readonly batch: B,
+  ) {
+    pinShared(native);
+    this.stats = new NativeStats(native.stats);
+    this.tx = new TxQueue(native);
+  }
+
+  start(handler: (batch: B) => void, onError?: PortErrorHandler): void {
+    const batch = this.batch;
+    this.native.start(
+      (count) => {
+        batch.count = count;
+        handler(batch);
+      },
+      (message, errno) => {
+        const err = portError(this.name, message, errno);
+        this.closed = true;
+        this.error = err;
+        if (onError) onError(err);
+        else process.emitWarning(err.message, 'PodwirePortWarning');
+      },
+    );
+  }
+
+  /** Counts a frame refused before it reached the queue; returns false for send() to return. */
+  protected refuse(): false {
+    this.native.stats[STAT_TX_DROPPED] += 1;
+    return false;
+  }
+
+  flush(): void {
+    this.tx.flush();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    this.native.close();
+  }
 }

@@ -9,18 +9,8 @@
  * to eth0 (`ip link set NAME netns NS`, `ip -n NS link set NAME name eth0`) keeps the fd
  * working; close() deletes the device wherever it is.
  */
-import {
-  NativeStats,
-  nativeIo,
-  nativeIoUnavailable,
-  pinShared,
-  startNative,
-  slabBuffer,
-  TxQueue,
-  STAT_TX_DROPPED,
-  type NativeTapPort,
-} from './native.js';
-import { inside, type Port, type PortErrorHandler, type PortStats, type RxBatch, type TxOffload } from './port.js';
+import { NativePort, nativeIo, nativeIoUnavailable, slabBuffer, type NativeTapPort } from './native.js';
+import { inside, type Port, type RxBatch, type TxOffload } from './port.js';
 
 /** Ethernet (14) + one VLAN tag (4) + the largest IP packet (65535): a GSO super-frame. */
 export const MAX_TAP_FRAME = 65553;
@@ -40,19 +30,10 @@ export interface TapOptions {
   batch?: number;
 }
 
-export class TapPort implements Port {
+/** close() deletes the device, wherever it was moved. */
+export class TapPort extends NativePort<NativeTapPort, RxBatch> implements Port {
   readonly backend = 'addon' as const;
-  /** The kernel's name for the device when it was opened (it may be renamed later). */
-  readonly name: string;
   readonly offload: boolean;
-  readonly stats: PortStats;
-  /** Why the port stopped, once it has. */
-  error: Error | undefined;
-
-  private readonly native: NativeTapPort;
-  private readonly batch: RxBatch;
-  private readonly tx: TxQueue;
-  private closed = false;
 
   /** Opens (creates) the TAP `name` ('' or a '%d' pattern lets the kernel choose). */
   static open(name: string, options: TapOptions = {}): TapPort {
@@ -69,14 +50,9 @@ export class TapPort implements Port {
     return new TapPort(native, ifName, vnetHdr);
   }
 
+  /** `name` is the kernel's name for the device when it was opened (it may be renamed later). */
   private constructor(native: NativeTapPort, name: string, vnetHdr: boolean) {
-    pinShared(native);
-    this.native = native;
-    this.name = name;
-    this.offload = vnetHdr;
-    this.stats = new NativeStats(native.stats);
-    this.tx = new TxQueue(native);
-    this.batch = {
+    super(native, name, {
       buf: slabBuffer(native.rxBuf),
       slab: native.rxSlab,
       count: 0,
@@ -87,21 +63,12 @@ export class TapPort implements Port {
       gsoSize: native.rxGsoSize,
       csumStart: native.rxCsumStart,
       csumOffset: native.rxCsumOffset,
-    };
-  }
-
-  start(handler: (batch: RxBatch) => void, onError?: PortErrorHandler): void {
-    startNative(this.native, this.name, this.batch, handler, (err) => {
-      this.closed = true;
-      this.error = err;
-    }, onError);
+    });
+    this.offload = vnetHdr;
   }
 
   send(frame: Uint8Array, offset: number, length: number, offload?: TxOffload, slab = 0): boolean {
-    if (this.closed || length === 0 || length > MAX_TAP_FRAME || !inside(frame, offset, length)) {
-      this.native.stats[STAT_TX_DROPPED] += 1;
-      return false;
-    }
+    if (this.closed || length === 0 || length > MAX_TAP_FRAME || !inside(frame, offset, length)) return this.refuse();
     const i = this.tx.add(frame, offset, 0, frame, offset, length, slab);
     if (this.offload) {
       const n = this.native;
@@ -113,17 +80,5 @@ export class TapPort implements Port {
       n.txCsumOffset[i] = offload ? offload.csumOffset : 0;
     }
     return true;
-  }
-
-  flush(): void {
-    this.tx.flush();
-  }
-
-  /** Writes what is queued, then closes the fd, which deletes the TAP. */
-  close(): void {
-    if (this.closed) return;
-    this.flush();
-    this.closed = true;
-    this.native.close();
   }
 }

@@ -6,20 +6,8 @@
  * sends the whole queue with sendmmsg, each datagram to its own peer.
  */
 import { formatIpv4, parseIpv4 } from '../packet/addr.js';
-import {
-  NativeStats,
-  nativeIo,
-  nativeIoUnavailable,
-  pinShared,
-  startNative,
-  slabBuffer,
-  TxQueue,
-  STAT_RX_GLUED,
-  STAT_TX_DROPPED,
-  STAT_TX_GLUED,
-  type NativeUdpPort,
-} from './native.js';
-import { inside, type DatagramBatch, type DatagramPort, type PortErrorHandler, type PortStats } from './port.js';
+import { NativePort, nativeIo, nativeIoUnavailable, slabBuffer, STAT_RX_GLUED, STAT_TX_GLUED, type NativeUdpPort } from './native.js';
+import { inside, type DatagramBatch, type DatagramPort } from './port.js';
 
 /** The largest UDP payload over IPv4 (65535 - 20 - 8). */
 export const MAX_UDP_PAYLOAD = 65507;
@@ -56,24 +44,16 @@ export function toIpv4(address: string | number): number {
   return addr;
 }
 
-export class UdpPort implements DatagramPort {
+export class UdpPort extends NativePort<NativeUdpPort, DatagramBatch> implements DatagramPort {
   readonly backend = 'addon' as const;
-  readonly name: string;
   readonly address: number;
   readonly port: number;
-  readonly stats: PortStats;
   /** The socket buffer sizes the kernel granted (as getsockopt reports them). */
   readonly rcvbuf: number;
   readonly sndbuf: number;
   /** Whether UDP segmentation offload is on (asked for, and the kernel has it). */
   readonly udpOffload: boolean;
-  error: Error | undefined;
-
-  private readonly native: NativeUdpPort;
-  private readonly batch: DatagramBatch;
-  private readonly tx: TxQueue;
   private readonly maxDatagram: number;
-  private closed = false;
 
   /** Binds address:port (port 0 lets the kernel choose; see .port). Throws EADDRINUSE etc. */
   static open(address: string | number, port: number, options: UdpOptions = {}): UdpPort {
@@ -98,18 +78,7 @@ export class UdpPort implements DatagramPort {
     { port, rcvbuf, sndbuf, udpOffload }: { port: number; rcvbuf: number; sndbuf: number; udpOffload: boolean },
     maxDatagram: number,
   ) {
-    pinShared(native);
-    this.native = native;
-    this.address = addr;
-    this.port = port;
-    this.name = `udp:${formatIpv4(addr)}:${port}`;
-    this.rcvbuf = rcvbuf;
-    this.sndbuf = sndbuf;
-    this.udpOffload = udpOffload;
-    this.maxDatagram = maxDatagram;
-    this.stats = new NativeStats(native.stats);
-    this.tx = new TxQueue(native);
-    this.batch = {
+    super(native, `udp:${formatIpv4(addr)}:${port}`, {
       buf: slabBuffer(native.rxBuf),
       slab: native.rxSlab,
       count: 0,
@@ -117,14 +86,13 @@ export class UdpPort implements DatagramPort {
       lengths: native.rxLengths,
       addrs: native.rxAddrs,
       ports: native.rxPorts,
-    };
-  }
-
-  start(handler: (batch: DatagramBatch) => void, onError?: PortErrorHandler): void {
-    startNative(this.native, this.name, this.batch, handler, (err) => {
-      this.closed = true;
-      this.error = err;
-    }, onError);
+    });
+    this.address = addr;
+    this.port = port;
+    this.rcvbuf = rcvbuf;
+    this.sndbuf = sndbuf;
+    this.udpOffload = udpOffload;
+    this.maxDatagram = maxDatagram;
   }
 
   send(data: Uint8Array, offset: number, length: number, addr: number, port: number): boolean {
@@ -143,10 +111,7 @@ export class UdpPort implements DatagramPort {
     port: number,
   ): boolean {
     const fits = inside(head, headOffset, headLength) && inside(body, bodyOffset, bodyLength) && headLength + bodyLength <= this.maxDatagram;
-    if (this.closed || !fits) {
-      this.native.stats[STAT_TX_DROPPED] += 1;
-      return false;
-    }
+    if (this.closed || !fits) return this.refuse();
     const i = this.tx.add(head, headOffset, headLength, body, bodyOffset, bodyLength, bodySlab);
     this.native.txAddrs[i] = addr;
     this.native.txPorts[i] = port;
@@ -156,16 +121,5 @@ export class UdpPort implements DatagramPort {
   get glued(): { sent: number; received: number } | undefined {
     if (!this.udpOffload) return undefined;
     return { sent: this.native.stats[STAT_TX_GLUED], received: this.native.stats[STAT_RX_GLUED] };
-  }
-
-  flush(): void {
-    this.tx.flush();
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.flush();
-    this.closed = true;
-    this.native.close();
   }
 }
