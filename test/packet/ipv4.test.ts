@@ -412,10 +412,11 @@ test('property: check never throws, and after PacketOk every accessor stays insi
       exerciseIpv4(view, w.available);
       return true;
     }),
-    { numRuns: 500 },
+    { numRuns: 1000 },
   );
-  // Random bytes are refused most of the time: make sure the accepted path was walked too.
-  t.true(accepted > 100, `only ${accepted} of 500 accepted`);
+  // Random windows are refused most of the time (about 23% are accepted, so ~230 expected):
+  // make sure the accepted path was walked too, by a bound six deviations below that.
+  t.true(accepted > 150, `only ${accepted} of 1000 accepted`);
 });
 
 /** Version 4, an IHL of 5 to 15 and a total length that fits, when the body is long enough. */

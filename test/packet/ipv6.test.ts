@@ -274,10 +274,11 @@ test('property: check never throws, and after PacketOk every accessor stays insi
       exerciseIpv6(view, w.available);
       return true;
     }),
-    { numRuns: 500 },
+    { numRuns: 1000 },
   );
-  // Random bytes are refused most of the time: make sure the accepted path was walked too.
-  t.true(accepted > 100, `only ${accepted} of 500 accepted`);
+  // Random windows are refused most of the time (about 24% are accepted, so ~240 expected):
+  // make sure the accepted path was walked too, by a bound five deviations below that.
+  t.true(accepted > 170, `only ${accepted} of 1000 accepted`);
 });
 
 /** A payload length that fits, when the body holds a fixed header. */
