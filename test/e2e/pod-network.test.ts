@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { kernelSkipReason, TestCluster } from '../helpers/cluster.js';
+import { POD_TX_QUEUE_LENGTH } from '../../src/node/netns.js';
 
 const skip = kernelSkipReason();
 const test = anyTest as TestFn;
@@ -94,6 +95,7 @@ serial('a 1400-byte DF ping crosses nodes whole', async (t) => {
 serial('pod MTU and routes are what the CNI would set', async (t) => {
   const link = await cluster.exec('web-b', ['ip', '-o', 'link', 'show', 'eth0']);
   t.regex(link.stdout, /mtu 1450/);
+  t.regex(link.stdout, new RegExp(`qlen ${POD_TX_QUEUE_LENGTH}\\b`), 'a TAP ring deep enough to ride out a preempted node process');
   const route = await cluster.exec('web-b', ['ip', 'route', 'show', 'default']);
   t.regex(route.stdout, /default via 10\.244\.2\.1 dev eth0/);
   const resolv = await cluster.exec('web-b', ['cat', '/etc/resolv.conf']);
