@@ -15,6 +15,14 @@ export const SIDES: readonly Side[] = ['podwire', 'kernel'];
 export const PATHS: readonly PathKind[] = ['cross', 'same'];
 /** The UDP payload: 64-byte datagrams (106-byte frames on the pod's interface). */
 export const UDP_PAYLOAD = 64;
+/** The paced flood's rate: the issue's 300k packets/s through each node process. */
+export const UDP_PACED_PPS = 300_000;
+/**
+ * The share of a paced flood that may be lost while the path still counts as carrying
+ * it: FD.io CSIT's partial drop rate (PDR) allows 0.5%. Zero loss (their NDR) on a shared
+ * VM measures the neighbours: one 4 ms stall of the host is 1200 datagrams at 300k pps.
+ */
+export const UDP_PACED_LOSS_ALLOWED = 0.005;
 const NODES = ['node-1', 'node-2'] as const;
 
 const WHERE: Readonly<Record<PathKind, string>> = { cross: 'cross-node', same: 'same-node' };
@@ -22,8 +30,12 @@ const WHERE: Readonly<Record<PathKind, string>> = { cross: 'cross-node', same: '
 export const TARGETS = {
   tcpRatio: { cross: atLeast(0.5), same: atLeast(0.7) } as Readonly<Record<PathKind, Target>>,
   pingRatio: { cross: atMost(2) } as Readonly<Partial<Record<PathKind, Target>>>,
-  /** Through both node processes, so each forwards at least this many. */
-  udpDelivered: { cross: atLeast(300_000) } as Readonly<Partial<Record<PathKind, Target>>>,
+  /**
+   * 300k pps paced through both node processes, so each forwards them all. The unpaced
+   * flood has no target: its sender takes a core of the two, and how much of the rest the
+   * nodes get is the scheduler's call, not the dataplane's.
+   */
+  udpPacedDelivered: { cross: atLeast(UDP_PACED_PPS * (1 - UDP_PACED_LOSS_ALLOWED)) } as Readonly<Partial<Record<PathKind, Target>>>,
 };
 
 export const NAMES = {
@@ -47,6 +59,8 @@ export const NAMES = {
   udpBatch: (p: PathKind) => `dataplane: UDP ${UDP_PAYLOAD} B ${WHERE[p]}, podwire frames per node wake-up`,
   udpNodeRate: (p: PathKind, node: string) => `dataplane: UDP ${UDP_PAYLOAD} B ${WHERE[p]}, podwire ${node} frames/s`,
   udpNodeCores: (p: PathKind, node: string) => `dataplane: UDP ${UDP_PAYLOAD} B ${WHERE[p]}, podwire ${node} CPU`,
+  udpPacedDelivered: (p: PathKind, s: Side) => `dataplane: UDP ${UDP_PAYLOAD} B ${WHERE[p]} paced at ${UDP_PACED_PPS / 1000}k pps, delivered, ${s}`,
+  udpPacedLoss: (p: PathKind, s: Side) => `dataplane: UDP ${UDP_PAYLOAD} B ${WHERE[p]} paced at ${UDP_PACED_PPS / 1000}k pps, lost, ${s}`,
   wakeMedian: 'dataplane: process wake-up latency, median',
   wakeP99: 'dataplane: process wake-up latency, p99',
 };
@@ -65,6 +79,7 @@ export const STEP_NAMES = {
     NAMES.udpBatch(p),
     ...NODES.flatMap((n) => [NAMES.udpNodeRate(p, n), NAMES.udpNodeCores(p, n)]),
   ],
+  udpPaced: (p: PathKind) => SIDES.flatMap((s) => [NAMES.udpPacedDelivered(p, s), NAMES.udpPacedLoss(p, s)]),
 };
 
 export type Pair<T> = Readonly<Record<Side, T>>;
@@ -73,6 +88,8 @@ export interface Results {
   tcp: Partial<Record<PathKind, Pair<TcpResult>>>;
   ping: Partial<Record<PathKind, Pair<PingResult>>>;
   udp: Partial<Record<PathKind, Pair<UdpResult>>>;
+  /** The same flood paced at UDP_PACED_PPS. */
+  udpPaced: Partial<Record<PathKind, Pair<UdpResult>>>;
   /** How late a sleeping process wakes here: each hop through a node process pays it. */
   wake?: WakeResult;
 }
@@ -80,6 +97,11 @@ export interface Results {
 function fig(name: string, value: number, unit: string, target?: Target): Figure {
   const rounded = Number.isFinite(value) ? Number(value.toPrecision(4)) : value;
   return target === undefined ? { name, value: rounded, unit } : { name, value: rounded, unit, target };
+}
+
+/** Percent of the datagrams sent that never reached the receiving pod's interface. */
+function lossPercent(u: UdpResult): number {
+  return u.sent > 0 ? (100 * Math.max(0, u.sent - u.delivered)) / u.sent : NaN;
 }
 
 /** µs of node CPU per frame a node handled (a frame crossing two nodes counts twice). */
@@ -132,7 +154,7 @@ export function buildFigures(r: Results): Figure[] {
     if (udp !== undefined) {
       for (const s of SIDES) {
         out.push(fig(NAMES.udpOffered(p, s), udp[s].offeredPps, 'packets/s'));
-        out.push(fig(NAMES.udpDelivered(p, s), udp[s].deliveredPps, 'packets/s', s === 'podwire' ? TARGETS.udpDelivered[p] : undefined));
+        out.push(fig(NAMES.udpDelivered(p, s), udp[s].deliveredPps, 'packets/s'));
         out.push(fig(NAMES.udpReceived(p, s), udp[s].receivedPps, 'packets/s'));
       }
       out.push(fig(NAMES.udpRatio(p), udp.podwire.deliveredPps / udp.kernel.deliveredPps, 'x'));
@@ -146,6 +168,13 @@ export function buildFigures(r: Results): Figure[] {
           out.push(fig(NAMES.udpNodeRate(p, n.name), n.frames / udp.podwire.sendSeconds, 'frames/s'));
           out.push(fig(NAMES.udpNodeCores(p, n.name), n.cpuUs / 1e6 / udp.podwire.sendSeconds, 'cores'));
         }
+      }
+    }
+    const paced = r.udpPaced[p];
+    if (paced !== undefined) {
+      for (const s of SIDES) {
+        out.push(fig(NAMES.udpPacedDelivered(p, s), paced[s].deliveredPps, 'packets/s', s === 'podwire' ? TARGETS.udpPacedDelivered[p] : undefined));
+        out.push(fig(NAMES.udpPacedLoss(p, s), lossPercent(paced[s]), '%'));
       }
     }
   }
@@ -192,12 +221,20 @@ export function renderTable(r: Results, figures: readonly Figure[]): string {
     const u = r.udp[p];
     if (u === undefined) continue;
     row(`UDP ${UDP_PAYLOAD} B ${WHERE[p]} offered (pps)`, u.podwire.offeredPps, u.kernel.offeredPps);
-    row(`UDP ${UDP_PAYLOAD} B ${WHERE[p]} delivered (pps)`, u.podwire.deliveredPps, u.kernel.deliveredPps, undefined, byName.get(NAMES.udpDelivered(p, 'podwire')));
+    row(`UDP ${UDP_PAYLOAD} B ${WHERE[p]} delivered (pps)`, u.podwire.deliveredPps, u.kernel.deliveredPps);
     row(`UDP ${UDP_PAYLOAD} B ${WHERE[p]} read by receiver (pps)`, u.podwire.receivedPps, u.kernel.receivedPps);
+  }
+  for (const p of PATHS) {
+    const u = r.udpPaced[p];
+    if (u === undefined) continue;
+    const label = `UDP ${UDP_PAYLOAD} B ${WHERE[p]} at ${UDP_PACED_PPS / 1000}k pps`;
+    row(`${label} delivered (pps)`, u.podwire.deliveredPps, u.kernel.deliveredPps, undefined, byName.get(NAMES.udpPacedDelivered(p, 'podwire')));
+    row(`${label} lost (%)`, lossPercent(u.podwire), lossPercent(u.kernel));
   }
   const shown = new Set<string>([
     ...PATHS.flatMap((p) => [...STEP_NAMES.tcp(p).slice(0, 3), ...STEP_NAMES.ping(p)]),
     ...PATHS.flatMap((p) => [...SIDES.flatMap((s) => [NAMES.udpOffered(p, s), NAMES.udpDelivered(p, s), NAMES.udpReceived(p, s)]), NAMES.udpRatio(p)]),
+    ...PATHS.flatMap((p) => STEP_NAMES.udpPaced(p)),
   ]);
   const rest = figures.filter((f) => !shown.has(f.name));
   const restRows = [['other figures', 'value', 'unit', 'target'], ...rest.map((f) => [f.name.replace(/^dataplane: /, ''), fmt(f.value), f.unit, verdict(f)])];

@@ -4,7 +4,7 @@
  * 64 datagrams can, and recvmmsg() on the receiving side keeps the receiver from being
  * what is measured.
  *
- *   flood send DST PORT SECONDS SIZE   ->  "SENT ELAPSED_S REFUSED"
+ *   flood send DST PORT SECONDS SIZE [RATE]  ->  "SENT ELAPSED_S REFUSED"
  *   flood recv PORT MAX_SECONDS IDLE_S ->  "ready", later "RECEIVED SPAN_S"
  *   flood wake COUNT INTERVAL_US       ->  "MEDIAN_US P99_US"
  *
@@ -48,7 +48,16 @@ static void big_buffer(int fd, int force, int plain) {
   if (setsockopt(fd, SOL_SOCKET, force, &n, sizeof n) < 0) setsockopt(fd, SOL_SOCKET, plain, &n, sizeof n);
 }
 
-static int sender(const char *ip, int port, double seconds, int size) {
+/* Sleeps until t (CLOCK_MONOTONIC seconds). */
+static void sleep_until(double t) {
+  struct timespec ts = { (time_t)t, (long)((t - (time_t)t) * 1e9) };
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {}
+}
+
+/* rate 0: as fast as sendmmsg() goes. Otherwise paced to rate datagrams/s: each batch holds
+ * what the schedule owes (at most BATCH), and the sender sleeps while it is ahead, so a
+ * paced run leaves the CPU it does not need to the path under test. */
+static int sender(const char *ip, int port, double seconds, int size, double rate) {
   static char payload[MAX_SIZE];
   struct mmsghdr msgs[BATCH];
   struct iovec iov = { payload, (size_t)size };
@@ -64,14 +73,25 @@ static int sender(const char *ip, int port, double seconds, int size) {
   memset(payload, 0x5a, sizeof payload);
   memset(msgs, 0, sizeof msgs);
   for (int i = 0; i < BATCH; i++) { msgs[i].msg_hdr.msg_iov = &iov; msgs[i].msg_hdr.msg_iovlen = 1; }
-  unsigned long long sent = 0, refused = 0;
+  unsigned long long sent = 0, refused = 0, refused_datagrams = 0;
   double start = now();
-  while (now() - start < seconds) {
-    int r = sendmmsg(fd, msgs, BATCH, 0);
+  for (double t = start; t - start < seconds; t = now()) {
+    int want = BATCH;
+    if (rate > 0) {
+      double owed = (t - start) * rate - (double)(sent + refused_datagrams);
+      /* Sleep until a quarter batch is owed: fewer, fuller sendmmsg() calls, bursts no
+       * longer than 16 datagrams beyond the schedule. */
+      if (owed < 1) { sleep_until(t + (BATCH / 4 - owed) / rate); continue; }
+      if (owed < BATCH) want = (int)owed;
+    }
+    int r = sendmmsg(fd, msgs, want, 0);
     if (r > 0) sent += r;
-    /* A full queue or a stray ICMP error is load the path refused, not a reason to stop. */
-    else if (errno == ENOBUFS || errno == EAGAIN || errno == ECONNREFUSED || errno == EINTR) refused++;
-    else die("sendmmsg");
+    /* A full queue or a stray ICMP error is load the path refused, not a reason to stop;
+     * a paced sender counts the batch as offered, so it does not try again faster. */
+    else if (errno == ENOBUFS || errno == EAGAIN || errno == ECONNREFUSED || errno == EINTR) {
+      refused++;
+      if (rate > 0) refused_datagrams += want;
+    } else die("sendmmsg");
   }
   printf("%llu %.6f %llu\n", sent, now() - start, refused);
   return 0;
@@ -150,10 +170,16 @@ static int wake(int count, int interval_us) {
 }
 
 int main(int argc, char **argv) {
-  if (argc == 6 && strcmp(argv[1], "send") == 0) {
+  if ((argc == 6 || argc == 7) && strcmp(argv[1], "send") == 0) {
     int size = atoi(argv[5]);
     if (size < 1 || size > MAX_SIZE) { fprintf(stderr, "size 1..%d\n", MAX_SIZE); return 2; }
-    return sender(argv[2], atoi(argv[3]), atof(argv[4]), size);
+    double rate = 0;
+    if (argc == 7) {
+      char *end;
+      rate = strtod(argv[6], &end);
+      if (end == argv[6] || *end != '\0' || !(rate >= 0 && rate <= 1e8)) { fprintf(stderr, "rate: a number of datagrams/s, 0..1e8 (0: unpaced)\n"); return 2; }
+    }
+    return sender(argv[2], atoi(argv[3]), atof(argv[4]), size, rate);
   }
   if (argc == 5 && strcmp(argv[1], "recv") == 0) return receiver(atoi(argv[2]), atof(argv[3]), atof(argv[4]));
   if (argc == 4 && strcmp(argv[1], "wake") == 0) {
@@ -161,7 +187,7 @@ int main(int argc, char **argv) {
     if (count < 1 || count > 1000000) { fprintf(stderr, "count 1..1000000\n"); return 2; }
     return wake(count, atoi(argv[3]));
   }
-  fprintf(stderr, "usage: flood send DST PORT SECONDS SIZE | flood recv PORT MAX_SECONDS IDLE_SECONDS | flood wake COUNT INTERVAL_US\n");
+  fprintf(stderr, "usage: flood send DST PORT SECONDS SIZE [RATE] | flood recv PORT MAX_SECONDS IDLE_SECONDS | flood wake COUNT INTERVAL_US\n");
   return 2;
 }
 `;

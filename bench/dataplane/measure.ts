@@ -82,6 +82,10 @@ function quantile(sorted: readonly number[], q: number): number {
 export interface UdpResult {
   /** Datagrams per second the sender's sendmmsg() calls accepted. */
   readonly offeredPps: number;
+  /** Datagrams the sender's sendmmsg() calls accepted, in all. */
+  readonly sent: number;
+  /** Packets that arrived on the receiving pod's interface, in all. */
+  readonly delivered: number;
   /** Packets per second arriving on the receiving pod's interface (its rx counter). */
   readonly deliveredPps: number;
   /** Datagrams per second the receiving program read, first to last. */
@@ -91,14 +95,18 @@ export interface UdpResult {
   readonly usage: Usage | undefined;
 }
 
-/** `size`-byte UDP datagrams from `from` to `to`, as fast as one sendmmsg() loop offers them. */
-export async function udpFlood(topo: Topology, flood: string, from: PodRef, to: PodRef, seconds: number, size: number): Promise<UdpResult> {
+/**
+ * `size`-byte UDP datagrams from `from` to `to`: as fast as one sendmmsg() loop offers them
+ * (`rate` 0), or paced to `rate` per second.
+ */
+export async function udpFlood(topo: Topology, flood: string, from: PodRef, to: PodRef, seconds: number, size: number, rate = 0): Promise<UdpResult> {
   const recv = new Background(inNetns(to.netns, [flood, 'recv', String(FLOOD_PORT), String(seconds + 30), String(FLOOD_IDLE_S)]));
   try {
     await recv.waitForOutput('ready');
     const rx0 = interfacePackets(recv.pid, to.ifName).rx;
     const before = await topo.snapshot();
-    const sent = parseSend(await run(inNetns(from.netns, [flood, 'send', to.ip, String(FLOOD_PORT), String(seconds), String(size)]), { timeoutMs: (seconds + 30) * 1000 }));
+    const sendArgs = [flood, 'send', to.ip, String(FLOOD_PORT), String(seconds), String(size), String(rate)];
+    const sent = parseSend(await run(inNetns(from.netns, sendArgs), { timeoutMs: (seconds + 30) * 1000 }));
     await sleep(DRAIN_MS);
     // Read while the receiver still runs (it waits FLOOD_IDLE_S after the last datagram).
     const rx1 = interfacePackets(recv.pid, to.ifName).rx;
@@ -106,6 +114,8 @@ export async function udpFlood(topo: Topology, flood: string, from: PodRef, to: 
     const received = parseReceive(await recv.done);
     return {
       offeredPps: sent.sent / sent.seconds,
+      sent: sent.sent,
+      delivered: rx1 - rx0,
       deliveredPps: (rx1 - rx0) / sent.seconds,
       receivedPps: received.span > 0 ? received.received / received.span : 0,
       sendSeconds: sent.seconds,

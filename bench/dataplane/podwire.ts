@@ -18,6 +18,7 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { describeBackends } from '../../src/cli/status.js';
 import { interfacePackets, processCpu, run, type RunOptions } from './proc.js';
 import type { NodeUsage, PodRef, PodRole, Topology, UsageSnapshot } from './topology.js';
 
@@ -63,8 +64,8 @@ interface StatusJson {
       pods: { name: string; ip: string; netns: string }[];
       counters: Record<string, number>;
       drops: Record<string, number>;
-      tapBackend?: string;
-      overlay?: { backend?: string };
+      tapBackend: string;
+      overlay: { backend: string; udpOffload?: boolean };
     };
   }[];
 }
@@ -79,7 +80,7 @@ export class PodwireCluster implements Topology {
     readonly nodePids: ReadonlyMap<string, number>,
     /** A process living in each pod's namespace (its container), to read the pod's counters through /proc. */
     private readonly podPids: ReadonlyMap<PodRole, number>,
-    /** e.g. "tap=addon udp=addon": which I/O backends the nodes run on. */
+    /** e.g. "tap=addon udp=addon+gso": which I/O backends the nodes run on. */
     readonly backends: string,
   ) {}
 
@@ -104,7 +105,7 @@ export class PodwireCluster implements Topology {
     const podPids = new Map<PodRole, number>();
     for (const role of Object.keys(PLACEMENT) as PodRole[]) podPids.set(role, await pidIn(pods[role].netns));
     const first = status.nodes[0].detail!;
-    return new PodwireCluster(name, stateDir, pods, pids, podPids, `tap=${first.tapBackend ?? '?'} udp=${first.overlay?.backend ?? '?'}`);
+    return new PodwireCluster(name, stateDir, pods, pids, podPids, describeBackends(first));
   }
 
   async snapshot(): Promise<UsageSnapshot> {

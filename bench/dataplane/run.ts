@@ -19,7 +19,7 @@ import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { Figure } from '../harness.js';
-import { buildFigures, PATHS, renderTable, SIDES, STEP_NAMES, UDP_PAYLOAD, type Pair, type PathKind, type Results, type Side } from './figures.js';
+import { buildFigures, PATHS, renderTable, SIDES, STEP_NAMES, UDP_PACED_PPS, UDP_PAYLOAD, type Pair, type PathKind, type Results, type Side } from './figures.js';
 import { buildFlood, parseWake } from './flood.js';
 import { destroyIoNamespace, IO_FIGURES, ioFigureName, ioFigures } from './io-figures.js';
 import { destroyKernelTopology, KernelTopology } from './kernel.js';
@@ -89,7 +89,7 @@ async function sideBySide<T>(
 async function measureAll(topologies: Readonly<Record<Side, Topology>>, flood: string, d: Durations, opts: DataplaneOptions): Promise<Results> {
   const { log, selects } = opts;
   const wanted = (names: string[]) => names.some((n) => selects(n));
-  const results: Results = { tcp: {}, ping: {}, udp: {} };
+  const results: Results = { tcp: {}, ping: {}, udp: {}, udpPaced: {} };
   const cpu = (u: Usage | undefined) => (u === undefined ? '' : `\n${describeUsage(u)}`);
 
   if (wanted(STEP_NAMES.wake)) {
@@ -129,6 +129,16 @@ async function measureAll(topologies: Readonly<Record<Side, Topology>>, flood: s
       log,
     );
   }
+  for (const p of PATHS) {
+    if (!wanted(STEP_NAMES.udpPaced(p))) continue;
+    log(`  UDP ${UDP_PAYLOAD} B ${p}-node paced at ${UDP_PACED_PPS} pps, ${d.udpSeconds} s`);
+    results.udpPaced[p] = await sideBySide(
+      topologies,
+      (t) => udpFlood(t, flood, endpoints(t, p).from, endpoints(t, p).to, d.udpSeconds, UDP_PAYLOAD, UDP_PACED_PPS),
+      (r) => `offered ${Math.round(r.offeredPps)} pps, delivered ${Math.round(r.deliveredPps)} pps, lost ${r.sent - r.delivered} of ${r.sent}${cpu(r.usage)}`,
+      log,
+    );
+  }
   return results;
 }
 
@@ -157,7 +167,7 @@ export async function runDataplane(opts: DataplaneOptions): Promise<Figure[]> {
   const { log } = opts;
   const d = opts.quick ? QUICK : FULL;
   const wantMeasurements =
-    STEP_NAMES.wake.some((n) => opts.selects(n)) || PATHS.some((p) => [...STEP_NAMES.tcp(p), ...STEP_NAMES.ping(p), ...STEP_NAMES.udp(p)].some((n) => opts.selects(n)));
+    STEP_NAMES.wake.some((n) => opts.selects(n)) || PATHS.some((p) => [...STEP_NAMES.tcp(p), ...STEP_NAMES.ping(p), ...STEP_NAMES.udp(p), ...STEP_NAMES.udpPaced(p)].some((n) => opts.selects(n)));
   const wantIo = IO_FIGURES.some((n) => opts.selects(ioFigureName(n)));
   if (!wantMeasurements && !wantIo) return [];
   const reason = await whyCannotRun();
@@ -179,7 +189,7 @@ export async function runDataplane(opts: DataplaneOptions): Promise<Figure[]> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    let results: Results = { tcp: {}, ping: {}, udp: {} };
+    let results: Results = { tcp: {}, ping: {}, udp: {}, udpPaced: {} };
     if (wantMeasurements) {
       try {
         results = await measureBothSides(opts, d, owned);

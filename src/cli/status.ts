@@ -47,6 +47,11 @@ export async function clusterStatus(name: string, paths: StatePaths, cluster: Cl
   return { name, stateDir: paths.dir, nodes, pods };
 }
 
+/** The I/O backends a node runs on, as the status table shows them: "tap=addon udp=addon+gso". */
+export function describeBackends(detail: { tapBackend: string; overlay: { backend: string; udpOffload?: boolean } }): string {
+  return `tap=${detail.tapBackend} udp=${detail.overlay.backend}${detail.overlay.udpOffload === true ? '+gso' : ''}`;
+}
+
 export function formatStatus(status: ClusterStatus): string {
   const nodes = table(
     ['NODE', 'STATUS', 'PID', 'UNDERLAY', 'POD CIDR', 'PODS', 'BACKEND'],
@@ -57,7 +62,7 @@ export function formatStatus(status: ClusterStatus): string {
       `${n.underlay}:4789`,
       n.podCIDR,
       String(status.pods.filter((p) => p.node === n.name).length),
-      n.detail !== undefined ? `tap=${n.detail.tapBackend} udp=${n.detail.overlay.backend}${n.detail.overlay.udpOffload ? '+gso' : ''}` : '-',
+      n.detail !== undefined ? describeBackends(n.detail) : '-',
     ]),
   );
   const pods = table(

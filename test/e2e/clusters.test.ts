@@ -128,6 +128,11 @@ serial('the overlay glues runs of datagrams into one, unless overlayOffload is f
   t.true(plain.length >= 100, `beta: ${plain.length} datagrams seen`); // the pod's TAP queue drops some of a burst
   t.deepEqual([...new Set(plain)], [single], 'beta: every VXLAN packet on its own');
   t.false((await beta.status()).nodes[0].detail!.overlay.udpOffload);
+
+  // The status table says the same in its BACKEND column.
+  const backends = async (c: typeof alpha) => [...(await c.podwire(['status'])).stdout.matchAll(/tap=\S+ udp=\S+/g)].map((m) => m[0]);
+  t.deepEqual(await backends(alpha), ['tap=addon udp=addon+gso', 'tap=addon udp=addon+gso']);
+  t.deepEqual(await backends(beta), ['tap=addon udp=addon', 'tap=addon udp=addon']);
 });
 
 serial('a DF packet larger than the overlay path gets fragmentation needed (MTU 1450)', async (t) => {
