@@ -135,7 +135,7 @@ async function measureAll(topologies: Readonly<Record<Side, Topology>>, flood: s
     results.udpPaced[p] = await sideBySide(
       topologies,
       (t) => udpFlood(t, flood, endpoints(t, p).from, endpoints(t, p).to, d.udpSeconds, UDP_PAYLOAD, UDP_PACED_PPS),
-      (r) => `offered ${Math.round(r.offeredPps)} pps, delivered ${Math.round(r.deliveredPps)} pps, lost ${r.sent - r.delivered} of ${r.sent}${cpu(r.usage)}`,
+      (r) => `offered ${Math.round(r.offeredPps)} pps, delivered ${Math.round(r.deliveredPps)} pps, lost ${Math.max(0, r.sent - r.delivered)} of ${r.sent}${cpu(r.usage)}`,
       log,
     );
   }
