@@ -6,11 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Command -> Debian package. iproute2 and iputils-ping are what podwire itself needs; the
-# rest are the real clients and readers the tests and benchmarks drive.
+# rest are the real clients and readers the tests and benchmarks drive (gcc builds their
+# C load generator).
 declare -A wanted=(
   [ip]=iproute2 [ping]=iputils-ping [tcpdump]=tcpdump [tshark]=tshark [dig]=bind9-dnsutils
   [curl]=curl [iperf3]=iperf3 [dnsmasq]=dnsmasq-base [ethtool]=ethtool [python3]=python3
-  [g++]=g++ [make]=make [iptables]=iptables
+  [g++]=g++ [gcc]=gcc [make]=make [iptables]=iptables
   [nft]=nftables
   [dnsperf]=dnsperf
 )
