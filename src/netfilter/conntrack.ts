@@ -214,6 +214,11 @@ const SEEN_REPLY = 2;
 const ASSURED = 4;
 /** The kernel's IP_CT_TCP_SIMULTANEOUS_OPEN: lets the reply's ACK complete SYN_RECV. */
 const SIMULTANEOUS_OPEN = 8;
+/**
+ * The reply tuple is not the original's plain inverse (IPS_NAT_MASK): set once at create,
+ * so that the packet path can skip translation of the many connections that have none.
+ */
+const NATTED = 16;
 
 const NS_PER_MS = 1_000_000;
 const TWO_POW_32 = 0x1_0000_0000;
@@ -379,6 +384,7 @@ export class Conntrack {
     rows[r + REPLY_DST] = reply.dst;
     rows[r + REPLY_PORTS] = packPorts(reply.sport, reply.dport);
     rows[r + META] = proto | (TcpState.None << STATE_SHIFT) | (ALLOCATED << STATUS_SHIFT);
+    if (this.natKind(id) !== NatKind.None) rows[r + META] |= NATTED << STATUS_SHIFT;
     rows[r + MARK] = 0;
     if (this.accounting) rows.fill(0, r + PACKETS, r + ROW_WORDS_ACCOUNTING);
     // Both keys were checked free above and the index has room for two per entry.
@@ -509,6 +515,11 @@ export class Conntrack {
   /** Milliseconds left before the entry expires (0 or less: expired). */
   remainingMs(id: number, now: number): number {
     return (this.rows[id * this.rowWords + EXPIRES] - msOf(now)) | 0;
+  }
+
+  /** Whether connection `id` translates anything (natKind not None), from its status. */
+  natted(id: number): boolean {
+    return ((this.rows[id * this.rowWords + META] >>> STATUS_SHIFT) & NATTED) !== 0;
   }
 
   natKind(id: number): NatKind {

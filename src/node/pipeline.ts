@@ -554,6 +554,8 @@ export class Pipeline {
    * inet_proto_csum_replace4 does for CHECKSUM_PARTIAL; ports are summed later anyway.
    */
   private translate(ref: number): void {
+    // Most connections between pods have no NAT: nothing to rewrite, no view to pick.
+    if (!this.conntrack.natted(ref >>> 1)) return;
     const ip = this.ip;
     if ((this.offload.flags & VNET_HDR_F_NEEDS_CSUM) === 0) {
       natPacket(this.conntrack, ref, ip, this.l4());

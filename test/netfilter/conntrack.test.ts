@@ -669,3 +669,46 @@ test('property: lookups, states, timeouts and counters agree with a Map-based mo
   );
   t.pass();
 });
+
+test('natted() is set at create exactly when the entry translates, and packets never clear it', (t) => {
+  const ICMP = 1;
+  fc.assert(
+    fc.property(
+      fc.constantFrom(TCP, UDP, ICMP),
+      fc.integer({ min: 1024, max: 65535 }),
+      fc.integer({ min: 1, max: 65535 }),
+      fc.boolean(),
+      fc.boolean(),
+      fc.array(fc.boolean(), { maxLength: 6 }),
+      (proto, sport, dport, dnat, snat, directions) => {
+        const ct = new Conntrack({ maxEntries: 4 });
+        // ICMP: an echo request with identifier `sport`; SNAT changes the identifier.
+        const orig = proto === ICMP ? tuple(CLIENT, VIP, sport, 8 << 8, ICMP) : tuple(CLIENT, VIP, sport, dport, proto);
+        const reply = replyOf(orig);
+        if (dnat) setReplySource(reply, SERVER, proto === ICMP ? reply.sport : 8080);
+        if (snat) setReplyDestination(reply, NODE, proto === ICMP ? (sport ^ 0x5a5a) || 1 : 61000);
+        const ref = ct.create(orig, reply, SYN, 60, T0);
+        if (ref < 0) return false;
+        const id = refId(ref);
+        const expected = ct.natKind(id) !== NatKind.None;
+        if (ct.natted(id) !== expected) return false;
+        let now = T0;
+        for (const reverse of directions) {
+          now += SECOND;
+          ct.update(reverse ? ref + 1 : ref, reverse ? SYN_ACK : ACK, 60, now);
+          if (ct.natted(id) !== expected) return false;
+        }
+        return true;
+      },
+    ),
+    { numRuns: 300 },
+  );
+  // The plain pod-to-pod connection, and the service one, spelled out.
+  const ct = new Conntrack({ maxEntries: 4 });
+  const plain = tuple(CLIENT, SERVER, 40000, 80, TCP);
+  t.false(ct.natted(refId(ct.create(plain, replyOf(plain), SYN, 60, T0))));
+  const viaVip = tuple(CLIENT, VIP, 40001, 80, TCP);
+  const reply = replyOf(viaVip);
+  setReplySource(reply, SERVER, 8080);
+  t.true(ct.natted(refId(ct.create(viaVip, reply, SYN, 60, T0))));
+});
