@@ -13,7 +13,7 @@ import { natTcp } from '../src/netfilter/nat.js';
 import { emitIpv4, Ipv4View } from '../src/packet/ipv4.js';
 import { emitTcp, TcpView, TCP_ACK, TCP_PSH } from '../src/packet/tcp.js';
 import { atMost, runMicroSuite, sink, type BenchContext, type BenchModule, type Figure } from './harness.js';
-import { allocTuples, distinctTuples, prng, type Tuples } from './tuples.js';
+import { allocTuples, distinctTuples, expectAll, type LookupTally, prng, type Tuples } from './tuples.js';
 
 const SIZES = [
   { n: 1_000, label: '1K' },
@@ -81,12 +81,7 @@ function queries(keys: Tuples, from: number, count: number, rand: () => number, 
   return q;
 }
 
-interface Tally {
-  found: number;
-  missing: number;
-}
-
-function lookups(ct: Conntrack, q: Tuples, tally: Tally): () => void {
+function lookups(ct: Conntrack, q: Tuples, tally: LookupTally): () => void {
   let cursor = 0;
   return () => {
     let acc = 0;
@@ -103,11 +98,6 @@ function lookups(ct: Conntrack, q: Tuples, tally: Tally): () => void {
     tally.missing += missing;
     tally.found += BATCH - missing;
   };
-}
-
-function expectAll(name: string, tally: Tally, want: 'found' | 'missing'): void {
-  const wrong = want === 'found' ? tally.missing : tally.found;
-  if (wrong !== 0) throw new Error(`${name}: ${wrong} of ${tally.found + tally.missing} lookups were not ${want}`);
 }
 
 interface Fixture {

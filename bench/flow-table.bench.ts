@@ -6,7 +6,7 @@
  */
 import { FLOW_NOT_FOUND, FlowTable, InsertResult } from '../src/netfilter/flow-table.js';
 import { atMost, runMicroSuite, sink, type BenchContext, type BenchModule, type Figure } from './harness.js';
-import { allocTuples, distinctTuples, prng, type Tuples } from './tuples.js';
+import { allocTuples, distinctTuples, expectAll, type LookupTally, prng, type Tuples } from './tuples.js';
 
 const FLOWS = 1_000_000;
 /** A table small enough to stay in cache: what a lookup costs without a DRAM miss. */
@@ -65,17 +65,12 @@ function fill(table: FlowTable, t: Tuples, count: number): number {
   return refused;
 }
 
-interface Tally {
-  found: number;
-  missing: number;
-}
-
 /**
  * A batch of BATCH lookups walking `q` cyclically. Results are summed into a local
  * and published once per batch (see harness: keeping work live); hits and misses are
  * counted so the caller can check afterwards that hits hit and misses missed.
  */
-function tableLookups(table: FlowTable, q: Tuples, tally: Tally): () => void {
+function tableLookups(table: FlowTable, q: Tuples, tally: LookupTally): () => void {
   let cursor = 0;
   return () => {
     let acc = 0;
@@ -99,7 +94,7 @@ function tupleKey(src: number, dst: number, sport: number, dport: number, proto:
 }
 
 /** The reference: the same walk through a Map, building the string key per lookup. */
-function mapLookups(map: Map<string, number>, q: Tuples, tally: Tally): () => void {
+function mapLookups(map: Map<string, number>, q: Tuples, tally: LookupTally): () => void {
   let cursor = 0;
   return () => {
     let acc = 0;
@@ -116,11 +111,6 @@ function mapLookups(map: Map<string, number>, q: Tuples, tally: Tally): () => vo
     tally.missing += missing;
     tally.found += BATCH - missing;
   };
-}
-
-function expectAll(name: string, tally: Tally, want: 'found' | 'missing'): void {
-  const wrong = want === 'found' ? tally.missing : tally.found;
-  if (wrong !== 0) throw new Error(`${name}: ${wrong} of ${tally.found + tally.missing} lookups were not ${want}`);
 }
 
 interface Fixture {
@@ -165,7 +155,7 @@ async function lookupFigures(ctx: BenchContext, fx: Fixture): Promise<Figure[]> 
   return [...figures, ...ratioFigure(ctx, figures)];
 }
 
-function tally(): Tally {
+function tally(): LookupTally {
   return { found: 0, missing: 0 };
 }
 

@@ -64,3 +64,15 @@ export function distinctTuples(count: number, rand: () => number, seed: number):
   }
   return out;
 }
+
+/** What a batch of lookups found, accumulated across a case's samples. */
+export interface LookupTally {
+  found: number;
+  missing: number;
+}
+
+/** Throws unless every lookup a case timed came out `want`: a benchmark must time what it says. */
+export function expectAll(name: string, tally: LookupTally, want: 'found' | 'missing'): void {
+  const wrong = want === 'found' ? tally.missing : tally.found;
+  if (wrong !== 0) throw new Error(`${name}: ${wrong} of ${tally.found + tally.missing} lookups were not ${want}`);
+}
