@@ -12,6 +12,7 @@
  * Pure: text in, text out; the caller writes the files.
  */
 import { formatIpv4, parseCidr } from '../../src/packet/addr.js';
+import { seededRandom } from '../../src/cluster/random.js';
 
 export const CLUSTER_DOMAIN = 'cluster.local';
 export const NAMESPACE = 'default';
@@ -102,18 +103,6 @@ export interface QuerySet {
   readonly nonexistent: number;
 }
 
-/** mulberry32: a small seeded generator, so that the query file is the same on every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * `queries` lines: every existing name equally often (round robin over the services),
  * `nxShare` of them for distinct names that are not in the zone, shuffled.
@@ -124,7 +113,7 @@ export function querySet(spec: ZoneSpec, services: readonly ServiceEntry[]): Que
   const names: string[] = [];
   for (let i = 0; i < existing; i++) names.push(services[i % services.length].fqdn);
   for (let j = 0; j < nonexistent; j++) names.push(fqdnOf(`nx-${j}`));
-  const random = seeded(spec.seed);
+  const random = seededRandom(spec.seed);
   for (let i = names.length - 1; i > 0; i--) {
     const k = Math.floor(random() * (i + 1));
     [names[i], names[k]] = [names[k], names[i]];

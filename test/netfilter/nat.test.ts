@@ -12,7 +12,6 @@ import {
   setReplyDestination,
   setReplySource,
   SNAT_EPHEMERAL_PORTS,
-  type RandomSource,
 } from '../../src/netfilter/nat-port.js';
 import { NatManip, natPacket } from '../../src/netfilter/nat.js';
 import { internetChecksum } from '../../src/packet/checksum.js';
@@ -20,6 +19,7 @@ import { tcpChecksum, TCP_ACK, TCP_PSH, TCP_SYN } from '../../src/packet/tcp.js'
 import { udpChecksum } from '../../src/packet/udp.js';
 import { readU16, readU32 } from '../../src/packet/bytes.js';
 import { readCapture } from '../../src/pcap/reader.js';
+import { seededRandom } from '../../src/cluster/random.js';
 import {
   addr,
   icmpChecksumResidue,
@@ -42,18 +42,6 @@ const SERVER = addr('10.244.2.2');
 const NODE = addr('192.168.50.1');
 const EXTERNAL = addr('192.0.2.7');
 const ROUTER = addr('192.0.2.254');
-
-/** mulberry32, seeded: the tests' injected random source. */
-function seeded(seed: number): RandomSource {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 0x100000000;
-  };
-}
 
 function replyOf(t: FlowTuple): FlowTuple {
   const r = new FlowTuple();
@@ -131,7 +119,7 @@ test('DNAT: the client talks to the VIP, the server sees the client, the reply c
 
 test('SNAT: two pods with the same source port to the same server get different node ports; both replies find their pod', (t) => {
   const ct = new Conntrack({ maxEntries: 16 });
-  const random = seeded(1);
+  const random = seededRandom(1);
   const sent: Views[] = [];
   const ports: number[] = [];
   for (const pod of [CLIENT, CLIENT2]) {
@@ -168,7 +156,7 @@ test('SNAT: two pods with the same source port to the same server get different 
 
 test('SNAT: ICMP echo identifiers collide and move like ports', (t) => {
   const ct = new Conntrack({ maxEntries: 16 });
-  const random = seeded(2);
+  const random = seededRandom(2);
   const ids: number[] = [];
   for (const pod of [CLIENT, CLIENT2]) {
     const v = views(icmpPacket(pod, EXTERNAL, { kind: 'echoRequest', id: 0x77, seq: 1 }, Buffer.from('ping data')));
@@ -198,7 +186,7 @@ test('SNAT: ICMP echo identifiers collide and move like ports', (t) => {
 
 test('chooseSnatPort: free original port kept, --random-fully moves it, an exhausted range fails', (t) => {
   const ct = new Conntrack({ maxEntries: 16 });
-  const random = seeded(3);
+  const random = seededRandom(3);
   const orig = new FlowTuple().set(CLIENT, EXTERNAL, 40000, 443, TCP);
   const reply = replyOf(orig);
   t.true(chooseSnatPort(ct, reply, NODE, SNAT_EPHEMERAL_PORTS, random, T0));
