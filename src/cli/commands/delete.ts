@@ -1,0 +1,16 @@
+import { COMMON_OPTIONS, parseCommand, UsageError } from '../args.js';
+import { deletePod } from '../../cluster/mutate.js';
+import { openStore } from './common.js';
+import { usage } from './usage.js';
+
+export async function deleteCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommand('delete', argv, { ...COMMON_OPTIONS, namespace: { type: 'string', short: 'n' } });
+  if (values.help === true) return usage();
+  const name = positionals.length === 2 && /^(pod|pods|po)$/.test(positionals[0]) ? positionals[1] : positionals.length === 1 ? /^(?:pod|pods|po)\/(.+)$/.exec(positionals[0])?.[1] : undefined;
+  if (name === undefined) throw new UsageError('podwire delete: usage: podwire delete [-n NAMESPACE] pod NAME');
+  const { store, cluster } = openStore(values);
+  const { cluster: next, replacement } = deletePod(cluster, values.namespace ?? 'default', name, Math.random);
+  store.writeDesired(next);
+  process.stdout.write(`pod "${name}" deleted${replacement !== undefined ? ` (its ReplicaSet starts ${replacement.name})` : ''}\n`);
+  return 0;
+}

@@ -1,0 +1,13 @@
+import { COMMON_OPTIONS, parseCommand, UsageError } from '../args.js';
+import { askNode } from './common.js';
+import { usage } from './usage.js';
+
+export async function rulesCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommand('rules', argv, { ...COMMON_OPTIONS, format: { type: 'string' } });
+  if (values.help === true) return usage();
+  const format = values.format ?? 'iptables';
+  if (positionals.length !== 1 || (format !== 'iptables' && format !== 'json')) throw new UsageError('podwire rules: usage: podwire rules NODE [--format iptables|json]');
+  const answer = await askNode(values, positionals[0], 'rules', { format });
+  process.stdout.write(format === 'json' ? `${JSON.stringify(answer, null, 2)}\n` : String(answer));
+  return 0;
+}

@@ -1,0 +1,19 @@
+import { COMMON_OPTIONS, parseCommand, UsageError } from '../args.js';
+import { scaleDeployment } from '../../cluster/mutate.js';
+import { openStore } from './common.js';
+import { usage } from './usage.js';
+
+export async function scaleCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommand('scale', argv, { ...COMMON_OPTIONS, namespace: { type: 'string', short: 'n' }, replicas: { type: 'string' } });
+  if (values.help === true) return usage();
+  const target = positionals.length === 1 ? /^(?:deployment|deploy|deployments|deployment\.apps)\/(.+)$/.exec(positionals[0]) : null;
+  const replicas = Number(values.replicas);
+  if (target === null || values.replicas === undefined || !Number.isInteger(replicas)) {
+    throw new UsageError('podwire scale: usage: podwire scale [-n NAMESPACE] deployment/NAME --replicas N');
+  }
+  const namespace = values.namespace ?? 'default';
+  const { store, cluster } = openStore(values);
+  store.writeDesired(scaleDeployment(cluster, namespace, target[1], replicas, Math.random));
+  process.stdout.write(`deployment.apps/${target[1]} scaled\n`);
+  return 0;
+}

@@ -1,0 +1,77 @@
+import { formatIpv4 } from '../../packet/addr.js';
+import { checkClusterName, COMMON_OPTIONS, parseCommand, UsageError } from '../args.js';
+import { downCluster } from '../down.js';
+import { nodePid } from '../state.js';
+import { formatStatus } from '../status.js';
+import { upCluster } from '../up.js';
+import { StatePaths, DEFAULT_STATE_ROOT } from '../../node/names.js';
+import { usage } from './usage.js';
+
+export async function upCommand(argv: string[]): Promise<number> {
+  const { values } = parseCommand('up', argv, {
+    ...COMMON_OPTIONS,
+    file: { type: 'string', short: 'f', multiple: true },
+    detach: { type: 'boolean' },
+    pcap: { type: 'string' },
+    seed: { type: 'string' },
+  });
+  if (values.help === true) return usage();
+  const seed = values.seed === undefined ? undefined : Number(values.seed);
+  if (seed !== undefined && !Number.isSafeInteger(seed)) throw new UsageError(`--seed ${values.seed}: not an integer`);
+  const name = values.name === undefined ? undefined : checkClusterName(values.name);
+  const root = values['state-dir'] ?? DEFAULT_STATE_ROOT;
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  const { cluster, paths, status } = await upCluster({
+    files: values.file ?? [],
+    name,
+    paths: (n) => StatePaths.of(root, n),
+    pcapDir: values.pcap,
+    seed,
+    out,
+  });
+  out(`\n${formatStatus(status)}`);
+  const client = cluster.pods.find((p) => p.name === 'client') ?? cluster.pods[0];
+  const server = cluster.pods.find((p) => p !== client && p.containers.some((c) => /nginx|httpd|echo/.test(c.image)));
+  const flag = cluster.settings.name === 'podwire' ? '' : ` --name ${cluster.settings.name}`;
+  if (client !== undefined && server !== undefined) {
+    const service = cluster.services.find((s) => s.clusterIP !== undefined && s.ports.length > 0);
+    out(`try:  podwire exec${flag} ${client.name} -- ping -c 3 ${formatIpv4(server.ip)}`);
+    if (service !== undefined) {
+      out(`      podwire exec${flag} ${client.name} -- curl -s http://${service.name}/`);
+      out(`      podwire exec${flag} ${client.name} -- dig ${service.name}.${service.namespace}.svc.${cluster.settings.clusterDomain}`);
+      out(`      podwire trace${flag} ${client.node} --from ${client.name} --to ${formatIpv4(service.clusterIP!)}:${service.ports[0].port}`);
+    } else {
+      out(`      podwire exec${flag} ${client.name} -- curl -s http://${formatIpv4(server.ip)}/`);
+    }
+    out(`      podwire outside${flag} -- ping -c 1 ${formatIpv4(cluster.nodes[0].externalIP)}`);
+  }
+  if (values.pcap !== undefined) out(`      captures: ${values.pcap}/<node>.pcapng (tshark -r ...)`);
+  if (values.detach === true) {
+    out(`cluster ${cluster.settings.name} keeps running; remove it with: podwire down${flag}`);
+    return 0;
+  }
+  out('Ctrl-C tears the cluster down.');
+  await new Promise<void>((resolve) => {
+    // Signal listeners alone do not keep Node running; watching the nodes does, and says
+    // when one of them dies while the cluster runs in the foreground.
+    const reported = new Set<string>();
+    const watch = setInterval(() => {
+      for (const node of cluster.nodes) {
+        if (nodePid(paths, node.name) === undefined && !reported.has(node.name)) {
+          reported.add(node.name);
+          process.stderr.write(`node ${node.name} is down (log: ${paths.nodeLog(node.name)})\n`);
+        }
+      }
+    }, 2000);
+    const stop = () => {
+      clearInterval(watch);
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  out('\ntearing down...');
+  await downCluster(cluster.settings.name, paths);
+  out(`cluster ${cluster.settings.name} removed`);
+  return 0;
+}

@@ -1,0 +1,30 @@
+/** The podwire command's usage text. */
+import { DEFAULT_STATE_ROOT } from '../../node/names.js';
+
+export const USAGE = `usage: podwire COMMAND [options]
+
+  up     [-f FILE]... [--name NAME] [--detach] [--pcap DIR] [--seed N]
+         start a cluster from Kubernetes YAML (the built-in demo when no file is given)
+  down   [--name NAME]                    remove everything the cluster created
+  status [--name NAME] [--json]           nodes and pods
+  exec   [--name NAME] [-n NAMESPACE] POD -- CMD...
+                                          run CMD in the pod's network namespace
+  outside [--name NAME] -- CMD...         run CMD in the outside world (the ext namespace:
+                                          NodePort and LoadBalancer clients, egress targets)
+  rules  [--name NAME] NODE [--format iptables|json]
+                                          the node's service rules as iptables-save prints them
+  conntrack [--name NAME] NODE [--json]   the node's connections, as conntrack -L prints them
+  trace  [--name NAME] NODE --from POD --to IP:PORT[/tcp|udp] [-n NAMESPACE]
+                                          push a packet through the node's live tables
+  dns    [--name NAME] NAME [TYPE]        ask the cluster DNS
+  scale  [--name NAME] [-n NAMESPACE] deployment/NAME --replicas N
+  delete [--name NAME] [-n NAMESPACE] pod NAME
+
+  common: --name NAME (default podwire), --state-dir DIR (default ${DEFAULT_STATE_ROOT})
+`;
+
+/** `--help` on any command: the usage, exit 0. */
+export function usage(): number {
+  process.stdout.write(USAGE);
+  return 0;
+}
