@@ -10,7 +10,7 @@ import { createWriteStream, promises as fs, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Server } from 'node:net';
-import { formatIpv4, formatMac } from '../packet/addr.js';
+import { formatIpv4, formatMac, parseIpv4 } from '../packet/addr.js';
 import { VXLAN_PORT } from '../packet/vxlan.js';
 import type { Cluster, Container, Node, Pod } from '../cluster/model.js';
 import { renderResolvConf } from '../cluster/resolv.js';
@@ -21,7 +21,7 @@ import { LiveServiceTable } from '../netfilter/service-table.js';
 import { computeEndpoints, type ServicePortEndpoints } from '../cluster/endpoints.js';
 import { announcedAddresses, serviceFingerprints } from './services.js';
 import { DnsServer, nameserversOf } from './dns-server.js';
-import { tracePacket, type TraceResult } from './trace.js';
+import { tracePacket, type TraceResult, type TraceSource } from './trace.js';
 import { kubeProxyRules, type ServiceRuleInputs } from '../netfilter/kube-proxy.js';
 import { renderIptablesSave } from '../netfilter/iptables-save.js';
 import { ruleSetToJson } from '../netfilter/rules-json.js';
@@ -41,8 +41,11 @@ import {
 } from './netns.js';
 import { podNamespaceName, StatePaths, tapName } from './names.js';
 import { plugUplink } from './outside.js';
-import { Pipeline } from './pipeline.js';
+import { Pipeline } from '../datapath/pipeline.js';
 import { chooseWorkload, type Workload } from './workloads/choose.js';
+
+/** The source port of a traced packet when none is given: one from Linux's ephemeral range. */
+const DEFAULT_TRACE_SPORT = 40000;
 
 /** The uplink's TAP takes the last sequence number of the node's TAP names. */
 const UPLINK_SEQ = 0xffff;
@@ -560,26 +563,39 @@ export class NodeAgent {
   }
 
   trace(args: Record<string, unknown>): TraceResult {
-    const namespace = typeof args.namespace === 'string' ? args.namespace : 'default';
-    const pod = this.cluster.pods.find((p) => p.namespace === namespace && p.name === args.pod);
-    if (pod === undefined) throw new Error(`pod ${namespace}/${String(args.pod)} not found`);
-    if (pod.node !== this.node.name) throw new Error(`pod ${namespace}/${pod.name} runs on ${pod.node}, not ${this.node.name}: trace it there`);
     const dst = typeof args.dst === 'number' ? args.dst : NaN;
     const dport = typeof args.dport === 'number' ? args.dport : NaN;
-    if (!Number.isInteger(dst) || !Number.isInteger(dport)) throw new Error('trace needs a destination address and port');
+    const sport = args.sport === undefined ? DEFAULT_TRACE_SPORT : typeof args.sport === 'number' ? args.sport : NaN;
+    if (!Number.isInteger(dst) || dst < 0 || dst > 0xffffffff || !Number.isInteger(dport) || dport < 1 || dport > 65535) throw new Error('trace needs a destination address and port');
+    if (!Number.isInteger(sport) || sport < 1 || sport > 65535) throw new Error('trace: --sport must be a port from 1 to 65535');
     return tracePacket(
-      {
-        cluster: this.cluster,
-        node: this.node,
-        inputs: this.ruleInputs(),
-        services: this.services?.table,
-        policy: this.pipeline.policy,
-        conntrack: this.pipeline.conntrack,
-        peers: this.pipeline.peers,
-        now: this.pipeline.clock(),
-      },
-      { pod, dst, dport, proto: args.proto === 'udp' ? 'udp' : 'tcp' },
+      { cluster: this.cluster, node: this.node, inputs: this.ruleInputs(), pipeline: this.pipeline },
+      { from: this.traceSource(args), dst, dport, sport, proto: args.proto === 'udp' ? 'udp' : 'tcp' },
     );
+  }
+
+  /** `--from POD`, `--from outside:IP` or `--from node:NAME` (with `--src IP`, default that node's overlay address). */
+  private traceSource(args: Record<string, unknown>): TraceSource {
+    const from = typeof args.from === 'string' ? args.from : typeof args.pod === 'string' ? args.pod : '';
+    if (from.startsWith('outside:')) {
+      const addr = parseIpv4(from.slice('outside:'.length));
+      if (addr === undefined) throw new Error(`trace --from ${from}: not an IPv4 address`);
+      return { kind: 'outside', addr };
+    }
+    if (from.startsWith('node:')) {
+      const name = from.slice('node:'.length);
+      const node = this.cluster.nodes.find((n) => n.name === name);
+      if (node === undefined) throw new Error(`trace --from ${from}: no node ${name} (nodes: ${this.cluster.nodes.map((n) => n.name).join(', ')})`);
+      if (node.name === this.node.name) throw new Error(`trace --from ${from}: that is this node; trace from one of its pods instead`);
+      const src = typeof args.src === 'number' ? args.src : node.podCIDR.base;
+      if (!Number.isInteger(src)) throw new Error('trace --src must be an IPv4 address');
+      return { kind: 'node', node, addr: src };
+    }
+    const namespace = typeof args.namespace === 'string' ? args.namespace : 'default';
+    const pod = this.cluster.pods.find((p) => p.namespace === namespace && p.name === from);
+    if (pod === undefined) throw new Error(`pod ${namespace}/${from} not found`);
+    if (pod.node !== this.node.name) throw new Error(`pod ${namespace}/${pod.name} runs on ${pod.node}, not ${this.node.name}: trace it there`);
+    return { kind: 'pod', pod };
   }
 
   /** Ends every container, removes every pod namespace and closes every port; idempotent. */

@@ -15,7 +15,7 @@ import { emitUdp, UDP_HEADER_LEN } from '../packet/udp.js';
 import { emitVxlan, VXLAN_HEADER_LEN } from '../packet/vxlan.js';
 import { CaptureWriter, type InterfaceSpec } from '../pcap/writer.js';
 import type { Peer } from '../overlay/peers.js';
-import type { FrameTap } from './pipeline.js';
+import type { FrameTap } from '../datapath/pipeline.js';
 
 const OUTER_LEN = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + UDP_HEADER_LEN + VXLAN_HEADER_LEN;
 

@@ -7,7 +7,7 @@
  * still in a native receive slab by reference (the kernel gathers the two parts).
  */
 import type { DatagramBatch, DatagramPort, TxOffload } from '../io/port.js';
-import type { OverlayLink } from '../node/pipeline.js';
+import type { OverlayLink } from './link.js';
 
 export class VtepSocket implements OverlayLink {
   /**

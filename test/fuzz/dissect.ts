@@ -1,6 +1,6 @@
 /**
  * `Dissector.dissect(frame)` walks a frame through every parser the way the dataplane
- * does (src/node/pipeline.ts): Ethernet (one 802.1Q tag, or QinQ) → ARP | IPv4 | IPv6;
+ * does (src/datapath/stages): Ethernet (one 802.1Q tag, or QinQ) → ARP | IPv4 | IPv6;
  * IPv4 → ICMP (an error's quoted datagram through a second IPv4 view) | UDP | TCP; UDP to
  * port 4789 → VXLAN → the inner Ethernet frame, once. At every layer it checks the view
  * against the window the layer above names, and when `check` says `PacketOk` it parses

@@ -1,5 +1,5 @@
 import type { DatagramBatch, Port, PortStats, RxBatch, TxOffload } from '../../src/io/port.js';
-import type { OverlayLink } from '../../src/node/pipeline.js';
+import type { OverlayLink } from '../../src/datapath/pipeline.js';
 
 const MAX = 64;
 

@@ -8,7 +8,7 @@ import { emitEthernet, ETHERTYPE } from '../../src/packet/ethernet.js';
 import { emitIcmp } from '../../src/packet/icmp.js';
 import { emitIpv4, IPPROTO } from '../../src/packet/ipv4.js';
 import { NodeCapture } from '../../src/node/capture.js';
-import { Pipeline } from '../../src/node/pipeline.js';
+import { Pipeline } from '../../src/datapath/pipeline.js';
 import { FakeOverlay, FakePort } from '../helpers/fake-port.js';
 
 const ip = (s: string) => parseIpv4(s)!;

@@ -14,7 +14,8 @@ export const USAGE = `usage: podwire COMMAND [options]
   rules  [--name NAME] NODE [--format iptables|json]
                                           the node's service rules as iptables-save prints them
   conntrack [--name NAME] NODE [--json]   the node's connections, as conntrack -L prints them
-  trace  [--name NAME] NODE --from POD --to IP:PORT[/tcp|udp] [-n NAMESPACE]
+  trace  [--name NAME] NODE --from POD|outside:IP|node:NAME --to IP:PORT[/tcp|udp]
+         [--sport N] [--src IP] [-n NAMESPACE] [--json]
                                           push a packet through the node's live tables
   dns    [--name NAME] NAME [TYPE]        ask the cluster DNS
   scale  [--name NAME] [-n NAMESPACE] deployment/NAME --replicas N

@@ -5,7 +5,7 @@ import { pseudoHeaderSum, finishChecksum } from '../../src/packet/checksum.js';
 import { emitEthernet, ETHERTYPE } from '../../src/packet/ethernet.js';
 import { emitIpv4, IPPROTO, Ipv4View } from '../../src/packet/ipv4.js';
 import { emitTcp, TcpView, TCP_ACK, TCP_CWR, TCP_FIN, TCP_PSH } from '../../src/packet/tcp.js';
-import { completeChecksum, GsoError, segmentTcpV4 } from '../../src/overlay/gso.js';
+import { completeChecksum, GsoError, segmentTcpV4 } from '../../src/datapath/gso.js';
 
 const SRC = parseIpv4('10.244.1.2')!;
 const DST = parseIpv4('10.244.2.3')!;

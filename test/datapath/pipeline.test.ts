@@ -7,8 +7,8 @@ import { emitIpv4, IPPROTO, Ipv4View } from '../../src/packet/ipv4.js';
 import { finishChecksum, pseudoHeaderSum } from '../../src/packet/checksum.js';
 import { TcpView } from '../../src/packet/tcp.js';
 import { VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_TCPV4 } from '../../src/io/port.js';
-import { Pipeline, type NodeIdentity } from '../../src/node/pipeline.js';
-import { Drop } from '../../src/node/drops.js';
+import { Pipeline, type NodeIdentity } from '../../src/datapath/pipeline.js';
+import { Drop } from '../../src/datapath/drops.js';
 import { FakeOverlay, FakePort } from '../helpers/fake-port.js';
 
 const ip = (s: string) => parseIpv4(s)!;

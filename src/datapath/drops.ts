@@ -1,5 +1,5 @@
 /**
- * Why the pipeline dropped a frame: a fixed, documented list. Each reason is a small
+ * Why the forwarding path dropped a frame: a fixed, documented list. Each reason is a small
  * integer so counters are one typed array indexed by reason; `podwire status --json`
  * prints them by name, and pcapng captures put the name in the packet comment.
  */
@@ -52,6 +52,22 @@ export const Drop = {
   NoLocalEndpoints: 22,
   /** A bug: the pipeline threw on this frame (logged once, counted always). */
   InternalError: 23,
+  /** A pod's ARP claimed an IP address that is not its own (ARP spoofing). */
+  ArpSpoofed: 24,
+  /** A VXLAN datagram from a peer whose inner source is outside that peer's pod CIDR and answers no connection tracked here. */
+  OverlaySpoofed: 25,
+  /** Broadcast, multicast or unknown-unicast frames from one port over its flood budget. */
+  FloodLimited: 26,
+  /** A fragment overlapping another of its datagram: the whole datagram is dropped (RFC 5722). */
+  FragmentOverlap: 27,
+  /** A datagram in more fragments than the reassembly allows, or longer than 65,535 bytes. */
+  FragmentTooMany: 28,
+  /** No room in the reassembly table (its memory bound) for another datagram. */
+  FragmentTableFull: 29,
+  /** A datagram whose fragments did not all arrive within the reassembly timeout. */
+  FragmentTimeout: 30,
+  /** A fragment with bad lengths: a first fragment too short for its transport header, a non-final one not a multiple of 8. */
+  FragmentInvalid: 31,
 } as const;
 
 export type Drop = (typeof Drop)[keyof typeof Drop];
@@ -81,6 +97,14 @@ export const DROP_REASONS: readonly { name: string; description: string }[] = [
   { name: 'no-endpoints', description: 'a service with no ready endpoint (ICMP port unreachable sent)' },
   { name: 'no-local-endpoints', description: 'external traffic to a Local-policy service with no endpoint on this node' },
   { name: 'internal-error', description: 'the pipeline threw on this frame: a bug, logged once' },
+  { name: 'arp-spoofed', description: "a pod's ARP claimed an address that is not its own" },
+  { name: 'overlay-spoofed', description: "VXLAN whose inner source is not the sending peer's and answers no tracked connection" },
+  { name: 'flood-limited', description: "a port's broadcast/unknown-unicast frames over its flood budget" },
+  { name: 'fragment-overlap', description: 'fragments of one datagram overlapped: the datagram was dropped' },
+  { name: 'fragment-too-many', description: 'a datagram in too many fragments or longer than 65,535 bytes' },
+  { name: 'fragment-table-full', description: 'no room in the reassembly table for another datagram' },
+  { name: 'fragment-timeout', description: 'fragments of a datagram that never completed in time' },
+  { name: 'fragment-invalid', description: 'a fragment with impossible lengths (tiny first fragment, unaligned offset)' },
 ];
 
 export function dropName(reason: number): string {

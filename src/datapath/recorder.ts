@@ -1,0 +1,40 @@
+/**
+ * What a stage tells a recorder: the hook through which `podwire trace` (and later observe)
+ * sees the forwarding path's own decisions. The plain path has no recorder; every call
+ * site is behind `ctx.recorder !== undefined`, so recording costs nothing when off and
+ * strings are only built when someone listens.
+ */
+import type { FlowVerdict } from '../netfilter/service-table.js';
+import type { FrameContext, Verdict } from './context.js';
+
+/** The stages by name, in the order a frame meets them. */
+export const STAGE_NAMES = [
+  'pod-ingress',
+  'uplink-ingress',
+  'decap',
+  'arp',
+  'bridge',
+  'reassemble',
+  'local',
+  'conntrack',
+  'service-nat',
+  'route',
+  'policy',
+  'source-nat',
+  'deliver',
+  'encap',
+  'to-uplink',
+  'transmit',
+] as const;
+export type StageName = (typeof STAGE_NAMES)[number];
+
+export interface PathRecorder {
+  /** A line about what `stage` saw or did, in words a person reads. */
+  note(stage: StageName, line: string): void;
+  /** The compiled service table's decision for a new flow (ctx.decision holds the rewrite). */
+  service(ctx: FrameContext, verdict: FlowVerdict): void;
+  /** NetworkPolicy's verdict on one direction of a new flow: `subject` is the pod whose policy applies. */
+  policy(direction: 'egress' | 'ingress', subject: number, peer: number, protocol: number, port: number, allowed: boolean): void;
+  /** The stage that ended the frame's walk, and how. */
+  end(stage: StageName, verdict: Verdict, ctx: FrameContext): void;
+}
