@@ -15,8 +15,9 @@
  *   whole: it lies at `completeBuffer[completeOffset, completeOffset + completeLength)`
  *   with a correct header) or Dropped (`lastDrop` says why). The completed bytes live in
  *   the table's own memory and stay valid until the next `insert` or `expire`.
- * - `insert` and `expire` allocate nothing and never throw. Their cost is bounded by
- *   `maxFragments` and by the fragment's size, never by how many datagrams are held.
+ * - `insert` and `expire` never throw, and allocate nothing but the one subarray view
+ *   through which a fragment's payload is copied (see `insert`). Their cost is bounded
+ *   by `maxFragments` and by the fragment's size, never by how many datagrams are held.
  * - Bounded: `maxDatagrams` slots of `maxDatagramSize` bytes each, all memory allocated
  *   in the constructor; `byteLength` (index and metadata included) never exceeds
  *   `memoryLimit`. The default of 4 MiB is the kernel's ipfrag_high_thresh.
@@ -376,9 +377,13 @@ export class Defrag {
 
     const base = slot * this.slotBytes + IPV4_MAX_HEADER_LEN;
     const data = this.data;
+    // JavaScript has no ranged copy between two arrays that allocates nothing: the view
+    // here is one short-lived object per fragment (the pipeline's transmit makes one per
+    // frame too). The header, at most 60 bytes, is copied by hand, which is also faster.
     data.set(buf.subarray(ip.payloadOffset, ip.payloadOffset + length), base + start);
     if (start === 0) {
-      data.set(buf.subarray(ipOffset, ipOffset + headerLength), base - headerLength);
+      const headerAt = base - headerLength;
+      for (let i = 0; i < headerLength; i++) data[headerAt + i] = buf[ipOffset + i];
       meta[m + HEADER_LEN] = headerLength;
     }
     if (!more) meta[m + END] = end;
