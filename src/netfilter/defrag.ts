@@ -58,11 +58,12 @@
  * datagram is not forwarded larger than its sender allowed), CE set when any fragment was
  * CE-marked, and the header checksum summed again.
  *
- * Layout. Slot data is one Buffer: each slot has 60 bytes for the header then room for
- * the payload, so the header is copied to end where the payload begins and the datagram
- * is contiguous. Per-slot metadata is one Int32Array row; the held byte ranges ("runs",
- * merged when adjacent, sorted by start) are at most `maxFragments` pairs a slot. Live
- * slots form a doubly linked list in creation order (oldest first); free ones a stack.
+ * Layout. Slot data is one Buffer: each slot has `headroom` bytes for the caller, 60 for
+ * the header, then room for the payload; the header is copied to end where the payload
+ * begins, so the datagram is contiguous with at least `headroom` bytes free before it.
+ * Per-slot metadata is one Int32Array row; the held byte ranges ("runs", merged when
+ * adjacent, sorted by start) are at most `maxFragments` pairs a slot. Live slots form a
+ * doubly linked list in creation order (oldest first); free ones a stack.
  */
 import { writeU16 } from '../packet/bytes.js';
 import { internetChecksum } from '../packet/checksum.js';
@@ -145,12 +146,19 @@ export interface DefragOptions {
   readonly timeoutSeconds?: number;
   /** Hash seed for the index (any uint32); pick it from a secure random source per node. */
   readonly seed?: number;
+  /**
+   * Bytes reserved before every completed datagram, which the caller may overwrite, up
+   * to 256; default 64: room for an Ethernet header, or a whole VXLAN encapsulation
+   * (outer Ethernet 14, IPv4 20, UDP 8, VXLAN 8, inner Ethernet 14), written in place.
+   */
+  readonly headroom?: number;
 }
 
 export const DEFAULT_MAX_DATAGRAM_SIZE = 65_535;
 export const DEFAULT_MEMORY_LIMIT = 4 * 1024 * 1024;
 export const DEFAULT_MAX_FRAGMENTS = 64;
 export const DEFAULT_TIMEOUT_SECONDS = 30;
+export const DEFAULT_HEADROOM = 64;
 /** The smallest datagram every IPv4 host must reassemble (RFC 791). */
 const MIN_DATAGRAM_SIZE = 576;
 
@@ -226,11 +234,17 @@ export class Defrag {
   readonly maxDatagrams: number;
   readonly maxFragments: number;
   readonly timeoutNs: number;
+  /** Bytes before every completed datagram that are the caller's to write (see DefragOptions.headroom). */
+  readonly headroom: number;
   readonly stats: DefragStats;
 
   /** After a Dropped result: why. */
   lastDrop: DefragDrop = DefragDrop.Malformed;
-  /** After a Complete result: where the datagram lies (valid until the next insert or expire). */
+  /**
+   * After a Complete result: where the datagram lies (valid until the next insert or
+   * expire). `completeBuffer[completeOffset - headroom, completeOffset)` is free for the
+   * caller to write headers into, so the datagram can go on as a frame without a copy.
+   */
   completeBuffer: Buffer;
   completeOffset = 0;
   completeLength = 0;
@@ -268,8 +282,10 @@ export class Defrag {
       throw new RangeError(`defrag timeoutSeconds must be a positive number, got ${timeoutSeconds}`);
     }
     if (!Number.isSafeInteger(memoryLimit) || memoryLimit < 1) throw new RangeError(`defrag memoryLimit must be a positive integer, got ${memoryLimit}`);
-    // The header's room, then a payload of at most maxDatagramSize less the smallest header.
-    const slotBytes = IPV4_MAX_HEADER_LEN + maxDatagramSize - IPV4_HEADER_LEN;
+    const headroom = options.headroom ?? DEFAULT_HEADROOM;
+    if (!Number.isInteger(headroom) || headroom < 0 || headroom > 256) throw new RangeError(`defrag headroom must be an integer from 0 to 256, got ${headroom}`);
+    // Headroom, the header's room, then a payload of at most maxDatagramSize less the smallest header.
+    const slotBytes = headroom + IPV4_MAX_HEADER_LEN + maxDatagramSize - IPV4_HEADER_LEN;
     const perSlot = slotBytes + META_WORDS * 4 + 8 + maxFragments * 8;
     // The index: FlowTable rows (16 bytes) and metadata (2) for at most twice the slots.
     const perSlotIndex = 2 * 18;
@@ -291,6 +307,7 @@ export class Defrag {
     this.maxFragments = maxFragments;
     this.timeoutNs = timeoutSeconds * 1e9;
     this.slotBytes = slotBytes;
+    this.headroom = headroom;
     this.index = new FlowTable(maxDatagrams, options.seed ?? 0);
     this.data = Buffer.alloc(maxDatagrams * slotBytes);
     this.completeBuffer = this.data;
@@ -375,7 +392,7 @@ export class Defrag {
     if (placed === DefragDrop.Duplicate) return this.dropFragment(DefragDrop.Duplicate);
     if (placed === DefragDrop.Overlap) return this.dropWithDatagram(slot, DefragDrop.Overlap);
 
-    const base = slot * this.slotBytes + IPV4_MAX_HEADER_LEN;
+    const base = slot * this.slotBytes + this.headroom + IPV4_MAX_HEADER_LEN;
     const data = this.data;
     // JavaScript has no ranged copy between two arrays that allocates nothing: the view
     // here is one short-lived object per fragment (the pipeline's transmit makes one per
@@ -560,7 +577,7 @@ export class Defrag {
     if ((ecnSeen & ECN_NOT_ECT) !== 0 && ecnSeen !== ECN_NOT_ECT) return this.dropWithDatagram(slot, DefragDrop.EcnMismatch);
 
     const data = this.data;
-    const at = slot * this.slotBytes + IPV4_MAX_HEADER_LEN - headerLength;
+    const at = slot * this.slotBytes + this.headroom + IPV4_MAX_HEADER_LEN - headerLength;
     writeU16(data, at + TOTAL_LENGTH, total);
     if ((ecnSeen & ECN_CE_BIT) !== 0) data[at + DSCP_ECN] |= ECN_CE;
     const maxSize = meta[m + MAX_SIZE];

@@ -444,3 +444,24 @@ test('the reassembled header verifies and parses as a whole packet', (t) => {
   t.true(view.verifyChecksum());
   t.is(view.totalLength, 5020);
 });
+
+test('headroom: the bytes before a completed datagram are free to write a frame header into, whatever the options', (t) => {
+  for (const optionsLength of [0, 40]) {
+    const table = new Defrag({ headroom: 14 });
+    const original = datagram({ payloadLength: 3000, options: Buffer.alloc(optionsLength, 1) });
+    const frags = fragments(original, 1500);
+    feed(table, frags.slice(0, -1));
+    // Another datagram held in the neighbouring slots must not be touched by the header written.
+    const other = fragments(datagram({ payloadLength: 3000, id: 77 }), 1500);
+    table.insert(other[0], 0, T0);
+    t.is(table.insert(frags.at(-1)!, 0, T0), DefragResult.Complete);
+    t.true(table.completeOffset >= 14);
+    table.completeBuffer.fill(0xee, table.completeOffset - 14, table.completeOffset);
+    t.deepEqual(completed(table), original);
+    t.is(table.insert(other[2], 0, T0), DefragResult.Held);
+    t.is(table.insert(other[1], 0, T0), DefragResult.Complete);
+    t.deepEqual(completed(table), datagram({ payloadLength: 3000, id: 77 }));
+  }
+  t.throws(() => new Defrag({ headroom: -1 }), { instanceOf: RangeError });
+  t.is(new Defrag().headroom, 64);
+});
