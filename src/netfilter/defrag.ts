@@ -19,7 +19,7 @@
  *   through which a fragment's payload is copied (see `insert`). Their cost is bounded
  *   by `maxFragments` and by the fragment's size, never by how many datagrams are held.
  * - Bounded: `maxDatagrams` slots of `maxDatagramSize` bytes each, all memory allocated
- *   in the constructor; `byteLength` (index and metadata included) never exceeds
+ *   in the constructor; `byteLength` (indexes and metadata included) never exceeds
  *   `memoryLimit`. The default of 4 MiB is the kernel's ipfrag_high_thresh.
  *
  * Keying. A datagram is (source, destination, protocol, identification), RFC 791's
@@ -51,6 +51,12 @@
  *   every fragmented datagram on the node, while evicting the oldest makes it outrun
  *   the time a real datagram takes to arrive (microseconds to milliseconds) instead.
  *   Creation order is expiry order (one timeout for all), so the oldest is the list head.
+ * - Per source: one source address holds at most `maxDatagramsPerSource` datagrams in
+ *   progress (default a quarter of the slots); a new one from a source at its quota
+ *   pushes out that source's own oldest (SourceLimit), never another's. A pod flooding
+ *   first fragments (its source is fixed by anti-spoofing before this stage) so churns
+ *   only its own quarter, and every other pod's datagrams complete. Not a refusal: a
+ *   source whose fragments are lost now and then must not be shut out for 30 seconds.
  *
  * The reassembled header is the first fragment's (its options included, as RFC 791 and
  * the kernel keep them), with the total length set, MF and the offset cleared, DF set
@@ -69,7 +75,7 @@ import { writeU16 } from '../packet/bytes.js';
 import { internetChecksum } from '../packet/checksum.js';
 import { PacketOk } from '../packet/errors.js';
 import { IPPROTO, Ipv4View, IPV4_HEADER_LEN, IPV4_MAX_HEADER_LEN } from '../packet/ipv4.js';
-import { FLOW_NOT_FOUND, FlowTable } from './flow-table.js';
+import { FLOW_NOT_FOUND, FlowTable, MAX_LOAD_FACTOR } from './flow-table.js';
 
 /** What `insert` did with a fragment. */
 export const DefragResult = {
@@ -109,11 +115,13 @@ export const DefragDrop = {
   Timeout: 9,
   /** The oldest datagram, pushed out by a new one when every slot was taken. */
   Evicted: 10,
+  /** A source's oldest datagram, pushed out by a newer one from it when it held `maxDatagramsPerSource`. */
+  SourceLimit: 11,
 } as const;
 export type DefragDrop = (typeof DefragDrop)[keyof typeof DefragDrop];
 
 /** One more than the largest reason: the length of a per-reason counter array. */
-export const DEFRAG_DROP_COUNT = 11;
+export const DEFRAG_DROP_COUNT = 12;
 
 export const DEFRAG_DROP_NAMES: readonly string[] = [
   'frag-malformed',
@@ -127,6 +135,7 @@ export const DEFRAG_DROP_NAMES: readonly string[] = [
   'frag-ecn-mismatch',
   'frag-timeout',
   'frag-evicted',
+  'frag-source-limit',
 ];
 
 export function defragDropName(reason: number): string {
@@ -142,6 +151,8 @@ export interface DefragOptions {
   readonly maxDatagrams?: number;
   /** Fragments per datagram; default 64. */
   readonly maxFragments?: number;
+  /** Datagrams one source address may have in progress; default a quarter of `maxDatagrams` (at least 1). */
+  readonly maxDatagramsPerSource?: number;
   /** From a datagram's first fragment to its discard; default 30 (ipfrag_time). */
   readonly timeoutSeconds?: number;
   /** Hash seed for the index (any uint32); pick it from a secure random source per node. */
@@ -200,7 +211,27 @@ const RUN_COUNT = 10;
 /** Neighbours in the creation-order list (live) or the next free slot (free); -1 for none. */
 const PREV = 11;
 const NEXT = 12;
-const META_WORDS = 13;
+/** The slot's source record, and its neighbours in that source's list (creation order). */
+const SOURCE = 13;
+const SOURCE_PREV = 14;
+const SOURCE_NEXT = 15;
+const META_WORDS = 16;
+
+// Source records, one Int32Array row each: how many datagrams a source has in progress,
+// its oldest and newest slot. OLDEST doubles as the free-list link of a free record.
+const SRC_COUNT = 0;
+const SRC_OLDEST = 1;
+const SRC_NEWEST = 2;
+const SRC_WORDS = 3;
+/** Keeps the source index's hash unlike the datagram index's under the same seed. */
+const SOURCE_SEED_SALT = 0x5bd1e995;
+
+/** Bytes of a FlowTable built for `n` entries: its power-of-two slots of 16 + 2 bytes. */
+function flowTableBytes(n: number): number {
+  let slots = 8;
+  while (slots * MAX_LOAD_FACTOR < n) slots *= 2;
+  return slots * 18;
+}
 
 const ECN_NOT_ECT = 1 << 0;
 const ECN_CE_BIT = 1 << 3;
@@ -233,6 +264,7 @@ export class Defrag {
   readonly memoryLimit: number;
   readonly maxDatagrams: number;
   readonly maxFragments: number;
+  readonly maxDatagramsPerSource: number;
   readonly timeoutNs: number;
   /** Bytes before every completed datagram that are the caller's to write (see DefragOptions.headroom). */
   readonly headroom: number;
@@ -259,6 +291,10 @@ export class Defrag {
   private readonly createdNs: Float64Array;
   /** Per slot, maxFragments pairs (start, end) of held payload, sorted, adjacent ones merged. */
   private readonly runs: Int32Array;
+  /** Source address -> source record: every source with a datagram in progress. */
+  private readonly sourceIndex: FlowTable;
+  private readonly sources: Int32Array;
+  private freeSource = NONE;
   private count = 0;
   private heldBytes = 0;
   private oldest = NONE;
@@ -286,10 +322,11 @@ export class Defrag {
     if (!Number.isInteger(headroom) || headroom < 0 || headroom > 256) throw new RangeError(`defrag headroom must be an integer from 0 to 256, got ${headroom}`);
     // Headroom, the header's room, then a payload of at most maxDatagramSize less the smallest header.
     const slotBytes = headroom + IPV4_MAX_HEADER_LEN + maxDatagramSize - IPV4_HEADER_LEN;
-    const perSlot = slotBytes + META_WORDS * 4 + 8 + maxFragments * 8;
-    // The index: FlowTable rows (16 bytes) and metadata (2) for at most twice the slots.
-    const perSlotIndex = 2 * 18;
-    const fits = Math.floor(memoryLimit / (perSlot + perSlotIndex));
+    // Data, metadata, creation time, runs and source record per slot, then the two indexes.
+    const perSlot = slotBytes + META_WORDS * 4 + 8 + maxFragments * 8 + SRC_WORDS * 4;
+    const bytesFor = (n: number): number => n * perSlot + 2 * flowTableBytes(n);
+    let fits = Math.floor(memoryLimit / perSlot);
+    while (fits > 0 && bytesFor(fits) > memoryLimit) fits--;
     const maxDatagrams = options.maxDatagrams ?? fits;
     if (!Number.isInteger(maxDatagrams) || maxDatagrams < 1) {
       throw new RangeError(
@@ -305,10 +342,15 @@ export class Defrag {
     this.memoryLimit = memoryLimit;
     this.maxDatagrams = maxDatagrams;
     this.maxFragments = maxFragments;
+    const perSource = options.maxDatagramsPerSource ?? Math.max(1, Math.floor(maxDatagrams / 4));
+    if (!Number.isInteger(perSource) || perSource < 1) throw new RangeError(`defrag maxDatagramsPerSource must be a positive integer, got ${perSource}`);
+    this.maxDatagramsPerSource = perSource;
     this.timeoutNs = timeoutSeconds * 1e9;
     this.slotBytes = slotBytes;
     this.headroom = headroom;
     this.index = new FlowTable(maxDatagrams, options.seed ?? 0);
+    this.sourceIndex = new FlowTable(maxDatagrams, (options.seed ?? 0) ^ SOURCE_SEED_SALT);
+    this.sources = new Int32Array(maxDatagrams * SRC_WORDS);
     this.data = Buffer.alloc(maxDatagrams * slotBytes);
     this.completeBuffer = this.data;
     this.meta = new Int32Array(maxDatagrams * META_WORDS);
@@ -323,10 +365,12 @@ export class Defrag {
       discarded: new Float64Array(DEFRAG_DROP_COUNT),
       discardedFragments: 0,
     };
-    // Every slot starts on the free stack, lowest id on top.
+    // Every slot and source record starts on its free stack, lowest id on top.
     for (let s = maxDatagrams - 1; s >= 0; s--) {
       this.meta[s * META_WORDS + NEXT] = this.freeHead;
       this.freeHead = s;
+      this.sources[s * SRC_WORDS + SRC_OLDEST] = this.freeSource;
+      this.freeSource = s;
     }
   }
 
@@ -342,7 +386,15 @@ export class Defrag {
 
   /** Bytes of buffers and typed arrays behind the table, all allocated up front; at most `memoryLimit`. */
   get byteLength(): number {
-    return this.data.byteLength + this.meta.byteLength + this.createdNs.byteLength + this.runs.byteLength + this.index.byteLength;
+    return (
+      this.data.byteLength +
+      this.meta.byteLength +
+      this.createdNs.byteLength +
+      this.runs.byteLength +
+      this.sources.byteLength +
+      this.index.byteLength +
+      this.sourceIndex.byteLength
+    );
   }
 
   // ---- the packet path -----------------------------------------------------------------
@@ -465,9 +517,29 @@ export class Defrag {
     return nowNs - this.createdNs[slot] >= this.timeoutNs;
   }
 
-  /** Takes a slot for a new datagram (evicting the oldest when none is free) and indexes it. */
+  /**
+   * Takes a slot for a new datagram and indexes it. A source at its quota first loses its
+   * own oldest datagram; otherwise, with no slot free, the oldest of all goes.
+   */
   private open(src: number, dst: number, id: number, protocol: number, nowNs: number): number {
-    if (this.freeHead === NONE) this.discard(this.oldest, this.isExpired(this.oldest, nowNs) ? DefragDrop.Timeout : DefragDrop.Evicted);
+    const sources = this.sources;
+    let record = this.sourceIndex.lookup(src, 0, 0, 0, 0);
+    if (record !== FLOW_NOT_FOUND && sources[record * SRC_WORDS + SRC_COUNT] >= this.maxDatagramsPerSource) {
+      const own = sources[record * SRC_WORDS + SRC_OLDEST];
+      this.discard(own, this.isExpired(own, nowNs) ? DefragDrop.Timeout : DefragDrop.SourceLimit);
+    } else if (this.freeHead === NONE) {
+      this.discard(this.oldest, this.isExpired(this.oldest, nowNs) ? DefragDrop.Timeout : DefragDrop.Evicted);
+    }
+    // Either discard may have freed the source's record.
+    record = this.sourceIndex.lookup(src, 0, 0, 0, 0);
+    if (record === FLOW_NOT_FOUND) {
+      record = this.freeSource;
+      this.freeSource = sources[record * SRC_WORDS + SRC_OLDEST];
+      sources[record * SRC_WORDS + SRC_COUNT] = 0;
+      sources[record * SRC_WORDS + SRC_OLDEST] = NONE;
+      sources[record * SRC_WORDS + SRC_NEWEST] = NONE;
+      this.sourceIndex.insert(src, 0, 0, 0, 0, record);
+    }
     const meta = this.meta;
     const slot = this.freeHead;
     const m = slot * META_WORDS;
@@ -488,6 +560,14 @@ export class Defrag {
     if (this.newest === NONE) this.oldest = slot;
     else meta[this.newest * META_WORDS + NEXT] = slot;
     this.newest = slot;
+    const r = record * SRC_WORDS;
+    meta[m + SOURCE] = record;
+    meta[m + SOURCE_PREV] = sources[r + SRC_NEWEST];
+    meta[m + SOURCE_NEXT] = NONE;
+    if (sources[r + SRC_NEWEST] === NONE) sources[r + SRC_OLDEST] = slot;
+    else meta[sources[r + SRC_NEWEST] * META_WORDS + SOURCE_NEXT] = slot;
+    sources[r + SRC_NEWEST] = slot;
+    sources[r + SRC_COUNT]++;
     this.createdNs[slot] = nowNs;
     // Room for every slot is reserved, so the index cannot be full.
     this.index.insert(src, dst, id, 0, protocol, slot);
@@ -505,12 +585,26 @@ export class Defrag {
     this.release(slot);
   }
 
-  /** Unindexes the slot, unlinks it from the creation-order list and pushes it on the free stack. */
+  /** Unindexes the slot, unlinks it from its lists (its source's too) and pushes it on the free stack. */
   private release(slot: number): void {
     const meta = this.meta;
     const m = slot * META_WORDS;
     const idProto = meta[m + ID_PROTO];
     this.index.delete(meta[m + SRC], meta[m + DST], idProto >>> 8, 0, idProto & 0xff);
+    const sources = this.sources;
+    const record = meta[m + SOURCE];
+    const r = record * SRC_WORDS;
+    const sourcePrev = meta[m + SOURCE_PREV];
+    const sourceNext = meta[m + SOURCE_NEXT];
+    if (sourcePrev === NONE) sources[r + SRC_OLDEST] = sourceNext;
+    else meta[sourcePrev * META_WORDS + SOURCE_NEXT] = sourceNext;
+    if (sourceNext === NONE) sources[r + SRC_NEWEST] = sourcePrev;
+    else meta[sourceNext * META_WORDS + SOURCE_PREV] = sourcePrev;
+    if (--sources[r + SRC_COUNT] === 0) {
+      this.sourceIndex.delete(meta[m + SRC], 0, 0, 0, 0);
+      sources[r + SRC_OLDEST] = this.freeSource;
+      this.freeSource = record;
+    }
     const prev = meta[m + PREV];
     const next = meta[m + NEXT];
     if (prev === NONE) this.oldest = next;

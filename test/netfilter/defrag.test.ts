@@ -394,21 +394,27 @@ test('memory bound: 20,000 never-completed datagrams never grow the table past 4
   }
   t.is(table.byteLength, before, 'nothing allocated after the constructor');
   t.is(table.size, table.maxDatagrams);
-  t.is(table.stats.discarded[DefragDrop.Evicted], 20_000 - table.maxDatagrams, 'the oldest made room each time');
+  t.is(
+    table.stats.discarded[DefragDrop.Evicted] + table.stats.discarded[DefragDrop.SourceLimit],
+    20_000 - table.maxDatagrams,
+    'the oldest (of all, or of a source at its quota) made room each time',
+  );
   const real = fragments(datagram({ payloadLength: 3000, id: 4242, src: 0x0af40909 }), 1500);
   t.is(feed(table, real, T0 + 20_001).results.at(-1), DefragResult.Complete);
   assertBooks(t, table);
 });
 
 test('a full table evicts an expired head as Timeout, a live one as Evicted', (t) => {
-  const table = new Defrag({ maxDatagrams: 2, maxDatagramSize: 1500 });
-  table.insert(fragment({ payloadLength: 8, offsetBytes: 0, mf: true, id: 1 }), 0, T0);
-  table.insert(fragment({ payloadLength: 8, offsetBytes: 0, mf: true, id: 2 }), 0, T0 + 10 * SECOND);
-  table.insert(fragment({ payloadLength: 8, offsetBytes: 0, mf: true, id: 3 }), 0, T0 + 31 * SECOND);
-  t.is(table.stats.discarded[DefragDrop.Timeout], 1);
-  table.insert(fragment({ payloadLength: 8, offsetBytes: 0, mf: true, id: 4 }), 0, T0 + 32 * SECOND);
-  t.is(table.stats.discarded[DefragDrop.Evicted], 1);
+  const table = new Defrag({ maxDatagrams: 2, maxDatagramSize: 1500, maxDatagramsPerSource: 2 });
+  const first = (id: number, src: number) => fragment({ payloadLength: 8, offsetBytes: 0, mf: true, id, src });
+  table.insert(first(1, 0x0a000001), 0, T0);
+  table.insert(first(2, 0x0a000002), 0, T0 + 10 * SECOND);
+  table.insert(first(3, 0x0a000003), 0, T0 + 31 * SECOND);
+  t.is(table.stats.discarded[DefragDrop.Timeout], 1, 'id 1 was past its time');
+  table.insert(first(4, 0x0a000004), 0, T0 + 32 * SECOND);
+  t.is(table.stats.discarded[DefragDrop.Evicted], 1, 'id 2 was live, and the oldest');
   t.is(table.size, 2);
+  t.is(table.insert(fragment({ payloadLength: 8, offsetBytes: 8, mf: false, id: 3, src: 0x0a000003 }), 0, T0 + 33 * SECOND), DefragResult.Complete, 'id 3 stayed');
 });
 
 test('options that do not fit the memory limit are refused at construction', (t) => {
@@ -464,4 +470,44 @@ test('headroom: the bytes before a completed datagram are free to write a frame 
   }
   t.throws(() => new Defrag({ headroom: -1 }), { instanceOf: RangeError });
   t.is(new Defrag().headroom, 64);
+});
+
+test('per-source quota: a source flooding first fragments only pushes out its own, never another pod\'s datagram in progress', (t) => {
+  const table = new Defrag({ seed: 7 });
+  const quota = table.maxDatagramsPerSource;
+  t.is(quota, Math.floor(table.maxDatagrams / 4));
+  const victim = fragments(datagram({ payloadLength: 3000, id: 1, src: 0x0af40105 }), 1500);
+  t.is(table.insert(victim[0], 0, T0), DefragResult.Held);
+  const flooder = 0x0af40106;
+  for (let i = 0; i < 10_000; i++) table.insert(fragment({ payloadLength: 1480, offsetBytes: 0, mf: true, id: i & 0xffff, src: flooder }), 0, T0 + i);
+  t.is(table.size, quota + 1, 'the flooder holds its quota, the victim its one');
+  t.is(table.stats.discarded[DefragDrop.SourceLimit], 10_000 - quota);
+  t.is(table.stats.discarded[DefragDrop.Evicted], 0);
+  t.is(table.insert(victim[1], 0, T0 + 20_000), DefragResult.Held);
+  t.is(table.insert(victim[2], 0, T0 + 20_000), DefragResult.Complete);
+  t.deepEqual(completed(table), datagram({ payloadLength: 3000, id: 1, src: 0x0af40105 }));
+  // The flooder's newest are the ones kept, and complete.
+  const last = fragment({ payloadLength: 8, offsetBytes: 1480, mf: false, id: 9_999, src: flooder });
+  t.is(table.insert(last, 0, T0 + 20_001), DefragResult.Complete);
+  assertBooks(t, table);
+  t.throws(() => new Defrag({ maxDatagramsPerSource: 0 }), { instanceOf: RangeError });
+});
+
+test('byteLength stays within memoryLimit for every shape of table', (t) => {
+  for (const maxDatagramSize of [576, 1500, 2048, 9000, 65_535]) {
+    for (const memoryLimit of [100_000, 1 << 20, 4 << 20, 10_000_000]) {
+      for (const maxFragments of [2, 64, 1000]) {
+        let table: Defrag;
+        try {
+          table = new Defrag({ maxDatagramSize, memoryLimit, maxFragments });
+        } catch (err) {
+          t.true(err instanceof RangeError && memoryLimit < 2 * (maxDatagramSize + 200 + maxFragments * 8), `${maxDatagramSize}/${memoryLimit}/${maxFragments}: ${String(err)}`);
+          continue;
+        }
+        if (table.byteLength > memoryLimit) t.fail(`${maxDatagramSize}/${memoryLimit}/${maxFragments}: ${table.byteLength} bytes`);
+        t.throws(() => new Defrag({ maxDatagramSize, memoryLimit, maxFragments, maxDatagrams: table.maxDatagrams + 1 }), { instanceOf: RangeError });
+      }
+    }
+  }
+  t.pass();
 });
