@@ -401,7 +401,8 @@ export class Defrag {
 
   /**
    * Takes the fragment whose IPv4 header is at `buf[ipOffset, ...)`, in at most
-   * `available` bytes (the rest of its frame, padding included). Allocates nothing.
+   * `available` bytes (the rest of its frame, padding included). Allocates nothing but
+   * the view its payload is copied through.
    */
   insert(buf: Uint8Array, ipOffset: number, nowNs: number, available = buf.length - ipOffset): DefragResult {
     this.stats.fragments++;
@@ -418,8 +419,9 @@ export class Defrag {
     const protocol = ip.protocol;
     if (start === 0 && length < transportHeaderLength(protocol, buf, ip.payloadOffset, length)) return this.dropFragment(DefragDrop.TinyFragment);
 
-    const src = ip.srcAddr;
-    const dst = ip.dstAddr;
+    // As int32: a uint32 above 2^31 handed across a call can be a heap number (see conntrack.ts).
+    const src = ip.srcAddr | 0;
+    const dst = ip.dstAddr | 0;
     const id = ip.identification;
     let slot = this.find(src, dst, id, protocol, nowNs);
     // Past the largest payload any header allows: ping of death, or a bound set lower.

@@ -511,3 +511,18 @@ test('byteLength stays within memoryLimit for every shape of table', (t) => {
   }
   t.pass();
 });
+
+test('addresses above 2^31 (192.0.2.7, 255.255.255.255) key, complete and leave the indexes as any other', (t) => {
+  const table = new Defrag({ maxDatagrams: 4, maxDatagramSize: 4000 });
+  for (const src of [0xc0000207, 0xffffffff]) {
+    for (let round = 0; round < 3; round++) {
+      const original = datagram({ payloadLength: 3000, id: 1, src, dst: 0xc0000208 });
+      const frags = fragments(original, 1500);
+      t.is(feed(table, [frags[2], frags[0]]).results.join(), `${DefragResult.Held},${DefragResult.Held}`);
+      t.is(table.insert(frags[1], 0, T0), DefragResult.Complete);
+      t.deepEqual(completed(table), original);
+      t.is(table.size, 0);
+    }
+  }
+  assertBooks(t, table);
+});
