@@ -169,8 +169,6 @@ export class FrameContext {
   readonly scratch = Buffer.alloc(SCRATCH_LEN);
   /** DNS answers for pods: headers in front, the message behind (up to 64 KiB). */
   readonly dnsFrame = Buffer.alloc(DNS_FRAME_LEN);
-  /** A reassembled datagram, framed by the Ethernet header of its last fragment. */
-  readonly reassembled = Buffer.alloc(ETHERNET_HEADER_LEN + 65535);
 
   // ---- run mode ----------------------------------------------------------------------
   /** Sees received overlay frames (captures); undefined in a dry run. */

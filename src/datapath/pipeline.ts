@@ -189,7 +189,7 @@ export class Pipeline {
     const counts = Float64Array.from(this.tables.drops);
     const discarded = this.tables.reassembly.stats.discarded;
     counts[dropOfDefrag(DefragDrop.Timeout)] += discarded[DefragDrop.Timeout];
-    counts[dropOfDefrag(DefragDrop.Evicted)] += discarded[DefragDrop.Evicted];
+    counts[dropOfDefrag(DefragDrop.Evicted)] += discarded[DefragDrop.Evicted] + discarded[DefragDrop.SourceLimit];
     const out: Record<string, number> = {};
     DROP_REASONS.forEach((r, i) => {
       if (counts[i] > 0) out[r.name] = counts[i];

@@ -237,7 +237,7 @@ test('reassemble: the first fragments are held (stolen), the last completes the 
   t.false(last.ctx.ip.isFragment);
   t.is(last.ctx.fragmentSize, 1444);
   t.is(last.ctx.l4, last.ctx.udp);
-  t.deepEqual(Buffer.from(last.ctx.buf.subarray(34, last.ctx.length)), dgram.subarray(34));
+  t.deepEqual(Buffer.from(last.ctx.buf.subarray(last.ctx.offset + 34, last.ctx.offset + last.ctx.length)), dgram.subarray(34));
 });
 
 // ---- local ----------------------------------------------------------------------------

@@ -2,9 +2,10 @@
  * IPv4 reassembly before conntrack, as the kernel's nf_defrag_ipv4 does it: every fragment
  * waits in the node's bounded reassembly table until its datagram is whole, so conntrack,
  * service NAT, NetworkPolicy and masquerade judge the datagram and no fragment slips past
- * them. The whole datagram goes on in the context's own buffer, framed like the fragment
- * that completed it; transmit cuts it again to the largest fragment size its sender used
- * (the kernel's frag_max_size), so what leaves looks like what came in.
+ * them. The whole datagram goes on framed like the fragment that completed it, where the
+ * table holds it (it leaves headroom for the header); transmit cuts it again to the
+ * largest fragment size its sender used (the kernel's frag_max_size), so what leaves
+ * looks like what came in.
  */
 import { ETHERNET_HEADER_LEN, ETHERTYPE, emitEthernet } from '../../packet/ethernet.js';
 import { PacketOk } from '../../packet/errors.js';
@@ -28,6 +29,7 @@ const DROP_OF: readonly Drop[] = (() => {
   of[DefragDrop.EcnMismatch] = Drop.FragmentInvalid;
   of[DefragDrop.Timeout] = Drop.FragmentTimeout;
   of[DefragDrop.Evicted] = Drop.FragmentTableFull;
+  of[DefragDrop.SourceLimit] = Drop.FragmentTableFull;
   return of;
 })();
 
@@ -53,20 +55,21 @@ function reassemble(ctx: FrameContext, t: PathTables): Verdict {
     if (table.lastDrop === DefragDrop.Duplicate) return ctx.stolen();
     return ctx.dropped(dropOfDefrag(table.lastDrop));
   }
-  const out = ctx.reassembled;
+  // The table leaves room before the datagram: its Ethernet header goes there, no copy.
   const length = table.completeLength;
-  emitEthernet({ dstMac: ctx.eth.dstMac, srcMac: ctx.eth.srcMac, ethertype: ETHERTYPE.IPV4 }, out, 0);
-  out.set(table.completeBuffer.subarray(table.completeOffset, table.completeOffset + length), ETHERNET_HEADER_LEN);
+  const out = table.completeBuffer;
+  const at = table.completeOffset - ETHERNET_HEADER_LEN;
+  emitEthernet({ dstMac: ctx.eth.dstMac, srcMac: ctx.eth.srcMac, ethertype: ETHERTYPE.IPV4 }, out, at);
   ctx.buf = out;
-  ctx.offset = 0;
+  ctx.offset = at;
   ctx.length = ETHERNET_HEADER_LEN + length;
   ctx.clearOffload();
-  if (ctx.eth.check(out, 0, ctx.length) !== PacketOk) return ctx.dropped(Drop.InternalError);
-  const bad = ctx.parseIpv4(out, ETHERNET_HEADER_LEN, length);
+  if (ctx.eth.check(out, at, ctx.length) !== PacketOk) return ctx.dropped(Drop.InternalError);
+  const bad = ctx.parseIpv4(out, at + ETHERNET_HEADER_LEN, length);
   if (bad !== PARSED) return ctx.dropped(bad);
   ctx.fragmentSize = table.maxFragmentSize;
   ctx.txBuf = out;
-  ctx.txOffset = 0;
+  ctx.txOffset = at;
   ctx.txLength = ctx.length;
   ctx.counters.reassembled++;
   return Verdict.Continue;
