@@ -1,0 +1,161 @@
+/**
+ * Node lifecycle end to end, the node lifecycle controller's job: a node process that stops
+ * renewing its lease (frozen by SIGSTOP, or killed by SIGKILL) becomes NotReady after the
+ * grace period, its pods' endpoints leave the Service on the surviving node, and a frozen
+ * node whose lease renews again brings its pods back into the Service.
+ */
+import anyTest, { type TestFn } from 'ava';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { kernelSkipReason, TestCluster, type StatusJson } from '../helpers/cluster.js';
+
+const skip = kernelSkipReason();
+const test = anyTest as TestFn;
+const serial = skip === undefined ? test.serial : test.serial.skip;
+
+const GRACE_SECONDS = 3;
+
+const YAML = `
+apiVersion: podwire.dev/v1alpha1
+kind: Cluster
+spec: {nodes: 2, nodeGracePeriodSeconds: ${GRACE_SECONDS}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 4
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: nginx, ports: [{name: http, containerPort: 80}]}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client}
+spec: {nodeName: node-1, containers: [{name: c, image: busybox}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec: {selector: {app: web}, ports: [{port: 80, targetPort: http}]}
+`;
+
+/** What `status --json` says about a node's health, beyond the shared helper's fields. */
+type LifecycleStatus = Omit<StatusJson, 'nodes'> & {
+  nodes: (StatusJson['nodes'][number] & { ready: boolean; leaseAgeSeconds?: number; detail?: { lifecycle: { readyNodes: string[] } } })[];
+};
+
+const cluster = new TestCluster(`nlc${process.pid % 10000}`);
+/** Node processes this test froze, so teardown can thaw them even when a check failed. */
+const frozen = new Set<number>();
+
+test.before(async () => {
+  if (skip === undefined) await cluster.up(YAML, ['--seed', '3']);
+});
+
+test.after.always(async (t) => {
+  if (skip === undefined) {
+    for (const pid of frozen) signal(pid, 'SIGCONT');
+    await cluster.teardown();
+    t.deepEqual(cluster.leftovers(), []);
+  }
+});
+
+if (skip !== undefined) test(`node lifecycle end-to-end skipped: ${skip}`, (t) => t.pass());
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // Already gone.
+  }
+}
+
+/** The node's process, from the state directory, checked to be that node's podwire process. */
+function nodePid(node: string): number {
+  const pid = Number(readFileSync(join(cluster.stateRoot, cluster.name, `${node}.pid`), 'utf8').trim());
+  const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  if (!argv.some((a) => a.endsWith('node/main.js')) || argv[argv.indexOf('--node') + 1] !== node) {
+    throw new Error(`pid ${pid} is not ${node}'s node process: ${argv.join(' ')}`);
+  }
+  return pid;
+}
+
+async function status(): Promise<LifecycleStatus> {
+  return (await cluster.status()) as LifecycleStatus;
+}
+
+async function waitFor(what: string, ok: (s: LifecycleStatus) => boolean, timeoutMs: number): Promise<LifecycleStatus> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await status();
+    if (ok(s)) return s;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${JSON.stringify(s.nodes.map((n) => [n.name, n.state, n.ready, n.leaseAgeSeconds]))}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Which pod answered each of `n` requests in a row from the client (FAILED for a failure). */
+async function backends(n: number): Promise<string[]> {
+  const r = await cluster.exec('client', ['sh', '-c', `for i in $(seq ${n}); do curl -s -m 2 http://web/ | grep 'pod name:' || echo FAILED; done`], 180_000);
+  return r.stdout.trim().split('\n').map((l) => l.replace(/.*pod name:\s*/, '').trim());
+}
+
+const nodeOf = (s: LifecycleStatus, pod: string) => s.pods.find((p) => p.name === pod)?.node;
+const node = (s: LifecycleStatus, name: string) => s.nodes.find((n) => n.name === name)!;
+/**
+ * Status says node-2 is NotReady and node-1, which judges leases on its own timer (a
+ * quarter of the grace period), has taken node-2's pods out of its Services.
+ */
+const node2Gone = (s: LifecycleStatus) => !node(s, 'node-2').ready && node(s, 'node-1').detail?.lifecycle.readyNodes.includes('node-2') === false;
+/** Grace, then at most one judgement tick of node-1, and the time the status command takes. */
+const NOT_READY_WITHIN_MS = GRACE_SECONDS * 1000 + 5000;
+
+serial('before any fault both nodes are Ready with a fresh lease, and the Service reaches pods on both', async (t) => {
+  const s = await status();
+  for (const n of s.nodes) {
+    t.true(n.ready, `${n.name} Ready`);
+    t.true(n.leaseAgeSeconds !== undefined && n.leaseAgeSeconds < GRACE_SECONDS, `${n.name} lease age ${String(n.leaseAgeSeconds)}`);
+  }
+  const answers = await backends(20);
+  t.false(answers.includes('FAILED'), answers.join(','));
+  t.deepEqual([...new Set(answers.map((p) => nodeOf(s, p)))].sort(), ['node-1', 'node-2']);
+});
+
+serial('a frozen node becomes NotReady after the grace period and leaves the Service; thawed, its pods rejoin', async (t) => {
+  const pid = nodePid('node-2');
+  frozen.add(pid);
+  signal(pid, 'SIGSTOP');
+  try {
+    const frozenAt = Date.now();
+    const s = await waitFor('node-2 NotReady, also for node-1', node2Gone, NOT_READY_WITHIN_MS);
+    t.true(Date.now() - frozenAt >= GRACE_SECONDS * 1000 - 1000, 'not before the grace period (less a renewal interval)');
+    const answers = await backends(40);
+    t.deepEqual(answers.filter((p) => nodeOf(s, p) !== 'node-1'), [], 'all 40 answered by node-1 pods');
+  } finally {
+    signal(pid, 'SIGCONT');
+    frozen.delete(pid);
+  }
+  await waitFor('node-2 Ready again with its pods', (x) => node(x, 'node-2').ready && x.pods.every((p) => p.ready), (GRACE_SECONDS + 20) * 1000);
+  const s = await status();
+  const back = await backends(40);
+  t.false(back.includes('FAILED'), back.join(','));
+  t.true(back.some((p) => nodeOf(s, p) === 'node-2'), `node-2 pods serve again: ${back.join(',')}`);
+});
+
+serial('a SIGKILLed node becomes NotReady, its pods not ready, and 40 requests in a row all succeed', async (t) => {
+  const pid = nodePid('node-2');
+  process.kill(pid, 'SIGKILL');
+  const s = await waitFor('node-2 NotReady, also for node-1', node2Gone, NOT_READY_WITHIN_MS);
+  t.is(node(s, 'node-2').state, 'down');
+  t.true(node(s, 'node-1').ready);
+  const onNode2 = s.pods.filter((p) => p.node === 'node-2');
+  t.true(onNode2.length > 0);
+  t.deepEqual(onNode2.filter((p) => p.ready), [], 'node-2 pods not ready');
+  const answers = await backends(40);
+  t.is(answers.length, 40);
+  t.deepEqual(answers.filter((p) => p === 'FAILED' || nodeOf(s, p) !== 'node-1'), [], 'all 40 answered by node-1 pods');
+  const text = await cluster.podwire(['status']);
+  t.regex(text.stdout, /node-2\s+Down\s+NotReady/);
+});
