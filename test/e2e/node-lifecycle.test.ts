@@ -1,13 +1,15 @@
 /**
  * Node lifecycle end to end, the node lifecycle controller's job: a node process that stops
  * renewing its lease (frozen by SIGSTOP, or killed by SIGKILL) becomes NotReady after the
- * grace period, its pods' endpoints leave the Service on the surviving node, and a frozen
- * node whose lease renews again brings its pods back into the Service.
+ * grace period, its pods' endpoints leave the Service on the surviving node (established
+ * connections to the survivor's pods carry on), and a frozen node whose lease renews again
+ * brings its pods back into the Service.
  */
 import anyTest, { type TestFn } from 'ava';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { kernelSkipReason, TestCluster, type StatusJson } from '../helpers/cluster.js';
+import { CLI, kernelSkipReason, TestCluster, type StatusJson } from '../helpers/cluster.js';
 
 const skip = kernelSkipReason();
 const test = anyTest as TestFn;
@@ -144,18 +146,83 @@ serial('a frozen node becomes NotReady after the grace period and leaves the Ser
   t.true(back.some((p) => nodeOf(s, p) === 'node-2'), `node-2 pods serve again: ${back.join(',')}`);
 });
 
-serial('a SIGKILLed node becomes NotReady, its pods not ready, and 40 requests in a row all succeed', async (t) => {
-  const pid = nodePid('node-2');
-  process.kill(pid, 'SIGKILL');
-  const s = await waitFor('node-2 NotReady, also for node-1', node2Gone, NOT_READY_WITHIN_MS);
-  t.is(node(s, 'node-2').state, 'down');
-  t.true(node(s, 'node-1').ready);
-  const onNode2 = s.pods.filter((p) => p.node === 'node-2');
-  t.true(onNode2.length > 0);
-  t.deepEqual(onNode2.filter((p) => p.ready), [], 'node-2 pods not ready');
-  const answers = await backends(40);
-  t.is(answers.length, 40);
-  t.deepEqual(answers.filter((p) => p === 'FAILED' || nodeOf(s, p) !== 'node-1'), [], 'all 40 answered by node-1 pods');
-  const text = await cluster.podwire(['status']);
-  t.regex(text.stdout, /node-2\s+Down\s+NotReady/);
+/**
+ * Keep-alive HTTP connections from the client through the Service, each to a pod of node-1
+ * (a new connection is made until one lands there), as a space-separated line of the pods
+ * they reached; `ask()` sends one more request on each. Four of them, so that a change
+ * that broke established flows (each would then pick one of node-1's two pods anew) shows
+ * in all but one run of 16.
+ */
+async function connectionsToNode1(s: LifecycleStatus): Promise<{ first: string; ask: () => Promise<string>; close: () => void }> {
+  const node1Pods = s.pods.filter((p) => p.node === 'node-1' && p.name.startsWith('web-')).map((p) => p.name);
+  const script = `
+import http.client, sys
+wanted = set(sys.argv[1:])
+def ask(c):
+    c.request('GET', '/'); body = c.getresponse().read().decode()
+    return [l.split(':',1)[1].strip() for l in body.splitlines() if 'pod name' in l][0]
+kept = []
+for attempt in range(100):
+    c = http.client.HTTPConnection('web', 80, timeout=5)
+    if ask(c) in wanted: kept.append(c)
+    else: c.close()
+    if len(kept) == 4: break
+print(' '.join(ask(c) for c in kept), flush=True)
+while sys.stdin.readline():
+    print(' '.join(ask(c) for c in kept), flush=True)
+`;
+  const child = spawn(process.execPath, [CLI, 'exec', '--name', cluster.name, '--state-dir', cluster.stateRoot, 'client', '--', 'python3', '-c', script, ...node1Pods], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  let partial = '';
+  let errors = '';
+  child.stdout.on('data', (d: Buffer) => {
+    partial += d.toString();
+    const parts = partial.split('\n');
+    partial = parts.pop() ?? '';
+    lines.push(...parts);
+  });
+  child.stderr.on('data', (d: Buffer) => (errors += d.toString()));
+  const next = async (): Promise<string> => {
+    const deadline = Date.now() + 15_000;
+    while (lines.length === 0) {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no answer on the kept connections: ${errors}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return lines.shift()!;
+  };
+  const first = await next();
+  return {
+    first,
+    ask: async () => {
+      child.stdin.write('\n');
+      return next();
+    },
+    close: () => child.stdin.end(),
+  };
+}
+
+serial('a SIGKILLed node becomes NotReady, its pods not ready, and 40 requests in a row all succeed; connections to node-1 carry on', async (t) => {
+  const before = await status();
+  const kept = await connectionsToNode1(before);
+  try {
+    const reached = kept.first.split(' ');
+    t.is(reached.length, 4);
+    t.deepEqual(reached.filter((p) => nodeOf(before, p) !== 'node-1'), [], `the kept connections reached ${kept.first}`);
+    const pid = nodePid('node-2');
+    process.kill(pid, 'SIGKILL');
+    const s = await waitFor('node-2 NotReady, also for node-1', node2Gone, NOT_READY_WITHIN_MS);
+    t.is(node(s, 'node-2').state, 'down');
+    t.true(node(s, 'node-1').ready);
+    const onNode2 = s.pods.filter((p) => p.node === 'node-2');
+    t.true(onNode2.length > 0);
+    t.deepEqual(onNode2.filter((p) => p.ready), [], 'node-2 pods not ready');
+    const answers = await backends(40);
+    t.is(answers.length, 40);
+    t.deepEqual(answers.filter((p) => p === 'FAILED' || nodeOf(s, p) !== 'node-1'), [], 'all 40 answered by node-1 pods');
+    const text = await cluster.podwire(['status']);
+    t.regex(text.stdout, /node-2\s+Down\s+NotReady/);
+    t.is(await kept.ask(), kept.first, 'established connections keep their backends across the endpoint change');
+  } finally {
+    kept.close();
+  }
 });
