@@ -207,7 +207,11 @@ export class NodeAgent {
 
   private async bringUp(): Promise<void> {
     const { cluster, node } = this;
-    // The lease first: the rest of the bring-up (many pods) may take longer than the grace.
+    // A restarted node's last records still say its pods were ready: clear them before the
+    // lease vouches for this node again, or peers would send to pods not yet rebuilt.
+    this.store.publishReadiness(node.name, new Map());
+    this.publishedReadiness = JSON.stringify([]);
+    // The lease next: the rest of the bring-up (many pods) may take longer than the grace.
     this.renewLease();
     this.judgeNodes();
     this.lifecycleTimer = setInterval(() => this.lifecycleTick(), renewIntervalMs(cluster.settings.nodeGracePeriodSeconds));

@@ -7,7 +7,7 @@
  */
 import anyTest, { type TestFn } from 'ava';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, kernelSkipReason, TestCluster, type StatusJson } from '../helpers/cluster.js';
 
@@ -49,6 +49,8 @@ type LifecycleStatus = Omit<StatusJson, 'nodes'> & {
 };
 
 const cluster = new TestCluster(`nlc${process.pid % 10000}`);
+/** node-2's command line, read before it is killed, to start it again as `up` did. */
+let node2Argv: string[] = [];
 /** Node processes this test froze, so teardown can thaw them even when a check failed. */
 const frozen = new Set<number>();
 
@@ -209,6 +211,7 @@ serial('a SIGKILLed node becomes NotReady, its pods not ready, and 40 requests i
     t.is(reached.length, 4);
     t.deepEqual(reached.filter((p) => nodeOf(before, p) !== 'node-1'), [], `the kept connections reached ${kept.first}`);
     const pid = nodePid('node-2');
+    node2Argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '');
     process.kill(pid, 'SIGKILL');
     const s = await waitFor('node-2 NotReady, also for node-1', node2Gone, NOT_READY_WITHIN_MS);
     t.is(node(s, 'node-2').state, 'down');
@@ -225,4 +228,31 @@ serial('a SIGKILLed node becomes NotReady, its pods not ready, and 40 requests i
   } finally {
     kept.close();
   }
+});
+
+serial('a restarted node renews its lease again: its pods rejoin with their IPs, and no request fails meanwhile', async (t) => {
+  if (node2Argv.length === 0) return t.fail('node-2 was not killed by the test before');
+  const before = await status();
+  // Requests run on while node-2 comes up: none may reach a pod of it that is not serving yet.
+  const during = backends(150);
+  await new Promise((r) => setTimeout(r, 300));
+  // Started as `podwire up` starts a node (detached, logging to its log, its pid recorded),
+  // so `podwire down` in teardown ends it like the others.
+  const stateDir = join(cluster.stateRoot, cluster.name);
+  const log = openSync(join(stateDir, 'logs', 'node-2.log'), 'a');
+  const child = spawn(node2Argv[0]!, node2Argv.slice(1), { detached: true, stdio: ['ignore', log, log] });
+  closeSync(log);
+  child.unref();
+  writeFileSync(join(stateDir, 'node-2.pid'), `${child.pid}\n`);
+  const answers = await during;
+  t.deepEqual(answers.filter((a) => a === 'FAILED'), [], `${answers.filter((a) => a === 'FAILED').length} of ${answers.length} failed`);
+  const after = await waitFor('node-2 Ready with its pods', (x) => node(x, 'node-2').ready && x.pods.every((p) => p.ready) && node(x, 'node-1').detail?.lifecycle.readyNodes.includes('node-2') === true, 30_000);
+  t.deepEqual(
+    after.pods.map((p) => [p.name, p.ip]),
+    before.pods.map((p) => [p.name, p.ip]),
+    'the same pods with the same IPs',
+  );
+  const back = await backends(40);
+  t.false(back.includes('FAILED'), back.join(','));
+  t.true(back.some((p) => nodeOf(after, p) === 'node-2'), `node-2 pods serve again: ${back.join(',')}`);
 });
