@@ -151,14 +151,16 @@ serial('a frozen node becomes NotReady after the grace period and leaves the Ser
 /**
  * Keep-alive HTTP connections from the client through the Service, each to a pod of node-1
  * (a new connection is made until one lands there), as a space-separated line of the pods
- * they reached; `ask()` sends one more request on each. Four of them, so that a change
- * that broke established flows (each would then pick one of node-1's two pods anew) shows
- * in all but one run of 16.
+ * they reached. Every 0.5 s each asks again (the echo server closes a connection idle for
+ * 5 s); the script stops with CHANGED or a traceback when an answer differs or fails, and
+ * `ask()` prints what they answer now. Four of them, so that a change that broke
+ * established flows (each would then pick one of node-1's two pods anew) shows in all but
+ * one run of 16.
  */
 async function connectionsToNode1(s: LifecycleStatus): Promise<{ first: string; ask: () => Promise<string>; close: () => void }> {
   const node1Pods = s.pods.filter((p) => p.node === 'node-1' && p.name.startsWith('web-')).map((p) => p.name);
   const script = `
-import http.client, sys
+import http.client, select, sys
 wanted = set(sys.argv[1:])
 def ask(c):
     c.request('GET', '/'); body = c.getresponse().read().decode()
@@ -169,9 +171,17 @@ for attempt in range(100):
     if ask(c) in wanted: kept.append(c)
     else: c.close()
     if len(kept) == 4: break
-print(' '.join(ask(c) for c in kept), flush=True)
-while sys.stdin.readline():
-    print(' '.join(ask(c) for c in kept), flush=True)
+first = ' '.join(ask(c) for c in kept)
+print(first, flush=True)
+while True:
+    readable, _, _ = select.select([sys.stdin], [], [], 0.5)
+    now = ' '.join(ask(c) for c in kept)
+    if now != first:
+        print('CHANGED ' + now, flush=True)
+        sys.exit(1)
+    if readable:
+        if sys.stdin.readline() == '': break
+        print(now, flush=True)
 `;
   const child = spawn(process.execPath, [CLI, 'exec', '--name', cluster.name, '--state-dir', cluster.stateRoot, 'client', '--', 'python3', '-c', script, ...node1Pods], { stdio: ['pipe', 'pipe', 'pipe'] });
   const lines: string[] = [];
