@@ -660,6 +660,12 @@ export class NodeAgent {
     if (this.lifecycleTimer !== undefined) clearInterval(this.lifecycleTimer);
     this.stopWatching?.();
     this.control?.close();
+    // Out of every Service first, as terminating pods are, rather than after the grace period.
+    try {
+      this.store.publishReadiness(this.node.name, new Map());
+    } catch (err) {
+      this.log(`could not withdraw this node's pods from the store (peers drop them after the grace period): ${(err as Error).message}`);
+    }
     for (const running of this.pods) this.signalContainers(running, 'SIGTERM');
     for (const running of this.pods) {
       if (running.slot >= 0) this.pipeline.removePod(running.slot);

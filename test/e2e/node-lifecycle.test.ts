@@ -266,3 +266,13 @@ serial('a restarted node renews its lease again: its pods rejoin with their IPs,
   t.false(back.includes('FAILED'), back.join(','));
   t.true(back.some((p) => nodeOf(after, p) === 'node-2'), `node-2 pods serve again: ${back.join(',')}`);
 });
+
+serial('a node stopped gracefully (SIGTERM) takes its pods out of the Services at once, not after the grace period', async (t) => {
+  const pid = nodePid('node-2');
+  process.kill(pid, 'SIGTERM');
+  // Well inside the grace period: node-2's lease is still fresh, node-2 still counts as Ready.
+  await new Promise((r) => setTimeout(r, 500));
+  const answers = await backends(20);
+  const s = await status();
+  t.deepEqual(answers.filter((p) => p === 'FAILED' || nodeOf(s, p) !== 'node-1'), [], 'all 20 answered by node-1 pods');
+});
