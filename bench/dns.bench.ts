@@ -108,6 +108,7 @@ export function syntheticCluster(services: number): { cluster: Cluster; endpoint
       conntrackMax: 262_144,
       dnsUpstreams: [],
       overlayOffload: true,
+      nodeGracePeriodSeconds: 20,
     },
     nodes: [],
     namespaces,

@@ -34,6 +34,8 @@ export interface ClusterDecl {
   readonly dnsUpstreams: readonly string[];
   /** UDP segmentation offload on the overlay socket (see ClusterSettings.overlayOffload). */
   readonly overlayOffload: boolean;
+  /** How long a node may go without renewing its lease before it is NotReady. */
+  readonly nodeGracePeriodSeconds: number;
 }
 
 export const DEFAULT_CLUSTER_NAME = 'podwire';
@@ -56,6 +58,10 @@ const MAX_SERVICE_PREFIX = 28;
 
 export const DEFAULT_CONNTRACK_MAX = 262_144;
 
+/** Issue 11's "grace period (default 20 s, configurable)"; at most an hour. */
+export const DEFAULT_NODE_GRACE_PERIOD_SECONDS = 20;
+const MAX_NODE_GRACE_PERIOD_SECONDS = 3600;
+
 /** Node N's address on the outside network is this far past the network address plus N. */
 export const EXTERNAL_NODE_OFFSET = 10;
 
@@ -75,6 +81,7 @@ export function defaultClusterDecl(): ClusterDecl {
     conntrackMax: DEFAULT_CONNTRACK_MAX,
     dnsUpstreams: [],
     overlayOffload: true,
+    nodeGracePeriodSeconds: DEFAULT_NODE_GRACE_PERIOD_SECONDS,
   };
 }
 
@@ -138,7 +145,13 @@ export function decodeCluster(root: FieldMap): ClusterDecl | undefined {
   const offloadField = spec.get('overlayOffload');
   const overlayOffload = offloadField.present ? offloadField.boolean() : defaults.overlayOffload;
 
+  const graceField = spec.get('nodeGracePeriodSeconds');
+  const nodeGracePeriodSeconds = graceField.present
+    ? graceField.integer(`must be an integer number of seconds between 1 and ${MAX_NODE_GRACE_PERIOD_SECONDS}`, 1, MAX_NODE_GRACE_PERIOD_SECONDS)
+    : defaults.nodeGracePeriodSeconds;
+
   if (
+    nodeGracePeriodSeconds === undefined ||
     overlayOffload === undefined ||
     conntrackMax === undefined ||
     dnsUpstreams === undefined ||
@@ -154,7 +167,7 @@ export function decodeCluster(root: FieldMap): ClusterDecl | undefined {
   ) {
     return undefined;
   }
-  return { kind: 'Cluster', name, nodes, podCIDR, serviceCIDR, clusterDomain, vni, mtu, externalCIDR, loadBalancerCIDR, conntrackMax, dnsUpstreams, overlayOffload };
+  return { kind: 'Cluster', name, nodes, podCIDR, serviceCIDR, clusterDomain, vni, mtu, externalCIDR, loadBalancerCIDR, conntrackMax, dnsUpstreams, overlayOffload, nodeGracePeriodSeconds };
 }
 
 /** `nodes: 3`, or a list whose items are names or `{ name, labels }`. */

@@ -294,6 +294,11 @@ export interface ClusterSettings {
    * podwire's own pcapng (--pcap) shows single packets either way.
    */
   readonly overlayOffload: boolean;
+  /**
+   * How long a node may go without renewing its lease before it is NotReady and its pods'
+   * endpoints leave every Service (default 20 s), as the node lifecycle controller's grace.
+   */
+  readonly nodeGracePeriodSeconds: number;
 }
 
 export interface Node {

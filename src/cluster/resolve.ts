@@ -108,6 +108,7 @@ function resolveSettings(c: ClusterDecl): ClusterSettings {
     conntrackMax: c.conntrackMax,
     dnsUpstreams: c.dnsUpstreams,
     overlayOffload: c.overlayOffload,
+    nodeGracePeriodSeconds: c.nodeGracePeriodSeconds,
   };
 }
 

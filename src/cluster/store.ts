@@ -3,6 +3,9 @@
  * The desired state (the resolved Cluster) lives in cluster.json, written by the podwire
  * command; every node publishes the readiness of its own pods in ready/<node>.json; every
  * node watches both and reconciles, as kubelets and kube-proxies watch the API server.
+ * Every node also renews its lease in leases/<node>.json (see node-lifecycle.ts); the watch
+ * leaves leases out, since a renewal is not a change to reconcile: agents read them on
+ * their lifecycle timer.
  *
  * Writes are atomic (write a temporary file, then rename), so a reader sees the old state
  * or the new one, never half of one. Watching uses fs.watch for promptness and a slow
@@ -12,9 +15,11 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, watch, wr
 import { join } from 'node:path';
 import type { Cluster } from './model.js';
 import type { Readiness } from './endpoints.js';
+import { parseLease, type NodeLease } from './node-lifecycle.js';
 
 const DESIRED = 'cluster.json';
 const READY_DIR = 'ready';
+const LEASE_DIR = 'leases';
 const POLL_MS = 1000;
 const DEBOUNCE_MS = 30;
 
@@ -46,18 +51,43 @@ export class FileStore {
   /** Every node's published readiness, merged ("namespace/name" -> ready). */
   readReadiness(): Readiness {
     const merged = new Map<string, boolean>();
-    const dir = join(this.dir, READY_DIR);
-    if (!existsSync(dir)) return merged;
-    for (const file of readdirSync(dir)) {
-      if (!file.endsWith('.json')) continue;
+    for (const pods of this.readReadinessByNode().values()) for (const [pod, ready] of pods) merged.set(pod, ready);
+    return merged;
+  }
+
+  /** Each node's published readiness, by the node that published it. */
+  readReadinessByNode(): Map<string, Readiness> {
+    const byNode = new Map<string, Readiness>();
+    for (const [node, text] of readRecords(join(this.dir, READY_DIR))) {
       try {
-        const entries = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Record<string, boolean>;
-        for (const [pod, ready] of Object.entries(entries)) merged.set(pod, ready === true);
+        const entries = JSON.parse(text) as Record<string, boolean>;
+        byNode.set(node, new Map(Object.entries(entries).map(([pod, ready]) => [pod, ready === true])));
       } catch {
         // Being replaced right now; the rename will trigger another read.
       }
     }
-    return merged;
+    return byNode;
+  }
+
+  renewLease(lease: NodeLease): void {
+    const dir = join(this.dir, LEASE_DIR);
+    mkdirSync(dir, { recursive: true });
+    atomicWrite(join(dir, `${lease.node}.json`), JSON.stringify(lease));
+  }
+
+  /**
+   * Every node's lease; a record that is not a lease is left out (its node is then not
+   * Ready) and said why in `problems`.
+   */
+  readLeases(): { leases: NodeLease[]; problems: string[] } {
+    const leases: NodeLease[] = [];
+    const problems: string[] = [];
+    for (const [node, text] of readRecords(join(this.dir, LEASE_DIR))) {
+      const lease = parseLease(node, text);
+      if (typeof lease === 'string') problems.push(lease);
+      else leases.push(lease);
+    }
+    return { leases, problems };
   }
 
   /** Calls `onChange` (debounced) whenever the desired state or any readiness changes. */
@@ -112,6 +142,21 @@ export class FileStore {
     }
     return text;
   }
+}
+
+/** The `<node>.json` records of a directory, as (node, text); none when it does not exist yet. */
+function readRecords(dir: string): [string, string][] {
+  if (!existsSync(dir)) return [];
+  const out: [string, string][] = [];
+  for (const file of readdirSync(dir)) {
+    if (!file.endsWith('.json')) continue;
+    try {
+      out.push([file.slice(0, -'.json'.length), readFileSync(join(dir, file), 'utf8')]);
+    } catch {
+      // Removed between the listing and the read.
+    }
+  }
+  return out;
 }
 
 function atomicWrite(path: string, text: string): void {

@@ -19,6 +19,7 @@ import { FileStore } from '../cluster/store.js';
 import { compile as compilePolicy } from '../netfilter/policy.js';
 import { LiveServiceTable } from '../netfilter/service-table.js';
 import { computeEndpoints, type ServicePortEndpoints } from '../cluster/endpoints.js';
+import { leaseAgeSeconds, nodeTransitions, readinessOnReadyNodes, readyNodes, renewIntervalMs } from '../cluster/node-lifecycle.js';
 import { announcedAddresses, serviceFingerprints } from './services.js';
 import { DnsServer, nameserversOf } from './dns-server.js';
 import { tracePacket, type TraceResult, type TraceSource } from './trace.js';
@@ -64,6 +65,8 @@ export interface AgentOptions {
   /** Upstream resolvers for names outside the cluster domain; default: the host's. */
   dnsUpstreams?: string[];
   log?: (line: string) => void;
+  /** The wall clock (ms since the epoch) that lease renewals are stamped and judged with. */
+  wallClock?: () => number;
 }
 
 interface RunningContainer {
@@ -130,6 +133,8 @@ export interface NodeStatus {
   capture?: { path: string; records: number; dropped: number };
   dns?: ReturnType<DnsServer['status']>;
   conntrack: { entries: number; max: number; stats: Record<string, number> };
+  /** This node's judgement of the others: which nodes' pods it counts in its Services. */
+  lifecycle: { gracePeriodSeconds: number; readyNodes: string[] };
 }
 
 export class NodeAgent {
@@ -143,6 +148,11 @@ export class NodeAgent {
   private control: Server | undefined;
   private readinessTimer: NodeJS.Timeout | undefined;
   private reaperTimer: NodeJS.Timeout | undefined;
+  private lifecycleTimer: NodeJS.Timeout | undefined;
+  private readonly wallClock: () => number;
+  /** The nodes whose lease was fresh at the last judgement; only their pods can be endpoints. */
+  private readyNodes: ReadonlySet<string> = new Set();
+  private leaseProblems = '';
   private stopping = false;
   private readonly log: (line: string) => void;
   private readonly store: FileStore;
@@ -181,6 +191,7 @@ export class NodeAgent {
     );
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
     this.store = new FileStore(options.paths.dir);
+    this.wallClock = options.wallClock ?? Date.now;
     this.pipeline.onInternalError = (err) => this.log(`pipeline error (frames are dropped and counted as internal-error): ${(err as Error).stack ?? String(err)}`);
   }
 
@@ -199,6 +210,14 @@ export class NodeAgent {
 
   private async bringUp(): Promise<void> {
     const { cluster, node } = this;
+    // A restarted node's last records still say its pods were ready: clear them before the
+    // lease vouches for this node again, or peers would send to pods not yet rebuilt.
+    this.store.publishReadiness(node.name, new Map());
+    this.publishedReadiness = JSON.stringify([]);
+    // The lease next: the rest of the bring-up (many pods) may take longer than the grace.
+    this.renewLease();
+    this.judgeNodes();
+    this.lifecycleTimer = setInterval(() => this.lifecycleTick(), renewIntervalMs(cluster.settings.nodeGracePeriodSeconds));
     for (const other of cluster.nodes) {
       if (other.name === node.name) continue;
       this.pipeline.peers.add({ node: other.name, subnet: other.podCIDR, vtepMac: other.vtepMac, underlayAddr: other.underlay, underlayPort: VXLAN_PORT });
@@ -252,6 +271,7 @@ export class NodeAgent {
     const desired = this.store.readDesired();
     if (desired === undefined) return;
     this.cluster = desired;
+    this.judgeNodes();
     const wanted = new Map(desired.pods.filter((p) => p.node === this.node.name).map((p) => [p.uid, p]));
     for (const running of this.pods) {
       if (!wanted.has(running.pod.uid) && !running.terminating) void this.terminatePod(running);
@@ -279,7 +299,8 @@ export class NodeAgent {
     } catch (err) {
       this.log(`NetworkPolicy compile failed, keeping the previous tables: ${(err as Error).message}`);
     }
-    const readiness = new Map(this.store.readReadiness());
+    // A NotReady node's records do not count: its pods are not ready, whatever they last said.
+    const readiness = readinessOnReadyNodes(this.store.readReadinessByNode(), this.readyNodes);
     // This node knows its own pods' readiness first-hand, before the store echoes it.
     for (const r of this.pods) readiness.set(`${r.pod.namespace}/${r.pod.name}`, r.ready && !r.terminating);
     const endpoints = computeEndpoints(cluster, readiness);
@@ -309,6 +330,53 @@ export class NodeAgent {
     } catch (err) {
       this.log(`DNS zone build failed, keeping the previous zone: ${(err as Error).message}`);
     }
+  }
+
+  /** Renews this node's lease, then judges every node's and applies a change of the Ready set. */
+  private lifecycleTick(): void {
+    if (this.stopping) return;
+    this.renewLease();
+    // Until bring-up's first apply, a change is only recorded: that apply reads it.
+    if (this.judgeNodes() && this.services !== undefined) this.applyClusterState();
+  }
+
+  private renewLease(): void {
+    try {
+      this.store.renewLease({ node: this.node.name, renewTime: this.wallClock(), leaseDurationSeconds: this.cluster.settings.nodeGracePeriodSeconds });
+    } catch (err) {
+      this.log(`lease renewal failed (peers judge this node NotReady if it keeps failing): ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * Judges which nodes are Ready by their leases now; says which changed and returns true
+   * when any did (the caller then recomputes endpoints).
+   */
+  private judgeNodes(): boolean {
+    let leases;
+    try {
+      const read = this.store.readLeases();
+      leases = read.leases;
+      const problems = read.problems.join('; ');
+      if (problems !== '' && problems !== this.leaseProblems) this.log(`unreadable leases (those nodes count as NotReady): ${problems}`);
+      this.leaseProblems = problems;
+    } catch (err) {
+      this.log(`reading leases failed, keeping the last judgement: ${(err as Error).message}`);
+      return false;
+    }
+    const now = this.wallClock();
+    const grace = this.cluster.settings.nodeGracePeriodSeconds;
+    const ready = readyNodes(leases, now, grace);
+    const [cameUp, wentDown] = nodeTransitions(this.readyNodes, ready);
+    if (cameUp.length === 0 && wentDown.length === 0) return false;
+    this.readyNodes = ready;
+    for (const name of cameUp) this.log(`node ${name} Ready: its lease is renewed`);
+    for (const name of wentDown) {
+      const lease = leases.find((l) => l.node === name);
+      const age = lease === undefined ? 'no lease' : `lease not renewed for ${leaseAgeSeconds(lease, now).toFixed(1)} s`;
+      this.log(`node ${name} NotReady: ${age} (grace ${grace} s); its pods leave every Service`);
+    }
+    return true;
   }
 
   /** Takes the pod out of service, stops its processes (gracefully), then removes it. */
@@ -541,6 +609,7 @@ export class NodeAgent {
       tapBackend: this.pods[0]?.backend ?? 'none',
       ...(this.dns !== undefined ? { dns: this.dns.status() } : {}),
       conntrack: { entries: this.pipeline.conntrack.size, max: this.cluster.settings.conntrackMax, stats: { ...this.pipeline.conntrack.stats } },
+      lifecycle: { gracePeriodSeconds: this.cluster.settings.nodeGracePeriodSeconds, readyNodes: [...this.readyNodes].sort() },
       ...(this.capture !== undefined && this.capturePath !== undefined
         ? { capture: { path: this.capturePath, records: this.capture.stats.records, dropped: this.capture.stats.dropped } }
         : {}),
@@ -604,8 +673,15 @@ export class NodeAgent {
     this.stopping = true;
     if (this.readinessTimer !== undefined) clearInterval(this.readinessTimer);
     if (this.reaperTimer !== undefined) clearInterval(this.reaperTimer);
+    if (this.lifecycleTimer !== undefined) clearInterval(this.lifecycleTimer);
     this.stopWatching?.();
     this.control?.close();
+    // Out of every Service first, as terminating pods are, rather than after the grace period.
+    try {
+      this.store.publishReadiness(this.node.name, new Map());
+    } catch (err) {
+      this.log(`could not withdraw this node's pods from the store (peers drop them after the grace period): ${(err as Error).message}`);
+    }
     for (const running of this.pods) this.signalContainers(running, 'SIGTERM');
     for (const running of this.pods) {
       if (running.slot >= 0) this.pipeline.removePod(running.slot);

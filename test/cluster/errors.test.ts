@@ -468,6 +468,8 @@ const CASES: ReadonlyArray<readonly [string, string, readonly string[]]> = [
       't.yaml: document 1 (Cluster c), line 4: spec.mtu: must be an integer between 68 and 65485, got 65500',
     ],
   ],
+  ['node grace period out of range', clusterDoc('{nodeGracePeriodSeconds: 0}'), ['t.yaml: document 1 (Cluster c), line 4: spec.nodeGracePeriodSeconds: must be an integer number of seconds between 1 and 3600, got 0']],
+  ['node grace period not whole seconds', clusterDoc('{nodeGracePeriodSeconds: 2.5}'), ['t.yaml: document 1 (Cluster c), line 4: spec.nodeGracePeriodSeconds: must be an integer number of seconds between 1 and 3600, got 2.5']],
   [
     'two Cluster documents',
     `${clusterDoc('{}')}---\n${clusterDoc('{}')}`,
