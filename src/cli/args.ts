@@ -3,6 +3,7 @@
  * argument is a UsageError naming the command, printed with that command's usage line.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { checkClusterName } from '../cluster/names.js';
 
 export class UsageError extends Error {}
 
@@ -33,10 +34,9 @@ export function parseCommand<O extends Options>(command: string, argv: string[],
   }
 }
 
-/** A cluster name is used in namespace and file names: keep it to a DNS label. */
-export function checkClusterName(name: string): string {
-  if (!/^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/.test(name)) {
-    throw new UsageError(`--name ${JSON.stringify(name)}: must be 1-32 lowercase letters, digits or '-', starting and ending alphanumeric`);
-  }
+/** `--name`, by the same rule as a Cluster document's metadata.name. */
+export function checkClusterNameOption(name: string): string {
+  const bad = checkClusterName(name);
+  if (bad !== undefined) throw new UsageError(`--name ${JSON.stringify(name.length > 60 ? `${name.slice(0, 56)}...` : name)}: ${bad}`);
   return name;
 }

@@ -5,11 +5,13 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import type { Cluster } from '../cluster/model.js';
 import { DEFAULT_STATE_ROOT, StatePaths } from '../node/names.js';
+import { checkClusterNameOption } from './args.js';
 
 export const DEFAULT_CLUSTER = 'podwire';
 
+/** Every command finds its cluster here, so this is where --name is checked. */
 export function statePaths(values: { name?: string | undefined; 'state-dir'?: string | undefined }): { name: string; paths: StatePaths } {
-  const name = values.name ?? DEFAULT_CLUSTER;
+  const name = checkClusterNameOption(values.name ?? DEFAULT_CLUSTER);
   return { name, paths: StatePaths.of(values['state-dir'] ?? DEFAULT_STATE_ROOT, name) };
 }
 

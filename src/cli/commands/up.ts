@@ -1,5 +1,5 @@
 import { formatIpv4 } from '../../packet/addr.js';
-import { checkClusterName, COMMON_OPTIONS, parseCommand, UsageError } from '../args.js';
+import { checkClusterNameOption, COMMON_OPTIONS, parseCommand, UsageError } from '../args.js';
 import { downCluster } from '../down.js';
 import { nodePid } from '../state.js';
 import { formatStatus } from '../status.js';
@@ -18,7 +18,7 @@ export async function upCommand(argv: string[]): Promise<number> {
   if (values.help === true) return usage();
   const seed = values.seed === undefined ? undefined : Number(values.seed);
   if (seed !== undefined && !Number.isSafeInteger(seed)) throw new UsageError(`--seed ${values.seed}: not an integer`);
-  const name = values.name === undefined ? undefined : checkClusterName(values.name);
+  const name = values.name === undefined ? undefined : checkClusterNameOption(values.name);
   const root = values['state-dir'] ?? DEFAULT_STATE_ROOT;
   const out = (line: string) => process.stdout.write(`${line}\n`);
   const { cluster, paths, status } = await upCluster({
