@@ -7,6 +7,9 @@ import { join } from 'node:path';
 
 export const DEFAULT_STATE_ROOT = '/run/podwire';
 
+/** The longest path a Unix socket address holds (sun_path is 108 bytes with its NUL). */
+export const UNIX_SOCKET_PATH_MAX = 107;
+
 /** The network namespace that stands for a pod's pause container. */
 export function podNamespaceName(cluster: string, podNamespace: string, podName: string): string {
   return `pw-${cluster}-${podNamespace}-${podName}`;
@@ -38,6 +41,13 @@ export class StatePaths {
     return new StatePaths(join(root, cluster));
   }
 
+  /**
+   * Held by `podwire up` while it starts the cluster. It lies next to the state directory,
+   * not in it, because up clears the directory of a crashed run first.
+   */
+  get startLock(): string {
+    return `${this.dir}.lock`;
+  }
   get clusterFile(): string {
     return join(this.dir, 'cluster.json');
   }
@@ -49,6 +59,10 @@ export class StatePaths {
   }
   nodeSocket(node: string): string {
     return join(this.dir, `${node}.sock`);
+  }
+  /** Where the node's DNS responder serves its relay (the agent names it so). */
+  nodeDnsSocket(node: string): string {
+    return join(this.dir, `${node}.dns.sock`);
   }
   nodeLog(node: string): string {
     return join(this.logDir, `${node}.log`);
