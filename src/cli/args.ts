@@ -3,7 +3,7 @@
  * argument is a UsageError naming the command, printed with that command's usage line.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { checkClusterName } from '../cluster/names.js';
+import { checkClusterName, checkDnsLabel } from '../cluster/names.js';
 
 export class UsageError extends Error {}
 
@@ -39,4 +39,19 @@ export function checkClusterNameOption(name: string): string {
   const bad = checkClusterName(name);
   if (bad !== undefined) throw new UsageError(`--name ${JSON.stringify(name.length > 60 ? `${name.slice(0, 56)}...` : name)}: ${bad}`);
   return name;
+}
+
+/**
+ * A name given on the command line (a pod, a node, a namespace) by the rule the cluster's
+ * own names follow: an empty or malformed one names nothing, and says so at once.
+ */
+export function checkedArgument(command: string, what: string, value: string, check: (value: string) => string | undefined): string {
+  const bad = check(value);
+  if (bad !== undefined) throw new UsageError(`podwire ${command}: ${what} ${JSON.stringify(value.length > 60 ? `${value.slice(0, 56)}...` : value)}: ${bad}`);
+  return value;
+}
+
+/** `-n NAMESPACE`, "default" when absent. */
+export function namespaceOption(command: string, value: string | undefined): string {
+  return value === undefined ? 'default' : checkedArgument(command, '-n', value, checkDnsLabel);
 }
