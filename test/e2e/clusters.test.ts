@@ -188,6 +188,16 @@ serial('a node killed with SIGKILL comes back with restart-node: same pods, same
   t.is(ping.code, 0, ping.stdout + ping.stderr);
 });
 
+serial('podwire dns with an empty name is a usage error at once, not a 3 s wait', async (t) => {
+  const started = Date.now();
+  const r = await gamma.podwire(['dns', '']);
+  t.is(r.code, 2, r.stderr);
+  t.regex(r.stderr, /NAME and TYPE must not be empty/);
+  t.true(Date.now() - started < 2000, `${Date.now() - started} ms`);
+  // A real question still gets its answer.
+  t.regex((await gamma.podwire(['dns', 'web.default.svc.cluster.local'])).stdout, /^;; status: NXDOMAIN, id: \d+, flags: qr aa/);
+});
+
 serial('in the foreground, podwire up runs until Ctrl-C and then tears everything down', async (t) => {
   const fg = new TestCluster(`fg${tag}`);
   const { spawn } = await import('node:child_process');
