@@ -1,7 +1,8 @@
 /**
- * Empty or malformed positional arguments and option values are usage errors at once, by
- * the same rules the cluster's own names follow, before any node is asked anything
- * (`podwire dns ''` used to wait 3 s for an answer that never came).
+ * Empty or malformed positional arguments and option values are usage errors, by the same
+ * rules the cluster's own names follow, before any node is asked anything (`podwire dns ''`
+ * used to ask for the root and wait 3 s; here, with no node running, it would fail to
+ * connect with code 1).
  */
 import test from 'ava';
 import { execFile } from 'node:child_process';
@@ -60,12 +61,10 @@ const CASES: ReadonlyArray<readonly [readonly string[], RegExp]> = [
 ];
 
 for (const [args, message] of CASES) {
-  test.serial(`podwire ${args.map((a) => JSON.stringify(a)).join(' ')} is a usage error, at once`, async (t) => {
-    const started = Date.now();
+  test(`podwire ${args.map((a) => JSON.stringify(a)).join(' ')} is a usage error, before any node is asked`, async (t) => {
     const r = await podwire([args[0], '--state-dir', root, ...args.slice(1)]);
     t.is(r.code, 2, r.stderr);
     t.regex(r.stderr, message);
-    t.true(Date.now() - started < 2500, `${Date.now() - started} ms`);
   });
 }
 
