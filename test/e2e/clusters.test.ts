@@ -160,8 +160,29 @@ serial('a killed node process shows as down, and down still removes everything',
   t.deepEqual(beta.leftovers(), []);
 });
 
+const withService = `
+apiVersion: podwire.dev/v1alpha1
+kind: Cluster
+spec: {nodes: 2}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client}
+spec: {nodeName: node-1, containers: [{name: c, image: busybox}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, labels: {app: web}}
+spec: {nodeName: node-2, containers: [{name: web, image: nginx}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-svc}
+spec: {selector: {app: web}, ports: [{port: 80}]}
+`;
+
 serial('a node killed with SIGKILL comes back with restart-node: same pods, same IPs, answering again', async (t) => {
-  await gamma.up(podsYaml(1450));
+  await gamma.up(withService);
   const running = await gamma.podwire(['restart-node', 'node-2']);
   t.is(running.code, 2);
   t.regex(running.stderr, /^node node-2 of cluster gamma\d+ is running \(pid \d+\)/);
@@ -186,6 +207,10 @@ serial('a node killed with SIGKILL comes back with restart-node: same pods, same
   t.regex(curl.stdout, /pod name:\tweb/);
   const ping = await gamma.exec('web', ['ping', '-c', '2', '-W', '2', client]);
   t.is(ping.code, 0, ping.stdout + ping.stderr);
+  // Its pod is an endpoint of the Service again: through cluster DNS and the ClusterIP.
+  const viaService = await gamma.exec('client', ['curl', '-s', '-m', '5', 'http://web-svc/']);
+  t.is(viaService.code, 0, viaService.stderr);
+  t.regex(viaService.stdout, /pod name:\tweb/);
 });
 
 serial('podwire dns with an empty name is a usage error at once, not a 3 s wait', async (t) => {
