@@ -51,6 +51,15 @@ export function checkedArgument(command: string, what: string, value: string, ch
   return value;
 }
 
+/**
+ * For the commands that take no arguments: `podwire down mycluster` must not bring down the
+ * default cluster while the user meant --name mycluster.
+ */
+export function noArguments(command: string, parsed: { positionals: string[]; rest: string[] }, hint = 'a cluster is named with --name NAME'): void {
+  const extra = [...parsed.positionals, ...parsed.rest];
+  if (extra.length > 0) throw new UsageError(`podwire ${command}: unexpected argument ${JSON.stringify(extra[0])} (${command} takes options only; ${hint})`);
+}
+
 /** `-n NAMESPACE`, "default" when absent. */
 export function namespaceOption(command: string, value: string | undefined): string {
   return value === undefined ? 'default' : checkedArgument(command, '-n', value, checkDnsLabel);

@@ -1,5 +1,5 @@
 import { formatIpv4 } from '../../packet/addr.js';
-import { checkClusterNameOption, COMMON_OPTIONS, parseCommand, UsageError } from '../args.js';
+import { checkClusterNameOption, COMMON_OPTIONS, noArguments, parseCommand, UsageError } from '../args.js';
 import { downCluster } from '../down.js';
 import { nodePid } from '../state.js';
 import { formatStatus } from '../status.js';
@@ -41,14 +41,16 @@ export async function upCommand(argv: string[]): Promise<number> {
 }
 
 async function runUp(argv: string[], signal: AbortSignal): Promise<number> {
-  const { values } = parseCommand('up', argv, {
+  const parsed = parseCommand('up', argv, {
     ...COMMON_OPTIONS,
     file: { type: 'string', short: 'f', multiple: true },
     detach: { type: 'boolean' },
     pcap: { type: 'string' },
     seed: { type: 'string' },
   });
+  const { values } = parsed;
   if (values.help === true) return usage();
+  noArguments('up', parsed, 'files are given with -f FILE, the name with --name NAME');
   const seed = values.seed === undefined ? undefined : /^-?\d+$/.test(values.seed) ? Number(values.seed) : NaN;
   if (seed !== undefined && !Number.isSafeInteger(seed)) throw new UsageError(`--seed ${values.seed}: not an integer`);
   const name = values.name === undefined ? undefined : checkClusterNameOption(values.name);
