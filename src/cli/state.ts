@@ -84,7 +84,14 @@ export function isNodeProcess(pid: number, paths: StatePaths, node: string): boo
  * files, so a cluster whose state directory was lost can still be brought down.
  */
 export function findNodeProcesses(paths: StatePaths): { pid: number; node: string }[] {
-  const found: { pid: number; node: string }[] = [];
+  return findAllNodeProcesses()
+    .filter((p) => p.stateDir === paths.dir)
+    .map(({ pid, node }) => ({ pid, node }));
+}
+
+/** Every podwire node process on the machine, with the state directory it runs from. */
+export function findAllNodeProcesses(): { pid: number; node: string; stateDir: string }[] {
+  const found: { pid: number; node: string; stateDir: string }[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     let argv: string[];
@@ -95,8 +102,8 @@ export function findNodeProcesses(paths: StatePaths): { pid: number; node: strin
     }
     const at = argv.indexOf('--state-dir');
     const nodeAt = argv.indexOf('--node');
-    if (at < 0 || nodeAt < 0 || argv[at + 1] !== paths.dir || !argv.some((a) => a.endsWith('node/main.js'))) continue;
-    found.push({ pid: Number(entry), node: argv[nodeAt + 1] ?? '' });
+    if (at < 0 || nodeAt < 0 || argv[at + 1] === undefined || !argv.some((a) => a.endsWith('node/main.js'))) continue;
+    found.push({ pid: Number(entry), node: argv[nodeAt + 1] ?? '', stateDir: argv[at + 1] });
   }
   return found;
 }

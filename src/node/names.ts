@@ -15,7 +15,15 @@ export function podNamespaceName(cluster: string, podNamespace: string, podName:
   return `pw-${cluster}-${podNamespace}-${podName}`;
 }
 
-/** Every namespace of the cluster starts with this. */
+/** The namespace of a node's DNS-over-TCP relay (the agent's startDnsRelay). */
+export function dnsRelayNamespaceName(cluster: string, node: string): string {
+  return `pw-${cluster}-dns-${node}`;
+}
+
+/**
+ * Every namespace of the cluster starts with this; so do those of a cluster whose name
+ * extends this one's with '-' ("a" and "a-b"), which is why down tells them apart.
+ */
 export function clusterNamespacePrefix(cluster: string): string {
   return `pw-${cluster}-`;
 }

@@ -171,6 +171,27 @@ serial('a cluster whose name hashes to a running cluster\'s underlay gets free a
   t.true((await a.status()).nodes.every((n) => n.state === 'up'), 'down of the other cluster leaves this one running');
 });
 
+serial('down and up of cluster "a" leave cluster "a-b" alone, though its namespaces begin with pw-a-', async (t) => {
+  const longer = newCluster(`pfx${tag}-b`);
+  const shorter = newCluster(`pfx${tag}`);
+  await longer.up(yaml(2));
+  const before = longer.leftovers();
+  t.true(before.some((n) => n === `pw-${longer.name}-default-web`), before.join(', '));
+  const down = await shorter.podwire(['down']);
+  t.is(down.code, 0, down.stderr);
+  t.regex(down.stdout, /was not running/);
+  t.deepEqual(longer.leftovers(), before);
+  await shorter.up(yaml(2));
+  for (const c of [longer, shorter]) {
+    const curl = await c.exec('client', ['curl', '-s', '-m', '5', '-o', '/dev/null', '-w', '%{http_code}', `http://${await c.podIp('web')}/`]);
+    t.is(curl.stdout, '200', `${c.name}: ${curl.stderr}`);
+  }
+  const again = await shorter.podwire(['down']);
+  t.is(again.code, 0, again.stderr);
+  t.deepEqual(longer.leftovers(), before, 'only the shorter cluster went');
+  t.deepEqual(shorter.leftovers().filter((n) => !n.startsWith(`pw-${longer.name}-`)), []);
+});
+
 serial('the state directory is private: 0700, its files 0600, and a local user reads nothing', async (t) => {
   const c = newCluster(`priv${tag}`);
   chmodSync(c.stateRoot, 0o755); // as /run/podwire is: only the cluster's own modes protect it
