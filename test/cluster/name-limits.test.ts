@@ -6,7 +6,8 @@
 import test from 'ava';
 import { basename } from 'node:path';
 import { CLUSTER_NAME_MAX, checkClusterName, FILE_NAME_MAX, POD_NAME_MAX } from '../../src/cluster/names.js';
-import { podNamespaceName, StatePaths } from '../../src/node/names.js';
+import { dnsRelayNamespaceName, podNamespaceName, StatePaths, tapName } from '../../src/node/names.js';
+import { outsideNamespaceName, uplinkName } from '../../src/node/outside.js';
 import { cluster, errors, yaml } from './helpers.js';
 
 const pod = (name: string, namespace = 'default', container = 'c') => yaml`
@@ -46,6 +47,19 @@ test('the longest names that load give kernel and file names within the limits',
   t.true(log.length <= FILE_NAME_MAX, `${log.length}`);
   t.is(Math.max(netns.length, log.length), FILE_NAME_MAX, 'the limit is not lower than it needs to be');
   t.true(errors(`${clusterDoc(clusterName)}---\n${namespaceDoc(ns)}---\n${pod(`${podName}p`, ns, container)}`).length === 1);
+});
+
+test('the longest cluster and node names give namespace and file names within the limits, links stay within 15', (t) => {
+  const clusterName = 'c'.repeat(CLUSTER_NAME_MAX);
+  const nodeName = 'n'.repeat(63);
+  const c = cluster(`apiVersion: podwire.dev/v1alpha1\nkind: Cluster\nmetadata: {name: ${clusterName}}\nspec: {nodes: [${nodeName}]}\n`);
+  t.is(c.nodes[0].name, nodeName);
+  const paths = StatePaths.of('/run/podwire', clusterName);
+  for (const name of [dnsRelayNamespaceName(clusterName, nodeName), outsideNamespaceName(clusterName), basename(paths.nodeLog(nodeName)), basename(paths.nodeDnsSocket(nodeName))]) {
+    t.true(name.length <= FILE_NAME_MAX, name);
+  }
+  for (const link of [tapName(254, 254, 0xffff), uplinkName(254)]) t.true(link.length <= 15, link);
+  t.true(errors(`apiVersion: podwire.dev/v1alpha1\nkind: Cluster\nspec: {nodes: [${'n'.repeat(64)}]}\n`).length === 1, 'a node name is a DNS label');
 });
 
 test('a Cluster document name obeys the same rule as --name: 63 characters are refused at load time', (t) => {
