@@ -5,9 +5,6 @@
  * handed everything to the kernel, however slowly the reader reads.
  */
 
-/** Exit status of a command killed by SIGPIPE, as a shell reports it (128 + 13). */
-export const READER_GONE_CODE = 141;
-
 function flushed(stream: NodeJS.WriteStream): Promise<void> {
   return new Promise((resolve) => {
     const check = () => {
@@ -23,13 +20,15 @@ function flushed(stream: NodeJS.WriteStream): Promise<void> {
 }
 
 /**
- * When the reader goes away (`podwire status | head -1`), writing fails with EPIPE: nothing
- * more can be delivered, so the command stops there instead of dying on an unhandled error.
+ * When the reader goes away (`podwire status | head -1`, or `podwire up | tee log` whose tee
+ * died of the same Ctrl-C), writing fails with EPIPE. Output has nowhere to go, but the
+ * command must still finish what it does (up must still tear down), so what it writes from
+ * then on is dropped (Node ends the stream) instead of an unhandled error killing podwire.
  */
-export function exitQuietlyWhenReaderGoes(): void {
+export function carryOnWhenReaderGoes(): void {
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (err: NodeJS.ErrnoException) => {
-      process.exit(err.code === 'EPIPE' ? READER_GONE_CODE : 1);
+      if (err.code !== 'EPIPE') throw err;
     });
   }
 }

@@ -15,7 +15,7 @@
  * failure (message on stderr), 2 a usage error; exec passes its command's code through.
  */
 import { UsageError } from './args.js';
-import { exitQuietlyWhenReaderGoes, exitWhenFlushed } from './exit.js';
+import { carryOnWhenReaderGoes, exitWhenFlushed } from './exit.js';
 import { UpError } from './up.js';
 import { USAGE } from './commands/usage.js';
 import { upCommand } from './commands/up.js';
@@ -71,5 +71,5 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-exitQuietlyWhenReaderGoes();
+carryOnWhenReaderGoes();
 void main(process.argv.slice(2)).then(exitWhenFlushed);

@@ -76,12 +76,12 @@ test('a slow reader of a pipe gets all of status --json, and it parses', async (
   t.is(parsed.nodes.length, 10);
 });
 
-test('a reader that goes away stops the command quietly (141, as SIGPIPE), with no stack trace', async (t) => {
+test('a reader that goes away does not crash the command: it finishes, with no stack trace', async (t) => {
   const child = startStatus();
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   child.stdout.once('data', () => child.stdout.destroy());
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  t.is(code, 141);
+  t.is(code, 0);
   t.is(stderr, '');
 });

@@ -117,6 +117,17 @@ MOMENTS.forEach(([moment, line, code], i) => {
   }
 });
 
+serial('Ctrl-C tears down also when the reader of up\'s output died first (up | tee, and the same Ctrl-C ended tee)', async (t) => {
+  const c = newCluster(`intpipe${tag}`);
+  const up = startUp(c);
+  await waitFor(up.output, /Ctrl-C tears the cluster down/);
+  const index = readIndex(c);
+  up.child.stdout!.destroy();
+  process.kill(up.child.pid!, 'SIGINT');
+  t.is(await up.exited, 0, up.output());
+  t.deepEqual(remains(c, index), [], up.output());
+});
+
 serial('two ups of one name at once: one cluster, and the other says it is being started', async (t) => {
   const c = newCluster(`twice${tag}`);
   const first = startUp(c, ['--detach']);
