@@ -3,6 +3,7 @@
  * argument is a UsageError naming the command, printed with that command's usage line.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { checkClusterName, checkDnsLabel } from '../cluster/names.js';
 
 export class UsageError extends Error {}
 
@@ -33,10 +34,33 @@ export function parseCommand<O extends Options>(command: string, argv: string[],
   }
 }
 
-/** A cluster name is used in namespace and file names: keep it to a DNS label. */
-export function checkClusterName(name: string): string {
-  if (!/^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/.test(name)) {
-    throw new UsageError(`--name ${JSON.stringify(name)}: must be 1-32 lowercase letters, digits or '-', starting and ending alphanumeric`);
-  }
+/** `--name`, by the same rule as a Cluster document's metadata.name. */
+export function checkClusterNameOption(name: string): string {
+  const bad = checkClusterName(name);
+  if (bad !== undefined) throw new UsageError(`--name ${JSON.stringify(name.length > 60 ? `${name.slice(0, 56)}...` : name)}: ${bad}`);
   return name;
+}
+
+/**
+ * A name given on the command line (a pod, a node, a namespace) by the rule the cluster's
+ * own names follow: an empty or malformed one names nothing, and says so at once.
+ */
+export function checkedArgument(command: string, what: string, value: string, check: (value: string) => string | undefined): string {
+  const bad = check(value);
+  if (bad !== undefined) throw new UsageError(`podwire ${command}: ${what} ${JSON.stringify(value.length > 60 ? `${value.slice(0, 56)}...` : value)}: ${bad}`);
+  return value;
+}
+
+/**
+ * For the commands that take no arguments: `podwire down mycluster` must not bring down the
+ * default cluster while the user meant --name mycluster.
+ */
+export function noArguments(command: string, parsed: { positionals: string[]; rest: string[] }, hint = 'a cluster is named with --name NAME'): void {
+  const extra = [...parsed.positionals, ...parsed.rest];
+  if (extra.length > 0) throw new UsageError(`podwire ${command}: unexpected argument ${JSON.stringify(extra[0])} (${command} takes options only; ${hint})`);
+}
+
+/** `-n NAMESPACE`, "default" when absent. */
+export function namespaceOption(command: string, value: string | undefined): string {
+  return value === undefined ? 'default' : checkedArgument(command, '-n', value, checkDnsLabel);
 }

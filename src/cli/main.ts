@@ -9,11 +9,13 @@
  *   podwire outside [--name NAME] -- CMD...
  *   podwire scale  [--name NAME] [-n NAMESPACE] deployment/NAME --replicas N
  *   podwire delete [--name NAME] [-n NAMESPACE] pod NAME
+ *   podwire restart-node [--name NAME] NODE [--pcap DIR]
  *
  * Every command takes --state-dir DIR (default /run/podwire). Exit codes: 0 success, 1 a
  * failure (message on stderr), 2 a usage error; exec passes its command's code through.
  */
 import { UsageError } from './args.js';
+import { carryOnWhenReaderGoes, exitWhenFlushed } from './exit.js';
 import { UpError } from './up.js';
 import { USAGE } from './commands/usage.js';
 import { upCommand } from './commands/up.js';
@@ -27,6 +29,7 @@ import { dnsCommand } from './commands/dns.js';
 import { scaleCommand } from './commands/scale.js';
 import { deleteCommand } from './commands/delete.js';
 import { outsideCommand } from './commands/outside.js';
+import { restartNodeCommand } from './commands/restart-node.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -42,6 +45,7 @@ const commands: Record<string, Command> = {
   scale: scaleCommand,
   delete: deleteCommand,
   outside: outsideCommand,
+  'restart-node': restartNodeCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -67,4 +71,5 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then((code) => process.exit(code));
+carryOnWhenReaderGoes();
+void main(process.argv.slice(2)).then(exitWhenFlushed);

@@ -1,26 +1,29 @@
 /**
  * `podwire up`: validates the input, then starts one node process per node and waits until
- * every pod is ready. Nothing is started when the input has an error.
+ * every pod is ready. Nothing is started when the input has an error, and whatever goes
+ * wrong once starting began (a node that dies, Ctrl-C at any moment) tears down what was
+ * started before up returns.
  */
-import { spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { closeSync, openSync, promises as fs } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { formatDiagnostic } from '../cluster/diagnostics.js';
 import { demoFiles } from '../cluster/demo.js';
 import { readSourceFiles } from '../cluster/files.js';
 import { loadCluster } from '../cluster/load.js';
 import type { Cluster } from '../cluster/model.js';
 import { seededRandom } from '../cluster/random.js';
-import type { StatePaths } from '../node/names.js';
+import { UNIX_SOCKET_PATH_MAX, type StatePaths } from '../node/names.js';
 import { UsageError } from './args.js';
 import { createOutside } from '../node/outside.js';
 import { downCluster } from './down.js';
-import { nodePid } from './state.js';
-import { clusterStatus, type ClusterStatus } from './status.js';
+import { ClusterBusyError, takeStartLock } from './lock.js';
+import { startNodeProcess, throwIfInterrupted, UpError, waitReady } from './node-process.js';
+import { makeStateDir, nodePid, writePrivateFile } from './state.js';
+import { type ClusterStatus } from './status.js';
+import { chooseClusterIndex } from './underlay.js';
 
-const NODE_MAIN = fileURLToPath(new URL('../node/main.js', import.meta.url));
-const READY_TIMEOUT_MS = 60_000;
+export { Interrupted, UpError } from './node-process.js';
 
 export interface UpOptions {
   files: string[];
@@ -29,9 +32,9 @@ export interface UpOptions {
   pcapDir: string | undefined;
   seed: number | undefined;
   out: (line: string) => void;
+  /** Aborted by Ctrl-C: up stops starting, tears down and throws Interrupted. */
+  signal?: AbortSignal;
 }
-
-export class UpError extends Error {}
 
 /** Loads and validates the input; throws UpError with every problem found. */
 export async function loadInput(files: string[], name: string | undefined, seed: number): Promise<Cluster> {
@@ -50,58 +53,67 @@ export async function loadInput(files: string[], name: string | undefined, seed:
   return result.cluster;
 }
 
-export async function upCluster(opts: UpOptions): Promise<{ cluster: Cluster; paths: StatePaths; status: ClusterStatus }> {
-  const seed = opts.seed ?? randomInt(2 ** 31);
-  const cluster = await loadInput(opts.files, opts.name, seed);
-  const name = cluster.settings.name;
-  const paths = opts.paths(name);
-  const running = cluster.nodes.map((n) => nodePid(paths, n.name)).filter((p) => p !== undefined);
-  if (running.length > 0) throw new UsageError(`cluster ${name} is already running (podwire down --name ${name} first)`);
-  // Whatever a crashed run left behind goes first.
-  await downCluster(name, paths);
-  await fs.mkdir(paths.logDir, { recursive: true });
-  await fs.writeFile(paths.clusterFile, JSON.stringify(cluster, null, 1));
-  opts.out(`cluster ${name}: ${cluster.nodes.length} nodes, ${cluster.pods.length} pods (state in ${paths.dir})`);
-  try {
-    await createOutside(name, cluster.settings.externalCIDR, cluster.settings.externalGateway);
-    for (const node of cluster.nodes) {
-      const log = openSync(paths.nodeLog(node.name), 'a');
-      const args = [NODE_MAIN, '--state-dir', paths.dir, '--node', node.name, ...(opts.pcapDir !== undefined ? ['--pcap', opts.pcapDir] : [])];
-      const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log] });
-      closeSync(log);
-      child.unref();
-      await fs.writeFile(paths.nodePid(node.name), `${child.pid}\n`);
-      opts.out(`  started ${node.name} (pid ${child.pid}), pods ${cluster.pods.filter((p) => p.node === node.name).length}`);
+/** A node's control and DNS sockets must fit a Unix socket address, which --state-dir can break. */
+export function checkSocketPaths(paths: StatePaths, cluster: Cluster): void {
+  for (const node of cluster.nodes) {
+    for (const socket of [paths.nodeSocket(node.name), paths.nodeDnsSocket(node.name)]) {
+      const bytes = Buffer.byteLength(socket);
+      if (bytes > UNIX_SOCKET_PATH_MAX) {
+        throw new UsageError(
+          `--state-dir ${dirname(paths.dir)}: node ${node.name}'s socket ${socket} would be ${bytes} bytes, a Unix socket path holds at most ${UNIX_SOCKET_PATH_MAX}; choose a shorter --state-dir, cluster name or node name`,
+        );
+      }
     }
-    const status = await waitReady(name, paths, cluster, opts.out);
-    return { cluster, paths, status };
-  } catch (err) {
-    await downCluster(name, paths);
-    throw err;
   }
 }
 
-async function waitReady(name: string, paths: StatePaths, cluster: Cluster, out: (line: string) => void): Promise<ClusterStatus> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  let lastReady = -1;
-  for (;;) {
-    const status = await clusterStatus(name, paths, cluster);
-    for (const node of cluster.nodes) {
-      if (nodePid(paths, node.name) === undefined) {
-        const log = await fs.readFile(paths.nodeLog(node.name), 'utf8').catch(() => '');
-        throw new UpError(`node ${node.name} exited while starting:\n${log.trim().split('\n').slice(-10).join('\n')}`);
+export async function upCluster(opts: UpOptions): Promise<{ cluster: Cluster; paths: StatePaths; status: ClusterStatus }> {
+  const seed = opts.seed ?? randomInt(2 ** 31);
+  const loaded = await loadInput(opts.files, opts.name, seed);
+  const name = loaded.settings.name;
+  const paths = opts.paths(name);
+  checkSocketPaths(paths, loaded);
+  throwIfInterrupted(opts.signal);
+  mkdirSync(dirname(paths.dir), { recursive: true });
+  let lock;
+  try {
+    lock = takeStartLock(paths, name);
+  } catch (err) {
+    if (err instanceof ClusterBusyError) throw new UpError(err.message);
+    throw err;
+  }
+  try {
+    const down = loaded.nodes.filter((n) => nodePid(paths, n.name) === undefined);
+    if (down.length < loaded.nodes.length) {
+      const restart = down.length > 0 ? `; ${down.map((n) => n.name).join(', ')} ${down.length === 1 ? 'is' : 'are'} down: podwire restart-node --name ${name} NODE starts ${down.length === 1 ? 'it' : 'one'} again` : '';
+      throw new UsageError(`cluster ${name} is already running (podwire down --name ${name} first)${restart}`);
+    }
+    try {
+      // Whatever a crashed run left behind goes first.
+      await downCluster(name, paths);
+      const { cluster, passed } = await chooseClusterIndex(loaded, paths);
+      for (const p of passed) opts.out(`cluster ${name}: underlay 127.77.${p.index}.0/24 is held by ${p.holder}; trying the next`);
+      makeStateDir(paths);
+      writePrivateFile(paths.clusterFile, JSON.stringify(cluster, null, 1));
+      opts.out(`cluster ${name}: ${cluster.nodes.length} nodes, ${cluster.pods.length} pods (state in ${paths.dir})`);
+      throwIfInterrupted(opts.signal);
+      await createOutside(name, cluster.settings.externalCIDR, cluster.settings.externalGateway);
+      for (const node of cluster.nodes) {
+        throwIfInterrupted(opts.signal);
+        const pid = await startNodeProcess(paths, node, opts.pcapDir);
+        opts.out(`  started ${node.name} (pid ${pid}), pods ${cluster.pods.filter((p) => p.node === node.name).length}`);
       }
+      const status = await waitReady(paths, cluster, opts.out, opts.signal);
+      throwIfInterrupted(opts.signal);
+      return { cluster, paths, status };
+    } catch (err) {
+      await downCluster(name, paths);
+      // A terminal's Ctrl-C also reaches the `ip` commands up runs, which then fail: the
+      // interrupt is what happened, not their failure.
+      throwIfInterrupted(opts.signal);
+      throw err;
     }
-    const ready = status.pods.filter((p) => p.ready).length;
-    if (ready !== lastReady) {
-      out(`  ${ready}/${status.pods.length} pods ready`);
-      lastReady = ready;
-    }
-    if (status.nodes.every((n) => n.state === 'up') && ready === status.pods.length) return status;
-    if (Date.now() > deadline) {
-      const waiting = status.pods.filter((p) => !p.ready).map((p) => `${p.namespace}/${p.name}`);
-      throw new UpError(`not ready after ${READY_TIMEOUT_MS / 1000} s: ${waiting.join(', ')} (logs in ${paths.logDir})`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
+  } finally {
+    lock.release();
   }
 }

@@ -7,7 +7,7 @@ import { cidrContains, formatCidr, parseCidr, parseIpv4, type Cidr } from '../pa
 import { checked, checkedStrings, checkedValue, decodeCidr, decodeLabels } from './decode-common.js';
 import { MAX_NODES, nodeCapacity } from './ipam.js';
 import type { Labels } from './model.js';
-import { checkDnsLabel, checkDnsSubdomain } from './names.js';
+import { checkClusterName, checkDnsLabel, checkDnsSubdomain } from './names.js';
 import type { Field, FieldMap } from './yaml-reader.js';
 
 export interface NodeDecl {
@@ -92,8 +92,7 @@ function numberedNodes(count: number): NodeDecl[] {
 export function decodeCluster(root: FieldMap): ClusterDecl | undefined {
   const defaults = defaultClusterDecl();
   const meta = root.get('metadata').mapOrEmpty();
-  // The name becomes part of network namespace names, hence a DNS label.
-  const name = meta?.get('name').present ? checked(meta.get('name'), checkDnsLabel) : defaults.name;
+  const name = meta?.get('name').present ? checked(meta.get('name'), checkClusterName) : defaults.name;
   const spec = root.get('spec').mapOrEmpty();
   if (spec === undefined) return undefined;
 

@@ -17,7 +17,7 @@ import {
   type ObjectMeta,
 } from './decode-common.js';
 import type { Container, ContainerPort, DnsOption, DnsPolicy, EnvVar, LabelSelector, Labels, PodDnsConfig, PodSpec } from './model.js';
-import { checkDnsLabel, checkDnsSubdomain, checkEnvVarName, checkPortName } from './names.js';
+import { checkDnsLabel, checkDnsSubdomain, checkEnvVarName, checkPodName, checkPortName } from './names.js';
 import { formatSelector, selectorMatches } from './selector.js';
 import type { Field, FieldMap } from './yaml-reader.js';
 
@@ -52,7 +52,7 @@ export interface DeploymentDecl {
 }
 
 export function decodePod(root: FieldMap): PodDecl | undefined {
-  const meta = decodeMetadata(root, true, checkDnsSubdomain);
+  const meta = decodeMetadata(root, true, checkPodName);
   const pod = decodePodSpec(root.get('spec'));
   return meta && pod && { kind: 'Pod', meta, pod };
 }

@@ -12,10 +12,12 @@
  * MAC in a capture says which address it belongs to, and nothing needs ARP-table state to agree.
  *
  * Underlay: each node's VXLAN socket binds its own loopback address, 127.77.<cluster>.<node>,
- * where <cluster> is `clusterIndex(name)` (1-254, an FNV-1a hash of the cluster name) and
- * <node> the node's index. Two clusters with different names therefore (almost always: the
- * chance two names collide is 1 in 254) use disjoint sockets on one machine. The VTEP MAC is
- * 0e:77 + the underlay address, by the same rule as pod MACs but with a different prefix.
+ * where <node> is the node's index and <cluster> the cluster's index (1-254), which also
+ * names its links. Resolving a cluster gives it `clusterIndex(name)`, an FNV-1a hash of the
+ * name; two names share a hash one time in 254, so `podwire up` searches onward from there for
+ * an index no other cluster on the machine holds (`withClusterIndex`) and records it in
+ * cluster.json. The VTEP MAC is 0e:77 + the underlay address, by the same rule as pod MACs but
+ * with a different prefix.
  *
  * Service network: the first address of the service CIDR is reserved for the `kubernetes`
  * service and the tenth for cluster DNS (10.96.0.1 and 10.96.0.10 by default); explicit
@@ -23,6 +25,7 @@
  */
 
 import { cidrAddress, cidrContains, cidrSize, formatCidr, formatIpv4, type Cidr } from '../packet/addr.js';
+import type { Cluster } from './model.js';
 import { fnv32a } from './naming.js';
 
 /** Every node's pod block is a /24. */
@@ -67,6 +70,24 @@ export function podMac(ip: number): number {
 /** 1-254, from the cluster's name; picks the third octet of every underlay address. */
 export function clusterIndex(clusterName: string): number {
   return (fnv32a(clusterName) % 254) + 1;
+}
+
+/** Cluster indexes to try for `name`, its hash first, then upward, wrapping after 254. */
+export function clusterIndexCandidates(clusterName: string): number[] {
+  const first = clusterIndex(clusterName);
+  return Array.from({ length: 254 }, (_, i) => ((first - 1 + i) % 254) + 1);
+}
+
+/** The cluster with another index: the same nodes on the underlay addresses it implies. */
+export function withClusterIndex(cluster: Cluster, index: number): Cluster {
+  return {
+    ...cluster,
+    settings: { ...cluster.settings, clusterIndex: index },
+    nodes: cluster.nodes.map((node) => {
+      const underlay = underlayAddress(index, node.index);
+      return { ...node, underlay, vtepMac: vtepMac(underlay) };
+    }),
+  };
 }
 
 /** 127.77.<clusterIndex>.<nodeIndex>: the loopback address a node's VXLAN socket binds. */

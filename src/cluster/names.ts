@@ -13,6 +13,25 @@ const ENV_VAR_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
 export const DNS1123_LABEL_MAX = 63;
 export const DNS1123_SUBDOMAIN_MAX = 253;
 
+/**
+ * Limits podwire adds to Kubernetes' own, because names become kernel and file names (see
+ * src/node/names.ts). The kernel takes file names of at most 255 bytes (NAME_MAX), and a
+ * network namespace name is one (/run/netns/NAME, /etc/netns/NAME).
+ */
+export const FILE_NAME_MAX = 255;
+/** Every namespace name, state directory and socket path carries the cluster's name. */
+export const CLUSTER_NAME_MAX = 32;
+/**
+ * A pod's network namespace is `pw-<cluster>-<namespace>-<pod>` and its container logs
+ * `<namespace>_<pod>_<container>.log`; with the longest cluster name and namespace and
+ * container names of 63, both fit FILE_NAME_MAX while the pod name has at most 123
+ * characters (Kubernetes allows 253).
+ */
+export const POD_NAME_MAX = Math.min(
+  FILE_NAME_MAX - 'pw-'.length - CLUSTER_NAME_MAX - '-'.length - DNS1123_LABEL_MAX - '-'.length,
+  FILE_NAME_MAX - DNS1123_LABEL_MAX - '_'.length - '_'.length - DNS1123_LABEL_MAX - '.log'.length,
+);
+
 function tooLong(value: string, max: number): string | undefined {
   return value.length > max ? `must be at most ${max} characters, got ${value.length}` : undefined;
 }
@@ -41,6 +60,29 @@ export function checkDnsSubdomain(value: string): string | undefined {
       ? undefined
       : `must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.', each part starting and ending with a letter or digit), got ${shown(value)}`)
   );
+}
+
+/**
+ * The one rule for a cluster's name, wherever it comes from (a Cluster document's
+ * metadata.name, any command's --name): a DNS-1123 label of at most CLUSTER_NAME_MAX, since
+ * it becomes part of namespace, file and directory names (so no '/', no '..').
+ */
+export function checkClusterName(value: string): string | undefined {
+  if (value === '') return 'must not be empty';
+  if (value.length > CLUSTER_NAME_MAX) {
+    return `must be at most ${CLUSTER_NAME_MAX} characters, got ${value.length} (the cluster's name is part of every namespace and file name it has)`;
+  }
+  return checkDnsLabel(value);
+}
+
+/** Pod names: a DNS-1123 subdomain short enough for the names podwire derives from it. */
+export function checkPodName(value: string): string | undefined {
+  const bad = checkDnsSubdomain(value);
+  if (bad !== undefined) return bad;
+  if (value.length > POD_NAME_MAX) {
+    return `must be at most ${POD_NAME_MAX} characters in podwire, got ${value.length} (the pod's network namespace pw-<cluster>-<namespace>-<name> and its logs <namespace>_<name>_<container>.log must fit the kernel's ${FILE_NAME_MAX}-character file names)`;
+  }
+  return undefined;
 }
 
 /** Service names: a DNS-1123 label that starts with a letter, since it becomes a DNS name. */

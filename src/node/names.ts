@@ -7,12 +7,23 @@ import { join } from 'node:path';
 
 export const DEFAULT_STATE_ROOT = '/run/podwire';
 
+/** The longest path a Unix socket address holds (sun_path is 108 bytes with its NUL). */
+export const UNIX_SOCKET_PATH_MAX = 107;
+
 /** The network namespace that stands for a pod's pause container. */
 export function podNamespaceName(cluster: string, podNamespace: string, podName: string): string {
   return `pw-${cluster}-${podNamespace}-${podName}`;
 }
 
-/** Every namespace of the cluster starts with this. */
+/** The namespace of a node's DNS-over-TCP relay (the agent's startDnsRelay). */
+export function dnsRelayNamespaceName(cluster: string, node: string): string {
+  return `pw-${cluster}-dns-${node}`;
+}
+
+/**
+ * Every namespace of the cluster starts with this; so do those of a cluster whose name
+ * extends this one's with '-' ("a" and "a-b"), which is why down tells them apart.
+ */
 export function clusterNamespacePrefix(cluster: string): string {
   return `pw-${cluster}-`;
 }
@@ -38,6 +49,13 @@ export class StatePaths {
     return new StatePaths(join(root, cluster));
   }
 
+  /**
+   * Held by `podwire up` while it starts the cluster. It lies next to the state directory,
+   * not in it, because up clears the directory of a crashed run first.
+   */
+  get startLock(): string {
+    return `${this.dir}.lock`;
+  }
   get clusterFile(): string {
     return join(this.dir, 'cluster.json');
   }
@@ -49,6 +67,10 @@ export class StatePaths {
   }
   nodeSocket(node: string): string {
     return join(this.dir, `${node}.sock`);
+  }
+  /** Where the node's DNS responder serves its relay (the agent names it so). */
+  nodeDnsSocket(node: string): string {
+    return join(this.dir, `${node}.dns.sock`);
   }
   nodeLog(node: string): string {
     return join(this.logDir, `${node}.log`);

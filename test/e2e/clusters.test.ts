@@ -2,7 +2,8 @@
  * Cluster lifecycle end to end: bad input starts nothing, two clusters with the same pod
  * CIDR run side by side without seeing each other, the overlay glues datagrams or not as
  * the Cluster document says (tcpdump on lo sees which), a killed node process is reported
- * and still cleaned up, and a path MTU below the pod MTU answers with fragmentation needed.
+ * and still cleaned up, a node killed with SIGKILL comes back with restart-node, its pods
+ * on their addresses, and a path MTU below the pod MTU answers with fragmentation needed.
  */
 import anyTest, { type TestFn } from 'ava';
 import { execFileSync, spawn } from 'node:child_process';
@@ -34,10 +35,11 @@ const tag = process.pid % 10000;
 const alpha = new TestCluster(`alpha${tag}`);
 const beta = new TestCluster(`beta${tag}`);
 const broken = new TestCluster(`broken${tag}`);
+const gamma = new TestCluster(`gamma${tag}`);
 
 test.after.always(async (t) => {
   if (skip !== undefined) return;
-  for (const c of [alpha, beta, broken]) {
+  for (const c of [alpha, beta, broken, gamma]) {
     await c.teardown();
     t.deepEqual(c.leftovers(), [], `nothing of ${c.name} is left`);
   }
@@ -156,6 +158,69 @@ serial('a killed node process shows as down, and down still removes everything',
   const down = await beta.podwire(['down']);
   t.is(down.code, 0, down.stderr);
   t.deepEqual(beta.leftovers(), []);
+});
+
+const withService = `
+apiVersion: podwire.dev/v1alpha1
+kind: Cluster
+spec: {nodes: 2}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client}
+spec: {nodeName: node-1, containers: [{name: c, image: busybox}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, labels: {app: web}}
+spec: {nodeName: node-2, containers: [{name: web, image: nginx}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-svc}
+spec: {selector: {app: web}, ports: [{port: 80}]}
+`;
+
+serial('a node killed with SIGKILL comes back with restart-node: same pods, same IPs, answering again', async (t) => {
+  await gamma.up(withService);
+  const running = await gamma.podwire(['restart-node', 'node-2']);
+  t.is(running.code, 2);
+  t.regex(running.stderr, /^node node-2 of cluster gamma\d+ is running \(pid \d+\)/);
+  const before = await gamma.status();
+  const pid = before.nodes[1].pid!;
+  process.kill(pid, 'SIGKILL');
+  for (let i = 0; i < 50 && (await gamma.status()).nodes[1].state === 'up'; i++) await new Promise((r) => setTimeout(r, 100));
+  const again = await gamma.podwire(['up', '-f', join(gamma.stateRoot, 'cluster.yaml'), '--detach']);
+  t.is(again.code, 2);
+  t.regex(again.stderr, /node-2 is down: podwire restart-node --name gamma\d+ NODE starts it again/);
+
+  const restart = await gamma.podwire(['restart-node', 'node-2']);
+  t.is(restart.code, 0, restart.stdout + restart.stderr);
+  const after = await gamma.status();
+  t.deepEqual(after.nodes.map((n) => n.state), ['up', 'up']);
+  t.not(after.nodes[1].pid, pid);
+  t.deepEqual(after.pods, before.pods, 'every pod is back on its node with its address, and ready');
+  const web = after.pods.find((p) => p.name === 'web')!.ip;
+  const client = after.pods.find((p) => p.name === 'client')!.ip;
+  const curl = await gamma.exec('client', ['curl', '-s', '-m', '5', `http://${web}/`]);
+  t.is(curl.code, 0, curl.stderr);
+  t.regex(curl.stdout, /pod name:\tweb/);
+  const ping = await gamma.exec('web', ['ping', '-c', '2', '-W', '2', client]);
+  t.is(ping.code, 0, ping.stdout + ping.stderr);
+  // Its pod is an endpoint of the Service again: through cluster DNS and the ClusterIP.
+  const viaService = await gamma.exec('client', ['curl', '-s', '-m', '5', 'http://web-svc/']);
+  t.is(viaService.code, 0, viaService.stderr);
+  t.regex(viaService.stdout, /pod name:\tweb/);
+});
+
+serial('podwire dns with an empty name is a usage error at once, not a 3 s wait', async (t) => {
+  const started = Date.now();
+  const r = await gamma.podwire(['dns', '']);
+  t.is(r.code, 2, r.stderr);
+  t.regex(r.stderr, /NAME and TYPE must not be empty/);
+  t.true(Date.now() - started < 3000, `${Date.now() - started} ms: it waited for an answer`);
+  // A real question still gets its answer.
+  t.regex((await gamma.podwire(['dns', 'web.default.svc.cluster.local'])).stdout, /^;; status: NXDOMAIN, id: \d+, flags: qr aa/);
 });
 
 serial('in the foreground, podwire up runs until Ctrl-C and then tears everything down', async (t) => {

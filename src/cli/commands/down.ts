@@ -1,12 +1,14 @@
-import { checkClusterName, COMMON_OPTIONS, parseCommand } from '../args.js';
+import { COMMON_OPTIONS, noArguments, parseCommand } from '../args.js';
 import { downCluster } from '../down.js';
 import { statePaths } from '../state.js';
 import { usage } from './usage.js';
 
 export async function downCommand(argv: string[]): Promise<number> {
-  const { values } = parseCommand('down', argv, COMMON_OPTIONS);
+  const parsed = parseCommand('down', argv, COMMON_OPTIONS);
+  const { values } = parsed;
   if (values.help === true) return usage();
-  const { name, paths } = statePaths({ ...values, name: values.name === undefined ? undefined : checkClusterName(values.name) });
+  noArguments('down', parsed);
+  const { name, paths } = statePaths(values);
   const report = await downCluster(name, paths);
   const removed = report.processes + report.namespaces + report.links;
   if (removed === 0 && !report.stateDir) process.stdout.write(`cluster ${name} was not running\n`);

@@ -1,4 +1,5 @@
-import { COMMON_OPTIONS, parseCommand, UsageError } from '../args.js';
+import { checkedArgument, COMMON_OPTIONS, parseCommand, UsageError } from '../args.js';
+import { checkDnsLabel } from '../../cluster/names.js';
 import { askNode } from './common.js';
 import { usage } from './usage.js';
 
@@ -7,7 +8,7 @@ export async function rulesCommand(argv: string[]): Promise<number> {
   if (values.help === true) return usage();
   const format = values.format ?? 'iptables';
   if (positionals.length !== 1 || (format !== 'iptables' && format !== 'json')) throw new UsageError('podwire rules: usage: podwire rules NODE [--format iptables|json]');
-  const answer = await askNode(values, positionals[0], 'rules', { format });
+  const answer = await askNode(values, checkedArgument('rules', 'NODE', positionals[0], checkDnsLabel), 'rules', { format });
   process.stdout.write(format === 'json' ? `${JSON.stringify(answer, null, 2)}\n` : String(answer));
   return 0;
 }

@@ -1,4 +1,5 @@
-import { COMMON_OPTIONS, parseCommand, UsageError } from '../args.js';
+import { checkedArgument, COMMON_OPTIONS, namespaceOption, parseCommand, UsageError } from '../args.js';
+import { checkDnsSubdomain } from '../../cluster/names.js';
 import { scaleDeployment } from '../../cluster/mutate.js';
 import { openStore } from './common.js';
 import { usage } from './usage.js';
@@ -7,11 +8,12 @@ export async function scaleCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommand('scale', argv, { ...COMMON_OPTIONS, namespace: { type: 'string', short: 'n' }, replicas: { type: 'string' } });
   if (values.help === true) return usage();
   const target = positionals.length === 1 ? /^(?:deployment|deploy|deployments|deployment\.apps)\/(.+)$/.exec(positionals[0]) : null;
-  const replicas = Number(values.replicas);
+  const replicas = /^\d+$/.test(values.replicas ?? '') ? Number(values.replicas) : NaN;
   if (target === null || values.replicas === undefined || !Number.isInteger(replicas)) {
     throw new UsageError('podwire scale: usage: podwire scale [-n NAMESPACE] deployment/NAME --replicas N');
   }
-  const namespace = values.namespace ?? 'default';
+  checkedArgument('scale', 'deployment', target[1], checkDnsSubdomain);
+  const namespace = namespaceOption('scale', values.namespace);
   const { store, cluster } = openStore(values);
   store.writeDesired(scaleDeployment(cluster, namespace, target[1], replicas, Math.random));
   process.stdout.write(`deployment.apps/${target[1]} scaled\n`);

@@ -1,11 +1,13 @@
-import { COMMON_OPTIONS, parseCommand } from '../args.js';
+import { COMMON_OPTIONS, noArguments, parseCommand } from '../args.js';
 import { readCluster, statePaths } from '../state.js';
 import { clusterStatus, formatStatus } from '../status.js';
 import { usage } from './usage.js';
 
 export async function statusCommand(argv: string[]): Promise<number> {
-  const { values } = parseCommand('status', argv, { ...COMMON_OPTIONS, json: { type: 'boolean' } });
+  const parsed = parseCommand('status', argv, { ...COMMON_OPTIONS, json: { type: 'boolean' } });
+  const { values } = parsed;
   if (values.help === true) return usage();
+  noArguments('status', parsed);
   const { name, paths } = statePaths(values);
   const cluster = readCluster(paths);
   if (cluster === undefined) {

@@ -1,24 +1,59 @@
 import { formatIpv4 } from '../../packet/addr.js';
-import { checkClusterName, COMMON_OPTIONS, parseCommand, UsageError } from '../args.js';
+import { checkClusterNameOption, COMMON_OPTIONS, noArguments, parseCommand, UsageError } from '../args.js';
 import { downCluster } from '../down.js';
 import { nodePid } from '../state.js';
 import { formatStatus } from '../status.js';
-import { upCluster } from '../up.js';
+import { Interrupted, upCluster } from '../up.js';
 import { StatePaths, DEFAULT_STATE_ROOT } from '../../node/names.js';
 import { usage } from './usage.js';
 
+/** The exit code of a command stopped by SIGINT, as a shell reports it (128 + 2). */
+const INTERRUPTED_CODE = 130;
+
+/**
+ * Ctrl-C or SIGTERM at any moment of `up` means "tear down what was started": the first one
+ * aborts, the handlers stay installed for the whole command, so a second one only says that
+ * the teardown is under way instead of killing podwire half way through it.
+ */
+function interruptOnSignals(): AbortController {
+  const interrupt = new AbortController();
+  const onSignal = () => {
+    if (!interrupt.signal.aborted) interrupt.abort();
+    else process.stderr.write('podwire up: still tearing down, one moment\n');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
+  return interrupt;
+}
+
 export async function upCommand(argv: string[]): Promise<number> {
-  const { values } = parseCommand('up', argv, {
+  const interrupt = interruptOnSignals();
+  try {
+    return await runUp(argv, interrupt.signal);
+  } catch (err) {
+    if (err instanceof Interrupted) {
+      process.stderr.write('podwire up: interrupted; what was started has been removed\n');
+      return INTERRUPTED_CODE;
+    }
+    throw err;
+  }
+}
+
+async function runUp(argv: string[], signal: AbortSignal): Promise<number> {
+  const parsed = parseCommand('up', argv, {
     ...COMMON_OPTIONS,
     file: { type: 'string', short: 'f', multiple: true },
     detach: { type: 'boolean' },
     pcap: { type: 'string' },
     seed: { type: 'string' },
   });
+  const { values } = parsed;
   if (values.help === true) return usage();
-  const seed = values.seed === undefined ? undefined : Number(values.seed);
+  noArguments('up', parsed, 'files are given with -f FILE, the name with --name NAME');
+  const seed = values.seed === undefined ? undefined : /^-?\d+$/.test(values.seed) ? Number(values.seed) : NaN;
   if (seed !== undefined && !Number.isSafeInteger(seed)) throw new UsageError(`--seed ${values.seed}: not an integer`);
-  const name = values.name === undefined ? undefined : checkClusterName(values.name);
+  const name = values.name === undefined ? undefined : checkClusterNameOption(values.name);
   const root = values['state-dir'] ?? DEFAULT_STATE_ROOT;
   const out = (line: string) => process.stdout.write(`${line}\n`);
   const { cluster, paths, status } = await upCluster({
@@ -28,6 +63,7 @@ export async function upCommand(argv: string[]): Promise<number> {
     pcapDir: values.pcap,
     seed,
     out,
+    signal,
   });
   out(`\n${formatStatus(status)}`);
   const client = cluster.pods.find((p) => p.name === 'client') ?? cluster.pods[0];
@@ -67,8 +103,8 @@ export async function upCommand(argv: string[]): Promise<number> {
       clearInterval(watch);
       resolve();
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    if (signal.aborted) stop();
+    else signal.addEventListener('abort', stop, { once: true });
   });
   out('\ntearing down...');
   await downCluster(cluster.settings.name, paths);

@@ -20,6 +20,8 @@ export const USAGE = `usage: podwire COMMAND [options]
   dns    [--name NAME] NAME [TYPE]        ask the cluster DNS
   scale  [--name NAME] [-n NAMESPACE] deployment/NAME --replicas N
   delete [--name NAME] [-n NAMESPACE] pod NAME
+  restart-node [--name NAME] NODE [--pcap DIR]
+                                          start again a node whose process died, with its pods
 
   common: --name NAME (default podwire), --state-dir DIR (default ${DEFAULT_STATE_ROOT})
 `;
