@@ -44,7 +44,7 @@ export class FileStore {
 
   publishReadiness(node: string, pods: ReadonlyMap<string, boolean>): void {
     const dir = join(this.dir, READY_DIR);
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
     atomicWrite(join(dir, `${node}.json`), JSON.stringify(Object.fromEntries(pods)));
   }
 
@@ -71,7 +71,7 @@ export class FileStore {
 
   renewLease(lease: NodeLease): void {
     const dir = join(this.dir, LEASE_DIR);
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
     atomicWrite(join(dir, `${lease.node}.json`), JSON.stringify(lease));
   }
 
@@ -104,7 +104,7 @@ export class FileStore {
         onChange();
       }, DEBOUNCE_MS);
     };
-    mkdirSync(join(this.dir, READY_DIR), { recursive: true });
+    mkdirSync(join(this.dir, READY_DIR), { recursive: true, mode: 0o700 });
     const watchers: FSWatcher[] = [];
     for (const path of [this.dir, join(this.dir, READY_DIR)]) {
       try {
@@ -161,6 +161,7 @@ function readRecords(dir: string): [string, string][] {
 
 function atomicWrite(path: string, text: string): void {
   const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, text);
+  // Private like the state directory that holds it: cluster state is root's alone.
+  writeFileSync(tmp, text, { mode: 0o600 });
   renameSync(tmp, path);
 }

@@ -7,7 +7,6 @@
 import { type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { createWriteStream, promises as fs, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Server } from 'node:net';
 import { formatIpv4, formatMac, parseIpv4 } from '../packet/addr.js';
@@ -40,7 +39,7 @@ import {
   spawnInNamespace,
   writeResolvConf,
 } from './netns.js';
-import { podNamespaceName, StatePaths, tapName } from './names.js';
+import { dnsRelayNamespaceName, podNamespaceName, StatePaths, tapName } from './names.js';
 import { plugUplink } from './outside.js';
 import { Pipeline } from '../datapath/pipeline.js';
 import { chooseWorkload, type Workload } from './workloads/choose.js';
@@ -444,9 +443,9 @@ export class NodeAgent {
    */
   private async startDnsRelay(dns: DnsServer): Promise<void> {
     const { cluster, node } = this;
-    const socketPath = join(this.options.paths.dir, `${node.name}.dns.sock`);
+    const socketPath = this.options.paths.nodeDnsSocket(node.name);
     await dns.serveUnix(socketPath);
-    const netns = `pw-${cluster.settings.name}-dns-${node.name}`;
+    const netns = dnsRelayNamespaceName(cluster.settings.name, node.name);
     await destroyNamespace(netns);
     await createNamespace(netns);
     const ip = dnsRelayAddress(node.podCIDR);
@@ -524,7 +523,7 @@ export class NodeAgent {
     const workload = chooseWorkload(container);
     const entry: RunningContainer = { name: container.name, workload, process: undefined, exitCode: null };
     const logPath = this.options.paths.containerLog(pod.namespace, pod.name, container.name);
-    const log = createWriteStream(logPath, { flags: 'a' });
+    const log = createWriteStream(logPath, { flags: 'a', mode: 0o600 });
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
       HOSTNAME: pod.hostname ?? pod.name,
