@@ -91,7 +91,9 @@ export async function upCluster(opts: UpOptions): Promise<{ cluster: Cluster; pa
     try {
       // Whatever a crashed run left behind goes first.
       await downCluster(name, paths);
-      const { cluster, passed } = await chooseClusterIndex(loaded, paths);
+      const indexed = await chooseClusterIndex(loaded, paths);
+      const passed = indexed.passed;
+      const cluster = opts.seed === undefined ? indexed.cluster : { ...indexed.cluster, settings: { ...indexed.cluster.settings, dataplaneSeed: opts.seed } };
       for (const p of passed) opts.out(`cluster ${name}: underlay 127.77.${p.index}.0/24 is held by ${p.holder}; trying the next`);
       makeStateDir(paths);
       writePrivateFile(paths.clusterFile, JSON.stringify(cluster, null, 1));

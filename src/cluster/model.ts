@@ -284,6 +284,12 @@ export interface ClusterSettings {
   readonly loadBalancerCIDR: Cidr;
   /** Connections each node tracks at most. */
   readonly conntrackMax: number;
+  /**
+   * `podwire up --seed N`: each node seeds its dataplane's random source from it (endpoint
+   * choice, SNAT ports), so a seeded cluster picks the same endpoints every run. Absent:
+   * the nodes draw from Math.random, as the kernel draws from get_random_u32.
+   */
+  readonly dataplaneSeed?: number;
   /** Upstream resolvers of the cluster DNS; empty: each node's host resolv.conf. */
   readonly dnsUpstreams: readonly string[];
   /**

@@ -41,11 +41,23 @@ import {
 } from './netns.js';
 import { dnsRelayNamespaceName, podNamespaceName, StatePaths, tapName } from './names.js';
 import { plugUplink } from './outside.js';
-import { Pipeline } from '../datapath/pipeline.js';
+import { Pipeline, type PipelineOptions } from '../datapath/pipeline.js';
+import { seededRandom } from '../cluster/random.js';
 import { chooseWorkload, type Workload } from './workloads/choose.js';
 
 /** The source port of a traced packet when none is given: one from Linux's ephemeral range. */
 const DEFAULT_TRACE_SPORT = 40000;
+
+/**
+ * The dataplane's random source and hash seeds: from `up --seed` when it was given (each
+ * node its own stream, the same every run), else unpredictable as the kernel's.
+ */
+function dataplaneOptions(cluster: Cluster, node: Node): PipelineOptions {
+  const seed = cluster.settings.dataplaneSeed;
+  if (seed === undefined) return { conntrackMax: cluster.settings.conntrackMax, seed: randomInt(2 ** 31) };
+  const mixed = (seed ^ Math.imul(node.index, 0x9e3779b1)) >>> 0;
+  return { conntrackMax: cluster.settings.conntrackMax, seed: mixed & 0x7fffffff, random: seededRandom(mixed) };
+}
 
 /** The uplink's TAP takes the last sequence number of the node's TAP names. */
 const UPLINK_SEQ = 0xffff;
@@ -186,7 +198,7 @@ export class NodeAgent {
       },
       // performance.now() is a double in ms with sub-µs digits: no BigInt per reading.
       () => Math.round((performance.now() - t0) * 1e6),
-      { conntrackMax: cluster.settings.conntrackMax, seed: randomInt(2 ** 31) },
+      dataplaneOptions(cluster, node),
     );
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
     this.store = new FileStore(options.paths.dir);
