@@ -485,12 +485,6 @@ export class Defrag {
     return removed;
   }
 
-  /** Discards every datagram held (not counted as drops). */
-  flush(): void {
-    while (this.oldest !== NONE) this.release(this.oldest);
-    this.heldBytes = 0;
-  }
-
   // ---- internals -----------------------------------------------------------------------
 
   private dropFragment(reason: DefragDrop): DefragResult {
