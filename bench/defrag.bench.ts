@@ -9,7 +9,10 @@
  *   cost does not grow with what the table holds.
  * - Cutting the same datagrams again with fragmentIpv4 at 1500. Per datagram.
  *
- * Inputs are built before timing; each batch counts its Complete results and the run
+ * Targets are about 2.5 times the CPU time measured on the shared 2-core development
+ * machine (615 to 830, 660 to 812, 289 to 321, 7694 to 11280 and 3916 to 6362 ns in two
+ * runs under load), so a regression shows and a busy neighbour does not.
+ * One operation is one datagram (all its fragments). Inputs are built before timing; each batch counts its Complete results and the run
  * fails if any datagram did not complete, and the reassembled bytes are compared with
  * the original before timing.
  */
@@ -17,7 +20,7 @@ import { internetChecksum } from '../src/packet/checksum.js';
 import { writeU16, writeU32 } from '../src/packet/bytes.js';
 import { fragmentIpv4, FragmentError } from '../src/packet/ipv4-fragment.js';
 import { Defrag, DefragResult } from '../src/netfilter/defrag.js';
-import { runMicroSuite, sink, type BenchContext, type BenchModule, type Figure } from './harness.js';
+import { atMost, runMicroSuite, sink, type BenchContext, type BenchModule, type Figure } from './harness.js';
 
 const T0 = 1_000 * 1e9;
 const MTU = 1500;
@@ -115,20 +118,18 @@ async function reassemblyFigures(ctx: BenchContext): Promise<Figure[]> {
     ...(await runMicroSuite(ctx, {
       name: 'defrag-2',
       opsPerCall: SMALL_BATCH,
-      unit: 'ns/datagram',
       cases: [
-        { name: NAMES.small, run: reassembleBatch(plain, smallFrags, SMALL_BATCH, tallies.small) },
-        { name: NAMES.smallLoaded, run: reassembleBatch(loaded, smallFrags, SMALL_BATCH, tallies.loaded) },
-        { name: NAMES.cutSmall, run: cutBatch(small, SMALL_BATCH) },
+        { name: NAMES.small, target: atMost(2000), run: reassembleBatch(plain, smallFrags, SMALL_BATCH, tallies.small) },
+        { name: NAMES.smallLoaded, target: atMost(2000), run: reassembleBatch(loaded, smallFrags, SMALL_BATCH, tallies.loaded) },
+        { name: NAMES.cutSmall, target: atMost(1000), run: cutBatch(small, SMALL_BATCH) },
       ],
     })),
     ...(await runMicroSuite(ctx, {
       name: 'defrag-45',
       opsPerCall: LARGE_BATCH,
-      unit: 'ns/datagram',
       cases: [
-        { name: NAMES.large, run: reassembleBatch(plain, largeFrags, LARGE_BATCH, tallies.large) },
-        { name: NAMES.cutLarge, run: cutBatch(large, LARGE_BATCH) },
+        { name: NAMES.large, target: atMost(20_000), run: reassembleBatch(plain, largeFrags, LARGE_BATCH, tallies.large) },
+        { name: NAMES.cutLarge, target: atMost(10_000), run: cutBatch(large, LARGE_BATCH) },
       ],
     })),
   ];

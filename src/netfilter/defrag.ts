@@ -20,7 +20,10 @@
  *   by `maxFragments` and by the fragment's size, never by how many datagrams are held.
  * - Bounded: `maxDatagrams` slots of `maxDatagramSize` bytes each, all memory allocated
  *   in the constructor; `byteLength` (indexes and metadata included) never exceeds
- *   `memoryLimit`. The default of 4 MiB is the kernel's ipfrag_high_thresh.
+ *   `memoryLimit`. The default of 4 MiB is the kernel's ipfrag_high_thresh; since every
+ *   slot can hold a 64 KiB datagram, that is 63 datagrams in progress at once (the
+ *   kernel counts the skbs it holds, so its 4 MiB takes more small datagrams). A larger
+ *   `memoryLimit`, or a smaller `maxDatagramSize` (9000: 428 slots), buys more.
  *
  * Keying. A datagram is (source, destination, protocol, identification), RFC 791's
  * reassembly key and the kernel's ipq key. The index is a seeded FlowTable.
@@ -485,12 +488,6 @@ export class Defrag {
     return removed;
   }
 
-  /** Discards every datagram held (not counted as drops). */
-  flush(): void {
-    while (this.oldest !== NONE) this.release(this.oldest);
-    this.heldBytes = 0;
-  }
-
   // ---- internals -----------------------------------------------------------------------
 
   private dropFragment(reason: DefragDrop): DefragResult {
@@ -625,7 +622,7 @@ export class Defrag {
   }
 
   /**
-   * Records [start, end) among the slot's runs: PacketOk-like 0 when placed, Duplicate
+   * Records [start, end) among the slot's runs: 0 when placed, Duplicate
    * when it lies inside one run (all its bytes held), Overlap when it meets held bytes
    * otherwise. Runs stay sorted and adjacent ones merge, so "inside one run" is the same
    * as "every byte held" (the kernel's rule, over its fragment runs).

@@ -65,6 +65,27 @@ export const FragmentError = {
 } as const;
 export type FragmentError = (typeof FragmentError)[keyof typeof FragmentError];
 
+/** `outputFragmentSize`'s answer when DF forbids the cut: send ICMP fragmentation needed (3/4) with the MTU. */
+export const NEEDS_ICMP_FRAG_NEEDED = -1;
+
+/**
+ * What the kernel's output path does with a datagram of `ipLength` bytes on a path of
+ * `mtu` (ip_forward's ip_exceeds_mtu, then ip_fragment and ip_do_fragment): 0 to send it
+ * whole, a size to cut it to with `fragmentIpv4` (`keepDf` = `dontFragment`), or
+ * NEEDS_ICMP_FRAG_NEEDED. `fragMaxSize` is 0 for a datagram that arrived whole, and the
+ * largest fragment's size (defrag.ts `maxFragmentSize`) for one that was reassembled: such
+ * a datagram is always cut again, to its sender's fragment size or the MTU if smaller, and
+ * with DF only refused when the sender's fragments themselves would not fit.
+ */
+export function outputFragmentSize(ipLength: number, dontFragment: boolean, fragMaxSize: number, mtu: number): number {
+  if (fragMaxSize > 0) {
+    if (dontFragment && fragMaxSize > mtu) return NEEDS_ICMP_FRAG_NEEDED;
+    return Math.min(mtu, fragMaxSize);
+  }
+  if (ipLength <= mtu) return 0;
+  return dontFragment ? NEEDS_ICMP_FRAG_NEEDED : mtu;
+}
+
 /** How many fragments `fragmentIpv4` makes of a payload of `payloadLength` bytes: 1 when it fits. */
 export function ipv4FragmentCount(headerLength: number, payloadLength: number, maxIpSize: number): number {
   if (headerLength + payloadLength <= maxIpSize) return 1;

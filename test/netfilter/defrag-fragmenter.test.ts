@@ -1,6 +1,13 @@
 import test from 'ava';
 import { internetChecksum } from '../../src/packet/checksum.js';
-import { fragmentIpv4, FragmentError, ipv4FragmentCount, IPV4_MIN_MTU } from '../../src/packet/ipv4-fragment.js';
+import {
+  fragmentIpv4,
+  FragmentError,
+  ipv4FragmentCount,
+  IPV4_MIN_MTU,
+  NEEDS_ICMP_FRAG_NEEDED,
+  outputFragmentSize,
+} from '../../src/packet/ipv4-fragment.js';
 import { hex, poisoned } from '../helpers/bytes.js';
 import { datagram, fragment, fragments } from './defrag-frames.js';
 
@@ -143,4 +150,21 @@ test('impossible inputs: errors, never a throw, nothing emitted', (t) => {
   const sixty = datagram({ payloadLength: 200, options: Buffer.alloc(40, 1) });
   t.is(fragmentIpv4(sixty, 0, 67, out, 0, emit), FragmentError.BadSize, '60-byte header needs 68');
   t.is(fragmentIpv4(sixty, 0, 68, out, 0, () => {}), FragmentError.Ok, '68 is RFC 791\'s minimum');
+});
+
+test('outputFragmentSize: the kernel\'s output decision, whole, reassembled, with and without DF', (t) => {
+  const ICMP = NEEDS_ICMP_FRAG_NEEDED;
+  // [ipLength, DF, fragMaxSize, mtu, expected, why]
+  const cases: [number, boolean, number, number, number, string][] = [
+    [1400, false, 0, 1450, 0, 'fits: whole'],
+    [1450, true, 0, 1450, 0, 'fits exactly, DF: whole'],
+    [3000, false, 0, 1450, 1450, 'too big, no DF: cut to the MTU'],
+    [3000, true, 0, 1450, ICMP, 'too big with DF: fragmentation needed'],
+    [3000, false, 1500, 9000, 1500, 'reassembled: cut to the sender\'s size even where it would fit'],
+    [3000, false, 1500, 1450, 1450, 'reassembled, smaller path: cut to the MTU'],
+    [3000, true, 1400, 1450, 1400, 'reassembled DF fragments that fit: cut again, DF kept'],
+    [3000, true, 1500, 1450, ICMP, 'reassembled DF fragments larger than the path: fragmentation needed'],
+    [1000, false, 600, 1500, 600, 'reassembled small datagram: still its fragments'],
+  ];
+  for (const [length, df, fms, mtu, expected, why] of cases) t.is(outputFragmentSize(length, df, fms, mtu), expected, why);
 });

@@ -1,8 +1,9 @@
 /**
  * Golden fragments from the kernel itself. Two namespaces joined by a veth (pw-prefixed,
  * removed in teardown also when a test fails); python3 sends UDP datagrams of 3500 and
- * 2000 bytes and ping sends 3000-byte echoes, at MTU 1500 and 576, and tcpdump on the
- * receiving side writes what the kernel put on the wire. Each datagram's fragments, in
+ * 2000 bytes and ping sends 3000-byte echoes (with and without record route), at MTU 1500 and 576, and tcpdump on the
+ * receiving side writes what the kernel put on the wire. `ping -R` adds a record-route
+ * option, which the kernel keeps in the first fragment only (ip_options_fragment). Each datagram's fragments, in
  * capture order and reversed, must reassemble to what was sent (the UDP payload byte for
  * byte, the checksums the kernel summed over the whole datagram), and cutting it again
  * at the largest fragment size seen must give the kernel's own fragments to the byte.
@@ -170,6 +171,8 @@ serial('the kernel\'s fragments of UDP and ICMP datagrams reassemble to what was
     ...(await capture(() => {
       sendUdp(3500, 1, 40001);
       inNs(NS_A, 'ping', '-c', '1', '-W', '2', '-s', '3000', '-p', 'a5', ADDR_B);
+      // Record route: a 60-byte header whose option the kernel turns to NOPs after the first fragment.
+      inNs(NS_A, 'ping', '-R', '-c', '1', '-W', '2', '-s', '3000', '-p', 'a5', ADDR_B);
     })),
     ...(await (async () => {
       setMtu(576);
@@ -177,9 +180,9 @@ serial('the kernel\'s fragments of UDP and ICMP datagrams reassemble to what was
     })()),
   ];
   const groups = fragmentGroups(frames);
-  // UDP at 1500 and 576, the echo request and its reply.
-  t.is(groups.size, 4, [...groups.keys()].join(' '));
-  const seen = { udp3500: false, udp2000: false, echo: 0 };
+  // UDP at 1500 and 576, the echo requests and their replies.
+  t.is(groups.size, 6, [...groups.keys()].join(' '));
+  const seen = { udp3500: false, udp2000: false, echo: 0, recordRoute: 0 };
   for (const [key, frags] of groups) {
     t.true(frags.length >= 3, `${key}: ${frags.length} fragments`);
     const forward = reassemble(frags);
@@ -187,9 +190,10 @@ serial('the kernel\'s fragments of UDP and ICMP datagrams reassemble to what was
     t.deepEqual(backward.whole, forward.whole, `${key}: the order does not matter`);
     const { whole, maxFragmentSize } = forward;
     t.is(maxFragmentSize, Math.max(...frags.map((f) => f.length)));
-    t.is(internetChecksum(whole, 0, 20), 0, `${key}: header checksum`);
+    const headerLength = (whole[0] & 0x0f) * 4;
+    t.is(internetChecksum(whole, 0, headerLength), 0, `${key}: header checksum`);
     t.is(readU16(whole, 6), 0, `${key}: no fragment bits left`);
-    const l4 = whole.subarray(20);
+    const l4 = whole.subarray(headerLength);
     if (whole[9] === 17) {
       const length = l4.length - 8;
       const port = readU16(l4, 0);
@@ -204,11 +208,17 @@ serial('the kernel\'s fragments of UDP and ICMP datagrams reassemble to what was
       t.is(l4.length, 3008);
       t.true(l4.subarray(8 + 16).every((b) => b === 0xa5), 'ping -p a5 fills the rest');
       seen.echo++;
+      if (headerLength === 60) {
+        // The first fragment's options came through; later ones had only NOPs (and EOL) there.
+        t.is(whole[20 + (whole[20] === 1 ? 1 : 0)], 7, 'record route in the datagram');
+        for (const f of frags.slice(1)) t.true(f.subarray(20, 60).every((b) => b === 1 || b === 0), 'no record route after the first fragment');
+        seen.recordRoute++;
+      }
     }
     // The kernel's own cut, reproduced: ip_do_fragment at the largest size seen.
     t.deepEqual(refragment(whole, maxFragmentSize), frags, `${key}: refragmented to the kernel's bytes`);
   }
-  t.deepEqual(seen, { udp3500: true, udp2000: true, echo: 2 });
+  t.deepEqual(seen, { udp3500: true, udp2000: true, echo: 4, recordRoute: 2 });
 });
 
 serial('teardown leaves nothing of this test in the kernel', (t) => {
