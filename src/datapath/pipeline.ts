@@ -14,7 +14,7 @@
  * `dryRun` walks the same stages with a recorder and a transmit that sends nothing: that
  * is `podwire trace`, and there is no other model of the path.
  */
-import { cidrContains } from '../packet/addr.js';
+import { cidrContains, macBytes, macHigh, macLow } from '../packet/addr.js';
 import type { DatagramBatch, Port, RxBatch } from '../io/port.js';
 import type { Conntrack } from '../netfilter/conntrack.js';
 import type { PolicyTables } from '../netfilter/policy.js';
@@ -140,7 +140,7 @@ export class Pipeline {
     let slot = t.slots.findIndex((s) => s === undefined);
     if (slot < 0) slot = t.slots.length;
     if (slot >= MAX_SLOTS) throw new Error(`node ${this.node.name}: more than ${MAX_SLOTS} pods`);
-    t.slots[slot] = { name, ip, mac, port };
+    t.slots[slot] = { name, ip, mac, port, macBytes: macBytes(mac), macHigh: macHigh(mac), macLow: macLow(mac) };
     t.slotByHost[ip - this.node.subnet.base] = slot;
     t.floods.reset(slot, this.clock());
     port.start((batch) => this.receiveFromPod(slot, batch));
@@ -162,7 +162,7 @@ export class Pipeline {
     const slots = this.tables.slots;
     for (let slot = 0; slot < slots.length; slot++) {
       const pod = slots[slot];
-      if (pod !== undefined) out.push({ slot, ...pod });
+      if (pod !== undefined) out.push({ slot, name: pod.name, ip: pod.ip, mac: pod.mac, port: pod.port });
     }
     return out;
   }
@@ -176,6 +176,7 @@ export class Pipeline {
   attachUplink(port: Port, id: UplinkIdentity): void {
     this.transmit.uplink = port;
     this.tables.uplink = id;
+    this.tables.uplinkMacBytes = macBytes(id.mac);
     port.start((batch) => this.receiveFromUplink(batch));
   }
 

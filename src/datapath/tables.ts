@@ -4,7 +4,7 @@
  * table, NetworkPolicy, the DNS answerer, the fragment reassembly table. Stages depend on
  * the context and on these tables, never on each other.
  */
-import { cidrContains, cidrSize, type Cidr } from '../packet/addr.js';
+import { cidrContains, cidrSize, macBytes, type Cidr } from '../packet/addr.js';
 import { Conntrack } from '../netfilter/conntrack.js';
 import type { PolicyTables } from '../netfilter/policy.js';
 import { AffinityTable, type LiveServiceTable } from '../netfilter/service-table.js';
@@ -58,6 +58,10 @@ export interface PodSlot {
   ip: number;
   mac: number;
   port: Port;
+  /** `mac` in the forms the path compares and keys by (see EthernetView.dstIs). */
+  macBytes: Uint8Array;
+  macHigh: number;
+  macLow: number;
 }
 
 export interface PathOptions {
@@ -95,6 +99,10 @@ export class PathTables {
   /** Where pods' TCP connections to the cluster DNS address go (the node's DNS relay); 0: nowhere. */
   dnsTcpTarget = 0;
   uplink: UplinkIdentity | undefined;
+  /** The bridge's, the VTEP's and the uplink's MACs as 6 bytes, for the path to compare and write. */
+  readonly gatewayMacBytes: Uint8Array;
+  readonly vtepMacBytes: Uint8Array;
+  uplinkMacBytes: Uint8Array = new Uint8Array(6);
   /** True once the overlay socket is attached. */
   overlayLinked = false;
   /** LoadBalancer addresses this node answers ARP for on its uplink. */
@@ -107,6 +115,8 @@ export class PathTables {
     readonly node: NodeIdentity,
     options: PathOptions = {},
   ) {
+    this.gatewayMacBytes = macBytes(node.gatewayMac);
+    this.vtepMacBytes = macBytes(node.vtepMac);
     this.slotByHost = new Int32Array(Math.min(cidrSize(node.subnet), 1 << 16)).fill(NO_POD);
     this.random = options.random ?? Math.random;
     this.conntrack = new Conntrack({ maxEntries: options.conntrackMax ?? 262_144, seed: options.seed ?? 0x9e3779b9 });

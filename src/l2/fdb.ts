@@ -16,6 +16,8 @@
 
 const EMPTY = 0xffffffff;
 
+import { macHigh, macLow } from '../packet/addr.js';
+
 export const FDB_DEFAULT_AGING_NS = 300_000_000_000;
 
 export class Fdb {
@@ -47,8 +49,15 @@ export class Fdb {
 
   /** Records that `mac` was seen on `port`; a station that moved is re-pointed. */
   learn(mac: number, port: number, nowNs: number): void {
-    const high = Math.floor(mac / 0x100000000);
-    const low = mac >>> 0;
+    this.learnHalves(macHigh(mac), macLow(mac), port, nowNs);
+  }
+
+  /**
+   * `learn` for a MAC given as its high 16 bits and low 32 bits (as an int32): the
+   * forwarding path's form, in small integers that never become heap numbers.
+   */
+  learnHalves(high: number, lowInt32: number, port: number, nowNs: number): void {
+    const low = lowInt32 >>> 0;
     let slot = this.slotOf(high, low);
     for (;;) {
       const p = this.port[slot];
@@ -73,8 +82,12 @@ export class Fdb {
 
   /** The port `mac` was last seen on, or -1 when unknown or aged out. */
   lookup(mac: number, nowNs: number): number {
-    const high = Math.floor(mac / 0x100000000);
-    const low = mac >>> 0;
+    return this.lookupHalves(macHigh(mac), macLow(mac), nowNs);
+  }
+
+  /** `lookup` by (high 16 bits, low 32 bits as an int32), as `learnHalves`. */
+  lookupHalves(high: number, lowInt32: number, nowNs: number): number {
+    const low = lowInt32 >>> 0;
     let slot = this.slotOf(high, low);
     for (;;) {
       const p = this.port[slot];

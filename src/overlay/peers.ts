@@ -11,7 +11,7 @@
  * pays for a single lookup; `routes()`, `neighbours()` and `fdb()` render the three tables
  * for people, in the words of `ip route`, `ip neigh` and `bridge fdb`.
  */
-import { formatCidr, formatIpv4, formatMac, type Cidr } from '../packet/addr.js';
+import { formatCidr, formatIpv4, formatMac, macBytes, type Cidr } from '../packet/addr.js';
 import { LpmTable } from '../netfilter/lpm.js';
 
 export interface Lease {
@@ -29,6 +29,8 @@ export interface Lease {
 export interface Peer extends Lease {
   /** Small integer naming this peer in counters and captures; stable while the lease lives. */
   readonly id: number;
+  /** `vtepMac` as 6 bytes, as the forwarding path writes it (no number per frame). */
+  readonly vtepMacBytes: Uint8Array;
 }
 
 export class OverlayPeers {
@@ -42,7 +44,7 @@ export class OverlayPeers {
   /** Adds or replaces the peer for `lease.node`; returns it. */
   add(lease: Lease): Peer {
     this.remove(lease.node);
-    const peer: Peer = { ...lease, id: this.nextId++ };
+    const peer: Peer = { ...lease, id: this.nextId++, vtepMacBytes: macBytes(lease.vtepMac) };
     this.byNode.set(lease.node, peer);
     this.byUnderlay.set(lease.underlayAddr, peer);
     this.routeTable.set(lease.subnet, peer);

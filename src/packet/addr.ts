@@ -104,6 +104,21 @@ export function readMac(buf: Uint8Array, offset: number): number {
   );
 }
 
+/** A MAC as the 6 bytes the forwarding path compares and copies (see EthernetView.dstIs). */
+export function macBytes(mac: number): Uint8Array {
+  const out = new Uint8Array(6);
+  writeMac(out, 0, mac);
+  return out;
+}
+
+/** The (high 16 bits, low 32 bits as int32) halves tables key a MAC by. */
+export function macHigh(mac: number): number {
+  return Math.floor(mac / 0x100000000);
+}
+export function macLow(mac: number): number {
+  return mac | 0;
+}
+
 export function writeMac(buf: Uint8Array, offset: number, mac: number): void {
   const high = Math.floor(mac / 0x100000000);
   const low = mac >>> 0;

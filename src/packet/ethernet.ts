@@ -101,6 +101,49 @@ export class EthernetView {
   set srcMac(mac: number) {
     writeMac(this.buf, this.offset + SRC_MAC, mac);
   }
+  /**
+   * The forwarding path's MAC operations: against a MAC held as 6 bytes (`macBytes`), and
+   * the destination as two small integers. A MAC as one number is above 2^31, so each
+   * getter result or argument that crosses a call that is not inlined becomes a heap
+   * number: one allocation per frame per MAC. These make none.
+   */
+  dstIs(mac: Uint8Array): boolean {
+    return sameMac(this.buf, this.offset + DST_MAC, mac);
+  }
+  srcIs(mac: Uint8Array): boolean {
+    return sameMac(this.buf, this.offset + SRC_MAC, mac);
+  }
+  setDstFrom(mac: Uint8Array): void {
+    copyMac(this.buf, this.offset + DST_MAC, mac);
+  }
+  setSrcFrom(mac: Uint8Array): void {
+    copyMac(this.buf, this.offset + SRC_MAC, mac);
+  }
+  /** Broadcast or multicast: the I/G bit of the first byte. */
+  get dstIsGroup(): boolean {
+    return (this.buf[this.offset + DST_MAC] & 0x01) !== 0;
+  }
+  /** The destination's first two bytes, for tables keyed by (high, low). */
+  get dstHigh(): number {
+    return readU16(this.buf, this.offset + DST_MAC);
+  }
+  /** The destination's last four bytes as an int32 (a small integer, never a heap number). */
+  dstLowInt32(): number {
+    const b = this.buf;
+    const at = this.offset + DST_MAC + 2;
+    return (b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3];
+  }
+  /** Swaps source and destination MACs in place (an answer going back where it came from). */
+  swapMacs(): void {
+    const b = this.buf;
+    const at = this.offset;
+    for (let i = 0; i < 6; i++) {
+      const x = b[at + DST_MAC + i];
+      b[at + DST_MAC + i] = b[at + SRC_MAC + i];
+      b[at + SRC_MAC + i] = x;
+    }
+  }
+
   /** The EtherType of the payload: after the tag when there is one. */
   get ethertype(): number {
     return readU16(this.buf, this.offset + this.headerLength - 2);
@@ -196,4 +239,19 @@ export function emitEthernet(repr: EthernetRepr, buf: Uint8Array, offset: number
   writeU16(buf, offset + TCI, tci);
   writeU16(buf, offset + TCI + 2, repr.ethertype);
   return ETHERNET_HEADER_LEN + VLAN_TAG_LEN;
+}
+
+function sameMac(buf: Uint8Array, at: number, mac: Uint8Array): boolean {
+  return (
+    buf[at] === mac[0] && buf[at + 1] === mac[1] && buf[at + 2] === mac[2] && buf[at + 3] === mac[3] && buf[at + 4] === mac[4] && buf[at + 5] === mac[5]
+  );
+}
+
+function copyMac(buf: Uint8Array, at: number, mac: Uint8Array): void {
+  buf[at] = mac[0];
+  buf[at + 1] = mac[1];
+  buf[at + 2] = mac[2];
+  buf[at + 3] = mac[3];
+  buf[at + 4] = mac[4];
+  buf[at + 5] = mac[5];
 }

@@ -248,7 +248,21 @@ function expectRepr(path: string, value: unknown): void {
 
 export function exerciseEthernet(view: EthernetView, available: number): EthernetRepr | PacketError {
   const repr = expectParsed('parseEthernet', parseEthernet(view));
-  exerciseView(view, available, { payload: (v) => v.payload() });
+  const mac = new Uint8Array([2, 0, 0, 0, 0, 1]);
+  exerciseView(view, available, {
+    payload: (v) => v.payload(),
+    dstIs: (v) => v.dstIs(mac),
+    // An int32 by design (negative above 2^31): its bits, read unsigned, are the field.
+    dstLowInt32: (v) => v.dstLowInt32() >>> 0,
+    srcIs: (v) => v.srcIs(mac),
+    // The writes put back what they read: the frame's verdict must not change.
+    setDstFrom: (v) => v.setDstFrom(Uint8Array.from({ length: 6 }, (_, i) => v.buf[v.offset + i])),
+    setSrcFrom: (v) => v.setSrcFrom(Uint8Array.from({ length: 6 }, (_, i) => v.buf[v.offset + 6 + i])),
+    swapMacs: (v) => {
+      v.swapMacs();
+      v.swapMacs();
+    },
+  });
   return repr;
 }
 

@@ -7,7 +7,6 @@
  * requires): a service's reply from a backend on the same bridge must be un-NATed, and
  * policy must hold between two pods of one node, flooded frames included.
  */
-import { BROADCAST_MAC, isMulticastMac } from '../../packet/addr.js';
 import { ETHERTYPE } from '../../packet/ethernet.js';
 import { Drop } from '../drops.js';
 import { Egress, Verdict, type FrameContext } from '../context.js';
@@ -16,13 +15,12 @@ import type { Stage } from './stage.js';
 
 function bridge(ctx: FrameContext, t: PathTables): Verdict {
   const eth = ctx.eth;
-  const dst = eth.dstMac;
   const type = eth.ethertype;
-  if (dst === t.node.gatewayMac) {
+  if (eth.dstIs(t.gatewayMacBytes)) {
     if (type === ETHERTYPE.IPV4) return Verdict.Continue;
     return ctx.dropped(type === ETHERTYPE.IPV6 ? Drop.Ipv6 : Drop.UnknownEthertype);
   }
-  const out = dst === BROADCAST_MAC || isMulticastMac(dst) ? -1 : t.fdb.lookup(dst, ctx.nowNs);
+  const out = eth.dstIsGroup ? -1 : t.fdb.lookupHalves(eth.dstHigh, eth.dstLowInt32(), ctx.nowNs);
   if (out === ctx.inSlot) return ctx.dropped(Drop.SamePort);
   if (out < 0) {
     if (!ctx.dry && !t.floods.allow(ctx.inSlot, ctx.nowNs)) return ctx.dropped(Drop.FloodLimited);

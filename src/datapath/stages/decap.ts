@@ -30,7 +30,7 @@ function decap(ctx: FrameContext, t: PathTables): Verdict {
   ctx.counters.decapsulated++;
   const inner = ctx.eth;
   if (inner.check(buf, vx.payloadOffset, vx.payloadLength) !== PacketOk) return ctx.dropped(Drop.Malformed);
-  if (inner.dstMac !== t.node.vtepMac) return ctx.dropped(Drop.NotForThisNode);
+  if (!inner.dstIs(t.vtepMacBytes)) return ctx.dropped(Drop.NotForThisNode);
   if (inner.ethertype !== ETHERTYPE.IPV4) return ctx.dropped(inner.ethertype === ETHERTYPE.IPV6 ? Drop.Ipv6 : Drop.UnknownEthertype);
   const bad = ctx.parseIpv4(buf, inner.payloadOffset, inner.payloadLength);
   if (bad !== PARSED) return ctx.dropped(bad);

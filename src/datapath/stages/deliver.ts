@@ -13,7 +13,7 @@ function deliver(ctx: FrameContext, t: PathTables): Verdict {
   if (ctx.egress !== Egress.Pod) return Verdict.Continue;
   const pod = t.slots[ctx.egressSlot]!;
   const ip = ctx.ip;
-  rewriteL2(ctx, pod.mac, t.node.gatewayMac);
+  rewriteL2(ctx, pod.macBytes, t.gatewayMacBytes);
   ip.decrementTtl();
   ctx.counters.forwarded++;
   return Verdict.Egress;
@@ -24,13 +24,13 @@ function deliver(ctx: FrameContext, t: PathTables): Verdict {
  * tag behind; the view may be the inner one of a VXLAN datagram) and points transmit at
  * the frame.
  */
-export function rewriteL2(ctx: FrameContext, dstMac: number, srcMac: number): void {
+export function rewriteL2(ctx: FrameContext, dstMac: Uint8Array, srcMac: Uint8Array): void {
   const ip = ctx.ip;
   const eth = ctx.eth;
   const ethOffset = ip.offset - ETHERNET_HEADER_LEN;
   eth.check(ip.buf, ethOffset, ETHERNET_HEADER_LEN + ip.totalLength);
-  eth.dstMac = dstMac;
-  eth.srcMac = srcMac;
+  eth.setDstFrom(dstMac);
+  eth.setSrcFrom(srcMac);
   eth.ethertype = ETHERTYPE.IPV4;
   ctx.sendPacket();
 }

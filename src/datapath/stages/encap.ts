@@ -27,7 +27,7 @@ function encap(ctx: FrameContext, t: PathTables): Verdict {
     if (ctx.fragmentSize === 0 || ctx.fragmentSize > mtu) ctx.fragmentSize = mtu;
   }
   const peer = ctx.egressPeer!;
-  rewriteL2(ctx, peer.vtepMac, t.node.vtepMac);
+  rewriteL2(ctx, peer.vtepMacBytes, t.vtepMacBytes);
   ip.decrementTtl();
   ctx.counters.encapsulated++;
   return Verdict.Egress;

@@ -30,13 +30,13 @@ function local(ctx: FrameContext, t: PathTables): Verdict {
     case Ingress.Uplink:
       // What service NAT did not send on is for the node: its address or an announced LB address.
       if (dst !== up!.addr && !t.announced.has(dst)) return Verdict.Continue;
-      return dst === up!.addr && answerEcho(ctx, up!.mac) ? echoed(ctx, Egress.UplinkAddressed) : ctx.dropped(Drop.LocalUnhandled);
+      return dst === up!.addr && answerEcho(ctx, t.uplinkMacBytes) ? echoed(ctx, Egress.UplinkAddressed) : ctx.dropped(Drop.LocalUnhandled);
     case Ingress.Overlay:
       if (dst !== t.node.gatewayIp) return Verdict.Continue;
-      return answerEcho(ctx, t.node.vtepMac) ? echoed(ctx, Egress.Peer) : ctx.dropped(Drop.LocalUnhandled);
+      return answerEcho(ctx, t.vtepMacBytes) ? echoed(ctx, Egress.Peer) : ctx.dropped(Drop.LocalUnhandled);
     case Ingress.Pod:
       if (dst === t.node.gatewayIp || (up !== undefined && dst === up.addr)) {
-        return answerEcho(ctx, t.node.gatewayMac) ? echoed(ctx, Egress.Pod) : ctx.dropped(Drop.LocalUnhandled);
+        return answerEcho(ctx, t.gatewayMacBytes) ? echoed(ctx, Egress.Pod) : ctx.dropped(Drop.LocalUnhandled);
       }
       if (dst === t.node.dnsIp && t.dns !== undefined && ctx.l4 === ctx.udp && ctx.udp.dstPort === DNS_PORT) return answerDns(ctx, t);
       return Verdict.Continue;
@@ -49,13 +49,13 @@ function local(ctx: FrameContext, t: PathTables): Verdict {
  * Turns the ICMP echo request in the context into its reply in place, from `ourMac`.
  * Returns false for anything else.
  */
-function answerEcho(ctx: FrameContext, ourMac: number): boolean {
+function answerEcho(ctx: FrameContext, ourMac: Uint8Array): boolean {
   const eth = ctx.eth;
   const ip = ctx.ip;
   const icmp = ctx.icmp;
   if (ctx.l4 !== icmp || icmp.type !== ICMP_ECHO_REQUEST || !icmp.verifyChecksum()) return false;
-  eth.dstMac = eth.srcMac;
-  eth.srcMac = ourMac;
+  eth.swapMacs();
+  eth.setSrcFrom(ourMac);
   const from = ip.srcAddr;
   ip.srcAddr = ip.dstAddr;
   ip.dstAddr = from;

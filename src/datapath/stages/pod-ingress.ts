@@ -19,8 +19,8 @@ function podIngress(ctx: FrameContext, t: PathTables): Verdict {
   if (pod === undefined) return ctx.dropped(Drop.NoNeighbour);
   const eth = ctx.eth;
   if (eth.check(ctx.buf, ctx.offset, ctx.length) !== PacketOk) return ctx.dropped(Drop.Malformed);
-  if (eth.srcMac !== pod.mac) return ctx.dropped(Drop.Spoofed);
-  if (!ctx.dry) t.fdb.learn(pod.mac, ctx.inSlot, ctx.nowNs);
+  if (!eth.srcIs(pod.macBytes)) return ctx.dropped(Drop.Spoofed);
+  if (!ctx.dry) t.fdb.learnHalves(pod.macHigh, pod.macLow, ctx.inSlot, ctx.nowNs);
   const type = eth.ethertype;
   if (type === ETHERTYPE.IPV4) {
     const bad = ctx.parseIpv4(ctx.buf, eth.payloadOffset, ctx.length - eth.headerLength);

@@ -11,12 +11,15 @@ import { rewriteL2 } from './deliver.js';
 import { segmentIpLength } from './encap.js';
 import type { Stage } from './stage.js';
 
+const NO_MAC = new Uint8Array(6);
+
 function toUplink(ctx: FrameContext, t: PathTables): Verdict {
   if (ctx.egress !== Egress.Uplink) return ctx.dropped(Drop.InternalError);
   const up = t.uplink;
   if (up === undefined) return ctx.dropped(Drop.NoRoute);
   if (ctx.offload.gsoType !== VNET_HDR_GSO_NONE && segmentIpLength(ctx) < 0) return ctx.dropped(Drop.Malformed);
-  rewriteL2(ctx, 0, up.mac);
+  // The destination MAC is the next hop's, which transmit resolves.
+  rewriteL2(ctx, NO_MAC, t.uplinkMacBytes);
   ctx.ip.decrementTtl();
   ctx.counters.forwarded++;
   return Verdict.Egress;

@@ -3,7 +3,6 @@
  * node (its MAC or a broadcast; its address or a LoadBalancer address it announces) goes
  * further, after the one checked parse of its headers.
  */
-import { BROADCAST_MAC, isMulticastMac } from '../../packet/addr.js';
 import { PacketOk } from '../../packet/errors.js';
 import { ETHERTYPE } from '../../packet/ethernet.js';
 import { Drop } from '../drops.js';
@@ -16,8 +15,7 @@ function uplinkIngress(ctx: FrameContext, t: PathTables): Verdict {
   if (up === undefined) return ctx.dropped(Drop.NotForThisNode);
   const eth = ctx.eth;
   if (eth.check(ctx.buf, ctx.offset, ctx.length) !== PacketOk) return ctx.dropped(Drop.Malformed);
-  const dstMac = eth.dstMac;
-  if (dstMac !== up.mac && dstMac !== BROADCAST_MAC && !isMulticastMac(dstMac)) return ctx.dropped(Drop.NotForThisNode);
+  if (!eth.dstIs(t.uplinkMacBytes) && !eth.dstIsGroup) return ctx.dropped(Drop.NotForThisNode);
   const type = eth.ethertype;
   if (type === ETHERTYPE.ARP) {
     return ctx.arp.check(ctx.buf, eth.payloadOffset, ctx.length - eth.headerLength) === PacketOk ? Verdict.Continue : ctx.dropped(Drop.Malformed);
