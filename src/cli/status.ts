@@ -28,7 +28,7 @@ export async function clusterStatus(name: string, paths: StatePaths, cluster: Cl
     const pid = nodePid(paths, node.name);
     let detail: NodeStatus | undefined;
     if (pid !== undefined) {
-      detail = (await callControl(paths.nodeSocket(node.name), 'status', {}, 2000).catch(() => undefined)) as NodeStatus | undefined;
+      detail = await callControl(paths.nodeSocket(node.name), 'status', {}, 2000).catch(() => undefined);
     }
     if (detail !== undefined) live.set(node.name, detail);
     nodes.push({

@@ -24,13 +24,14 @@ import { DnsServer, nameserversOf } from './dns-server.js';
 import { tracePacket, type TraceResult } from './trace.js';
 import { kubeProxyRules, type ServiceRuleInputs } from '../netfilter/kube-proxy.js';
 import { renderIptablesSave } from '../netfilter/iptables-save.js';
-import { ruleSetToJson } from '../netfilter/rules-json.js';
-import { formatConntrack } from '../netfilter/conntrack-format.js';
+import { ruleSetToJson, type RuleSetJson } from '../netfilter/rules-json.js';
 import { openOverlaySocket, openTapPort } from '../io/open.js';
 import type { DatagramPort, Port } from '../io/port.js';
 import { VtepSocket } from '../overlay/vtep.js';
 import { NodeCapture } from './capture.js';
 import { serveControl } from './control.js';
+import { NODE_OP_ARGS } from './control-protocol.js';
+import { ConntrackListing } from './conntrack-listing.js';
 import {
   createNamespace,
   destroyNamespace,
@@ -225,10 +226,11 @@ export class NodeAgent {
       this.pipeline.tap = this.capture;
     }
 
-    this.control = await serveControl(this.options.paths.nodeSocket(node.name), {
+    const conntrackListing = new ConntrackListing(this.pipeline.conntrack, () => this.pipeline.clock());
+    this.control = await serveControl(this.options.paths.nodeSocket(node.name), NODE_OP_ARGS, {
       status: () => this.status(),
-      rules: (args) => this.rules(args.format === 'json' ? 'json' : 'iptables'),
-      conntrack: () => this.conntrackEntries(),
+      rules: ({ format }) => this.rules(format),
+      conntrack: (query, out) => conntrackListing.stream(query, out),
       trace: (args) => this.trace(args),
     });
     this.readinessTimer = setInterval(() => void this.checkReadiness(), 250);
@@ -549,14 +551,9 @@ export class NodeAgent {
   }
 
   /** The node's rules as kube-proxy would write them: iptables-save text or JSON. */
-  rules(format: 'iptables' | 'json'): unknown {
+  rules(format: 'iptables' | 'json'): string | RuleSetJson {
     const ruleSet = kubeProxyRules(this.ruleInputs());
     return format === 'json' ? ruleSetToJson(ruleSet) : renderIptablesSave(ruleSet);
-  }
-
-  conntrackEntries(): { lines: string[]; entries: unknown[] } {
-    const entries = this.pipeline.conntrack.list(this.pipeline.clock());
-    return { lines: entries.map(formatConntrack), entries };
   }
 
   trace(args: Record<string, unknown>): TraceResult {

@@ -1,7 +1,6 @@
 import { COMMON_OPTIONS, parseCommand, UsageError } from '../args.js';
 import { readCluster, statePaths } from '../state.js';
 import { callControl } from '../../node/control.js';
-import type { NodeStatus } from '../../node/agent.js';
 import { askDns } from '../dns.js';
 import { usage } from './usage.js';
 
@@ -13,7 +12,7 @@ export async function dnsCommand(argv: string[]): Promise<number> {
   const cluster = readCluster(paths);
   if (cluster === undefined) throw new UsageError(`cluster ${name} is not running`);
   const node = values.node ?? cluster.nodes[0].name;
-  const status = (await callControl(paths.nodeSocket(node), 'status')) as NodeStatus;
+  const status = await callControl(paths.nodeSocket(node), 'status', {});
   if (status.dns === undefined) throw new Error(`node ${node} serves no DNS`);
   const lines = await askDns(status.dns.port, positionals[0], positionals[1] ?? 'A', values.tcp === true);
   process.stdout.write(lines);
