@@ -3,7 +3,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Conntrack, type ConntrackEntry } from '../../src/netfilter/conntrack.js';
 import { formatConntrack } from '../../src/netfilter/conntrack-format.js';
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../../src/netfilter/conntrack-tuple.js';
-import { ConntrackListing, DEFAULT_LISTING_LIMITS } from '../../src/node/conntrack-listing.js';
+import { ConntrackListing, DEFAULT_LISTING_LIMITS, nextTurn } from '../../src/node/conntrack-listing.js';
 import type { ConntrackChunk, ConntrackQuery } from '../../src/node/control-protocol.js';
 import { FILL_SERVER, fillConntrack, fillSource, fillSourcePort } from '../helpers/conntrack-fill.js';
 
@@ -58,14 +58,11 @@ async function record(listing: ConntrackListing, query: ConntrackQuery, keep = t
 
 let turnStarted = 0;
 let cpuStarted = process.cpuUsage();
-function timedTurn(): Promise<void> {
-  return new Promise((resolve) =>
-    setImmediate(() => {
-      turnStarted = performance.now();
-      cpuStarted = process.cpuUsage();
-      resolve();
-    }),
-  );
+/** The listing's own turn, noting when each starts. */
+async function timedTurn(): Promise<void> {
+  await nextTurn();
+  turnStarted = performance.now();
+  cpuStarted = process.cpuUsage();
 }
 
 test.serial('a full table (262,144) streams in bounded slices, one per turn of the event loop, without stalling it', async (t) => {
@@ -112,7 +109,8 @@ test.serial('filters select in the node before formatting; rows that fail a filt
   t.is(one.slices.length, 1);
 
   const now = NOW + SECOND;
-  const expected = (keep: (e: ConntrackEntry) => boolean) => full.list(now).filter(keep).length;
+  const listed = full.list(now);
+  const expected = (keep: (e: ConntrackEntry) => boolean) => listed.filter(keep).length;
   const count = async (query: ConntrackQuery) => (await record(listing, query)).shown;
   t.is(await count({ output: 'count', filter: { proto: IPPROTO_ICMP } }), expected((e) => e.proto === IPPROTO_ICMP));
   t.is(await count({ output: 'count', filter: { proto: IPPROTO_UDP, dport: 53 } }), expected((e) => e.proto === IPPROTO_UDP));
