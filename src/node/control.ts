@@ -233,7 +233,7 @@ function request<R, C>(path: string, op: string, args: object, onChunk: ((chunk:
     let ended = false;
     let reading = false;
     let timer: NodeJS.Timeout | undefined;
-    const fail = (err: ControlError) => {
+    const fail = (err: Error) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -272,7 +272,8 @@ function request<R, C>(path: string, op: string, args: object, onChunk: ((chunk:
         }
         if (ended && !settled) fail(new ControlError(`${path}: the node closed the connection before answering ${op}`));
       } catch (err) {
-        fail(err instanceof ControlError ? err : new ControlError((err as Error).message));
+        // The consumer's own failure (its output closed, say), passed on as it is.
+        fail(err instanceof Error ? err : new ControlError(String(err)));
       } finally {
         reading = false;
       }

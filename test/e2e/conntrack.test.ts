@@ -164,3 +164,28 @@ serial('a reader that stops reading for a while still gets every line, and the n
   t.is(stdout.trimEnd().split('\n').length, flows);
   t.is(FOOTER.exec(stderr)?.[1], String(flows));
 });
+
+serial('a reader that goes away (| head -1) ends the listing quietly with 141, as SIGPIPE ends conntrack', async (t) => {
+  const sport = await udpFlows(40_000, 3000);
+  const child = spawn(process.execPath, [CLI, 'conntrack', '--name', cluster.name, '--state-dir', cluster.stateRoot, 'node-1', '-p', 'udp', '--sport', String(sport)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const first = await new Promise<string>((resolve) => {
+    let got = '';
+    child.stdout.on('data', (d: Buffer) => {
+      got += d.toString();
+      if (got.includes('\n')) {
+        child.stdout.destroy();
+        resolve(got.slice(0, got.indexOf('\n')));
+      }
+    });
+  });
+  t.true(first.startsWith('udp      17 '), first);
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  t.is(code, 141);
+  t.is(stderr, '');
+  const counted = await conntrack('-C', '-p', 'udp', '--sport', String(sport));
+  t.is(counted.stdout, '3000\n');
+});

@@ -41,6 +41,9 @@ export function openStore(values: StateValues): { store: FileStore; cluster: Clu
   return { store, cluster };
 }
 
+/** The reader of our output went away (EPIPE): as `conntrack -L | head` ends conntrack. */
+export class ReaderGone extends Error {}
+
 /**
  * Writes to a stream as fast as its reader takes it: `write` waits for 'drain' when the
  * stream's buffer is full, `flush` until everything written has reached the kernel (a
@@ -50,8 +53,8 @@ export class Printer {
   private failed: Error | undefined;
 
   constructor(private readonly out: NodeJS.WritableStream & { writableNeedDrain?: boolean } = process.stdout) {
-    out.on('error', (err: Error) => {
-      this.failed = err;
+    out.on('error', (err: NodeJS.ErrnoException) => {
+      this.failed = err.code === 'EPIPE' ? new ReaderGone('the reader of the output went away') : err;
     });
   }
 
@@ -59,10 +62,10 @@ export class Printer {
     if (this.failed !== undefined) throw this.failed;
     if (this.out.write(text)) return;
     await new Promise<void>((resolve, reject) => {
-      const done = (err?: Error) => {
+      const done = () => {
         this.out.off('drain', done);
         this.out.off('error', done);
-        if (err !== undefined) reject(err);
+        if (this.failed !== undefined) reject(this.failed);
         else resolve();
       };
       this.out.on('drain', done);
@@ -72,6 +75,6 @@ export class Printer {
 
   async flush(): Promise<void> {
     if (this.failed !== undefined) throw this.failed;
-    await new Promise<void>((resolve, reject) => this.out.write('', (err) => (err == null ? resolve() : reject(err))));
+    await new Promise<void>((resolve, reject) => this.out.write('', (err) => (err == null ? resolve() : reject(this.failed ?? err))));
   }
 }

@@ -6,7 +6,7 @@
 import { COMMON_OPTIONS, parseCommand, UsageError } from '../args.js';
 import { parseIpv4 } from '../../packet/addr.js';
 import { CONNTRACK_PROTOCOLS, conntrackFilterProblem, type ConntrackFilter } from '../../netfilter/conntrack-filter.js';
-import { Printer, streamFromNode } from './common.js';
+import { Printer, ReaderGone, streamFromNode } from './common.js';
 import { usage } from './usage.js';
 
 /** The conntrack-tools release whose output podwire's follows (Debian bookworm's). */
@@ -67,17 +67,25 @@ export async function conntrackCommand(argv: string[]): Promise<number> {
 
   const out = new Printer();
   let printed = 0;
-  const { shown } = await streamFromNode(values, positionals[0], 'conntrack', { output, filter }, async (chunk) => {
-    if ('lines' in chunk) {
-      await out.write(`${chunk.lines.join('\n')}\n`);
-    } else {
-      await out.write(`${printed === 0 ? '[\n' : ',\n'}${chunk.entries.map(jsonElement).join(',\n')}`);
-      printed += chunk.entries.length;
-    }
-  });
-  if (output === 'count') await out.write(`${shown}\n`);
-  else if (output === 'json') await out.write(printed === 0 ? '[]\n' : '\n]\n');
-  await out.flush();
+  let shown: number;
+  try {
+    ({ shown } = await streamFromNode(values, positionals[0], 'conntrack', { output, filter }, async (chunk) => {
+      if ('lines' in chunk) {
+        await out.write(`${chunk.lines.join('\n')}\n`);
+      } else {
+        await out.write(`${printed === 0 ? '[\n' : ',\n'}${chunk.entries.map(jsonElement).join(',\n')}`);
+        printed += chunk.entries.length;
+      }
+    }));
+    if (output === 'count') await out.write(`${shown}\n`);
+    else if (output === 'json') await out.write(printed === 0 ? '[]\n' : '\n]\n');
+    await out.flush();
+  } catch (err) {
+    // `podwire conntrack | head`: the listing stops (the node sees the connection close) and
+    // the command ends as a tool killed by SIGPIPE does, quietly, with 128 + 13.
+    if (err instanceof ReaderGone) return 141;
+    throw err;
+  }
   if (output === 'text') process.stderr.write(`conntrack v${CONNTRACK_TOOLS_VERSION} (conntrack-tools): ${shown} flow entries have been shown.\n`);
   return 0;
 }
