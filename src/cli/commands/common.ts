@@ -52,7 +52,7 @@ export class ReaderGone extends Error {}
 export class Printer {
   private failed: Error | undefined;
 
-  constructor(private readonly out: NodeJS.WritableStream & { writableNeedDrain?: boolean } = process.stdout) {
+  constructor(private readonly out: NodeJS.WritableStream = process.stdout) {
     out.on('error', (err: NodeJS.ErrnoException) => {
       this.failed = err.code === 'EPIPE' ? new ReaderGone('the reader of the output went away') : err;
     });
