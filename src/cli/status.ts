@@ -39,7 +39,7 @@ export async function clusterStatus(name: string, paths: StatePaths, cluster: Cl
     const pid = nodePid(paths, node.name);
     let detail: NodeStatus | undefined;
     if (pid !== undefined) {
-      detail = (await callControl(paths.nodeSocket(node.name), 'status', {}, 2000).catch(() => undefined)) as NodeStatus | undefined;
+      detail = await callControl(paths.nodeSocket(node.name), 'status', {}, 2000).catch(() => undefined);
     }
     if (detail !== undefined) live.set(node.name, detail);
     const lease = leases.find((l) => l.node === node.name);

@@ -24,13 +24,14 @@ import { DnsServer, nameserversOf } from './dns-server.js';
 import { tracePacket, type TraceResult, type TraceSource } from './trace.js';
 import { kubeProxyRules, type ServiceRuleInputs } from '../netfilter/kube-proxy.js';
 import { renderIptablesSave } from '../netfilter/iptables-save.js';
-import { ruleSetToJson } from '../netfilter/rules-json.js';
-import { formatConntrack } from '../netfilter/conntrack-format.js';
+import { ruleSetToJson, type RuleSetJson } from '../netfilter/rules-json.js';
 import { openOverlaySocket, openTapPort } from '../io/open.js';
 import type { DatagramPort, Port } from '../io/port.js';
 import { VtepSocket } from '../overlay/vtep.js';
 import { NodeCapture } from './capture.js';
 import { serveControl } from './control.js';
+import { NODE_OP_ARGS, type TraceArgs } from './control-protocol.js';
+import { ConntrackListing } from './conntrack-listing.js';
 import {
   createNamespace,
   destroyNamespace,
@@ -258,10 +259,11 @@ export class NodeAgent {
       this.pipeline.tap = this.capture;
     }
 
-    this.control = await serveControl(this.options.paths.nodeSocket(node.name), {
+    const conntrackListing = new ConntrackListing(this.pipeline.conntrack, () => this.pipeline.clock());
+    this.control = await serveControl(this.options.paths.nodeSocket(node.name), NODE_OP_ARGS, {
       status: () => this.status(),
-      rules: (args) => this.rules(args.format === 'json' ? 'json' : 'iptables'),
-      conntrack: () => this.conntrackEntries(),
+      rules: ({ format }) => this.rules(format),
+      conntrack: (query, out) => conntrackListing.stream(query, out),
       trace: (args) => this.trace(args),
     });
     this.readinessTimer = setInterval(() => void this.checkReadiness(), 250);
@@ -632,31 +634,21 @@ export class NodeAgent {
   }
 
   /** The node's rules as kube-proxy would write them: iptables-save text or JSON. */
-  rules(format: 'iptables' | 'json'): unknown {
+  rules(format: 'iptables' | 'json'): string | RuleSetJson {
     const ruleSet = kubeProxyRules(this.ruleInputs());
     return format === 'json' ? ruleSetToJson(ruleSet) : renderIptablesSave(ruleSet);
   }
 
-  conntrackEntries(): { lines: string[]; entries: unknown[] } {
-    const entries = this.pipeline.conntrack.list(this.pipeline.clock());
-    return { lines: entries.map(formatConntrack), entries };
-  }
-
-  trace(args: Record<string, unknown>): TraceResult {
-    const dst = typeof args.dst === 'number' ? args.dst : NaN;
-    const dport = typeof args.dport === 'number' ? args.dport : NaN;
-    const sport = args.sport === undefined ? DEFAULT_TRACE_SPORT : typeof args.sport === 'number' ? args.sport : NaN;
-    if (!Number.isInteger(dst) || dst < 0 || dst > 0xffffffff || !Number.isInteger(dport) || dport < 1 || dport > 65535) throw new Error('trace needs a destination address and port');
-    if (!Number.isInteger(sport) || sport < 1 || sport > 65535) throw new Error('trace: --sport must be a port from 1 to 65535');
+  trace(args: TraceArgs): TraceResult {
     return tracePacket(
       { cluster: this.cluster, node: this.node, inputs: this.ruleInputs(), pipeline: this.pipeline },
-      { from: this.traceSource(args), dst, dport, sport, proto: args.proto === 'udp' ? 'udp' : 'tcp' },
+      { from: this.traceSource(args), dst: args.dst, dport: args.dport, sport: args.sport ?? DEFAULT_TRACE_SPORT, proto: args.proto },
     );
   }
 
   /** `--from POD`, `--from outside:IP` or `--from node:NAME` (with `--src IP`, default that node's overlay address). */
-  private traceSource(args: Record<string, unknown>): TraceSource {
-    const from = typeof args.from === 'string' ? args.from : typeof args.pod === 'string' ? args.pod : '';
+  private traceSource(args: TraceArgs): TraceSource {
+    const from = args.from;
     if (from.startsWith('outside:')) {
       const addr = parseIpv4(from.slice('outside:'.length));
       if (addr === undefined) throw new Error(`trace --from ${from}: not an IPv4 address`);
@@ -667,11 +659,9 @@ export class NodeAgent {
       const node = this.cluster.nodes.find((n) => n.name === name);
       if (node === undefined) throw new Error(`trace --from ${from}: no node ${name} (nodes: ${this.cluster.nodes.map((n) => n.name).join(', ')})`);
       if (node.name === this.node.name) throw new Error(`trace --from ${from}: that is this node; trace from one of its pods instead`);
-      const src = typeof args.src === 'number' ? args.src : node.podCIDR.base;
-      if (!Number.isInteger(src)) throw new Error('trace --src must be an IPv4 address');
-      return { kind: 'node', node, addr: src };
+      return { kind: 'node', node, addr: args.src ?? node.podCIDR.base };
     }
-    const namespace = typeof args.namespace === 'string' ? args.namespace : 'default';
+    const namespace = args.namespace;
     const pod = this.cluster.pods.find((p) => p.namespace === namespace && p.name === from);
     if (pod === undefined) throw new Error(`pod ${namespace}/${from} not found`);
     if (pod.node !== this.node.name) throw new Error(`pod ${namespace}/${pod.name} runs on ${pod.node}, not ${this.node.name}: trace it there`);

@@ -2,7 +2,6 @@ import { checkedArgument, COMMON_OPTIONS, parseCommand, UsageError } from '../ar
 import { checkDnsLabel } from '../../cluster/names.js';
 import { readCluster, statePaths } from '../state.js';
 import { callControl } from '../../node/control.js';
-import type { NodeStatus } from '../../node/agent.js';
 import { askDns } from '../dns.js';
 import { usage } from './usage.js';
 
@@ -19,7 +18,7 @@ export async function dnsCommand(argv: string[]): Promise<number> {
   if (cluster === undefined) throw new UsageError(`cluster ${name} is not running`);
   const node = values.node ?? cluster.nodes[0].name;
   if (!cluster.nodes.some((n) => n.name === node)) throw new UsageError(`node ${node} is not in cluster ${name} (nodes: ${cluster.nodes.map((n) => n.name).join(', ')})`);
-  const status = (await callControl(paths.nodeSocket(node), 'status')) as NodeStatus;
+  const status = await callControl(paths.nodeSocket(node), 'status', {});
   if (status.dns === undefined) throw new Error(`node ${node} serves no DNS`);
   const lines = await askDns(status.dns.port, qname, qtype, values.tcp === true);
   process.stdout.write(lines);

@@ -9,6 +9,6 @@ export async function rulesCommand(argv: string[]): Promise<number> {
   const format = values.format ?? 'iptables';
   if (positionals.length !== 1 || (format !== 'iptables' && format !== 'json')) throw new UsageError('podwire rules: usage: podwire rules NODE [--format iptables|json]');
   const answer = await askNode(values, checkedArgument('rules', 'NODE', positionals[0], checkDnsLabel), 'rules', { format });
-  process.stdout.write(format === 'json' ? `${JSON.stringify(answer, null, 2)}\n` : String(answer));
+  process.stdout.write(typeof answer === 'string' ? answer : `${JSON.stringify(answer, null, 2)}\n`);
   return 0;
 }

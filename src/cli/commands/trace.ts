@@ -1,7 +1,7 @@
 import { checkedArgument, COMMON_OPTIONS, namespaceOption, parseCommand, UsageError } from '../args.js';
 import { checkDnsLabel, checkPodName } from '../../cluster/names.js';
 import { parseIpv4 } from '../../packet/addr.js';
-import { formatTrace, type TraceResult } from '../../node/trace.js';
+import { formatTrace } from '../../node/trace.js';
 import { askNode } from './common.js';
 import { usage } from './usage.js';
 
@@ -36,7 +36,7 @@ export async function traceCommand(argv: string[]): Promise<number> {
   } else {
     checkedArgument('trace', '--from', from, checkPodName);
   }
-  const result = (await askNode(values, node, 'trace', { from, namespace, dst, dport, sport, src, proto: to![3] ?? 'tcp' })) as TraceResult;
+  const result = await askNode(values, node, 'trace', { from, namespace, dst, dport, sport, src, proto: to![3] === 'udp' ? 'udp' : 'tcp' });
   process.stdout.write(values.json === true ? `${JSON.stringify(result, null, 2)}\n` : formatTrace(result));
   return 0;
 }

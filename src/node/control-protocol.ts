@@ -1,0 +1,144 @@
+/**
+ * The control protocol a node speaks on its control socket: every op, with the arguments it
+ * takes, the result it answers and, for an op that streams, the chunks it sends first. The
+ * node's handlers (agent.ts) and the CLI's calls (cli/commands) are both typed by `NodeOps`,
+ * so neither end casts; the node checks each request's arguments here, at its edge, before
+ * a handler sees them.
+ *
+ * On the wire (control.ts), newline-delimited JSON, a message a line:
+ *
+ *   -> {"id":1,"op":"conntrack","args":{"output":"text","filter":{"proto":6}}}
+ *   <- {"id":1,"chunk":{"lines":["tcp      6 431999 ESTABLISHED src=..."]}}   streaming ops: 0 or more
+ *   <- {"id":1,"ok":true,"result":{"shown":1}}                             then exactly one answer
+ *   <- {"id":1,"ok":false,"error":"conntrack: unknown argument \"x\""}      or an error instead
+ *
+ * Addresses travel as uint32 numbers and protocols as IP protocol numbers, as the tables
+ * hold them; the CLI parses the user's text and this module judges the numbers.
+ */
+import type { NodeStatus } from './agent.js';
+import type { TraceResult } from './trace.js';
+import type { ConntrackEntry } from '../netfilter/conntrack.js';
+import { conntrackFilterProblem, type ConntrackFilter } from '../netfilter/conntrack-filter.js';
+import type { RuleSetJson } from '../netfilter/rules-json.js';
+
+/** One op: what a request carries, what its answer holds, what it streams before (never: nothing). */
+export type OpSpec = { readonly args: object; readonly result: unknown; readonly chunk: unknown };
+export type OpTable = { readonly [op: string]: OpSpec };
+
+export type NoArgs = Record<string, never>;
+
+export type RulesArgs = { readonly format: 'iptables' | 'json' };
+
+/** What a `conntrack` request lists: entries as `conntrack -L` prints them, as JSON, or a count (`-C`). */
+export type ConntrackQuery = { readonly output: 'text' | 'json' | 'count'; readonly filter: ConntrackFilter };
+/** A slice of a listing: formatted lines for `text`, entries for `json`; `count` streams nothing. */
+export type ConntrackChunk = { readonly lines: readonly string[] } | { readonly entries: readonly ConntrackEntry[] };
+export type ConntrackListed = { readonly shown: number };
+
+export type TraceArgs = {
+  /** Where the packet enters: a pod of the node (`POD`), `outside:IP` or `node:NAME`. */
+  readonly from: string;
+  readonly namespace: string;
+  readonly dst: number;
+  readonly dport: number;
+  /** The packet's source port; the node picks one from the ephemeral range when absent. */
+  readonly sport?: number;
+  /** With `node:NAME`, the inner source address (default: that node's overlay address). */
+  readonly src?: number;
+  readonly proto: 'tcp' | 'udp';
+};
+
+export type NodeOps = {
+  status: { args: NoArgs; result: NodeStatus; chunk: never };
+  rules: { args: RulesArgs; result: string | RuleSetJson; chunk: never };
+  conntrack: { args: ConntrackQuery; result: ConntrackListed; chunk: ConntrackChunk };
+  trace: { args: TraceArgs; result: TraceResult; chunk: never };
+};
+
+/** Where a streaming op's handler sends its chunks; `send` resolves once the connection can take more. */
+export interface ChunkSink<C> {
+  send(chunk: C): Promise<void>;
+}
+
+/** A request whose arguments do not fit its op: answered with this message, never handled. */
+export class ControlArgsError extends Error {}
+
+/** Per op, the check that turns a request's `args` (anything JSON) into the op's arguments or throws ControlArgsError. */
+export type ArgsValidators<Ops extends OpTable> = { readonly [Op in keyof Ops]: (raw: unknown) => Ops[Op]['args'] };
+
+/** `raw` as an object holding only `allowed` keys; absent args are no args. */
+function argsObject(op: string, raw: unknown, allowed: readonly string[]): { readonly [key: string]: unknown } {
+  if (raw === undefined) return {};
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ControlArgsError(`${op}: args must be an object`);
+  for (const key of Object.keys(raw)) {
+    if (!allowed.includes(key)) throw new ControlArgsError(`${op}: unknown argument ${JSON.stringify(key)}${allowed.length > 0 ? ` (takes ${allowed.join(', ')})` : ''}`);
+  }
+  return Object.fromEntries(Object.entries(raw));
+}
+
+function integer(op: string, name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new ControlArgsError(`${op}: ${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(value) ?? 'nothing'}`);
+  }
+  return value;
+}
+
+function optionalInteger(op: string, name: string, value: unknown, min: number, max: number): number | undefined {
+  return value === undefined ? undefined : integer(op, name, value, min, max);
+}
+
+function oneOf<T extends string>(op: string, name: string, value: unknown, choices: readonly T[]): T {
+  const found = choices.find((c) => c === value);
+  if (found === undefined) throw new ControlArgsError(`${op}: ${name} must be one of ${choices.join(', ')}, got ${JSON.stringify(value) ?? 'nothing'}`);
+  return found;
+}
+
+function text(op: string, name: string, value: unknown, maxLength: number): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > maxLength) {
+    throw new ControlArgsError(`${op}: ${name} must be a string of 1 to ${maxLength} characters`);
+  }
+  return value;
+}
+
+function conntrackFilter(raw: unknown): ConntrackFilter {
+  const f = argsObject('conntrack filter', raw, ['proto', 'src', 'dst', 'sport', 'dport']);
+  const filter: ConntrackFilter = {
+    proto: optionalInteger('conntrack', 'filter.proto', f.proto, 0, 255),
+    src: optionalInteger('conntrack', 'filter.src', f.src, 0, 0xffffffff),
+    dst: optionalInteger('conntrack', 'filter.dst', f.dst, 0, 0xffffffff),
+    sport: optionalInteger('conntrack', 'filter.sport', f.sport, 0, 0xffff),
+    dport: optionalInteger('conntrack', 'filter.dport', f.dport, 0, 0xffff),
+  };
+  const problem = conntrackFilterProblem(filter);
+  if (problem !== undefined) throw new ControlArgsError(`conntrack: ${problem}`);
+  return filter;
+}
+
+/** The node's checks, one per op of NodeOps. */
+export const NODE_OP_ARGS: ArgsValidators<NodeOps> = {
+  status: (raw) => {
+    argsObject('status', raw, []);
+    return {};
+  },
+  rules: (raw) => {
+    const a = argsObject('rules', raw, ['format']);
+    return { format: oneOf('rules', 'format', a.format, ['iptables', 'json'] as const) };
+  },
+  conntrack: (raw) => {
+    const a = argsObject('conntrack', raw, ['output', 'filter']);
+    return { output: oneOf('conntrack', 'output', a.output, ['text', 'json', 'count'] as const), filter: conntrackFilter(a.filter) };
+  },
+  trace: (raw) => {
+    const a = argsObject('trace', raw, ['from', 'namespace', 'dst', 'dport', 'sport', 'src', 'proto']);
+    return {
+      // Kubernetes object names are DNS subdomains: 253 characters at most, plus a `node:` or `outside:` prefix.
+      from: text('trace', 'from', a.from, 261),
+      namespace: text('trace', 'namespace', a.namespace, 253),
+      dst: integer('trace', 'dst', a.dst, 0, 0xffffffff),
+      dport: integer('trace', 'dport', a.dport, 1, 0xffff),
+      sport: optionalInteger('trace', 'sport', a.sport, 1, 0xffff),
+      src: optionalInteger('trace', 'src', a.src, 0, 0xffffffff),
+      proto: oneOf('trace', 'proto', a.proto, ['tcp', 'udp'] as const),
+    };
+  },
+};
