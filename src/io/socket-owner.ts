@@ -14,7 +14,7 @@
  * gives its IPv4-mapped address, 0 for `::`, and -1 for any other IPv6 address.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
 
 /** One socket line, reused for every line of a scan: copy what you keep. */
@@ -252,36 +252,73 @@ export interface TcpPeer {
 }
 
 /**
- * The owners of the client ends of TCP connections to `server` (address and port), from one
+ * The owners of the client ends of TCP connections to a server (address and port), from one
  * read of the TCP tables for all of them: `uids[i]` is the uid of `peers[i]`'s socket, or -1
  * when no line (or more than one, which a 4-tuple cannot have) matches or a table failed.
- * Reading /proc/net/tcp walks the whole established hash (milliseconds on a large host),
- * so it is asynchronous and callers batch their questions.
+ * Reading /proc/net/tcp walks the whole established hash (milliseconds on a large host, far
+ * more on a loaded one), so it is asynchronous and callers batch their questions; one
+ * lookup at a time per instance, which owns the buffer the tables are read into.
  */
-export async function tcpPeerOwners(peers: readonly TcpPeer[], serverAddr: number, serverPort: number, tables: readonly string[] = TCP_TABLES): Promise<Int32Array> {
-  const uids = new Int32Array(peers.length).fill(-1);
-  const byPort = new Map<number, number[]>();
-  peers.forEach((p, i) => byPort.set(p.clientPort, [...(byPort.get(p.clientPort) ?? []), i]));
-  const matches = new Uint8Array(peers.length);
-  const line: SocketLine = { localAddr: 0, localPort: 0, remoteAddr: 0, remotePort: 0, uid: 0, inode: 0 };
-  for (const path of tables) {
-    let text: Buffer;
+export class TcpPeerOwners {
+  private buf = Buffer.alloc(1 << 20);
+  private busy = false;
+  private readonly line: SocketLine = { localAddr: 0, localPort: 0, remoteAddr: 0, remotePort: 0, uid: 0, inode: 0 };
+
+  constructor(private readonly tables: readonly string[] = TCP_TABLES) {}
+
+  async lookup(peers: readonly TcpPeer[], serverAddr: number, serverPort: number): Promise<Int32Array> {
+    const uids = new Int32Array(peers.length).fill(-1);
+    if (this.busy) throw new Error('TcpPeerOwners: one lookup at a time');
+    this.busy = true;
     try {
-      text = await readFile(path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      return uids.fill(-1);
-    }
-    if (text.length >= MAX_TABLE_BYTES) return uids.fill(-1);
-    scanSocketTable(text, text.length, line, (l) => {
-      if (l.remotePort !== serverPort || l.remoteAddr !== serverAddr || l.inode === 0) return;
-      for (const i of byPort.get(l.localPort) ?? []) {
-        if (peers[i].clientAddr !== l.localAddr) continue;
-        matches[i]++;
-        uids[i] = l.uid;
+      const byPort = new Map<number, number[]>();
+      peers.forEach((p, i) => byPort.set(p.clientPort, [...(byPort.get(p.clientPort) ?? []), i]));
+      const matches = new Uint8Array(peers.length);
+      for (const path of this.tables) {
+        const length = await this.read(path);
+        if (length === MISSING) continue;
+        if (length < 0) return uids.fill(-1);
+        scanSocketTable(this.buf, length, this.line, (l) => {
+          if (l.remotePort !== serverPort || l.remoteAddr !== serverAddr || l.inode === 0) return;
+          for (const i of byPort.get(l.localPort) ?? []) {
+            if (peers[i].clientAddr !== l.localAddr) continue;
+            matches[i]++;
+            uids[i] = l.uid;
+          }
+        });
       }
-    });
+      for (let i = 0; i < peers.length; i++) if (matches[i] !== 1) uids[i] = -1;
+      return uids;
+    } finally {
+      this.busy = false;
+    }
   }
-  for (let i = 0; i < peers.length; i++) if (matches[i] !== 1) uids[i] = -1;
-  return uids;
+
+  /**
+   * The table into the buffer (grown when a read fills it): the length, or MISSING /
+   * UNREADABLE. One big read() at a time: a seq_file hands out about a page per call
+   * whatever the size asked, and readFile's way would go round the thread pool as often.
+   */
+  private async read(path: string): Promise<number> {
+    let handle: FileHandle | undefined;
+    try {
+      handle = await open(path, 'r');
+      let length = 0;
+      for (;;) {
+        if (length === this.buf.length) {
+          if (this.buf.length >= MAX_TABLE_BYTES) return UNREADABLE;
+          const bigger = Buffer.alloc(this.buf.length * 2);
+          this.buf.copy(bigger, 0, 0, length);
+          this.buf = bigger;
+        }
+        const { bytesRead } = await handle.read(this.buf, length, this.buf.length - length, null);
+        if (bytesRead === 0) return length;
+        length += bytesRead;
+      }
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ENOENT' ? MISSING : UNREADABLE;
+    } finally {
+      await handle?.close();
+    }
+  }
 }

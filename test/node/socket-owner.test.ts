@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { createConnection, createServer, type AddressInfo } from 'node:net';
 import { once } from 'node:events';
-import { scanSocketTable, tcpPeerOwners, UdpPortOwners, type SocketLine } from '../../src/io/socket-owner.js';
+import { scanSocketTable, TcpPeerOwners, UdpPortOwners, type SocketLine } from '../../src/io/socket-owner.js';
 
 const NOBODY = 65534;
 const PYTHON = '/usr/bin/python3';
@@ -102,7 +102,7 @@ rootTest('the client end of a TCP connection: root is 0, nobody is 65534, an unk
   const mine = createConnection(port, '127.0.0.1');
   await once(mine, 'connect');
   try {
-    const uids = await tcpPeerOwners(
+    const uids = await new TcpPeerOwners().lookup(
       [
         { clientAddr: 0x7f000001, clientPort: mine.localPort! },
         { clientAddr: 0x7f000001, clientPort: theirs.port },
@@ -112,6 +112,8 @@ rootTest('the client end of a TCP connection: root is 0, nobody is 65534, an unk
       0x7f000001,
       port,
     );
+    // /proc/net/tcp alone (what the DNS server reads) finds an IPv4 client as well.
+    t.deepEqual([...(await new TcpPeerOwners(['/proc/net/tcp']).lookup([{ clientAddr: 0x7f000001, clientPort: mine.localPort! }], 0x7f000001, port))], [0]);
     t.deepEqual([...uids], [0, NOBODY, -1, -1]);
   } finally {
     theirs.child.kill('SIGKILL');
