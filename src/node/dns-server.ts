@@ -92,6 +92,8 @@ interface TcpClient {
 export interface DnsGuardStatus {
   /** Queries and connections on the loopback port from sockets not root's: never answered. */
   localUsersRefused: { udp: number; tcp: number };
+  /** Datagrams on the upstream socket from anything but port 53 of an upstream: dropped. */
+  notFromUpstream: number;
   tcp: {
     loopbackOpen: number;
     relayOpen: number;
@@ -126,7 +128,7 @@ export class DnsServer {
   private readonly awaitingOwner = new Set<Socket>();
   private readonly idleMs: number;
   private udpOwnersReadAt = -Infinity;
-  private readonly guard = { udpRefused: 0, tcpRefused: 0, idleClosed: 0, badFraming: 0, backpressured: 0 };
+  private readonly guard = { udpRefused: 0, tcpRefused: 0, idleClosed: 0, badFraming: 0, backpressured: 0, notFromUpstream: 0 };
   private nextTcpToken = FIRST_TCP_TOKEN;
   private timer: NodeJS.Timeout | undefined;
   private readonly t0 = process.hrtime.bigint();
@@ -181,7 +183,7 @@ export class DnsServer {
       this.tcp!.listen(this.port, LOOPBACK, () => resolve());
     });
     this.upstreamSocket = createSocket('udp4');
-    this.upstreamSocket.on('message', (msg, rinfo) => this.fromUpstream(msg, rinfo.address));
+    this.upstreamSocket.on('message', (msg, rinfo) => this.fromUpstream(msg, rinfo.address, rinfo.port));
     this.upstreamSocket.on('error', (err) => this.options.log(`dns upstream: ${err.message}`));
     await new Promise<void>((resolve) => this.upstreamSocket!.bind(0, () => resolve()));
     this.timer = setInterval(() => this.pollForwarder(), 100);
@@ -371,9 +373,18 @@ export class DnsServer {
     });
   }
 
-  private fromUpstream(msg: Buffer, address: string): void {
-    const index = this.upstreams.indexOf(parseIpv4(address) ?? -1);
-    if (index < 0) return; // not an upstream of ours: never treated as an answer
+  /**
+   * A datagram on the upstream socket. Only one from port 53 of an upstream counts: an
+   * upstream on loopback (systemd-resolved's 127.0.0.53, a local dnsmasq) shares its address
+   * with every local user, who can bind any other port on it and flood forged answers at
+   * our socket; port 53 is privileged, so only the resolver itself sends from there.
+   */
+  private fromUpstream(msg: Buffer, address: string, port: number): void {
+    const index = port === 53 ? this.upstreams.indexOf(parseIpv4(address) ?? -1) : -1;
+    if (index < 0) {
+      this.guard.notFromUpstream++;
+      return;
+    }
     const result = this.responder.upstreamReply(msg, 0, msg.length, index, this.now(), this.out, 2);
     this.dispatch(result, this.out, 2);
     this.udp?.flush();
@@ -396,6 +407,7 @@ export class DnsServer {
       port: this.port,
       upstreams: this.upstreams.map(formatIpv4),
       localUsersRefused: { udp: g.udpRefused, tcp: g.tcpRefused },
+      notFromUpstream: g.notFromUpstream,
       tcp: {
         loopbackOpen: this.loopbackPool.open,
         relayOpen: this.relayPool.open,

@@ -39,24 +39,29 @@ interface Fixture {
   unixPath: string;
   upstream: UdpSocket;
   upstreamQueries: number;
+  /** Holds each upstream answer this long (0: answers at once); the last query seen and where from. */
+  upstreamDelayMs: number;
+  lastUpstreamQuery?: { msg: Buffer; port: number };
   children: ChildProcess[];
 }
 
 /** An upstream that answers every query with an empty NOERROR, counting them. */
-async function startUpstream(f: { upstreamQueries: number }): Promise<UdpSocket> {
+async function startUpstream(f: Fixture): Promise<UdpSocket> {
   const socket = createSocket('udp4');
   socket.on('message', (msg, rinfo) => {
     f.upstreamQueries++;
+    f.lastUpstreamQuery = { msg, port: rinfo.port };
     const reply = Buffer.from(msg);
     reply.writeUInt16BE(0x8180, 2);
-    socket.send(reply, rinfo.port, rinfo.address);
+    const timer = setTimeout(() => socket.send(reply, rinfo.port, rinfo.address), f.upstreamDelayMs);
+    socket.once('close', () => clearTimeout(timer));
   });
   await new Promise<void>((resolve) => socket.bind(53, UPSTREAM, () => resolve()));
   return socket;
 }
 
 async function start(options: Partial<DnsServerOptions> = {}): Promise<Fixture> {
-  const f = { upstreamQueries: 0 } as Fixture;
+  const f = { upstreamQueries: 0, upstreamDelayMs: 0 } as Fixture;
   f.upstream = await startUpstream(f);
   f.dir = mkdtempSync(join(tmpdir(), 'pw-dns-server-'));
   f.unixPath = join(f.dir, 'node.dns.sock');
@@ -340,3 +345,53 @@ rootTest('root\'s loopback connections are bounded per client and in all; the re
     await stop(f);
   }
 });
+
+/** Sends the datagram (hex) from a socket bound to ADDRESS on any free port to 127.0.0.1:PORT. */
+const FORGER = `
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 0))
+s.sendto(bytes.fromhex(sys.argv[3]), ('127.0.0.1', int(sys.argv[2])))
+print('sent', flush=True)
+`;
+
+rootTest('a forged upstream answer from a user\'s socket on the upstream\'s address is dropped; the real one is taken', async (t) => {
+  const f = await start();
+  f.upstreamDelayMs = 600;
+  try {
+    const answer = askUdpAnswer(f.server.port, OUTSIDE_NAME);
+    t.true(await until(() => f.lastUpstreamQuery !== undefined), 'the query went upstream');
+    const { msg, port } = f.lastUpstreamQuery!;
+    // The query turned into an answer for 6.6.6.6, as a poisoner would send it: its header
+    // and question (EDNS dropped), one A record.
+    let questionEnd = 12;
+    while (msg[questionEnd] !== 0) questionEnd += msg[questionEnd] + 1;
+    questionEnd += 5;
+    const forged = Buffer.concat([msg.subarray(0, questionEnd), Buffer.from('c00c000100010000012c000406060606', 'hex')]);
+    forged.writeUInt16BE(0x8180, 2);
+    forged.writeUInt16BE(1, 6);
+    forged.writeUInt32BE(0, 8);
+    t.is(await asNobody(f, FORGER, [UPSTREAM, String(port), forged.toString('hex')]), 'sent');
+    t.deepEqual(await answer, { rcode: 0, answers: 0 }, 'the upstream\'s real (empty) answer, not the forged 6.6.6.6');
+    t.is(f.server.status().notFromUpstream, 1);
+  } finally {
+    await stop(f);
+  }
+});
+
+/** Like askUdp, with room for a slow upstream. */
+function askUdpAnswer(port: number, name: string): Promise<{ rcode: number; answers: number } | undefined> {
+  const socket = createSocket('udp4');
+  socket.send(buildQuery(name, 'A', 0x4444), port, '127.0.0.1');
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      socket.close();
+      resolve(undefined);
+    }, 4000);
+    socket.on('message', (msg) => {
+      clearTimeout(timer);
+      socket.close();
+      resolve({ rcode: msg.readUInt16BE(2) & 0xf, answers: msg.readUInt16BE(6) });
+    });
+  });
+}
