@@ -10,7 +10,10 @@
  * the source port cannot be forged without CAP_NET_RAW, which is root's anyway. Binding the
  * port inside a namespace of its own would keep users out too, but then every tool would
  * need `ip netns exec`; a firewall owner match would mean rules in the machine's root
- * namespace, which podwire never touches.
+ * namespace, which podwire never touches. What remains open: a UDP port read as root's is
+ * believed for a few milliseconds (dns-server.ts UDP_OWNERS_FRESH_MS says why), and under
+ * a flood of connections from another user root's own TCP connections on the loopback port
+ * may be turned away with the flood (the owner lookups are shared); UDP and the relay are not.
  *
  * Pods' DNS over TCP never meets local users: the relay reaches the node over a Unix socket
  * that only root can open (0600), with a pool of connections of its own.

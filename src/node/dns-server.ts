@@ -98,7 +98,7 @@ export interface DnsGuardStatus {
     loopbackOpen: number;
     relayOpen: number;
     awaitingOwner: number;
-    /** Turned away: pool full, a client's share full, too many waiting for their owner. */
+    /** Turned away: a pool full, a client's share of it full, too many loopback connections waiting for their owner. */
     refusedFull: number;
     refusedPerClient: number;
     ownerQueueFull: number;
