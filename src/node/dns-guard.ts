@@ -72,11 +72,18 @@ export interface OwnerGateOptions {
   maxPending: number;
   /** At least this long between two reads of the tables, so that a flood of connections costs one read per interval. */
   minIntervalMs: number;
+  /**
+   * Reads a connection may go unfound in before it counts as unknown (-1). /proc/net/tcp
+   * comes a page per read() and the kernel resumes its walk by position, so while other
+   * connections come and go a line can be skipped: a miss is asked again, a match is final.
+   */
+  attempts: number;
   read: PeerOwnerReader;
 }
 
 interface Waiting extends TcpPeer {
   resolve: (uid: number) => void;
+  tries: number;
 }
 
 /**
@@ -104,7 +111,7 @@ export class TcpOwnerGate {
       this.turnedAway++;
       return undefined;
     }
-    const answer = new Promise<number>((resolve) => this.waiting.push({ ...peer, resolve }));
+    const answer = new Promise<number>((resolve) => this.waiting.push({ ...peer, resolve, tries: 0 }));
     this.schedule();
     return answer;
   }
@@ -137,7 +144,11 @@ export class TcpOwnerGate {
     }
     this.lastRead = performance.now();
     this.running = false;
-    batch.forEach((w, i) => w.resolve(uids?.[i] ?? -1));
+    batch.forEach((w, i) => {
+      const uid = uids?.[i] ?? -1;
+      if (uid === -1 && ++w.tries < this.options.attempts) this.waiting.push(w);
+      else w.resolve(uid);
+    });
     this.schedule();
   }
 }

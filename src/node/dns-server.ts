@@ -57,6 +57,7 @@ const UDP_OWNERS_FRESH_MS = 5;
 /** Loopback connections waiting for their owner, at most; and the pause between two reads of /proc/net/tcp. */
 const OWNER_PENDING_MAX = 512;
 const OWNER_READ_INTERVAL_MS = 20;
+const OWNER_READ_ATTEMPTS = 3;
 /** A client that does not read its answers: past this many unsent bytes we stop reading its queries. */
 const MAX_UNSENT = 256 << 10;
 const MAX_MESSAGE = 65535;
@@ -152,7 +153,7 @@ export class DnsServer {
     // lookup, which walks the kernel's whole connection hash.
     const tcpOwners = new TcpPeerOwners(TCP_TABLES.slice(0, 1));
     const readTcpOwners = options.socketOwners?.tcp ?? ((peers) => tcpOwners.lookup(peers, LOOPBACK_ADDR, this.port));
-    this.ownerGate = new TcpOwnerGate({ maxPending: OWNER_PENDING_MAX, minIntervalMs: OWNER_READ_INTERVAL_MS, read: readTcpOwners });
+    this.ownerGate = new TcpOwnerGate({ maxPending: OWNER_PENDING_MAX, minIntervalMs: OWNER_READ_INTERVAL_MS, attempts: OWNER_READ_ATTEMPTS, read: readTcpOwners });
     this.responder = new Responder({
       zone: buildZone(cluster, [], { ttl: options.ttl ?? 30 }),
       policy: clientPolicy(options.clients),

@@ -23,6 +23,7 @@ test('the owner gate asks once for everyone waiting, bounds the waiting, and ans
   const gate = new TcpOwnerGate({
     maxPending: 3,
     minIntervalMs: 5,
+    attempts: 1,
     read: async (peers: readonly TcpPeer[]) => {
       reads.push(peers.length);
       if (fail) throw new Error('EIO');
@@ -39,4 +40,21 @@ test('the owner gate asks once for everyone waiting, bounds the waiting, and ans
   const late = gate.ownerOf({ clientAddr: 1, clientPort: 1000 });
   gate.close();
   t.is(await late, -1, 'closing answers whoever still waits');
+});
+
+test('a connection not found in one read is asked again, up to the attempts; a match is final', async (t) => {
+  let reads = 0;
+  const gate = new TcpOwnerGate({
+    maxPending: 4,
+    minIntervalMs: 1,
+    attempts: 3,
+    // Port 1 shows up in the second read only (a line skipped while the table changed); port 2 never; port 3 is a user's at once.
+    read: async (peers: readonly TcpPeer[]) => {
+      reads++;
+      return Int32Array.from(peers, (p) => (p.clientPort === 1 && reads >= 2 ? 0 : p.clientPort === 3 ? 1000 : -1));
+    },
+  });
+  const answers = await Promise.all([1, 2, 3].map((clientPort) => gate.ownerOf({ clientAddr: 1, clientPort })));
+  t.deepEqual(answers, [0, -1, 1000]);
+  t.is(reads, 3, 'port 2 was asked three times in all');
 });
