@@ -208,6 +208,11 @@ export class UdpPortOwners {
     return this.trusted;
   }
 
+  /** Did the last refresh see any socket on `port`? (A read can skip a line while sockets come and go: a seq_file hands the table out a page per read().) */
+  saw(port: number): boolean {
+    return this.seen[port] === this.generation;
+  }
+
   /** Is every socket holding local port `port` root's, as of the last refresh? */
   isRootOnly(port: number): boolean {
     return this.trusted && this.seen[port] === this.generation && this.rootOnly[port] === 1;

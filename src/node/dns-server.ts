@@ -80,8 +80,11 @@ export interface DnsServerOptions {
   /** Connection pools (defaults above): root's tools on loopback, and pods through the relay. */
   tcpLimits?: { loopbackTotal?: number; loopbackPerClient?: number; relayTotal?: number };
   /** Owners of loopback client sockets; default: read from /proc/net (src/io/socket-owner.ts). */
-  socketOwners?: { udp: { refresh(): boolean; isRootOnly(port: number): boolean }; tcp: PeerOwnerReader };
+  socketOwners?: { udp: UdpOwners; tcp: PeerOwnerReader };
 }
+
+/** What the loopback UDP listener asks of src/io/socket-owner.ts `UdpPortOwners`. */
+type UdpOwners = Pick<UdpPortOwners, 'refresh' | 'saw' | 'isRootOnly'>;
 
 /** One TCP client: its socket and its read deadline. */
 interface TcpClient {
@@ -125,7 +128,7 @@ export class DnsServer {
   private readonly loopbackPool: ConnectionLimits;
   private readonly relayPool: ConnectionLimits;
   private readonly ownerGate: TcpOwnerGate;
-  private readonly udpOwners: { refresh(): boolean; isRootOnly(port: number): boolean };
+  private readonly udpOwners: UdpOwners;
   private readonly awaitingOwner = new Set<Socket>();
   private readonly idleMs: number;
   private udpOwnersReadAt = -Infinity;
@@ -229,24 +232,18 @@ export class DnsServer {
   private fromLoopbackUdp(batch: DatagramBatch): void {
     const ctx = this.udpContext;
     ctx.now = this.now();
-    // A port not root's in the last read of the UDP tables gets a fresh read (one per batch
-    // at most) before it is refused; a port that was root's is believed for UDP_OWNERS_FRESH_MS
-    // (why: at the constant). A flood from other users' ports costs one read per batch.
+    // A port not root's in the last read of the UDP tables gets a fresh read before it is
+    // refused, and one more if that read did not see the port at all (a line can be skipped
+    // while sockets come and go); a port that was root's is believed for UDP_OWNERS_FRESH_MS
+    // (why: at the constant). A flood from other users' ports costs two reads per batch at most.
     const owners = this.udpOwners;
-    let fresh = false;
-    if (ctx.now - this.udpOwnersReadAt > UDP_OWNERS_FRESH_MS) {
-      owners.refresh();
-      this.udpOwnersReadAt = ctx.now;
-      fresh = true;
-    }
+    let freshReads = 0;
+    if (ctx.now - this.udpOwnersReadAt > UDP_OWNERS_FRESH_MS) freshReads = this.readUdpOwners(ctx.now);
     for (let i = 0; i < batch.count; i++) {
-      if (!owners.isRootOnly(batch.ports[i])) {
-        if (!fresh) {
-          owners.refresh();
-          this.udpOwnersReadAt = ctx.now;
-          fresh = true;
-        }
-        if (!owners.isRootOnly(batch.ports[i])) {
+      const port = batch.ports[i];
+      if (!owners.isRootOnly(port)) {
+        while (!owners.isRootOnly(port) && freshReads < 2 && (freshReads === 0 || !owners.saw(port))) freshReads += this.readUdpOwners(ctx.now);
+        if (!owners.isRootOnly(port)) {
           this.guard.udpRefused++;
           continue;
         }
@@ -257,6 +254,12 @@ export class DnsServer {
       this.dispatch(result, this.out, 0);
     }
     this.udp?.flush();
+  }
+
+  private readUdpOwners(now: number): number {
+    this.udpOwners.refresh();
+    this.udpOwnersReadAt = now;
+    return 1;
   }
 
   /**

@@ -73,6 +73,7 @@ rootTest('a UDP port held by root only is root-only; one held by nobody, or nobo
     t.true(owners.refresh());
     t.true(owners.isRootOnly(mine.address().port));
     t.false(owners.isRootOnly(theirs.port));
+    t.true(owners.saw(theirs.port), 'seen, and not root\'s');
     theirs.child.kill('SIGKILL');
     await once(theirs.child, 'exit');
     const freed = mine.address().port;
@@ -80,6 +81,7 @@ rootTest('a UDP port held by root only is root-only; one held by nobody, or nobo
     t.true(owners.isRootOnly(freed), 'until the next refresh');
     owners.refresh();
     t.false(owners.isRootOnly(freed), 'a closed port is nobody\'s');
+    t.false(owners.saw(freed));
     t.false(owners.isRootOnly(theirs.port));
   } finally {
     if (theirs.child.exitCode === null) theirs.child.kill('SIGKILL');
