@@ -210,8 +210,7 @@ export class Pipeline {
     const t = this.tables;
     if (t.slots[slot] === undefined) return;
     const ctx = this.ctx;
-    ctx.nowNs = this.clock();
-    this.transmit.beginBatch(batch.buf, batch.slab);
+    this.beginBatch(batch.buf, batch.slab);
     const offload = ctx.offload;
     const tap = this.transmit.tap;
     for (let i = 0; i < batch.count; i++) {
@@ -237,8 +236,7 @@ export class Pipeline {
   receiveFromUplink(batch: RxBatch): void {
     const t = this.tables;
     const ctx = this.ctx;
-    ctx.nowNs = this.clock();
-    this.transmit.beginBatch(batch.buf, batch.slab);
+    this.beginBatch(batch.buf, batch.slab);
     for (let i = 0; i < batch.count; i++) {
       ctx.begin(Ingress.Uplink, batch.buf, batch.offsets[i], batch.lengths[i]);
       ctx.clearOffload();
@@ -254,8 +252,7 @@ export class Pipeline {
   receiveFromOverlay(batch: DatagramBatch): void {
     const t = this.tables;
     const ctx = this.ctx;
-    ctx.nowNs = this.clock();
-    this.transmit.beginBatch(batch.buf, batch.slab);
+    this.beginBatch(batch.buf, batch.slab);
     for (let i = 0; i < batch.count; i++) {
       ctx.begin(Ingress.Overlay, batch.buf, batch.offsets[i], batch.lengths[i]);
       ctx.srcAddr = batch.addrs[i];
@@ -270,6 +267,14 @@ export class Pipeline {
     this.transmit.flush(t);
   }
 
+  /** The batch's clock, read once: in the context for the stages and in the tables' cell. */
+  private beginBatch(buf: Buffer, slab: number): void {
+    const now = this.clock();
+    this.ctx.nowNs = now;
+    this.tables.clock[0] = now;
+    this.transmit.beginBatch(buf, slab);
+  }
+
   /** Sends a DNS answer the responder produced later (a forwarded query's) to the pod that asked. */
   deliverDnsAnswer(clientAddr: number, clientPort: number, message: Uint8Array, length: number): void {
     const t = this.tables;
@@ -277,7 +282,7 @@ export class Pipeline {
     const ctx = this.ctx;
     if (slot === NO_POD || length > ctx.dnsFrame.length - DNS_FRAME_HEADERS) return;
     ctx.begin(Ingress.Local, ctx.dnsFrame, 0, 0);
-    ctx.nowNs = this.clock();
+    this.beginBatch(ctx.dnsFrame, 0);
     ctx.dnsFrame.set(message.subarray(0, length), DNS_FRAME_HEADERS);
     frameDnsAnswer(ctx, t, slot, clientPort, length);
     this.transmit.send(ctx, t);
@@ -294,6 +299,7 @@ export class Pipeline {
     const t = this.tables;
     ctx.begin(run.ingress, run.frame, 0, run.frame.length);
     ctx.nowNs = this.clock();
+    t.clock[0] = ctx.nowNs;
     ctx.inSlot = run.slot ?? -1;
     ctx.srcAddr = run.srcAddr ?? 0;
     ctx.srcPort = run.srcPort ?? 0;

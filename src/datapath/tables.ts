@@ -82,9 +82,14 @@ export class PathTables {
   readonly slots: (PodSlot | undefined)[] = [];
   /** Local pod slot by host number within the node's subnet: one array index per lookup. */
   readonly slotByHost: Int32Array;
-  readonly fdb = new Fdb();
+  /**
+   * The batch's time (ns), written once per batch: the tables read it here, so a time that
+   * is a double never crosses a call per packet.
+   */
+  readonly clock = new Float64Array(1);
+  readonly fdb = new Fdb(undefined, undefined, this.clock);
   readonly peers = new OverlayPeers();
-  readonly neighbours = new NeighbourTable();
+  readonly neighbours = new NeighbourTable(undefined, undefined, undefined, undefined, this.clock);
   readonly conntrack: Conntrack;
   readonly affinity = new AffinityTable(65_536);
   readonly floods: FloodLimiter;
@@ -119,8 +124,8 @@ export class PathTables {
     this.vtepMacBytes = macBytes(node.vtepMac);
     this.slotByHost = new Int32Array(Math.min(cidrSize(node.subnet), 1 << 16)).fill(NO_POD);
     this.random = options.random ?? Math.random;
-    this.conntrack = new Conntrack({ maxEntries: options.conntrackMax ?? 262_144, seed: options.seed ?? 0x9e3779b9 });
-    this.floods = new FloodLimiter(MAX_SLOTS, options.floodRate ?? 2000);
+    this.conntrack = new Conntrack({ maxEntries: options.conntrackMax ?? 262_144, seed: options.seed ?? 0x9e3779b9, clock: this.clock });
+    this.floods = new FloodLimiter(MAX_SLOTS, options.floodRate ?? 2000, undefined, this.clock);
     this.reassembly = new Defrag({ seed: (options.seed ?? 0x9e3779b9) ^ 0x5bd1e995 });
   }
 

@@ -224,9 +224,12 @@ export class PortTransmit implements Transmit {
       ctx.drops[Drop.NoRoute]++;
       return;
     }
-    const mac = t.neighbours.lookup(ctx.nextHop, ctx.nowNs);
-    if (mac >= 0) {
-      this.addressed(buf, offset, mac, up.mac);
+    const mac = t.neighbours.lookupBytes(ctx.nextHop | 0);
+    if (mac !== undefined) {
+      const eth = this.eth;
+      eth.check(buf, offset, ETHERNET_HEADER_LEN);
+      eth.setDstFrom(mac);
+      eth.setSrcFrom(t.uplinkMacBytes);
       return this.onUplink(ctx, buf, offset, length);
     }
     if (!t.neighbours.hold(ctx.nextHop, buf, offset, length, ctx.nowNs)) return;

@@ -33,6 +33,8 @@ export class Fdb {
   constructor(
     readonly maxEntries = 4096,
     readonly agingNs = FDB_DEFAULT_AGING_NS,
+    /** Where the owner writes the time (ns) once per batch; the `*Halves` calls read it when not given `nowNs`. */
+    private readonly clock = new Float64Array(1),
   ) {
     let capacity = 16;
     while (capacity < maxEntries * 2) capacity *= 2;
@@ -56,7 +58,7 @@ export class Fdb {
    * `learn` for a MAC given as its high 16 bits and low 32 bits (as an int32): the
    * forwarding path's form, in small integers that never become heap numbers.
    */
-  learnHalves(high: number, lowInt32: number, port: number, nowNs: number): void {
+  learnHalves(high: number, lowInt32: number, port: number, nowNs: number = this.clock[0]): void {
     const low = lowInt32 >>> 0;
     let slot = this.slotOf(high, low);
     for (;;) {
@@ -86,7 +88,7 @@ export class Fdb {
   }
 
   /** `lookup` by (high 16 bits, low 32 bits as an int32), as `learnHalves`. */
-  lookupHalves(high: number, lowInt32: number, nowNs: number): number {
+  lookupHalves(high: number, lowInt32: number, nowNs: number = this.clock[0]): number {
     const low = lowInt32 >>> 0;
     let slot = this.slotOf(high, low);
     for (;;) {

@@ -15,6 +15,8 @@ export class FloodLimiter {
     readonly ports: number,
     readonly ratePerSecond: number,
     readonly burst = ratePerSecond,
+    /** Where the owner writes the time (ns) once per batch; read when `allow` is not given it. */
+    private readonly clock = new Float64Array(1),
   ) {
     if (!(ratePerSecond > 0) || !(burst >= 1)) throw new RangeError('flood limit: rate and burst must be positive');
     this.tokens = new Float64Array(ports).fill(burst);
@@ -22,7 +24,7 @@ export class FloodLimiter {
   }
 
   /** True when `port` may flood one more frame now (and takes the token). */
-  allow(port: number, nowNs: number): boolean {
+  allow(port: number, nowNs: number = this.clock[0]): boolean {
     if (port < 0 || port >= this.ports) return true;
     const elapsed = nowNs - this.refilledAt[port];
     let tokens = this.tokens[port];

@@ -8,6 +8,13 @@
  * Bounded: at most `maxEntries` addresses and `maxPending` held frames; beyond that new
  * addresses are not learned and frames are not held (counted). Time is passed in.
  */
+import { writeMac } from '../packet/addr.js';
+
+function withNumber(mac: number): Uint8Array {
+  const bytes = new Uint8Array(6);
+  writeMac(bytes, 0, mac);
+  return bytes;
+}
 
 export interface NeighbourStats {
   learned: number;
@@ -27,7 +34,11 @@ interface Held {
 }
 
 export class NeighbourTable {
-  private readonly macs = new Map<number, { mac: number; confirmed: number }>();
+  /**
+   * Keyed by the address as an int32 (`addr | 0`): a uint32 above 2^31 as a Map key is a
+   * heap number per lookup. The MAC is kept as 6 bytes too, for the forwarding path.
+   */
+  private readonly macs = new Map<number, { mac: number; bytes: Uint8Array; confirmed: number }>();
   private readonly pending = new Map<number, Held>();
   readonly stats: NeighbourStats = { learned: 0, held: 0, released: 0, holdDropped: 0, tableFull: 0 };
 
@@ -38,17 +49,28 @@ export class NeighbourTable {
     readonly reachableNs = 30_000_000_000,
     /** How long a held frame waits for its ARP reply. */
     readonly holdNs = 3_000_000_000,
+    /** Where the owner writes the time (ns) once per batch; `lookupBytes` reads it when not given `nowNs`. */
+    private readonly clock = new Float64Array(1),
   ) {}
 
   /** The MAC for `addr`, or -1 when unknown or stale. */
   lookup(addr: number, nowNs: number): number {
-    const entry = this.macs.get(addr);
-    if (entry === undefined) return -1;
+    const key = addr | 0;
+    return this.lookupBytes(key, nowNs) === undefined ? -1 : this.macs.get(key)!.mac;
+  }
+
+  /**
+   * The forwarding path's lookup: `addr` as an int32, the MAC as the entry's 6 bytes (no
+   * number is made), undefined when unknown or stale.
+   */
+  lookupBytes(addrInt32: number, nowNs: number = this.clock[0]): Uint8Array | undefined {
+    const entry = this.macs.get(addrInt32);
+    if (entry === undefined) return undefined;
     if (nowNs - entry.confirmed > this.reachableNs) {
-      this.macs.delete(addr);
-      return -1;
+      this.macs.delete(addrInt32);
+      return undefined;
     }
-    return entry.mac;
+    return entry.bytes;
   }
 
   /**
@@ -56,20 +78,22 @@ export class NeighbourTable {
    * the frame held for it, if any, for the caller to send now.
    */
   learn(addr: number, mac: number, nowNs: number): Held | undefined {
-    const entry = this.macs.get(addr);
+    const key = addr | 0;
+    const entry = this.macs.get(key);
     if (entry !== undefined) {
       entry.mac = mac;
+      writeMac(entry.bytes, 0, mac);
       entry.confirmed = nowNs;
     } else if (this.macs.size < this.maxEntries) {
-      this.macs.set(addr, { mac, confirmed: nowNs });
+      this.macs.set(key, { mac, bytes: withNumber(mac), confirmed: nowNs });
       this.stats.learned++;
     } else {
       this.stats.tableFull++;
       return undefined;
     }
-    const held = this.pending.get(addr);
+    const held = this.pending.get(key);
     if (held === undefined) return undefined;
-    this.pending.delete(addr);
+    this.pending.delete(key);
     if (nowNs - held.since > this.holdNs) {
       this.stats.holdDropped++;
       return undefined;
@@ -83,7 +107,8 @@ export class NeighbourTable {
    * send an ARP request (the first frame for the address, or the previous one expired).
    */
   hold(addr: number, frame: Uint8Array, offset: number, length: number, nowNs: number): boolean {
-    const held = this.pending.get(addr);
+    const key = addr | 0;
+    const held = this.pending.get(key);
     if (held !== undefined && nowNs - held.since <= this.holdNs) {
       this.stats.holdDropped++;
       return false;
@@ -94,12 +119,12 @@ export class NeighbourTable {
     }
     const copy = held !== undefined && held.frame.length >= length ? held.frame : Buffer.alloc(Math.max(length, 128));
     copy.set(frame.subarray(offset, offset + length), 0);
-    this.pending.set(addr, { frame: copy, length, since: nowNs });
+    this.pending.set(key, { frame: copy, length, since: nowNs });
     this.stats.held++;
     return true;
   }
 
   entries(): { addr: number; mac: number; confirmedNs: number }[] {
-    return [...this.macs].map(([addr, e]) => ({ addr, mac: e.mac, confirmedNs: e.confirmed }));
+    return [...this.macs].map(([addr, e]) => ({ addr: addr >>> 0, mac: e.mac, confirmedNs: e.confirmed }));
   }
 }

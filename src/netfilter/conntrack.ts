@@ -123,6 +123,12 @@ export interface ConntrackOptions {
   readonly accounting?: boolean;
   /** Entries examined to make room when the table is full; default 8, as the kernel's NF_CT_EVICTION_RANGE. */
   readonly evictionCandidates?: number;
+  /**
+   * A cell the owner writes the time into (ns) once per batch. `lookup`, `lookupTuple`
+   * and `update` called without `now` read it there, so that a time above 2^31, a double,
+   * never crosses a call per packet (each crossing would be a heap number).
+   */
+  readonly clock?: Float64Array;
 }
 
 export const DEFAULT_MAX_ENTRIES = 262_144;
@@ -253,6 +259,7 @@ export class Conntrack {
   private readonly maxTimeoutMs: number;
   private readonly evictionCandidates: number;
 
+  private readonly clock: Float64Array;
   private count = 0;
   /** Ids below this have been handed out at least once; those above never. */
   private highWater = 0;
@@ -263,6 +270,7 @@ export class Conntrack {
 
   /** Throws RangeError on a bad option: a configuration error, not a packet. */
   constructor(options: ConntrackOptions = {}) {
+    this.clock = options.clock ?? new Float64Array(1);
     const max = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
     if (!Number.isInteger(max) || max < 1 || max > MAX_FLOW_ENTRIES / 2) {
       throw new RangeError(`conntrack maxEntries must be an integer from 1 to ${MAX_FLOW_ENTRIES / 2}, got ${max}`);
@@ -318,11 +326,12 @@ export class Conntrack {
    * CT_NOT_FOUND. An entry found past its timeout is removed (counted as expired) and
    * reported as not found. One index probe; allocates nothing.
    */
-  lookup(src: number, dst: number, sport: number, dport: number, proto: number, now: number): number {
+  lookup(src: number, dst: number, sport: number, dport: number, proto: number, now: number = this.clock[0]): number {
     const ref = this.index.lookup(src, dst, sport, dport, proto);
     if (ref === FLOW_NOT_FOUND) return CT_NOT_FOUND;
     const id = ref >>> 1;
-    if (!this.isLive(id, msOf(now))) {
+    // msOf by hand: should the call not be inlined, the double `now` would cross it boxed.
+    if (!this.isLive(id, (now / NS_PER_MS) | 0)) {
       this.remove(id);
       this.stats.expired++;
       return CT_NOT_FOUND;
@@ -330,7 +339,8 @@ export class Conntrack {
     return ref;
   }
 
-  lookupTuple(t: FlowTuple, now: number): number {
+  lookupTuple(t: FlowTuple, now?: number): number {
+    // An undefined `now` reaches lookup's default: no double crosses the call.
     return this.lookup(t.src, t.dst, t.sport, t.dport, t.proto, now);
   }
 
@@ -401,8 +411,8 @@ export class Conntrack {
    * the direction of `ref`, with TCP flags `tcpFlags` (ignored for other protocols): the
    * TCP state, ASSURED, SEEN_REPLY, the timeout, the counters. Allocates nothing.
    */
-  update(ref: number, tcpFlags: number, length: number, now: number): TrackVerdict {
-    return this.track(ref >>> 1, ref & 1, tcpFlags, length, msOf(now));
+  update(ref: number, tcpFlags: number, length: number, now: number = this.clock[0]): TrackVerdict {
+    return this.track(ref >>> 1, ref & 1, tcpFlags, length, (now / NS_PER_MS) | 0);
   }
 
   /** Removes the connection `ref` (either direction) refers to. */

@@ -20,10 +20,10 @@ function bridge(ctx: FrameContext, t: PathTables): Verdict {
     if (type === ETHERTYPE.IPV4) return Verdict.Continue;
     return ctx.dropped(type === ETHERTYPE.IPV6 ? Drop.Ipv6 : Drop.UnknownEthertype);
   }
-  const out = eth.dstIsGroup ? -1 : t.fdb.lookupHalves(eth.dstHigh, eth.dstLowInt32(), ctx.nowNs);
+  const out = eth.dstIsGroup ? -1 : t.fdb.lookupHalves(eth.dstHigh, eth.dstLowInt32());
   if (out === ctx.inSlot) return ctx.dropped(Drop.SamePort);
   if (out < 0) {
-    if (!ctx.dry && !t.floods.allow(ctx.inSlot, ctx.nowNs)) return ctx.dropped(Drop.FloodLimited);
+    if (!ctx.dry && !t.floods.allow(ctx.inSlot)) return ctx.dropped(Drop.FloodLimited);
     ctx.egress = Egress.Flood;
   } else {
     ctx.egress = Egress.Pod;

@@ -28,7 +28,7 @@ function conntrack(ctx: FrameContext, t: PathTables): Verdict {
     return Verdict.Continue;
   }
   if (kind === TupleKind.IcmpError) {
-    const ref = ct.lookupTuple(ctx.orig, ctx.nowNs);
+    const ref = ct.lookupTuple(ctx.orig);
     if (ref === CT_NOT_FOUND) {
       ctx.recorder?.note('conntrack', 'an ICMP error about no tracked connection: INVALID');
       return ctx.dropped(Drop.CtInvalid);
@@ -40,9 +40,10 @@ function conntrack(ctx: FrameContext, t: PathTables): Verdict {
     ctx.recorder?.note('conntrack', 'an ICMP error RELATED to a tracked connection: its NAT applies to the quote');
     return Verdict.Continue;
   }
-  const ref = ct.lookupTuple(ctx.orig, ctx.nowNs);
+  // The time comes from the tables' clock cell: a double argument per packet would be a heap number.
+  const ref = ct.lookupTuple(ctx.orig);
   if (ref !== CT_NOT_FOUND) {
-    const verdict = ctx.dry ? TrackVerdict.Accept : ct.update(ref, ctx.tcpFlags, ip.totalLength, ctx.nowNs);
+    const verdict = ctx.dry ? TrackVerdict.Accept : ct.update(ref, ctx.tcpFlags, ip.totalLength);
     if (verdict === TrackVerdict.Invalid) return ctx.dropped(Drop.CtInvalid);
     if (verdict !== TrackVerdict.Reopen) {
       if (ctx.foreignSource && refDir(ref) !== CtDir.Reply) return ctx.dropped(Drop.OverlaySpoofed);

@@ -20,7 +20,7 @@ function podIngress(ctx: FrameContext, t: PathTables): Verdict {
   const eth = ctx.eth;
   if (eth.check(ctx.buf, ctx.offset, ctx.length) !== PacketOk) return ctx.dropped(Drop.Malformed);
   if (!eth.srcIs(pod.macBytes)) return ctx.dropped(Drop.Spoofed);
-  if (!ctx.dry) t.fdb.learnHalves(pod.macHigh, pod.macLow, ctx.inSlot, ctx.nowNs);
+  if (!ctx.dry) t.fdb.learnHalves(pod.macHigh, pod.macLow, ctx.inSlot);
   const type = eth.ethertype;
   if (type === ETHERTYPE.IPV4) {
     const bad = ctx.parseIpv4(ctx.buf, eth.payloadOffset, ctx.length - eth.headerLength);
