@@ -7,10 +7,10 @@
  * an attacker pod (test/e2e/scripts), tcpdump and UDP receivers in the targets.
  */
 import anyTest, { type TestFn } from 'ava';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { kernelSkipReason, TestCluster, type Result } from '../helpers/cluster.js';
+import { CLI, kernelSkipReason, TestCluster, type Result } from '../helpers/cluster.js';
 
 const skip = kernelSkipReason();
 const test = anyTest as TestFn;
@@ -76,23 +76,40 @@ function python(podName: string, name: string, args: (string | number)[], ns = p
   return cluster.podwire(['exec', '-n', ns, podName, '--', 'python3', '-c', script(name), ...args.map(String)], 60_000);
 }
 
-/** A UDP receiver on LISTEN_PORT for `seconds`, given time to bind; resolves to "source length" lines. */
-async function listen(podName: string, seconds: number, port = LISTEN_PORT): Promise<() => Promise<string[]>> {
-  const done = python(podName, 'udp-recv.py', [port, seconds]);
-  await sleep(1500);
-  return async () => (await done).stdout.split('\n').filter((l) => l !== '');
+/**
+ * Starts a podwire command in the background and resolves once `ready` shows in its output
+ * (a receiver bound, tcpdump listening), with a function that waits for its end. Every
+ * command given here ends by itself (a receive timeout, `timeout N tcpdump`).
+ */
+function background(args: string[], ready: RegExp): Promise<() => Promise<{ stdout: string; stderr: string }>> {
+  const child = spawn(process.execPath, [CLI, args[0], '--name', cluster.name, '--state-dir', cluster.stateRoot, ...args.slice(1)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const ended = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      if (ready.test(stdout) || ready.test(stderr)) resolve(async () => (await ended, { stdout, stderr }));
+    };
+    child.stdout.on('data', (d: Buffer) => ((stdout += d.toString()), check()));
+    child.stderr.on('data', (d: Buffer) => ((stderr += d.toString()), check()));
+    void ended.then(() => reject(new Error(`${args.join(' ').slice(0, 200)} ended before ${ready}: ${stdout}${stderr}`)));
+    setTimeout(() => reject(new Error(`${args.join(' ').slice(0, 200)}: no ${ready} within 20 s`)), 20_000).unref();
+  });
 }
 
-/** tcpdump in a pod (or the outside world) for `seconds`, given time to start; resolves to its lines. */
-async function capture(where: { pod: string; ns?: string } | 'outside', seconds: number, filter: string[]): Promise<() => Promise<string[]>> {
-  const argv = ['timeout', String(seconds), 'tcpdump', '-i', where === 'outside' ? 'any' : 'eth0', '-n', '-l', ...filter];
-  const done = where === 'outside' ? cluster.podwire(['outside', '--', ...argv]) : cluster.podwire(['exec', '-n', where.ns ?? 'default', where.pod, '--', ...argv]);
-  await sleep(1500);
-  return async () => {
-    const r = await done;
-    if (!r.stderr.includes('listening on')) throw new Error(`tcpdump did not start: ${r.stderr}`);
-    return r.stdout.split('\n').filter((l) => l !== '');
-  };
+/** A UDP receiver on `port` for `seconds` in a pod (or the outside world), once bound; resolves to "source length" lines. */
+async function listen(where: string, seconds: number, port = LISTEN_PORT): Promise<() => Promise<string[]>> {
+  const python = ['python3', '-c', script('udp-recv.py'), String(port), String(seconds)];
+  const args = where === 'outside' ? ['outside', '--', ...python] : ['exec', '-n', where.startsWith('shut') ? 'locked' : 'default', where, '--', ...python];
+  const done = await background(args, /^ready$/m);
+  return async () => (await done()).stdout.split('\n').filter((l) => l !== '' && l !== 'ready');
+}
+
+/** tcpdump in a pod (or the outside world) for `seconds`, once it listens; resolves to its lines. */
+async function capture(where: string, seconds: number, filter: string[]): Promise<() => Promise<string[]>> {
+  const tcpdump = ['timeout', String(seconds), 'tcpdump', '-i', where === 'outside' ? 'any' : 'eth0', '-n', '-l', ...filter];
+  const done = await background(where === 'outside' ? ['outside', '--', ...tcpdump] : ['exec', where, '--', ...tcpdump], /listening on/);
+  return async () => (await done()).stdout.split('\n').filter((l) => l !== '');
 }
 
 /** Every node's drops, summed by reason. */
@@ -152,29 +169,23 @@ serial('a ping of 3000 bytes to a pod under default deny gets no reply, on one n
 });
 
 serial('a 3500-byte UDP datagram never reaches a pod under default deny; an open pod receives it whole', async (t) => {
-  for (const [target, expected] of [
-    ['shut-near', []],
-    ['shut-far', []],
-    ['open-near', [`${ips.client} 3500`]],
-    ['open-far', [`${ips.client} 3500`]],
-  ] as const) {
-    const received = await listen(target, 4);
+  const expected: Record<string, string[]> = { 'shut-near': [], 'shut-far': [], 'open-near': [`${ips.client} 3500`], 'open-far': [`${ips.client} 3500`] };
+  const targets = Object.keys(expected);
+  const receivers = await Promise.all(targets.map((target) => listen(target, 3)));
+  for (const target of targets) {
     const sent = await python('client', 'udp-send.py', [ips[target], LISTEN_PORT, 3500]);
     t.is(sent.code, 0, sent.stderr);
-    t.deepEqual(await received(), expected, target);
   }
+  const received = await Promise.all(receivers.map((done) => done()));
+  targets.forEach((target, i) => t.deepEqual(received[i], expected[target], target));
 });
 
 serial('a fragmented UDP send to a ClusterIP is DNATed to the backend; to the outside it leaves masqueraded, never with the pod address', async (t) => {
-  const atBackend = await listen('udp-backend', 4);
+  const [atBackend, seen, outside] = await Promise.all([listen('udp-backend', 3), capture('outside', 4, ['ip', 'and', 'dst', 'host', OUTSIDE_ADDR]), listen('outside', 3, 9999)]);
   await python('client', 'udp-send.py', ['10.100.100.101', 9999, 3500]);
-  t.deepEqual(await atBackend(), [`${ips.client} 3500`], 'arrived whole at the endpoint');
-
-  const seen = await capture('outside', 5, ['ip', 'and', 'dst', 'host', OUTSIDE_ADDR]);
-  const outside = cluster.podwire(['outside', '--', 'python3', '-c', script('udp-recv.py'), '9999', '3.5']);
-  await sleep(800);
   for (const from of ['client', 'open-far']) await python(from, 'udp-send.py', [OUTSIDE_ADDR, 9999, 3500]);
-  const got = (await outside).stdout.split('\n').filter((l) => l !== '');
+  t.deepEqual(await atBackend(), [`${ips.client} 3500`], 'arrived whole at the endpoint');
+  const got = await outside();
   t.deepEqual(got.sort(), ['192.0.2.11 3500', '192.0.2.12 3500'], "whole, from node-1's and node-2's addresses");
   const lines = await seen();
   const sources = new Set(lines.map((l) => / IP (\d+\.\d+\.\d+\.\d+)(\.\d+)? > /.exec(l)?.[1]).filter((s) => s !== undefined));
@@ -211,8 +222,8 @@ serial('forged ICMP errors quoting no connection never reach their victim; a rea
   let near: string[] = [];
   let far: string[] = [];
   const invalid = await dropDelta('conntrack-invalid', async () => {
-    const nearDump = await capture({ pod: 'open-near' }, 5, ['icmp']);
-    const farDump = await capture({ pod: 'open-far' }, 4, ['icmp']);
+    const nearDump = await capture('open-near', 5, ['icmp']);
+    const farDump = await capture('open-far', 4, ['icmp']);
     for (const target of ['open-near', 'open-far']) {
       const r = await python('attacker', 'icmp-forge.py', [ips[target], ips.client, count]);
       t.is(r.code, 0, r.stderr);
