@@ -7,7 +7,7 @@
  * an attacker pod (test/e2e/scripts), tcpdump and UDP receivers in the targets.
  */
 import anyTest, { type TestFn } from 'ava';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, kernelSkipReason, TestCluster, type Result } from '../helpers/cluster.js';
@@ -70,6 +70,8 @@ const ips: Record<string, string> = {};
 const macs: Record<string, string> = {};
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The background commands this file started, ended by their pid in teardown should one outlive a failed test. */
+const started = new Set<ChildProcess>();
 
 /** Runs a script of test/e2e/scripts with python3 in a pod's network namespace. */
 function python(podName: string, name: string, args: (string | number)[], ns = podName.startsWith('shut') ? 'locked' : 'default'): Promise<Result> {
@@ -83,9 +85,10 @@ function python(podName: string, name: string, args: (string | number)[], ns = p
  */
 function background(args: string[], ready: RegExp): Promise<() => Promise<{ stdout: string; stderr: string }>> {
   const child = spawn(process.execPath, [CLI, args[0], '--name', cluster.name, '--state-dir', cluster.stateRoot, ...args.slice(1)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  started.add(child);
   let stdout = '';
   let stderr = '';
-  const ended = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  const ended = new Promise<void>((resolve) => child.on('close', () => (started.delete(child), resolve())));
   return new Promise((resolve, reject) => {
     const check = () => {
       if (ready.test(stdout) || ready.test(stderr)) resolve(async () => (await ended, { stdout, stderr }));
@@ -143,6 +146,7 @@ test.before(async () => {
 
 test.after.always(async (t) => {
   if (skip !== undefined) return;
+  for (const child of started) if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGTERM');
   removeUser();
   await cluster.teardown();
   t.deepEqual(cluster.leftovers(), []);
