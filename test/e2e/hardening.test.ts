@@ -215,6 +215,7 @@ serial("a pod's ARP poisoning claiming another pod's address never reaches a bys
   });
   seenDuring.push(await neighbour());
   for (const line of seenDuring) t.false(line.includes(macs.attacker), `the attacker's MAC for the victim: ${line}`);
+  t.log(`arp-spoofed: ${spoofed}`);
   t.true(spoofed >= 2 * rounds, `arp-spoofed counted ${spoofed}`);
   const ping = await cluster.exec('bystander', ['ping', '-c', '2', '-W', '1', ips[victim]]);
   t.is(ping.code, 0, ping.stdout);
@@ -236,6 +237,7 @@ serial('forged ICMP errors quoting no connection never reach their victim; a rea
   });
   t.deepEqual(near, [], 'nothing reached open-near');
   t.deepEqual(far, [], 'nothing reached open-far');
+  t.log(`conntrack-invalid: ${invalid}`);
   t.true(invalid >= 4 * count, `conntrack-invalid counted ${invalid}`);
   for (const target of ['open-near', 'open-far']) {
     const r = await python('client', 'udp-send.py', [ips[target], 9, 64, 'refused']);
@@ -292,6 +294,7 @@ serial("one pod's broadcast storm of 20,000 frames is cut at its flood budget; o
   curls.push((await curl('bystander', `http://${ips['web-near']}/`)).stdout);
   curls.push((await curl('client', `http://${ips['web-far']}/`)).stdout);
   t.deepEqual(curls, ['200', '200', '200', '200', '200']);
+  t.log(`flood-limited: ${limited}`);
   t.true(limited >= 10_000, `flood-limited counted ${limited}`);
 });
 
