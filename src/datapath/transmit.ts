@@ -13,7 +13,7 @@ import { BROADCAST_MAC } from '../packet/addr.js';
 import { emitEthernet, ETHERNET_HEADER_LEN, ETHERTYPE, EthernetView } from '../packet/ethernet.js';
 import { emitVxlan, VXLAN_HEADER_LEN } from '../packet/vxlan.js';
 import { fragmentIpv4, FragmentError } from '../packet/ipv4-fragment.js';
-import { readU16 } from '../packet/bytes.js';
+import { readU16, readU32 } from '../packet/bytes.js';
 import { completeChecksum, GsoError, segmentTcpV4 } from './gso.js';
 import { encodeSuperFrameBits, hasOffload } from '../overlay/superframe.js';
 import type { Peer } from '../overlay/peers.js';
@@ -25,6 +25,7 @@ export type { OverlayLink } from '../overlay/link.js';
 import { Drop } from './drops.js';
 import { Egress, type FrameContext } from './context.js';
 import type { PathTables } from './tables.js';
+import { nextHopOf } from './icmp-error.js';
 
 /** An interface tap for captures: called for every frame received and sent. */
 export interface FrameTap {
@@ -64,6 +65,15 @@ export class PortTransmit implements Transmit {
   private tables: PathTables | undefined;
   private readonly emitPiece = (piece: Uint8Array, length: number): void => this.sendPiece(this.ctx!, this.tables!, piece, 0, length);
   private readonly emitSegment = (segment: Uint8Array, length: number): void => this.toEgress(this.ctx!, this.tables!, segment, 0, length);
+  private readonly emitReleased = (piece: Uint8Array, length: number): void => this.onUplink(this.ctx!, piece, 0, length);
+  /**
+   * The fragment size of the datagram the neighbour table holds for a next hop (0: a
+   * plain frame). The table holds one frame per address, so a reassembled datagram waits
+   * for ARP whole and is cut when it is released: holding its first fragment would lose
+   * the rest. At most one entry per next hop (the gateway or an address of the uplink's
+   * network); written only when a frame is held, never per forwarded frame.
+   */
+  private readonly heldFragmentSize = new Map<number, number>();
 
   /** Frames in `buf` go out by reference to slab `slab` until the batch is flushed. */
   beginBatch(buf: Uint8Array, slab: number): void {
@@ -76,14 +86,31 @@ export class PortTransmit implements Transmit {
     this.tables = t;
     if (ctx.egress !== Egress.None) {
       const size = ctx.fragmentSize;
-      if (size > 0 && readU16(ctx.txBuf, ctx.txOffset + ETHERNET_HEADER_LEN + 2) > size) this.refragment(ctx, size);
+      const tooBig = size > 0 && readU16(ctx.txBuf, ctx.txOffset + ETHERNET_HEADER_LEN + 2) > size;
+      if (tooBig && !(ctx.egress === Egress.Uplink && t.neighbours.lookup(ctx.nextHop, ctx.nowNs) < 0)) this.refragment(ctx, size);
       else this.sendPiece(ctx, t, ctx.txBuf, ctx.txOffset, ctx.txLength);
     }
     if (ctx.releasedBuf !== undefined) {
-      this.addressed(ctx.releasedBuf, 0, ctx.releasedMac, t.uplink!.mac);
-      this.onUplink(ctx, ctx.releasedBuf, 0, ctx.releasedLength);
+      const frame = ctx.releasedBuf;
       ctx.releasedBuf = undefined;
+      this.addressed(frame, 0, ctx.releasedMac, t.uplink!.mac);
+      const size = this.releasedFragmentSize(t, frame, ctx.releasedLength);
+      if (size > 0) {
+        this.fragment.set(frame.subarray(0, ETHERNET_HEADER_LEN), 0);
+        const err = fragmentIpv4(frame, ETHERNET_HEADER_LEN, size, this.fragment, ETHERNET_HEADER_LEN, this.emitReleased, true);
+        if (err !== FragmentError.Ok) ctx.drops[Drop.Malformed]++;
+      } else this.onUplink(ctx, frame, 0, ctx.releasedLength);
     }
+  }
+
+  /** The size to cut a released frame to (its datagram's fragment size), or 0 to send it whole. */
+  private releasedFragmentSize(t: PathTables, frame: Buffer, length: number): number {
+    this.eth.check(frame, 0, length);
+    if (this.eth.ethertype !== ETHERTYPE.IPV4 || length < ETHERNET_HEADER_LEN + 20) return 0;
+    const hop = nextHopOf(t, readU32(frame, ETHERNET_HEADER_LEN + 16));
+    const size = this.heldFragmentSize.get(hop) ?? 0;
+    this.heldFragmentSize.delete(hop);
+    return readU16(frame, ETHERNET_HEADER_LEN + 2) > size ? size : 0;
   }
 
   /** Hands every queued frame to the kernel; by-reference frames must go before the batch ends. */
@@ -233,6 +260,7 @@ export class PortTransmit implements Transmit {
       return this.onUplink(ctx, buf, offset, length);
     }
     if (!t.neighbours.hold(ctx.nextHop, buf, offset, length, ctx.nowNs)) return;
+    this.heldFragmentSize.set(ctx.nextHop, ctx.fragmentSize);
     const out = this.arpRequest;
     emitEthernet({ dstMac: BROADCAST_MAC, srcMac: up.mac, ethertype: ETHERTYPE.ARP }, out, 0);
     emitArp({ operation: ARP_OP.REQUEST, senderMac: up.mac, senderIp: up.addr, targetMac: 0, targetIp: ctx.nextHop }, out, ETHERNET_HEADER_LEN);
