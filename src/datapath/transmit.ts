@@ -15,7 +15,7 @@ import { emitVxlan, VXLAN_HEADER_LEN } from '../packet/vxlan.js';
 import { fragmentIpv4, FragmentError } from '../packet/ipv4-fragment.js';
 import { readU16, readU32 } from '../packet/bytes.js';
 import { completeChecksum, GsoError, segmentTcpV4 } from './gso.js';
-import { encodeSuperFrameBits, hasOffload } from '../overlay/superframe.js';
+import { clearSuperFrameBits, encodeSuperFrameBits, hasOffload } from '../overlay/superframe.js';
 import type { Peer } from '../overlay/peers.js';
 import type { OverlayLink } from '../overlay/link.js';
 import type { Port } from '../io/port.js';
@@ -60,6 +60,7 @@ export class PortTransmit implements Transmit {
   private readonly arpRequest = Buffer.alloc(ETHERNET_HEADER_LEN + ARP_LEN);
   /** Its own buffer: the frame may be in the context's scratch (an ICMP error going back over the overlay). */
   private readonly vxlanHeader = Buffer.alloc(VXLAN_HEADER_LEN);
+  private headerVni = -1;
   // The piece being sent, for the emit callbacks bound once below (no closure per frame).
   private ctx: FrameContext | undefined;
   private tables: PathTables | undefined;
@@ -87,7 +88,7 @@ export class PortTransmit implements Transmit {
     if (ctx.egress !== Egress.None) {
       const size = ctx.fragmentSize;
       const tooBig = size > 0 && readU16(ctx.txBuf, ctx.txOffset + ETHERNET_HEADER_LEN + 2) > size;
-      if (tooBig && !(ctx.egress === Egress.Uplink && t.neighbours.lookup(ctx.nextHop, ctx.nowNs) < 0)) this.refragment(ctx, size);
+      if (tooBig && !(ctx.egress === Egress.Uplink && t.neighbours.lookupBytes(ctx.nextHop | 0) === undefined)) this.refragment(ctx, size);
       else this.sendPiece(ctx, t, ctx.txBuf, ctx.txOffset, ctx.txLength);
     }
     if (ctx.releasedBuf !== undefined) {
@@ -234,8 +235,13 @@ export class PortTransmit implements Transmit {
       return;
     }
     const header = this.vxlanHeader;
-    emitVxlan({ vni: t.node.vni }, header, 0);
+    // The header is the node's VNI every time: emitted once, its offload bits per frame.
+    if (this.headerVni !== t.node.vni) {
+      emitVxlan({ vni: t.node.vni }, header, 0);
+      this.headerVni = t.node.vni;
+    }
     if (hasOffload(ctx.offload)) encodeSuperFrameBits(header, 0, ctx.offload);
+    else clearSuperFrameBits(header, 0);
     if (!link.send(header, 0, VXLAN_HEADER_LEN, buf, offset, length, peer.underlayAddr, peer.underlayPort, ctx.offload, this.slabOf(buf))) {
       ctx.drops[Drop.TxQueueFull]++;
       return;

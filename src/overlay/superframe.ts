@@ -40,6 +40,12 @@ export function encodeSuperFrameBits(header: Uint8Array, offset: number, offload
   writeU16(header, offset + GSO_SIZE, gso ? offload.gsoSize : 0);
 }
 
+/** Clears the offload bits of a VXLAN header (a plain frame after a super-frame), leaving the VNI. */
+export function clearSuperFrameBits(header: Uint8Array, offset: number): void {
+  header[offset + BITS] = 0;
+  writeU16(header, offset + GSO_SIZE, 0);
+}
+
 /**
  * Rebuilds offload metadata for the inner frame from the VXLAN header at `vxlanOffset` and
  * the inner IPv4 header (its header length and protocol, already checked by the caller).
