@@ -1,8 +1,11 @@
 /**
- * Open addressing over typed arrays: the one hash core under podwire's fixed-size tables
- * (conntrack's flow table, the service table's address and NodePort maps, NetworkPolicy's
- * address tables, the bridge's FDB). Each of those gives its key a meaning and its value a
- * use; this module owns the probing, the bound and the deletion, written and tested once.
+ * Open addressing over typed arrays, for a table keyed by up to three words and a byte that
+ * must cost the same at any size: the probing, the bound and the deletion, written and tested
+ * once. Conntrack's flow table (src/netfilter/flow-table.ts) stands on it. The FDB, the
+ * service table's maps, NetworkPolicy's address tables and ClientIP affinity were measured
+ * on it and keep their own code, each saying why with the figures (narrow keys in small,
+ * cache-resident tables pay for this core's four-word hash and metadata array; affinity
+ * evicts where this core refuses).
  *
  * Contract
  * - A key is three int32 words and one byte (`keyByte`, e.g. the IP protocol). Words are
