@@ -15,11 +15,12 @@
  * or two of and refills per packet.
  */
 import { readU16 } from '../packet/bytes.js';
-import type { Ipv4View } from '../packet/ipv4.js';
+import { IPPROTO, IPV4_FRAGMENT_OFFSET_MASK, IPV4_HEADER_LEN, IPV4_OFFSET, type Ipv4View } from '../packet/ipv4.js';
 
-export const IPPROTO_ICMP = 1;
-export const IPPROTO_TCP = 6;
-export const IPPROTO_UDP = 17;
+/** The protocol numbers as conntrack's users have imported them from here; they are src/packet's. */
+export { IPPROTO_ICMP } from '../packet/icmp.js';
+export { IPPROTO_TCP } from '../packet/tcp.js';
+export { IPPROTO_UDP } from '../packet/udp.js';
 
 /** ICMP types that open a flow, and the reply each expects (RFC 792, RFC 950). */
 const ICMP_ECHO_REPLY = 0;
@@ -80,7 +81,7 @@ export function icmpCounterpartType(type: number): number {
 
 /** True when the protocol carries ports in the tuple's port slots. */
 export function hasPorts(proto: number): boolean {
-  return proto === IPPROTO_TCP || proto === IPPROTO_UDP;
+  return proto === IPPROTO.TCP || proto === IPPROTO.UDP;
 }
 
 /**
@@ -123,7 +124,7 @@ export class FlowTuple {
    * unchanged, when `t` is an ICMP message that has no counterpart.
    */
   setReplyOf(t: FlowTuple): boolean {
-    if (t.proto === IPPROTO_ICMP) {
+    if (t.proto === IPPROTO.ICMP) {
       const type = icmpCounterpartType(t.dport >>> 8);
       if (type < 0) return false;
       this.set(t.dst, t.src, t.sport, (type << 8) | (t.dport & 0xff), t.proto);
@@ -158,15 +159,8 @@ export const TupleKind = {
 } as const;
 export type TupleKind = (typeof TupleKind)[keyof typeof TupleKind];
 
-/** The fixed IPv4 header; a quote shorter than this cannot be read. */
-const IPV4_MIN_HEADER = 20;
 /** RFC 792: an error quotes the IP header and at least the first 8 bytes of its payload. */
 const QUOTED_L4_BYTES = 8;
-const IP_FLAGS_FRAGMENT = 6;
-const IP_PROTOCOL = 9;
-const IP_SRC = 12;
-const IP_DST = 16;
-const FRAGMENT_OFFSET_MASK = 0x1fff;
 
 /**
  * Fills `out` from a checked IPv4 view. TCP and UDP need their 4 bytes of ports, ICMP its
@@ -178,8 +172,8 @@ export function readPacketTuple(ip: Ipv4View, out: FlowTuple): TupleKind {
   if (ip.isFragment) return TupleKind.Untracked;
   const buf = ip.buf;
   // Addresses read as int32 straight from the header (see FlowTuple).
-  const src = readI32(buf, ip.offset + IP_SRC);
-  const dst = readI32(buf, ip.offset + IP_DST);
+  const src = readI32(buf, ip.offset + IPV4_OFFSET.SRC_ADDR);
+  const dst = readI32(buf, ip.offset + IPV4_OFFSET.DST_ADDR);
   const at = ip.payloadOffset;
   const length = ip.payloadLength;
   const proto = ip.protocol;
@@ -188,7 +182,7 @@ export function readPacketTuple(ip: Ipv4View, out: FlowTuple): TupleKind {
     out.set(src, dst, readU16(buf, at), readU16(buf, at + 2), proto);
     return TupleKind.Flow;
   }
-  if (proto === IPPROTO_ICMP) {
+  if (proto === IPPROTO.ICMP) {
     if (length < 8) return TupleKind.Untracked;
     const type = buf[at];
     if (isIcmpError(type)) {
@@ -218,12 +212,12 @@ export function readI32(buf: Uint8Array, at: number): number {
  * would refuse it, which is why quotes are read through these offsets instead.
  */
 export function quotedHeaderLength(buf: Uint8Array, at: number, available: number): number {
-  if (available < IPV4_MIN_HEADER || at + available > buf.length) return -1;
+  if (available < IPV4_HEADER_LEN || at + available > buf.length) return -1;
   const versionIhl = buf[at];
   const headerLength = (versionIhl & 0x0f) * 4;
-  if (versionIhl >>> 4 !== 4 || headerLength < IPV4_MIN_HEADER) return -1;
+  if (versionIhl >>> 4 !== 4 || headerLength < IPV4_HEADER_LEN) return -1;
   if (headerLength + QUOTED_L4_BYTES > available) return -1;
-  if ((readU16(buf, at + IP_FLAGS_FRAGMENT) & FRAGMENT_OFFSET_MASK) !== 0) return -1;
+  if ((readU16(buf, at + IPV4_OFFSET.FLAGS_FRAGMENT) & IPV4_FRAGMENT_OFFSET_MASK) !== 0) return -1;
   return headerLength;
 }
 
@@ -236,15 +230,15 @@ export function quotedHeaderLength(buf: Uint8Array, at: number, available: numbe
 export function readQuotedReplyTuple(buf: Uint8Array, at: number, available: number, out: FlowTuple): boolean {
   const headerLength = quotedHeaderLength(buf, at, available);
   if (headerLength < 0) return false;
-  const proto = buf[at + IP_PROTOCOL];
-  const src = readI32(buf, at + IP_SRC);
-  const dst = readI32(buf, at + IP_DST);
+  const proto = buf[at + IPV4_OFFSET.PROTOCOL];
+  const src = readI32(buf, at + IPV4_OFFSET.SRC_ADDR);
+  const dst = readI32(buf, at + IPV4_OFFSET.DST_ADDR);
   const l4 = at + headerLength;
   if (hasPorts(proto)) {
     out.set(dst, src, readU16(buf, l4 + 2), readU16(buf, l4), proto);
     return true;
   }
-  if (proto === IPPROTO_ICMP) {
+  if (proto === IPPROTO.ICMP) {
     const type = icmpCounterpartType(buf[l4]);
     if (type < 0) return false;
     out.set(dst, src, readU16(buf, l4 + 4), (type << 8) | buf[l4 + 1], proto);

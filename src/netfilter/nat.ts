@@ -28,15 +28,13 @@
  */
 import { checksumAdjust16, checksumAdjust32 } from '../packet/checksum.js';
 import type { IcmpView } from '../packet/icmp.js';
-import type { Ipv4View } from '../packet/ipv4.js';
+import { IPPROTO, IPV4_OFFSET, type Ipv4View } from '../packet/ipv4.js';
 import type { TcpView } from '../packet/tcp.js';
 import type { UdpView } from '../packet/udp.js';
 import type { Conntrack } from './conntrack.js';
-import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, readI32 } from './conntrack-tuple.js';
+import { readI32 } from './conntrack-tuple.js';
 
-// Where the addresses sit in an IPv4 header, read here as int32 (see readI32).
-const IP_SRC = 12;
-const IP_DST = 16;
+// Addresses are read from the IPv4 header as int32 (see readI32).
 
 /** Which half of the translation to apply: a bit set. */
 export const NatManip = { Destination: 1, Source: 2, Both: 3 } as const;
@@ -56,11 +54,11 @@ export function natPacket(
   manip: NatManip = NatManip.Both,
 ): boolean {
   switch (ct.protocol(ref >>> 1)) {
-    case IPPROTO_TCP:
+    case IPPROTO.TCP:
       return natTcp(ct, ref, ip, l4 as TcpView, manip);
-    case IPPROTO_UDP:
+    case IPPROTO.UDP:
       return natUdp(ct, ref, ip, l4 as UdpView, manip);
-    case IPPROTO_ICMP:
+    case IPPROTO.ICMP:
       return natIcmpQuery(ct, ref, ip, l4 as IcmpView, manip);
     default:
       return natAddresses(ct, ref, ip, manip);
@@ -87,7 +85,7 @@ export function natUdp(ct: Conntrack, ref: number, ip: Ipv4View, udp: UdpView, m
 
 function tcpDestination(ip: Ipv4View, tcp: TcpView, addr: number, port: number): boolean {
   let changed = false;
-  const from = readI32(ip.buf, ip.offset + IP_DST);
+  const from = readI32(ip.buf, ip.offset + IPV4_OFFSET.DST_ADDR);
   if (from !== addr) {
     setIpDst(ip, from, addr);
     tcp.checksum = checksumAdjust32(tcp.checksum, from, addr);
@@ -102,7 +100,7 @@ function tcpDestination(ip: Ipv4View, tcp: TcpView, addr: number, port: number):
 
 function tcpSource(ip: Ipv4View, tcp: TcpView, addr: number, port: number): boolean {
   let changed = false;
-  const from = readI32(ip.buf, ip.offset + IP_SRC);
+  const from = readI32(ip.buf, ip.offset + IPV4_OFFSET.SRC_ADDR);
   if (from !== addr) {
     setIpSrc(ip, from, addr);
     tcp.checksum = checksumAdjust32(tcp.checksum, from, addr);
@@ -117,7 +115,7 @@ function tcpSource(ip: Ipv4View, tcp: TcpView, addr: number, port: number): bool
 
 function udpDestination(ip: Ipv4View, udp: UdpView, addr: number, port: number): boolean {
   let changed = false;
-  const from = readI32(ip.buf, ip.offset + IP_DST);
+  const from = readI32(ip.buf, ip.offset + IPV4_OFFSET.DST_ADDR);
   if (from !== addr) {
     setIpDst(ip, from, addr);
     udp.checksum = udpChecksumAdjust32(udp.checksum, from, addr);
@@ -134,7 +132,7 @@ function udpDestination(ip: Ipv4View, udp: UdpView, addr: number, port: number):
 
 function udpSource(ip: Ipv4View, udp: UdpView, addr: number, port: number): boolean {
   let changed = false;
-  const from = readI32(ip.buf, ip.offset + IP_SRC);
+  const from = readI32(ip.buf, ip.offset + IPV4_OFFSET.SRC_ADDR);
   if (from !== addr) {
     setIpSrc(ip, from, addr);
     udp.checksum = udpChecksumAdjust32(udp.checksum, from, addr);
@@ -172,7 +170,7 @@ export function natAddresses(ct: Conntrack, ref: number, ip: Ipv4View, manip: Na
   const other = (ref & 1) ^ 1;
   let changed = false;
   if ((manip & NatManip.Destination) !== 0) {
-    const from = readI32(ip.buf, ip.offset + IP_DST);
+    const from = readI32(ip.buf, ip.offset + IPV4_OFFSET.DST_ADDR);
     const to = ct.tupleSrc(id, other);
     if (from !== to) {
       setIpDst(ip, from, to);
@@ -180,7 +178,7 @@ export function natAddresses(ct: Conntrack, ref: number, ip: Ipv4View, manip: Na
     }
   }
   if ((manip & NatManip.Source) !== 0) {
-    const from = readI32(ip.buf, ip.offset + IP_SRC);
+    const from = readI32(ip.buf, ip.offset + IPV4_OFFSET.SRC_ADDR);
     const to = ct.tupleDst(id, other);
     if (from !== to) {
       setIpSrc(ip, from, to);

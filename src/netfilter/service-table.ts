@@ -38,6 +38,7 @@
  * wrong, it rebuilds everything from the inputs.
  */
 import { prefixMask } from '../packet/addr.js';
+import { IPPROTO } from '../packet/ipv4.js';
 import {
   EndpointSelection,
   affinitySecondsOf,
@@ -98,7 +99,7 @@ const PROTO_UDP = 2;
 const PROTO_SCTP = 3;
 
 function protocolCode(ipProtocol: number): number {
-  return ipProtocol === 6 ? PROTO_TCP : ipProtocol === 17 ? PROTO_UDP : ipProtocol === 132 ? PROTO_SCTP : 0;
+  return ipProtocol === IPPROTO.TCP ? PROTO_TCP : ipProtocol === IPPROTO.UDP ? PROTO_UDP : ipProtocol === IPPROTO.SCTP ? PROTO_SCTP : 0;
 }
 
 function protocolCodeOf(name: L4Protocol): number {

@@ -15,16 +15,9 @@
 import { readU16, readU32, writeU16, writeU32 } from '../packet/bytes.js';
 import { internetChecksum, pseudoHeaderSum } from '../packet/checksum.js';
 import { ETHERNET_HEADER_LEN } from '../packet/ethernet.js';
-import { IPPROTO } from '../packet/ipv4.js';
+import { IPPROTO, IPV4_OFFSET } from '../packet/ipv4.js';
+import { TCP_OFFSET } from '../packet/tcp.js';
 
-const IP_TOTAL_LENGTH = 2;
-const IP_ID = 4;
-const IP_CHECKSUM = 10;
-const IP_SRC = 12;
-const IP_DST = 16;
-const TCP_SEQ = 4;
-const TCP_FLAGS = 13;
-const TCP_CHECKSUM = 16;
 const FIN_PSH = 0x09;
 const CWR = 0x80;
 
@@ -74,16 +67,16 @@ export function segmentTcpV4(
   const tcpHeaderLength = (frame[tcp + 12] >> 4) * 4;
   const headers = ETHERNET_HEADER_LEN + ipHeaderLength + tcpHeaderLength;
   if (tcpHeaderLength < 20 || headers > length) return GsoError.NotTcpV4;
-  const ipEnd = ETHERNET_HEADER_LEN + readU16(frame, ip + IP_TOTAL_LENGTH);
+  const ipEnd = ETHERNET_HEADER_LEN + readU16(frame, ip + IPV4_OFFSET.TOTAL_LENGTH);
   // The IP total length bounds the payload; a frame may carry Ethernet padding past it.
   const end = Math.min(length, ipEnd);
   if (headers + Math.min(gsoSize, end - headers) > out.length) return GsoError.NoRoom;
 
-  const src = readU32(frame, ip + IP_SRC);
-  const dst = readU32(frame, ip + IP_DST);
-  const flags = frame[tcp + TCP_FLAGS];
-  let seq = readU32(frame, tcp + TCP_SEQ);
-  let id = readU16(frame, ip + IP_ID);
+  const src = readU32(frame, ip + IPV4_OFFSET.SRC_ADDR);
+  const dst = readU32(frame, ip + IPV4_OFFSET.DST_ADDR);
+  const flags = frame[tcp + TCP_OFFSET.FLAGS];
+  let seq = readU32(frame, tcp + TCP_OFFSET.SEQ);
+  let id = readU16(frame, ip + IPV4_OFFSET.IDENTIFICATION);
   const oIp = ETHERNET_HEADER_LEN;
   const oTcp = oIp + ipHeaderLength;
   for (let at = headers; at < end || at === headers; at += gsoSize) {
@@ -91,18 +84,18 @@ export function segmentTcpV4(
     const last = at + payload >= end;
     out.set(frame.subarray(offset, offset + headers), 0);
     out.set(frame.subarray(offset + at, offset + at + payload), headers);
-    writeU16(out, oIp + IP_TOTAL_LENGTH, ipHeaderLength + tcpHeaderLength + payload);
-    writeU16(out, oIp + IP_ID, id);
-    writeU16(out, oIp + IP_CHECKSUM, 0);
-    writeU16(out, oIp + IP_CHECKSUM, internetChecksum(out, oIp, ipHeaderLength));
-    writeU32(out, oTcp + TCP_SEQ, seq);
+    writeU16(out, oIp + IPV4_OFFSET.TOTAL_LENGTH, ipHeaderLength + tcpHeaderLength + payload);
+    writeU16(out, oIp + IPV4_OFFSET.IDENTIFICATION, id);
+    writeU16(out, oIp + IPV4_OFFSET.CHECKSUM, 0);
+    writeU16(out, oIp + IPV4_OFFSET.CHECKSUM, internetChecksum(out, oIp, ipHeaderLength));
+    writeU32(out, oTcp + TCP_OFFSET.SEQ, seq);
     let segFlags = flags;
     if (!last) segFlags &= ~FIN_PSH;
     if (at !== headers) segFlags &= ~CWR;
-    out[oTcp + TCP_FLAGS] = segFlags;
+    out[oTcp + TCP_OFFSET.FLAGS] = segFlags;
     const tcpLength = tcpHeaderLength + payload;
-    writeU16(out, oTcp + TCP_CHECKSUM, 0);
-    writeU16(out, oTcp + TCP_CHECKSUM, internetChecksum(out, oTcp, tcpLength, pseudoHeaderSum(src, dst, IPPROTO.TCP, tcpLength)));
+    writeU16(out, oTcp + TCP_OFFSET.CHECKSUM, 0);
+    writeU16(out, oTcp + TCP_OFFSET.CHECKSUM, internetChecksum(out, oTcp, tcpLength, pseudoHeaderSum(src, dst, IPPROTO.TCP, tcpLength)));
     emit(out, headers + payload);
     seq = (seq + payload) >>> 0;
     id = (id + 1) & 0xffff;
