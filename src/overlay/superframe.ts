@@ -21,7 +21,7 @@ import { ETHERNET_HEADER_LEN } from '../packet/ethernet.js';
 import { IPPROTO } from '../packet/ipv4.js';
 import { TCP_OFFSET } from '../packet/tcp.js';
 import { UDP_OFFSET } from '../packet/udp.js';
-import { VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_NONE, VNET_HDR_GSO_TCPV4, type TxOffload } from '../io/port.js';
+import { VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_NONE, VNET_HDR_GSO_TCPV4, type TxOffload } from '../port/port.js';
 
 const BITS = 1;
 const GSO_SIZE = 2;
