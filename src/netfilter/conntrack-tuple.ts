@@ -22,6 +22,17 @@ export { IPPROTO_ICMP } from '../packet/icmp.js';
 export { IPPROTO_TCP } from '../packet/tcp.js';
 export { IPPROTO_UDP } from '../packet/udp.js';
 
+// Local consts of src/packet's constants, which V8 folds into per-packet code (see IPPROTO in ipv4.ts).
+const IP_FLAGS_FRAGMENT = IPV4_OFFSET.FLAGS_FRAGMENT;
+const IP_PROTOCOL = IPV4_OFFSET.PROTOCOL;
+const IP_SRC = IPV4_OFFSET.SRC_ADDR;
+const IP_DST = IPV4_OFFSET.DST_ADDR;
+const FRAGMENT_OFFSET_MASK = IPV4_FRAGMENT_OFFSET_MASK;
+const IPV4_MIN_HEADER = IPV4_HEADER_LEN;
+const ICMP = IPPROTO.ICMP;
+const TCP = IPPROTO.TCP;
+const UDP = IPPROTO.UDP;
+
 /** ICMP types that open a flow, and the reply each expects (RFC 792, RFC 950). */
 const ICMP_ECHO_REPLY = 0;
 const ICMP_ECHO_REQUEST = 8;
@@ -81,7 +92,7 @@ export function icmpCounterpartType(type: number): number {
 
 /** True when the protocol carries ports in the tuple's port slots. */
 export function hasPorts(proto: number): boolean {
-  return proto === IPPROTO.TCP || proto === IPPROTO.UDP;
+  return proto === TCP || proto === UDP;
 }
 
 /**
@@ -124,7 +135,7 @@ export class FlowTuple {
    * unchanged, when `t` is an ICMP message that has no counterpart.
    */
   setReplyOf(t: FlowTuple): boolean {
-    if (t.proto === IPPROTO.ICMP) {
+    if (t.proto === ICMP) {
       const type = icmpCounterpartType(t.dport >>> 8);
       if (type < 0) return false;
       this.set(t.dst, t.src, t.sport, (type << 8) | (t.dport & 0xff), t.proto);
@@ -172,8 +183,8 @@ export function readPacketTuple(ip: Ipv4View, out: FlowTuple): TupleKind {
   if (ip.isFragment) return TupleKind.Untracked;
   const buf = ip.buf;
   // Addresses read as int32 straight from the header (see FlowTuple).
-  const src = readI32(buf, ip.offset + IPV4_OFFSET.SRC_ADDR);
-  const dst = readI32(buf, ip.offset + IPV4_OFFSET.DST_ADDR);
+  const src = readI32(buf, ip.offset + IP_SRC);
+  const dst = readI32(buf, ip.offset + IP_DST);
   const at = ip.payloadOffset;
   const length = ip.payloadLength;
   const proto = ip.protocol;
@@ -182,7 +193,7 @@ export function readPacketTuple(ip: Ipv4View, out: FlowTuple): TupleKind {
     out.set(src, dst, readU16(buf, at), readU16(buf, at + 2), proto);
     return TupleKind.Flow;
   }
-  if (proto === IPPROTO.ICMP) {
+  if (proto === ICMP) {
     if (length < 8) return TupleKind.Untracked;
     const type = buf[at];
     if (isIcmpError(type)) {
@@ -212,12 +223,12 @@ export function readI32(buf: Uint8Array, at: number): number {
  * would refuse it, which is why quotes are read through these offsets instead.
  */
 export function quotedHeaderLength(buf: Uint8Array, at: number, available: number): number {
-  if (available < IPV4_HEADER_LEN || at + available > buf.length) return -1;
+  if (available < IPV4_MIN_HEADER || at + available > buf.length) return -1;
   const versionIhl = buf[at];
   const headerLength = (versionIhl & 0x0f) * 4;
-  if (versionIhl >>> 4 !== 4 || headerLength < IPV4_HEADER_LEN) return -1;
+  if (versionIhl >>> 4 !== 4 || headerLength < IPV4_MIN_HEADER) return -1;
   if (headerLength + QUOTED_L4_BYTES > available) return -1;
-  if ((readU16(buf, at + IPV4_OFFSET.FLAGS_FRAGMENT) & IPV4_FRAGMENT_OFFSET_MASK) !== 0) return -1;
+  if ((readU16(buf, at + IP_FLAGS_FRAGMENT) & FRAGMENT_OFFSET_MASK) !== 0) return -1;
   return headerLength;
 }
 
@@ -230,15 +241,15 @@ export function quotedHeaderLength(buf: Uint8Array, at: number, available: numbe
 export function readQuotedReplyTuple(buf: Uint8Array, at: number, available: number, out: FlowTuple): boolean {
   const headerLength = quotedHeaderLength(buf, at, available);
   if (headerLength < 0) return false;
-  const proto = buf[at + IPV4_OFFSET.PROTOCOL];
-  const src = readI32(buf, at + IPV4_OFFSET.SRC_ADDR);
-  const dst = readI32(buf, at + IPV4_OFFSET.DST_ADDR);
+  const proto = buf[at + IP_PROTOCOL];
+  const src = readI32(buf, at + IP_SRC);
+  const dst = readI32(buf, at + IP_DST);
   const l4 = at + headerLength;
   if (hasPorts(proto)) {
     out.set(dst, src, readU16(buf, l4 + 2), readU16(buf, l4), proto);
     return true;
   }
-  if (proto === IPPROTO.ICMP) {
+  if (proto === ICMP) {
     const type = icmpCounterpartType(buf[l4]);
     if (type < 0) return false;
     out.set(dst, src, readU16(buf, l4 + 4), (type << 8) | buf[l4 + 1], proto);

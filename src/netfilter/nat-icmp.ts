@@ -29,6 +29,19 @@ import { NatKind, type Conntrack } from './conntrack.js';
 import { hasPorts, quotedHeaderLength, readI32 } from './conntrack-tuple.js';
 import { NatManip, setIpDst, setIpSrc, udpChecksumAdjust16, udpChecksumAdjust32 } from './nat.js';
 
+// Local consts of src/packet's constants, which V8 folds into per-packet code (see IPPROTO in ipv4.ts).
+const IP_SRC = IPV4_OFFSET.SRC_ADDR;
+const IP_DST = IPV4_OFFSET.DST_ADDR;
+const IP_CHECKSUM = IPV4_OFFSET.CHECKSUM;
+const IP_PROTOCOL = IPV4_OFFSET.PROTOCOL;
+const UDP_CHECKSUM = UDP_OFFSET.CHECKSUM;
+const TCP_CHECKSUM = TCP_OFFSET.CHECKSUM;
+const ICMP_CHECKSUM = ICMP_OFFSET.CHECKSUM;
+const ICMP_IDENTIFIER = ICMP_OFFSET.IDENTIFIER;
+const IPPROTO_ICMP = IPPROTO.ICMP;
+const IPPROTO_TCP = IPPROTO.TCP;
+const IPPROTO_UDP = IPPROTO.UDP;
+
 // Addresses in the outer IPv4 header are read as int32 (see readI32). The quoted datagram's
 // fields are found by the packet modules' offsets from the quoted headers' starts. A TCP or
 // UDP quote's ports sit at the same offsets in both protocols.
@@ -51,7 +64,7 @@ export function natIcmpError(ct: Conntrack, ref: number, ip: Ipv4View, icmp: Icm
   if (headerLength < 0) return false;
   const l4 = inner + headerLength;
   const l4Length = icmp.payloadLength - headerLength;
-  const proto = buf[inner + IPV4_OFFSET.PROTOCOL];
+  const proto = buf[inner + IP_PROTOCOL];
 
   const nat = ct.natKind(id);
   // The NAT each half undoes (or, for an error in the original direction, applies).
@@ -62,24 +75,24 @@ export function natIcmpError(ct: Conntrack, ref: number, ip: Ipv4View, icmp: Icm
   if ((manip & NatManip.Destination) !== 0 && (nat & destinationNat) !== 0) {
     // The error goes to whoever sent the quoted datagram, which is made to show it as sent.
     const sender = ct.tupleSrc(id, other);
-    const to = readI32(ip.buf, ip.offset + IPV4_OFFSET.DST_ADDR);
+    const to = readI32(ip.buf, ip.offset + IP_DST);
     if (to !== sender) {
       setIpDst(ip, to, sender);
       changed = true;
     }
-    changed = setQuotedAddress(icmp, inner, IPV4_OFFSET.SRC_ADDR, sender, l4, l4Length, proto) || changed;
+    changed = setQuotedAddress(icmp, inner, IP_SRC, sender, l4, l4Length, proto) || changed;
     changed = setQuotedPort(icmp, l4, l4Length, proto, Q_SRC_PORT, ct.tupleSport(id, other)) || changed;
     changed = setQuotedIdentifier(icmp, l4, proto, ct.tupleSport(id, other)) || changed;
   }
   if ((manip & NatManip.Source) !== 0 && (nat & sourceNat) !== 0) {
     // It comes from where the quoted datagram was addressed.
     const addressee = ct.tupleDst(id, other);
-    const from = readI32(ip.buf, ip.offset + IPV4_OFFSET.SRC_ADDR);
+    const from = readI32(ip.buf, ip.offset + IP_SRC);
     if (from !== addressee) {
       setIpSrc(ip, from, addressee);
       changed = true;
     }
-    changed = setQuotedAddress(icmp, inner, IPV4_OFFSET.DST_ADDR, addressee, l4, l4Length, proto) || changed;
+    changed = setQuotedAddress(icmp, inner, IP_DST, addressee, l4, l4Length, proto) || changed;
     changed = setQuotedPort(icmp, l4, l4Length, proto, Q_DST_PORT, ct.tupleDport(id, other)) || changed;
     changed = setQuotedIdentifier(icmp, l4, proto, ct.tupleSport(id, other)) || changed;
   }
@@ -106,14 +119,14 @@ function setQuotedAddress(icmp: IcmpView, inner: number, field: number, addr: nu
   if (old === addr) return false;
   writeU32(buf, at, addr);
   icmp.checksum = checksumAdjust32(icmp.checksum, old, addr);
-  const ipChecksumAt = inner + IPV4_OFFSET.CHECKSUM;
+  const ipChecksumAt = inner + IP_CHECKSUM;
   writeQuoted16(icmp, ipChecksumAt, checksumAdjust32(readU16(buf, ipChecksumAt), old, addr));
   // The transport checksum covers the address through its pseudo-header.
-  if (proto === IPPROTO.TCP && l4Length >= TCP_OFFSET.CHECKSUM + 2) {
-    const at16 = l4 + TCP_OFFSET.CHECKSUM;
+  if (proto === IPPROTO_TCP && l4Length >= TCP_CHECKSUM + 2) {
+    const at16 = l4 + TCP_CHECKSUM;
     writeQuoted16(icmp, at16, checksumAdjust32(readU16(buf, at16), old, addr));
-  } else if (proto === IPPROTO.UDP) {
-    const at16 = l4 + UDP_OFFSET.CHECKSUM;
+  } else if (proto === IPPROTO_UDP) {
+    const at16 = l4 + UDP_CHECKSUM;
     writeQuoted16(icmp, at16, udpChecksumAdjust32(readU16(buf, at16), old, addr));
   }
   return true;
@@ -126,11 +139,11 @@ function setQuotedPort(icmp: IcmpView, l4: number, l4Length: number, proto: numb
   const old = readU16(buf, at);
   if (old === port) return false;
   writeQuoted16(icmp, at, port);
-  if (proto === IPPROTO.TCP && l4Length >= TCP_OFFSET.CHECKSUM + 2) {
-    const at16 = l4 + TCP_OFFSET.CHECKSUM;
+  if (proto === IPPROTO_TCP && l4Length >= TCP_CHECKSUM + 2) {
+    const at16 = l4 + TCP_CHECKSUM;
     writeQuoted16(icmp, at16, checksumAdjust16(readU16(buf, at16), old, port));
-  } else if (proto === IPPROTO.UDP) {
-    const at16 = l4 + UDP_OFFSET.CHECKSUM;
+  } else if (proto === IPPROTO_UDP) {
+    const at16 = l4 + UDP_CHECKSUM;
     writeQuoted16(icmp, at16, udpChecksumAdjust16(readU16(buf, at16), old, port));
   }
   return true;
@@ -138,13 +151,13 @@ function setQuotedPort(icmp: IcmpView, l4: number, l4Length: number, proto: numb
 
 /** A quoted echo (or other query) carries the identifier SNAT may have changed. */
 function setQuotedIdentifier(icmp: IcmpView, l4: number, proto: number, identifier: number): boolean {
-  if (proto !== IPPROTO.ICMP) return false;
+  if (proto !== IPPROTO_ICMP) return false;
   const buf = icmp.buf;
-  const at = l4 + ICMP_OFFSET.IDENTIFIER;
+  const at = l4 + ICMP_IDENTIFIER;
   const old = readU16(buf, at);
   if (old === identifier) return false;
   writeQuoted16(icmp, at, identifier);
-  const sumAt = l4 + ICMP_OFFSET.CHECKSUM;
+  const sumAt = l4 + ICMP_CHECKSUM;
   writeQuoted16(icmp, sumAt, checksumAdjust16(readU16(buf, sumAt), old, identifier));
   return true;
 }

@@ -34,6 +34,13 @@ import type { UdpView } from '../packet/udp.js';
 import type { Conntrack } from './conntrack.js';
 import { readI32 } from './conntrack-tuple.js';
 
+// Local consts of src/packet's constants, which V8 folds into per-packet code (see IPPROTO in ipv4.ts).
+const IP_SRC = IPV4_OFFSET.SRC_ADDR;
+const IP_DST = IPV4_OFFSET.DST_ADDR;
+const IPPROTO_ICMP = IPPROTO.ICMP;
+const IPPROTO_TCP = IPPROTO.TCP;
+const IPPROTO_UDP = IPPROTO.UDP;
+
 // Addresses are read from the IPv4 header as int32 (see readI32).
 
 /** Which half of the translation to apply: a bit set. */
@@ -54,11 +61,11 @@ export function natPacket(
   manip: NatManip = NatManip.Both,
 ): boolean {
   switch (ct.protocol(ref >>> 1)) {
-    case IPPROTO.TCP:
+    case IPPROTO_TCP:
       return natTcp(ct, ref, ip, l4 as TcpView, manip);
-    case IPPROTO.UDP:
+    case IPPROTO_UDP:
       return natUdp(ct, ref, ip, l4 as UdpView, manip);
-    case IPPROTO.ICMP:
+    case IPPROTO_ICMP:
       return natIcmpQuery(ct, ref, ip, l4 as IcmpView, manip);
     default:
       return natAddresses(ct, ref, ip, manip);
@@ -85,7 +92,7 @@ export function natUdp(ct: Conntrack, ref: number, ip: Ipv4View, udp: UdpView, m
 
 function tcpDestination(ip: Ipv4View, tcp: TcpView, addr: number, port: number): boolean {
   let changed = false;
-  const from = readI32(ip.buf, ip.offset + IPV4_OFFSET.DST_ADDR);
+  const from = readI32(ip.buf, ip.offset + IP_DST);
   if (from !== addr) {
     setIpDst(ip, from, addr);
     tcp.checksum = checksumAdjust32(tcp.checksum, from, addr);
@@ -100,7 +107,7 @@ function tcpDestination(ip: Ipv4View, tcp: TcpView, addr: number, port: number):
 
 function tcpSource(ip: Ipv4View, tcp: TcpView, addr: number, port: number): boolean {
   let changed = false;
-  const from = readI32(ip.buf, ip.offset + IPV4_OFFSET.SRC_ADDR);
+  const from = readI32(ip.buf, ip.offset + IP_SRC);
   if (from !== addr) {
     setIpSrc(ip, from, addr);
     tcp.checksum = checksumAdjust32(tcp.checksum, from, addr);
@@ -115,7 +122,7 @@ function tcpSource(ip: Ipv4View, tcp: TcpView, addr: number, port: number): bool
 
 function udpDestination(ip: Ipv4View, udp: UdpView, addr: number, port: number): boolean {
   let changed = false;
-  const from = readI32(ip.buf, ip.offset + IPV4_OFFSET.DST_ADDR);
+  const from = readI32(ip.buf, ip.offset + IP_DST);
   if (from !== addr) {
     setIpDst(ip, from, addr);
     udp.checksum = udpChecksumAdjust32(udp.checksum, from, addr);
@@ -132,7 +139,7 @@ function udpDestination(ip: Ipv4View, udp: UdpView, addr: number, port: number):
 
 function udpSource(ip: Ipv4View, udp: UdpView, addr: number, port: number): boolean {
   let changed = false;
-  const from = readI32(ip.buf, ip.offset + IPV4_OFFSET.SRC_ADDR);
+  const from = readI32(ip.buf, ip.offset + IP_SRC);
   if (from !== addr) {
     setIpSrc(ip, from, addr);
     udp.checksum = udpChecksumAdjust32(udp.checksum, from, addr);
@@ -170,7 +177,7 @@ export function natAddresses(ct: Conntrack, ref: number, ip: Ipv4View, manip: Na
   const other = (ref & 1) ^ 1;
   let changed = false;
   if ((manip & NatManip.Destination) !== 0) {
-    const from = readI32(ip.buf, ip.offset + IPV4_OFFSET.DST_ADDR);
+    const from = readI32(ip.buf, ip.offset + IP_DST);
     const to = ct.tupleSrc(id, other);
     if (from !== to) {
       setIpDst(ip, from, to);
@@ -178,7 +185,7 @@ export function natAddresses(ct: Conntrack, ref: number, ip: Ipv4View, manip: Na
     }
   }
   if ((manip & NatManip.Source) !== 0) {
-    const from = readI32(ip.buf, ip.offset + IPV4_OFFSET.SRC_ADDR);
+    const from = readI32(ip.buf, ip.offset + IP_SRC);
     const to = ct.tupleDst(id, other);
     if (from !== to) {
       setIpSrc(ip, from, to);

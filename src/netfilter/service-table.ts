@@ -98,8 +98,13 @@ const PROTO_TCP = 1;
 const PROTO_UDP = 2;
 const PROTO_SCTP = 3;
 
+// Local consts of IPPROTO's numbers, which V8 folds into per-packet code (see IPPROTO in ipv4.ts).
+const TCP = IPPROTO.TCP;
+const UDP = IPPROTO.UDP;
+const SCTP = IPPROTO.SCTP;
+
 function protocolCode(ipProtocol: number): number {
-  return ipProtocol === IPPROTO.TCP ? PROTO_TCP : ipProtocol === IPPROTO.UDP ? PROTO_UDP : ipProtocol === IPPROTO.SCTP ? PROTO_SCTP : 0;
+  return ipProtocol === TCP ? PROTO_TCP : ipProtocol === UDP ? PROTO_UDP : ipProtocol === SCTP ? PROTO_SCTP : 0;
 }
 
 function protocolCodeOf(name: L4Protocol): number {

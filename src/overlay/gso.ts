@@ -18,6 +18,17 @@ import { ETHERNET_HEADER_LEN } from '../packet/ethernet.js';
 import { IPPROTO, IPV4_OFFSET } from '../packet/ipv4.js';
 import { TCP_OFFSET } from '../packet/tcp.js';
 
+// Local consts of src/packet's constants, which V8 folds into per-packet code (see IPPROTO in ipv4.ts).
+const IP_TOTAL_LENGTH = IPV4_OFFSET.TOTAL_LENGTH;
+const IP_ID = IPV4_OFFSET.IDENTIFICATION;
+const IP_CHECKSUM = IPV4_OFFSET.CHECKSUM;
+const IP_SRC = IPV4_OFFSET.SRC_ADDR;
+const IP_DST = IPV4_OFFSET.DST_ADDR;
+const TCP_SEQ = TCP_OFFSET.SEQ;
+const TCP_FLAGS = TCP_OFFSET.FLAGS;
+const TCP_CHECKSUM = TCP_OFFSET.CHECKSUM;
+const TCP = IPPROTO.TCP;
+
 const FIN_PSH = 0x09;
 const CWR = 0x80;
 
@@ -61,22 +72,22 @@ export function segmentTcpV4(
   if (length < ETHERNET_HEADER_LEN + 40 || readU16(frame, offset + 12) !== 0x0800) return GsoError.NotTcpV4;
   const ip = offset + ETHERNET_HEADER_LEN;
   const ipHeaderLength = (frame[ip] & 0x0f) * 4;
-  if (frame[ip] >> 4 !== 4 || ipHeaderLength < 20 || frame[ip + 9] !== IPPROTO.TCP) return GsoError.NotTcpV4;
+  if (frame[ip] >> 4 !== 4 || ipHeaderLength < 20 || frame[ip + 9] !== TCP) return GsoError.NotTcpV4;
   const tcp = ip + ipHeaderLength;
   if (tcp + 20 > offset + length) return GsoError.NotTcpV4;
   const tcpHeaderLength = (frame[tcp + 12] >> 4) * 4;
   const headers = ETHERNET_HEADER_LEN + ipHeaderLength + tcpHeaderLength;
   if (tcpHeaderLength < 20 || headers > length) return GsoError.NotTcpV4;
-  const ipEnd = ETHERNET_HEADER_LEN + readU16(frame, ip + IPV4_OFFSET.TOTAL_LENGTH);
+  const ipEnd = ETHERNET_HEADER_LEN + readU16(frame, ip + IP_TOTAL_LENGTH);
   // The IP total length bounds the payload; a frame may carry Ethernet padding past it.
   const end = Math.min(length, ipEnd);
   if (headers + Math.min(gsoSize, end - headers) > out.length) return GsoError.NoRoom;
 
-  const src = readU32(frame, ip + IPV4_OFFSET.SRC_ADDR);
-  const dst = readU32(frame, ip + IPV4_OFFSET.DST_ADDR);
-  const flags = frame[tcp + TCP_OFFSET.FLAGS];
-  let seq = readU32(frame, tcp + TCP_OFFSET.SEQ);
-  let id = readU16(frame, ip + IPV4_OFFSET.IDENTIFICATION);
+  const src = readU32(frame, ip + IP_SRC);
+  const dst = readU32(frame, ip + IP_DST);
+  const flags = frame[tcp + TCP_FLAGS];
+  let seq = readU32(frame, tcp + TCP_SEQ);
+  let id = readU16(frame, ip + IP_ID);
   const oIp = ETHERNET_HEADER_LEN;
   const oTcp = oIp + ipHeaderLength;
   for (let at = headers; at < end || at === headers; at += gsoSize) {
@@ -84,18 +95,18 @@ export function segmentTcpV4(
     const last = at + payload >= end;
     out.set(frame.subarray(offset, offset + headers), 0);
     out.set(frame.subarray(offset + at, offset + at + payload), headers);
-    writeU16(out, oIp + IPV4_OFFSET.TOTAL_LENGTH, ipHeaderLength + tcpHeaderLength + payload);
-    writeU16(out, oIp + IPV4_OFFSET.IDENTIFICATION, id);
-    writeU16(out, oIp + IPV4_OFFSET.CHECKSUM, 0);
-    writeU16(out, oIp + IPV4_OFFSET.CHECKSUM, internetChecksum(out, oIp, ipHeaderLength));
-    writeU32(out, oTcp + TCP_OFFSET.SEQ, seq);
+    writeU16(out, oIp + IP_TOTAL_LENGTH, ipHeaderLength + tcpHeaderLength + payload);
+    writeU16(out, oIp + IP_ID, id);
+    writeU16(out, oIp + IP_CHECKSUM, 0);
+    writeU16(out, oIp + IP_CHECKSUM, internetChecksum(out, oIp, ipHeaderLength));
+    writeU32(out, oTcp + TCP_SEQ, seq);
     let segFlags = flags;
     if (!last) segFlags &= ~FIN_PSH;
     if (at !== headers) segFlags &= ~CWR;
-    out[oTcp + TCP_OFFSET.FLAGS] = segFlags;
+    out[oTcp + TCP_FLAGS] = segFlags;
     const tcpLength = tcpHeaderLength + payload;
-    writeU16(out, oTcp + TCP_OFFSET.CHECKSUM, 0);
-    writeU16(out, oTcp + TCP_OFFSET.CHECKSUM, internetChecksum(out, oTcp, tcpLength, pseudoHeaderSum(src, dst, IPPROTO.TCP, tcpLength)));
+    writeU16(out, oTcp + TCP_CHECKSUM, 0);
+    writeU16(out, oTcp + TCP_CHECKSUM, internetChecksum(out, oTcp, tcpLength, pseudoHeaderSum(src, dst, TCP, tcpLength)));
     emit(out, headers + payload);
     seq = (seq + payload) >>> 0;
     id = (id + 1) & 0xffff;

