@@ -30,6 +30,13 @@
  */
 import { CLAIM_EXISTED, CLAIM_FULL, CLAIM_SLOT_MASK, MAX_OPEN_HASH_LOAD, NO_SLOT, OpenHash, openHash } from '../tables/open-hash.js';
 
+// Local consts of the core's results, which V8 folds into lookup and insert (an imported
+// binding it loads on every call; see IPPROTO in src/packet/ipv4.ts).
+const ABSENT = NO_SLOT;
+const FULL = CLAIM_FULL;
+const EXISTED = CLAIM_EXISTED;
+const SLOT_MASK = CLAIM_SLOT_MASK;
+
 export const FLOW_NOT_FOUND = -1;
 
 /** The largest share of slots that may be occupied: beyond it linear probes lengthen fast. */
@@ -100,15 +107,15 @@ export class FlowTable {
   /** The value stored for the tuple, or FLOW_NOT_FOUND. */
   lookup(srcAddr: number, dstAddr: number, srcPort: number, dstPort: number, proto: number): number {
     const slot = this.hash.find(srcAddr, dstAddr, packPorts(srcPort, dstPort), proto);
-    return slot === NO_SLOT ? FLOW_NOT_FOUND : this.hash.valueAt(slot) >>> 0;
+    return slot === ABSENT ? FLOW_NOT_FOUND : this.hash.valueAt(slot) >>> 0;
   }
 
   /** Stores `value` (a uint32) for the tuple: Added, Replaced or Full (see InsertResult). */
   insert(srcAddr: number, dstAddr: number, srcPort: number, dstPort: number, proto: number, value: number): InsertResult {
     const claimed = this.hash.claim(srcAddr, dstAddr, packPorts(srcPort, dstPort), proto);
-    if (claimed === CLAIM_FULL) return InsertResult.Full;
-    this.hash.setValueAt(claimed & CLAIM_SLOT_MASK, value);
-    return (claimed & CLAIM_EXISTED) !== 0 ? InsertResult.Replaced : InsertResult.Added;
+    if (claimed === FULL) return InsertResult.Full;
+    this.hash.setValueAt(claimed & SLOT_MASK, value);
+    return (claimed & EXISTED) !== 0 ? InsertResult.Replaced : InsertResult.Added;
   }
 
   /** Removes the tuple; false when it was not there. */
