@@ -23,7 +23,7 @@
  *   A node should pick its seed from a secure random source at start, so that tuples
  *   that pile onto one probe chain on one node do not on the next (see `openHash`).
  *
- * Layout: the table is an `OpenHash` (src/tables/open-hash.ts) keyed by (src, dst,
+ * Layout: the table extends `OpenHash` (src/tables/open-hash.ts), keyed by (src, dst,
  * sport<<16|dport) with the protocol as the key byte: 16-byte rows four to a cache line, the
  * protocol and a tag of the hash in metadata beside them, so a hit usually costs one line
  * and a miss usually touches no row at all; backward-shift deletion, so no tombstones.
@@ -68,13 +68,8 @@ function packPorts(srcPort: number, dstPort: number): number {
   return ((srcPort & 0xffff) << 16) | (dstPort & 0xffff);
 }
 
-export class FlowTable {
-  /** Number of slots: a power of two, fixed at construction. */
-  readonly capacity: number;
-  /** The most keys the table accepts; `insert` of a new key beyond it returns Full. */
-  readonly maxEntries: number;
-  private readonly hash: OpenHash;
-
+/** Size, capacity, clear and totalProbeDistance are the core's (OpenHash). */
+export class FlowTable extends OpenHash {
   /**
    * @param maxEntries the bound on `size`, 1 to MAX_FLOW_ENTRIES.
    * @param seed any uint32: the hash seed (see the module comment).
@@ -84,19 +79,7 @@ export class FlowTable {
     if (!Number.isInteger(maxEntries) || maxEntries < 1 || maxEntries > MAX_FLOW_ENTRIES) {
       throw new RangeError(`FlowTable maxEntries must be an integer from 1 to ${MAX_FLOW_ENTRIES}, got ${maxEntries}`);
     }
-    this.maxEntries = maxEntries;
-    this.hash = new OpenHash({ maxEntries, maxLoad: MAX_LOAD_FACTOR, minCapacity: 8, seed });
-    this.capacity = this.hash.capacity;
-  }
-
-  /** Number of keys held. */
-  get size(): number {
-    return this.hash.size;
-  }
-
-  /** Bytes of typed arrays behind the table, all allocated up front. */
-  get byteLength(): number {
-    return this.hash.byteLength;
+    super({ maxEntries, maxLoad: MAX_LOAD_FACTOR, minCapacity: 8, seed });
   }
 
   /** `byteLength / maxEntries`: what each flow the table can hold costs, full or not. */
@@ -106,34 +89,20 @@ export class FlowTable {
 
   /** The value stored for the tuple, or FLOW_NOT_FOUND. */
   lookup(srcAddr: number, dstAddr: number, srcPort: number, dstPort: number, proto: number): number {
-    const slot = this.hash.find(srcAddr, dstAddr, packPorts(srcPort, dstPort), proto);
-    return slot === ABSENT ? FLOW_NOT_FOUND : this.hash.valueAt(slot) >>> 0;
+    const slot = this.find(srcAddr, dstAddr, packPorts(srcPort, dstPort), proto);
+    return slot === ABSENT ? FLOW_NOT_FOUND : this.valueAt(slot) >>> 0;
   }
 
   /** Stores `value` (a uint32) for the tuple: Added, Replaced or Full (see InsertResult). */
   insert(srcAddr: number, dstAddr: number, srcPort: number, dstPort: number, proto: number, value: number): InsertResult {
-    const claimed = this.hash.claim(srcAddr, dstAddr, packPorts(srcPort, dstPort), proto);
+    const claimed = this.claim(srcAddr, dstAddr, packPorts(srcPort, dstPort), proto);
     if (claimed === FULL) return InsertResult.Full;
-    this.hash.setValueAt(claimed & SLOT_MASK, value);
+    this.setValueAt(claimed & SLOT_MASK, value);
     return (claimed & EXISTED) !== 0 ? InsertResult.Replaced : InsertResult.Added;
   }
 
   /** Removes the tuple; false when it was not there. */
   delete(srcAddr: number, dstAddr: number, srcPort: number, dstPort: number, proto: number): boolean {
-    return this.hash.delete(srcAddr, dstAddr, packPorts(srcPort, dstPort), proto);
-  }
-
-  /** Forgets every key. */
-  clear(): void {
-    this.hash.clear();
-  }
-
-  /**
-   * Sum over all keys of how many slots each sits past its home slot. A lookup hit
-   * probes `totalProbeDistance / size + 1` slots on average. O(capacity): for reports
-   * and tests, not for the packet path.
-   */
-  totalProbeDistance(): number {
-    return this.hash.totalProbeDistance();
+    return this.remove(srcAddr, dstAddr, packPorts(srcPort, dstPort), proto);
   }
 }
