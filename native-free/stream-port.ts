@@ -13,7 +13,7 @@
  * views into the chunk, valid until the handler returns, as with the addon.
  */
 import type { Readable, Writable } from 'node:stream';
-import { inside, type Port, type PortErrorHandler, type PortStats, type RxBatch, type TxOffload } from '../src/io/port.js';
+import { inside, type Port, type PortErrorHandler, type PortStats, type RxBatch, type TxOffload } from '../src/port/port.js';
 
 export const RECORD_PREFIX_LEN = 4;
 export const VNET_HDR_LEN = 10;

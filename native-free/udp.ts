@@ -8,7 +8,7 @@
  */
 import * as dgram from 'node:dgram';
 import { formatIpv4, parseIpv4 } from '../src/packet/addr.js';
-import { inside, type DatagramBatch, type DatagramPort, type PortErrorHandler, type PortStats } from '../src/io/port.js';
+import { inside, type DatagramBatch, type DatagramPort, type PortErrorHandler, type PortStats } from '../src/port/port.js';
 
 export interface DgramOptions {
   /** Most datagrams per batch; default 64. */

@@ -15,16 +15,20 @@
 import { readU16, readU32, writeU16, writeU32 } from '../packet/bytes.js';
 import { internetChecksum, pseudoHeaderSum } from '../packet/checksum.js';
 import { ETHERNET_HEADER_LEN } from '../packet/ethernet.js';
-import { IPPROTO } from '../packet/ipv4.js';
+import { IPPROTO, IPV4_OFFSET } from '../packet/ipv4.js';
+import { TCP_OFFSET } from '../packet/tcp.js';
 
-const IP_TOTAL_LENGTH = 2;
-const IP_ID = 4;
-const IP_CHECKSUM = 10;
-const IP_SRC = 12;
-const IP_DST = 16;
-const TCP_SEQ = 4;
-const TCP_FLAGS = 13;
-const TCP_CHECKSUM = 16;
+// Local consts of src/packet's constants, which V8 folds into per-packet code (see IPPROTO in ipv4.ts).
+const IP_TOTAL_LENGTH = IPV4_OFFSET.TOTAL_LENGTH;
+const IP_ID = IPV4_OFFSET.IDENTIFICATION;
+const IP_CHECKSUM = IPV4_OFFSET.CHECKSUM;
+const IP_SRC = IPV4_OFFSET.SRC_ADDR;
+const IP_DST = IPV4_OFFSET.DST_ADDR;
+const TCP_SEQ = TCP_OFFSET.SEQ;
+const TCP_FLAGS = TCP_OFFSET.FLAGS;
+const TCP_CHECKSUM = TCP_OFFSET.CHECKSUM;
+const TCP = IPPROTO.TCP;
+
 const FIN_PSH = 0x09;
 const CWR = 0x80;
 
@@ -68,7 +72,7 @@ export function segmentTcpV4(
   if (length < ETHERNET_HEADER_LEN + 40 || readU16(frame, offset + 12) !== 0x0800) return GsoError.NotTcpV4;
   const ip = offset + ETHERNET_HEADER_LEN;
   const ipHeaderLength = (frame[ip] & 0x0f) * 4;
-  if (frame[ip] >> 4 !== 4 || ipHeaderLength < 20 || frame[ip + 9] !== IPPROTO.TCP) return GsoError.NotTcpV4;
+  if (frame[ip] >> 4 !== 4 || ipHeaderLength < 20 || frame[ip + 9] !== TCP) return GsoError.NotTcpV4;
   const tcp = ip + ipHeaderLength;
   if (tcp + 20 > offset + length) return GsoError.NotTcpV4;
   const tcpHeaderLength = (frame[tcp + 12] >> 4) * 4;
@@ -102,7 +106,7 @@ export function segmentTcpV4(
     out[oTcp + TCP_FLAGS] = segFlags;
     const tcpLength = tcpHeaderLength + payload;
     writeU16(out, oTcp + TCP_CHECKSUM, 0);
-    writeU16(out, oTcp + TCP_CHECKSUM, internetChecksum(out, oTcp, tcpLength, pseudoHeaderSum(src, dst, IPPROTO.TCP, tcpLength)));
+    writeU16(out, oTcp + TCP_CHECKSUM, internetChecksum(out, oTcp, tcpLength, pseudoHeaderSum(src, dst, TCP, tcpLength)));
     emit(out, headers + payload);
     seq = (seq + payload) >>> 0;
     id = (id + 1) & 0xffff;

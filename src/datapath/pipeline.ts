@@ -15,7 +15,7 @@
  * is `podwire trace`, and there is no other model of the path.
  */
 import { cidrContains, macBytes, macHigh, macLow } from '../packet/addr.js';
-import type { DatagramBatch, Port, RxBatch } from '../io/port.js';
+import type { DatagramBatch, Port, RxBatch } from '../port/port.js';
 import type { Conntrack } from '../netfilter/conntrack.js';
 import type { PolicyTables } from '../netfilter/policy.js';
 import type { LiveServiceTable } from '../netfilter/service-table.js';

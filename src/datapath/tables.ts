@@ -12,7 +12,7 @@ import { Fdb } from '../l2/fdb.js';
 import { FloodLimiter } from '../l2/flood-limit.js';
 import { NeighbourTable } from '../l2/neighbours.js';
 import { OverlayPeers } from '../overlay/peers.js';
-import type { Port } from '../io/port.js';
+import type { Port } from '../port/port.js';
 import { Defrag } from '../netfilter/defrag.js';
 import { DROP_REASONS } from './drops.js';
 import { newCounters } from './context.js';

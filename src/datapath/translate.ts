@@ -10,7 +10,7 @@ import { readU16, writeU16 } from '../packet/bytes.js';
 import { checksumAdjust32 } from '../packet/checksum.js';
 import { refId } from '../netfilter/conntrack.js';
 import { natPacket } from '../netfilter/nat.js';
-import { VNET_HDR_F_NEEDS_CSUM } from '../io/port.js';
+import { VNET_HDR_F_NEEDS_CSUM } from '../port/port.js';
 import type { FrameContext } from './context.js';
 import type { PathTables } from './tables.js';
 

@@ -18,8 +18,8 @@ import { completeChecksum, GsoError, segmentTcpV4 } from './gso.js';
 import { clearSuperFrameBits, encodeSuperFrameBits, hasOffload } from '../overlay/superframe.js';
 import type { Peer } from '../overlay/peers.js';
 import type { OverlayLink } from '../overlay/link.js';
-import type { Port } from '../io/port.js';
-import { VNET_HDR_GSO_NONE } from '../io/port.js';
+import type { Port } from '../port/port.js';
+import { VNET_HDR_GSO_NONE } from '../port/port.js';
 
 export type { OverlayLink } from '../overlay/link.js';
 import { Drop } from './drops.js';

@@ -6,7 +6,7 @@
 import { DgramPort, type DgramOptions } from '../../native-free/udp.js';
 import { RelayTapPort, type RelayTapOptions } from '../../native-free/tap-relay.js';
 import { nativeIo, nativeIoUnavailable } from './native.js';
-import type { DatagramPort, Port } from './port.js';
+import type { DatagramPort, Port } from '../port/port.js';
 import { TapPort, type TapOptions } from './tap.js';
 import { UdpPort, type UdpOptions } from './udp.js';
 

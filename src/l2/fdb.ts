@@ -12,6 +12,14 @@
  * and `learnFailures` counts it. Expired entries are removed lazily on lookup and by
  * `sweep`, with backward-shift deletion so probe chains never hold tombstones.
  * Time is passed in (`nowNs`), never read here.
+ *
+ * Why not on src/tables/open-hash.ts, the core under the flow table: rebuilt on it (the MAC as
+ * two key words, the value an index into port and last-seen columns) and run side by side with
+ * this code, interleaved in one process and timed in CPU time, a lookup hit took 10.5 ns
+ * against 6.7 (64 stations) and 12.7 against 8.1 (4096), a miss 15% longer, and refreshing a
+ * known station 2.4 to 2.7 times as long. The core's four-word hash and the extra step from
+ * slot to entry cost more than this two-word hash over parallel columns, on the lookup every
+ * frame makes.
  */
 
 const EMPTY = 0xffffffff;

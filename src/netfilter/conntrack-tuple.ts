@@ -15,11 +15,23 @@
  * or two of and refills per packet.
  */
 import { readU16 } from '../packet/bytes.js';
-import type { Ipv4View } from '../packet/ipv4.js';
+import { IPPROTO, IPV4_FRAGMENT_OFFSET_MASK, IPV4_HEADER_LEN, IPV4_OFFSET, type Ipv4View } from '../packet/ipv4.js';
 
-export const IPPROTO_ICMP = 1;
-export const IPPROTO_TCP = 6;
-export const IPPROTO_UDP = 17;
+/** The protocol numbers as conntrack's users have imported them from here; they are src/packet's. */
+export { IPPROTO_ICMP } from '../packet/icmp.js';
+export { IPPROTO_TCP } from '../packet/tcp.js';
+export { IPPROTO_UDP } from '../packet/udp.js';
+
+// Local consts of src/packet's constants, which V8 folds into per-packet code (see IPPROTO in ipv4.ts).
+const IP_FLAGS_FRAGMENT = IPV4_OFFSET.FLAGS_FRAGMENT;
+const IP_PROTOCOL = IPV4_OFFSET.PROTOCOL;
+const IP_SRC = IPV4_OFFSET.SRC_ADDR;
+const IP_DST = IPV4_OFFSET.DST_ADDR;
+const FRAGMENT_OFFSET_MASK = IPV4_FRAGMENT_OFFSET_MASK;
+const IPV4_MIN_HEADER = IPV4_HEADER_LEN;
+const ICMP = IPPROTO.ICMP;
+const TCP = IPPROTO.TCP;
+const UDP = IPPROTO.UDP;
 
 /** ICMP types that open a flow, and the reply each expects (RFC 792, RFC 950). */
 const ICMP_ECHO_REPLY = 0;
@@ -80,7 +92,7 @@ export function icmpCounterpartType(type: number): number {
 
 /** True when the protocol carries ports in the tuple's port slots. */
 export function hasPorts(proto: number): boolean {
-  return proto === IPPROTO_TCP || proto === IPPROTO_UDP;
+  return proto === TCP || proto === UDP;
 }
 
 /**
@@ -123,7 +135,7 @@ export class FlowTuple {
    * unchanged, when `t` is an ICMP message that has no counterpart.
    */
   setReplyOf(t: FlowTuple): boolean {
-    if (t.proto === IPPROTO_ICMP) {
+    if (t.proto === ICMP) {
       const type = icmpCounterpartType(t.dport >>> 8);
       if (type < 0) return false;
       this.set(t.dst, t.src, t.sport, (type << 8) | (t.dport & 0xff), t.proto);
@@ -158,15 +170,8 @@ export const TupleKind = {
 } as const;
 export type TupleKind = (typeof TupleKind)[keyof typeof TupleKind];
 
-/** The fixed IPv4 header; a quote shorter than this cannot be read. */
-const IPV4_MIN_HEADER = 20;
 /** RFC 792: an error quotes the IP header and at least the first 8 bytes of its payload. */
 const QUOTED_L4_BYTES = 8;
-const IP_FLAGS_FRAGMENT = 6;
-const IP_PROTOCOL = 9;
-const IP_SRC = 12;
-const IP_DST = 16;
-const FRAGMENT_OFFSET_MASK = 0x1fff;
 
 /**
  * Fills `out` from a checked IPv4 view. TCP and UDP need their 4 bytes of ports, ICMP its
@@ -188,7 +193,7 @@ export function readPacketTuple(ip: Ipv4View, out: FlowTuple): TupleKind {
     out.set(src, dst, readU16(buf, at), readU16(buf, at + 2), proto);
     return TupleKind.Flow;
   }
-  if (proto === IPPROTO_ICMP) {
+  if (proto === ICMP) {
     if (length < 8) return TupleKind.Untracked;
     const type = buf[at];
     if (isIcmpError(type)) {
@@ -244,7 +249,7 @@ export function readQuotedReplyTuple(buf: Uint8Array, at: number, available: num
     out.set(dst, src, readU16(buf, l4 + 2), readU16(buf, l4), proto);
     return true;
   }
-  if (proto === IPPROTO_ICMP) {
+  if (proto === ICMP) {
     const type = icmpCounterpartType(buf[l4]);
     if (type < 0) return false;
     out.set(dst, src, readU16(buf, l4 + 4), (type << 8) | buf[l4 + 1], proto);

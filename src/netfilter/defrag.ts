@@ -77,7 +77,8 @@
 import { writeU16 } from '../packet/bytes.js';
 import { internetChecksum } from '../packet/checksum.js';
 import { PacketOk } from '../packet/errors.js';
-import { IPPROTO, Ipv4View, IPV4_HEADER_LEN, IPV4_MAX_HEADER_LEN } from '../packet/ipv4.js';
+import { IPPROTO, IPV4_OFFSET, Ipv4View, IPV4_HEADER_LEN, IPV4_MAX_HEADER_LEN } from '../packet/ipv4.js';
+import { TCP_OFFSET } from '../packet/tcp.js';
 import { FLOW_NOT_FOUND, FlowTable, MAX_LOAD_FACTOR } from './flow-table.js';
 
 /** What `insert` did with a fragment. */
@@ -241,12 +242,13 @@ const ECN_CE_BIT = 1 << 3;
 const ECN_CE = 3;
 
 const NONE = -1;
-const TOTAL_LENGTH = 2;
-const DSCP_ECN = 1;
-const FLAGS_FRAGMENT = 6;
-const CHECKSUM = 10;
+// Offsets from src/packet, as local consts (a module-level const read is free per call).
+const TOTAL_LENGTH = IPV4_OFFSET.TOTAL_LENGTH;
+const DSCP_ECN = IPV4_OFFSET.DSCP_ECN;
+const FLAGS_FRAGMENT = IPV4_OFFSET.FLAGS_FRAGMENT;
+const CHECKSUM = IPV4_OFFSET.CHECKSUM;
 const FLAG_DF = 0x4000;
-const TCP_DATA_OFFSET = 12;
+const TCP_DATA_OFFSET = TCP_OFFSET.DATA_OFFSET;
 const TCP_MIN_HEADER = 20;
 const UDP_HEADER = 8;
 const ICMP_HEADER = 8;

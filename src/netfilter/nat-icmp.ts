@@ -21,26 +21,32 @@
  */
 import { readU16, writeU16, writeU32 } from '../packet/bytes.js';
 import { checksumAdjust16, checksumAdjust32 } from '../packet/checksum.js';
-import type { IcmpView } from '../packet/icmp.js';
-import type { Ipv4View } from '../packet/ipv4.js';
+import { ICMP_OFFSET, type IcmpView } from '../packet/icmp.js';
+import { IPPROTO, IPV4_OFFSET, type Ipv4View } from '../packet/ipv4.js';
+import { TCP_OFFSET } from '../packet/tcp.js';
+import { UDP_OFFSET } from '../packet/udp.js';
 import { NatKind, type Conntrack } from './conntrack.js';
-import { hasPorts, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, quotedHeaderLength, readI32 } from './conntrack-tuple.js';
+import { hasPorts, quotedHeaderLength, readI32 } from './conntrack-tuple.js';
 import { NatManip, setIpDst, setIpSrc, udpChecksumAdjust16, udpChecksumAdjust32 } from './nat.js';
 
-// Addresses in the outer IPv4 header, read as int32 (see readI32).
-const IP_SRC = 12;
-const IP_DST = 16;
-// Offsets within the quoted datagram.
-const Q_IP_CHECKSUM = 10;
-const Q_IP_PROTOCOL = 9;
-const Q_IP_SRC = 12;
-const Q_IP_DST = 16;
-const Q_SRC_PORT = 0;
-const Q_DST_PORT = 2;
-const Q_UDP_CHECKSUM = 6;
-const Q_TCP_CHECKSUM = 16;
-const Q_ICMP_CHECKSUM = 2;
-const Q_ICMP_IDENTIFIER = 4;
+// Local consts of src/packet's constants, which V8 folds into per-packet code (see IPPROTO in ipv4.ts).
+const IP_SRC = IPV4_OFFSET.SRC_ADDR;
+const IP_DST = IPV4_OFFSET.DST_ADDR;
+const IP_CHECKSUM = IPV4_OFFSET.CHECKSUM;
+const IP_PROTOCOL = IPV4_OFFSET.PROTOCOL;
+const UDP_CHECKSUM = UDP_OFFSET.CHECKSUM;
+const TCP_CHECKSUM = TCP_OFFSET.CHECKSUM;
+const ICMP_CHECKSUM = ICMP_OFFSET.CHECKSUM;
+const ICMP_IDENTIFIER = ICMP_OFFSET.IDENTIFIER;
+const IPPROTO_ICMP = IPPROTO.ICMP;
+const IPPROTO_TCP = IPPROTO.TCP;
+const IPPROTO_UDP = IPPROTO.UDP;
+
+// Addresses in the outer IPv4 header are read as int32 (see readI32). The quoted datagram's
+// fields are found by the packet modules' offsets from the quoted headers' starts. A TCP or
+// UDP quote's ports sit at the same offsets in both protocols.
+const Q_SRC_PORT = UDP_OFFSET.SRC_PORT;
+const Q_DST_PORT = UDP_OFFSET.DST_PORT;
 
 /**
  * Translates an ICMP error of connection `ref` in place. `ip` and `icmp` are the checked
@@ -58,7 +64,7 @@ export function natIcmpError(ct: Conntrack, ref: number, ip: Ipv4View, icmp: Icm
   if (headerLength < 0) return false;
   const l4 = inner + headerLength;
   const l4Length = icmp.payloadLength - headerLength;
-  const proto = buf[inner + Q_IP_PROTOCOL];
+  const proto = buf[inner + IP_PROTOCOL];
 
   const nat = ct.natKind(id);
   // The NAT each half undoes (or, for an error in the original direction, applies).
@@ -74,7 +80,7 @@ export function natIcmpError(ct: Conntrack, ref: number, ip: Ipv4View, icmp: Icm
       setIpDst(ip, to, sender);
       changed = true;
     }
-    changed = setQuotedAddress(icmp, inner, Q_IP_SRC, sender, l4, l4Length, proto) || changed;
+    changed = setQuotedAddress(icmp, inner, IP_SRC, sender, l4, l4Length, proto) || changed;
     changed = setQuotedPort(icmp, l4, l4Length, proto, Q_SRC_PORT, ct.tupleSport(id, other)) || changed;
     changed = setQuotedIdentifier(icmp, l4, proto, ct.tupleSport(id, other)) || changed;
   }
@@ -86,7 +92,7 @@ export function natIcmpError(ct: Conntrack, ref: number, ip: Ipv4View, icmp: Icm
       setIpSrc(ip, from, addressee);
       changed = true;
     }
-    changed = setQuotedAddress(icmp, inner, Q_IP_DST, addressee, l4, l4Length, proto) || changed;
+    changed = setQuotedAddress(icmp, inner, IP_DST, addressee, l4, l4Length, proto) || changed;
     changed = setQuotedPort(icmp, l4, l4Length, proto, Q_DST_PORT, ct.tupleDport(id, other)) || changed;
     changed = setQuotedIdentifier(icmp, l4, proto, ct.tupleSport(id, other)) || changed;
   }
@@ -113,14 +119,14 @@ function setQuotedAddress(icmp: IcmpView, inner: number, field: number, addr: nu
   if (old === addr) return false;
   writeU32(buf, at, addr);
   icmp.checksum = checksumAdjust32(icmp.checksum, old, addr);
-  const ipChecksumAt = inner + Q_IP_CHECKSUM;
+  const ipChecksumAt = inner + IP_CHECKSUM;
   writeQuoted16(icmp, ipChecksumAt, checksumAdjust32(readU16(buf, ipChecksumAt), old, addr));
   // The transport checksum covers the address through its pseudo-header.
-  if (proto === IPPROTO_TCP && l4Length >= Q_TCP_CHECKSUM + 2) {
-    const at16 = l4 + Q_TCP_CHECKSUM;
+  if (proto === IPPROTO_TCP && l4Length >= TCP_CHECKSUM + 2) {
+    const at16 = l4 + TCP_CHECKSUM;
     writeQuoted16(icmp, at16, checksumAdjust32(readU16(buf, at16), old, addr));
   } else if (proto === IPPROTO_UDP) {
-    const at16 = l4 + Q_UDP_CHECKSUM;
+    const at16 = l4 + UDP_CHECKSUM;
     writeQuoted16(icmp, at16, udpChecksumAdjust32(readU16(buf, at16), old, addr));
   }
   return true;
@@ -133,11 +139,11 @@ function setQuotedPort(icmp: IcmpView, l4: number, l4Length: number, proto: numb
   const old = readU16(buf, at);
   if (old === port) return false;
   writeQuoted16(icmp, at, port);
-  if (proto === IPPROTO_TCP && l4Length >= Q_TCP_CHECKSUM + 2) {
-    const at16 = l4 + Q_TCP_CHECKSUM;
+  if (proto === IPPROTO_TCP && l4Length >= TCP_CHECKSUM + 2) {
+    const at16 = l4 + TCP_CHECKSUM;
     writeQuoted16(icmp, at16, checksumAdjust16(readU16(buf, at16), old, port));
   } else if (proto === IPPROTO_UDP) {
-    const at16 = l4 + Q_UDP_CHECKSUM;
+    const at16 = l4 + UDP_CHECKSUM;
     writeQuoted16(icmp, at16, udpChecksumAdjust16(readU16(buf, at16), old, port));
   }
   return true;
@@ -147,11 +153,11 @@ function setQuotedPort(icmp: IcmpView, l4: number, l4Length: number, proto: numb
 function setQuotedIdentifier(icmp: IcmpView, l4: number, proto: number, identifier: number): boolean {
   if (proto !== IPPROTO_ICMP) return false;
   const buf = icmp.buf;
-  const at = l4 + Q_ICMP_IDENTIFIER;
+  const at = l4 + ICMP_IDENTIFIER;
   const old = readU16(buf, at);
   if (old === identifier) return false;
   writeQuoted16(icmp, at, identifier);
-  const sumAt = l4 + Q_ICMP_CHECKSUM;
+  const sumAt = l4 + ICMP_CHECKSUM;
   writeQuoted16(icmp, sumAt, checksumAdjust16(readU16(buf, sumAt), old, identifier));
   return true;
 }

@@ -28,15 +28,20 @@
  */
 import { checksumAdjust16, checksumAdjust32 } from '../packet/checksum.js';
 import type { IcmpView } from '../packet/icmp.js';
-import type { Ipv4View } from '../packet/ipv4.js';
+import { IPPROTO, IPV4_OFFSET, type Ipv4View } from '../packet/ipv4.js';
 import type { TcpView } from '../packet/tcp.js';
 import type { UdpView } from '../packet/udp.js';
 import type { Conntrack } from './conntrack.js';
-import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, readI32 } from './conntrack-tuple.js';
+import { readI32 } from './conntrack-tuple.js';
 
-// Where the addresses sit in an IPv4 header, read here as int32 (see readI32).
-const IP_SRC = 12;
-const IP_DST = 16;
+// Local consts of src/packet's constants, which V8 folds into per-packet code (see IPPROTO in ipv4.ts).
+const IP_SRC = IPV4_OFFSET.SRC_ADDR;
+const IP_DST = IPV4_OFFSET.DST_ADDR;
+const IPPROTO_ICMP = IPPROTO.ICMP;
+const IPPROTO_TCP = IPPROTO.TCP;
+const IPPROTO_UDP = IPPROTO.UDP;
+
+// Addresses are read from the IPv4 header as int32 (see readI32).
 
 /** Which half of the translation to apply: a bit set. */
 export const NatManip = { Destination: 1, Source: 2, Both: 3 } as const;

@@ -5,6 +5,7 @@
  * and the property tests hold explanations and checks to the same reference.
  */
 import { formatCidr, formatIpv4 } from '../packet/addr.js';
+import { IPPROTO } from '../packet/ipv4.js';
 import type { LabelSelector, NetworkPolicy, NetworkPolicyPeer, Pod } from '../cluster/model.js';
 import { formatSelector, selectorMatches } from '../cluster/selector.js';
 import { IP_ABSENT } from './policy-ip-table.js';
@@ -124,7 +125,7 @@ function portSetOf(portId: number, policy: NetworkPolicy, rule: number, pod: Pod
 export function formatExplanation(e: PolicyExplanation): string[] {
   const pod = e.pod === undefined ? formatIpv4(e.podIp) : `${e.pod} (${formatIpv4(e.podIp)})`;
   const way = e.direction === 'ingress' ? `ingress to ${pod} from ${formatIpv4(e.peerIp)}` : `egress from ${pod} to ${formatIpv4(e.peerIp)}`;
-  const port = e.protocol === 6 || e.protocol === 17 || e.protocol === 132 ? ` ${e.dstPort}` : '';
+  const port = e.protocol === IPPROTO.TCP || e.protocol === IPPROTO.UDP || e.protocol === IPPROTO.SCTP ? ` ${e.dstPort}` : '';
   const head = `${way} ${protocolName(e.protocol)}${port}: `;
   switch (e.reason) {
     case 'not-enforced-here':

@@ -19,6 +19,12 @@
  * (pod addresses from IPAM, ipBlock prefixes), never by whoever sends packets, so nobody can
  * pile keys onto one probe chain. A lookup of a foreign address costs the same short probe
  * as any miss.
+ *
+ * Why not on src/tables/open-hash.ts, the core under the flow table: rebuilt on it and run side
+ * by side with this code (interleaved in one process, CPU time), `get` took 8.2 ns against 3.9
+ * for a hit among 100 pods and 13.6 against 6.6 among 10,000, and misses 23-55% longer. This
+ * table's one multiply and one array, key beside value, beat the core's four-word hash, its
+ * metadata array and its three-word compare, and a policy check makes several gets.
  */
 
 export const IP_ABSENT = -1;

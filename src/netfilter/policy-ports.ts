@@ -17,15 +17,16 @@
  * compiler gives it the id `ANY_PORT` and never asks here.
  */
 import type { NetworkPolicyPort, Pod, Protocol } from '../cluster/model.js';
+import { IPPROTO } from '../packet/ipv4.js';
 
 /** IANA numbers of the protocols NetworkPolicy knows; checks take the IPv4 header's number. */
-export const PROTOCOL_NUMBER: Readonly<Record<Protocol, number>> = { TCP: 6, UDP: 17, SCTP: 132 };
+export const PROTOCOL_NUMBER: Readonly<Record<Protocol, number>> = { TCP: IPPROTO.TCP, UDP: IPPROTO.UDP, SCTP: IPPROTO.SCTP };
 
 const MAX_PORT = 65535;
 
 /** The protocol's name for messages: TCP, UDP, SCTP, ICMP or the number. */
 export function protocolName(protocol: number): string {
-  if (protocol === 1) return 'ICMP';
+  if (protocol === IPPROTO.ICMP) return 'ICMP';
   for (const [name, n] of Object.entries(PROTOCOL_NUMBER)) if (n === protocol) return name;
   return `protocol ${protocol}`;
 }

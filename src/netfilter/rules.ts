@@ -15,6 +15,7 @@
  * kube-proxy writes its iptables-restore input) and its user chains in declaration order.
  */
 import { prefixMask, type Cidr } from '../packet/addr.js';
+import { IPPROTO } from '../packet/ipv4.js';
 
 export type TableName = 'filter' | 'nat';
 
@@ -47,13 +48,13 @@ export function isBuiltinChain(table: TableName, chain: string): chain is Hook {
 
 export type L4Protocol = 'tcp' | 'udp' | 'sctp';
 
-export const L4_PROTOCOL_NUMBER: Readonly<Record<L4Protocol, number>> = { tcp: 6, udp: 17, sctp: 132 };
+export const L4_PROTOCOL_NUMBER: Readonly<Record<L4Protocol, number>> = { tcp: IPPROTO.TCP, udp: IPPROTO.UDP, sctp: IPPROTO.SCTP };
 
 /** The protocol name for an IP protocol number, or undefined for one the model has no name for. */
 export function l4ProtocolName(protocolNumber: number): L4Protocol | undefined {
-  if (protocolNumber === 6) return 'tcp';
-  if (protocolNumber === 17) return 'udp';
-  if (protocolNumber === 132) return 'sctp';
+  if (protocolNumber === IPPROTO.TCP) return 'tcp';
+  if (protocolNumber === IPPROTO.UDP) return 'udp';
+  if (protocolNumber === IPPROTO.SCTP) return 'sctp';
   return undefined;
 }
 

@@ -26,7 +26,7 @@ import { kubeProxyRules, type ServiceRuleInputs } from '../netfilter/kube-proxy.
 import { renderIptablesSave } from '../netfilter/iptables-save.js';
 import { ruleSetToJson, type RuleSetJson } from '../netfilter/rules-json.js';
 import { openOverlaySocket, openTapPort } from '../io/open.js';
-import type { DatagramPort, Port } from '../io/port.js';
+import type { DatagramPort, Port } from '../port/port.js';
 import { VtepSocket } from '../overlay/vtep.js';
 import { NodeCapture } from './capture.js';
 import { serveControl } from './control.js';

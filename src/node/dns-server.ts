@@ -22,7 +22,7 @@ import type { Cluster } from '../cluster/model.js';
 import { DNS_HEADER_LEN } from '../dns/constants.js';
 import { buildZone, clientPolicy, Responder, type DnsResult, type DnsStatus } from '../dns/index.js';
 import { openOverlaySocket } from '../io/open.js';
-import type { DatagramBatch, DatagramPort } from '../io/port.js';
+import type { DatagramBatch, DatagramPort } from '../port/port.js';
 import { TCP_TABLES, TcpPeerOwners, UdpPortOwners } from '../io/socket-owner.js';
 import { ConnectionLimits, TcpOwnerGate, type PeerOwnerReader } from './dns-guard.js';
 

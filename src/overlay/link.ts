@@ -1,10 +1,10 @@
 /**
- * The overlay's UDP socket as the forwarding path uses it: the VTEP's send and receive,
- * with super-frame metadata where the underlay can carry it.
+ * What the pipeline needs of an overlay transport: the contract between the node's
+ * forwarding path and the VTEP socket (vtep.ts), or a fake one in tests. It lives here, with
+ * the overlay, so that the overlay does not import from src/node, which wires it.
  */
-import type { DatagramBatch, TxOffload } from '../io/port.js';
+import type { DatagramBatch, TxOffload } from '../port/port.js';
 
-/** The overlay's UDP socket as the forwarding path uses it. */
 export interface OverlayLink {
   /** True on a loopback underlay, where GSO super-frames travel whole in one datagram. */
   readonly carriesSuperFrames: boolean;
@@ -26,4 +26,3 @@ export interface OverlayLink {
   flush(): void;
   close(): void;
 }
-

@@ -19,14 +19,19 @@
 import { readU16, writeU16 } from '../packet/bytes.js';
 import { ETHERNET_HEADER_LEN } from '../packet/ethernet.js';
 import { IPPROTO } from '../packet/ipv4.js';
-import { VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_NONE, VNET_HDR_GSO_TCPV4, type TxOffload } from '../io/port.js';
+import { TCP_OFFSET } from '../packet/tcp.js';
+import { UDP_OFFSET } from '../packet/udp.js';
+import { VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_NONE, VNET_HDR_GSO_TCPV4, type TxOffload } from '../port/port.js';
+
+// Local consts of src/packet's constants, which V8 folds into per-packet code (see IPPROTO in ipv4.ts).
+const TCP_CHECKSUM = TCP_OFFSET.CHECKSUM;
+const UDP_CHECKSUM = UDP_OFFSET.CHECKSUM;
+const TCP = IPPROTO.TCP;
 
 const BITS = 1;
 const GSO_SIZE = 2;
 const BIT_NEEDS_CSUM = 0x01;
 const BIT_GSO_TCPV4 = 0x02;
-const TCP_CHECKSUM_OFFSET = 16;
-const UDP_CHECKSUM_OFFSET = 6;
 
 /** True when the frame needs more than a plain datagram can say. */
 export function hasOffload(offload: TxOffload): boolean {
@@ -60,15 +65,15 @@ export function decodeSuperFrameBits(header: Uint8Array, vxlanOffset: number, ip
   out.csumOffset = 0;
   if (bits === 0) return true;
   if ((bits & BIT_GSO_TCPV4) !== 0) {
-    if (protocol !== IPPROTO.TCP) return false;
+    if (protocol !== TCP) return false;
     out.gsoType = VNET_HDR_GSO_TCPV4;
     out.gsoSize = readU16(header, vxlanOffset + GSO_SIZE);
     if (out.gsoSize === 0) return false;
   }
   if (out.flags !== 0) {
-    if (protocol !== IPPROTO.TCP && protocol !== IPPROTO.UDP) return false;
+    if (protocol !== TCP && protocol !== IPPROTO.UDP) return false;
     out.csumStart = ETHERNET_HEADER_LEN + ipHeaderLength;
-    out.csumOffset = protocol === IPPROTO.TCP ? TCP_CHECKSUM_OFFSET : UDP_CHECKSUM_OFFSET;
+    out.csumOffset = protocol === TCP ? TCP_CHECKSUM : UDP_CHECKSUM;
   }
   return true;
 }

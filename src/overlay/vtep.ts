@@ -6,7 +6,7 @@
  * it was rewritten in place); the port sends them as one datagram, taking a frame that is
  * still in a native receive slab by reference (the kernel gathers the two parts).
  */
-import type { DatagramBatch, DatagramPort, TxOffload } from '../io/port.js';
+import type { DatagramBatch, DatagramPort, TxOffload } from '../port/port.js';
 import type { OverlayLink } from './link.js';
 
 export class VtepSocket implements OverlayLink {

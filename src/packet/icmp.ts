@@ -41,13 +41,23 @@ export const ICMP_ADMIN_PROHIBITED = 13;
 export const ICMP_TTL_EXCEEDED = 0;
 export const ICMP_FRAG_REASSEMBLY_EXCEEDED = 1;
 
-const TYPE = 0;
-const CODE = 1;
-const CHECKSUM = 2;
+/** Field offsets from the start of the header, for code that holds no view (an ICMP header quoted in an ICMP error). */
+export const ICMP_OFFSET = {
+  TYPE: 0,
+  CODE: 1,
+  CHECKSUM: 2,
+  /** Echo and other queries: the identifier (bytes 4-5) and sequence number (6-7). */
+  IDENTIFIER: 4,
+  SEQUENCE: 6,
+} as const;
+
+const TYPE = ICMP_OFFSET.TYPE;
+const CODE = ICMP_OFFSET.CODE;
+const CHECKSUM = ICMP_OFFSET.CHECKSUM;
 /** Bytes 4-7, "rest of header": identifier and sequence for echo, MTU for frag-needed. */
 const REST = 4;
-const IDENTIFIER = 4;
-const SEQUENCE = 6;
+const IDENTIFIER = ICMP_OFFSET.IDENTIFIER;
+const SEQUENCE = ICMP_OFFSET.SEQUENCE;
 const NEXT_HOP_MTU = 6;
 
 export class IcmpView {

@@ -39,16 +39,29 @@ export const TCP_OPT_SACK_PERM = 4;
 export const TCP_OPT_SACK = 5;
 export const TCP_OPT_TIMESTAMP = 8;
 
-const SRC_PORT = 0;
-const DST_PORT = 2;
-const SEQ = 4;
-const ACK = 8;
-/** High nibble: data offset in 32-bit words; low nibble reserved (AE, RFC 3168 / 9768). */
-const DATA_OFFSET = 12;
-const FLAGS = 13;
-const WINDOW = 14;
-const CHECKSUM = 16;
-const URGENT = 18;
+/** Field offsets from the start of the header, for code that holds no view (a header quoted in an ICMP error, a segment being cut). */
+export const TCP_OFFSET = {
+  SRC_PORT: 0,
+  DST_PORT: 2,
+  SEQ: 4,
+  ACK: 8,
+  /** High nibble: data offset in 32-bit words; low nibble reserved (AE, RFC 3168 / 9768). */
+  DATA_OFFSET: 12,
+  FLAGS: 13,
+  WINDOW: 14,
+  CHECKSUM: 16,
+  URGENT: 18,
+} as const;
+
+const SRC_PORT = TCP_OFFSET.SRC_PORT;
+const DST_PORT = TCP_OFFSET.DST_PORT;
+const SEQ = TCP_OFFSET.SEQ;
+const ACK = TCP_OFFSET.ACK;
+const DATA_OFFSET = TCP_OFFSET.DATA_OFFSET;
+const FLAGS = TCP_OFFSET.FLAGS;
+const WINDOW = TCP_OFFSET.WINDOW;
+const CHECKSUM = TCP_OFFSET.CHECKSUM;
+const URGENT = TCP_OFFSET.URGENT;
 
 export class TcpView {
   buf: Uint8Array = EMPTY;

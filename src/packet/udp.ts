@@ -12,10 +12,18 @@ import { PacketError, PacketOk } from './errors.js';
 export const UDP_HEADER_LEN = 8;
 export const IPPROTO_UDP = 17;
 
-const SRC_PORT = 0;
-const DST_PORT = 2;
-const LENGTH = 4;
-const CHECKSUM = 6;
+/** Field offsets from the start of the header, for code that holds no view (a header quoted in an ICMP error). */
+export const UDP_OFFSET = {
+  SRC_PORT: 0,
+  DST_PORT: 2,
+  LENGTH: 4,
+  CHECKSUM: 6,
+} as const;
+
+const SRC_PORT = UDP_OFFSET.SRC_PORT;
+const DST_PORT = UDP_OFFSET.DST_PORT;
+const LENGTH = UDP_OFFSET.LENGTH;
+const CHECKSUM = UDP_OFFSET.CHECKSUM;
 
 export class UdpView {
   buf: Uint8Array = EMPTY;

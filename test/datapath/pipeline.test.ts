@@ -6,7 +6,7 @@ import { emitIcmp, IcmpView, ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED, ICMP_HOST_
 import { emitIpv4, IPPROTO, Ipv4View } from '../../src/packet/ipv4.js';
 import { finishChecksum, pseudoHeaderSum } from '../../src/packet/checksum.js';
 import { TcpView } from '../../src/packet/tcp.js';
-import { VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_TCPV4 } from '../../src/io/port.js';
+import { VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_TCPV4 } from '../../src/port/port.js';
 import { Pipeline, type NodeIdentity } from '../../src/datapath/pipeline.js';
 import { Drop } from '../../src/datapath/drops.js';
 import { FakeOverlay, FakePort } from '../helpers/fake-port.js';

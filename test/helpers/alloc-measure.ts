@@ -9,7 +9,7 @@
  */
 import { cidrContains } from '../../src/packet/addr.js';
 import { TCP_ACK } from '../../src/packet/tcp.js';
-import type { DatagramBatch, Port, PortStats, RxBatch, TxOffload } from '../../src/io/port.js';
+import type { DatagramBatch, Port, PortStats, RxBatch, TxOffload } from '../../src/port/port.js';
 import type { OverlayLink } from '../../src/overlay/link.js';
 import { Pipeline } from '../../src/datapath/pipeline.js';
 import { LiveServiceTable } from '../../src/netfilter/service-table.js';

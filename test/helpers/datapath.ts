@@ -20,7 +20,7 @@ import { LiveServiceTable } from '../../src/netfilter/service-table.js';
 import type { ServiceRuleInputs } from '../../src/netfilter/kube-proxy.js';
 import { Pipeline } from '../../src/datapath/pipeline.js';
 import type { OverlayLink } from '../../src/overlay/link.js';
-import type { DatagramBatch } from '../../src/io/port.js';
+import type { DatagramBatch } from '../../src/port/port.js';
 import { FakePort } from './fake-port.js';
 
 export const VXLAN_PORT = 4789;

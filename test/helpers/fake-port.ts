@@ -1,5 +1,5 @@
-import type { DatagramBatch, Port, PortStats, RxBatch, TxOffload } from '../../src/io/port.js';
-import type { OverlayLink } from '../../src/datapath/pipeline.js';
+import type { DatagramBatch, Port, PortStats, RxBatch, TxOffload } from '../../src/port/port.js';
+import type { OverlayLink } from '../../src/overlay/link.js';
 
 const MAX = 64;
 

@@ -6,7 +6,7 @@
  * any other is cut into fragments on the way out, as the kernel fragments before a tunnel.
  */
 import { ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED } from '../../packet/icmp.js';
-import { VNET_HDR_GSO_NONE, VNET_HDR_GSO_TCPV4 } from '../../io/port.js';
+import { VNET_HDR_GSO_NONE, VNET_HDR_GSO_TCPV4 } from '../../port/port.js';
 import { Drop } from '../drops.js';
 import { Egress, Verdict, type FrameContext } from '../context.js';
 import { icmpError } from '../icmp-error.js';

@@ -3,7 +3,7 @@
  * uplink's MAC as source; transmit resolves the next hop's MAC (the neighbour table, ARP
  * when unknown). The uplink takes plain frames: a super-frame leaves as segments.
  */
-import { VNET_HDR_GSO_NONE } from '../../io/port.js';
+import { VNET_HDR_GSO_NONE } from '../../port/port.js';
 import { Drop } from '../drops.js';
 import { Egress, Verdict, type FrameContext } from '../context.js';
 import type { PathTables } from '../tables.js';
