@@ -1,6 +1,6 @@
 /**
  * What the forwarding path allocates per frame, measured by test/helpers/alloc-measure.ts in
- * a child process: 96,000 frames cross two nodes (pod -> bridge -> conntrack -> route ->
+ * a child process: batches of 25,600 frames cross two nodes (pod -> bridge -> conntrack -> route ->
  * VXLAN -> the other node -> pod), pod to pod and through a ClusterIP, with ports that
  * copy into preallocated slabs as the native ones do.
  */

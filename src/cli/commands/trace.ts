@@ -21,7 +21,7 @@ export async function traceCommand(argv: string[]): Promise<number> {
   const to = /^(\d+\.\d+\.\d+\.\d+):(\d+)(?:\/(tcp|udp))?$/.exec(values.to ?? '');
   const dst = to === null ? undefined : parseIpv4(to[1]);
   const dport = to === null ? NaN : Number(to[2]);
-  if (positionals.length !== 1 || values.from === undefined || values.from === '' || dst === undefined || !(dport >= 1 && dport <= 65535)) throw new UsageError(TRACE_USAGE);
+  if (positionals.length !== 1 || values.from === undefined || dst === undefined || !(dport >= 1 && dport <= 65535)) throw new UsageError(TRACE_USAGE);
   const node = checkedArgument('trace', 'NODE', positionals[0], checkDnsLabel);
   const namespace = namespaceOption('trace', values.namespace);
   const sport = values.sport === undefined ? undefined : Number(values.sport);
