@@ -21,7 +21,7 @@ import { formatDiagnostic } from '../src/cluster/diagnostics.js';
 import { loadCluster } from '../src/cluster/load.js';
 import type { Cluster } from '../src/cluster/model.js';
 import { seededRandom } from '../src/cluster/random.js';
-import { compile, type PolicyTables } from '../src/netfilter/policy.js';
+import { compile, type PolicyTables } from '../src/kube/policy.js';
 import { parseIpv4 } from '../src/packet/addr.js';
 import { atMost, runMicroSuite, sink, type BenchContext, type BenchModule, type Figure, type MicroCase } from './harness.js';
 

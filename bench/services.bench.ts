@@ -30,11 +30,11 @@ import { computeEndpoints } from '../src/cluster/endpoints.js';
 import { loadCluster } from '../src/cluster/load.js';
 import type { Cluster, Endpoints, Service } from '../src/cluster/model.js';
 import { seededRandom } from '../src/cluster/random.js';
-import { RecentLists, traverse } from '../src/netfilter/interpreter.js';
-import { kubeProxyRules, nodeLocalAddresses, type ServiceRuleInputs } from '../src/netfilter/kube-proxy.js';
-import { renderKubeProxyRestore } from '../src/netfilter/iptables-save.js';
-import { FlowDecision, FlowVerdict, LiveServiceTable, NOT_FOUND, compileServiceTable, type ServiceTable } from '../src/netfilter/service-table.js';
-import { DRAW_RANGE } from '../src/netfilter/rules.js';
+import { RecentLists, traverse } from '../src/kube/interpreter.js';
+import { kubeProxyRules, nodeLocalAddresses, type ServiceRuleInputs } from '../src/kube/kube-proxy.js';
+import { renderKubeProxyRestore } from '../src/kube/iptables-save.js';
+import { FlowDecision, FlowVerdict, LiveServiceTable, NOT_FOUND, compileServiceTable, type ServiceTable } from '../src/kube/service-table.js';
+import { DRAW_RANGE } from '../src/kube/rules.js';
 import { atLeast, atMost, runMicroSuite, sink, type BenchContext, type BenchModule, type Figure, type FigureStats, type Target } from './harness.js';
 
 const SIZES = [

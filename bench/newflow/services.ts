@@ -24,14 +24,14 @@ import { loadCluster } from '../../src/cluster/load.js';
 import type { Cluster, Pod } from '../../src/cluster/model.js';
 import { seededRandom } from '../../src/cluster/random.js';
 import { formatCidr, formatIpv4 } from '../../src/packet/addr.js';
-import { renderKubeProxyRestore } from '../../src/netfilter/iptables-save.js';
+import { renderKubeProxyRestore } from '../../src/kube/iptables-save.js';
 import {
   MASQUERADE_MARK,
   endpointText,
   kubeProxyRules,
   planServicePorts,
   type ServicePortPlan,
-} from '../../src/netfilter/kube-proxy.js';
+} from '../../src/kube/kube-proxy.js';
 
 /**
  * Client pods, each a source address. A SYN is a new flow only from a (source, port) pair

@@ -18,7 +18,7 @@ import { UdpView } from '../packet/udp.js';
 import { VxlanView } from '../packet/vxlan.js';
 import { CT_NOT_FOUND } from '../netfilter/conntrack.js';
 import { FlowTuple } from '../netfilter/conntrack-tuple.js';
-import { FlowDecision } from '../netfilter/service-table.js';
+import { FlowDecision } from '../kube/service-table.js';
 import type { Peer } from '../overlay/peers.js';
 import type { TxOffload } from '../port/port.js';
 import { VNET_HDR_GSO_NONE } from '../port/port.js';

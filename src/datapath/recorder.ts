@@ -4,7 +4,7 @@
  * site is behind `ctx.recorder !== undefined`, so recording costs nothing when off and
  * strings are only built when someone listens.
  */
-import type { FlowVerdict } from '../netfilter/service-table.js';
+import type { FlowVerdict } from '../kube/service-table.js';
 import type { FrameContext, Verdict } from './context.js';
 
 /** The stages by name, in the order a frame meets them. */

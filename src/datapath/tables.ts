@@ -6,8 +6,8 @@
  */
 import { cidrContains, cidrSize, macBytes, type Cidr } from '../packet/addr.js';
 import { Conntrack } from '../netfilter/conntrack.js';
-import type { PolicyTables } from '../netfilter/policy.js';
-import { AffinityTable, type LiveServiceTable } from '../netfilter/service-table.js';
+import type { PolicyTables } from '../kube/policy.js';
+import { AffinityTable, type LiveServiceTable } from '../kube/service-table.js';
 import { Fdb } from '../l2/fdb.js';
 import { FloodLimiter } from '../l2/flood-limit.js';
 import { NeighbourTable } from '../l2/neighbours.js';

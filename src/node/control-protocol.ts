@@ -19,7 +19,7 @@ import type { NodeStatus } from './agent.js';
 import type { TraceResult } from './trace.js';
 import type { ConntrackEntry } from '../netfilter/conntrack.js';
 import { conntrackFilterProblem, type ConntrackFilter } from '../netfilter/conntrack-filter.js';
-import type { RuleSetJson } from '../netfilter/rules-json.js';
+import type { RuleSetJson } from '../kube/rules-json.js';
 
 /** One op: what a request carries, what its answer holds, what it streams before (never: nothing). */
 export type OpSpec = { readonly args: object; readonly result: unknown; readonly chunk: unknown };

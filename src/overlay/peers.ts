@@ -12,7 +12,7 @@
  * for people, in the words of `ip route`, `ip neigh` and `bridge fdb`.
  */
 import { formatCidr, formatIpv4, formatMac, macBytes, type Cidr } from '../packet/addr.js';
-import { LpmTable } from '../netfilter/lpm.js';
+import { LpmTable } from './lpm.js';
 
 export interface Lease {
   /** The node that holds the lease. */

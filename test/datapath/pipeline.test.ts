@@ -313,7 +313,7 @@ test('super-frame segments larger than the overlay path get fragmentation needed
 test('two services with one backend, reached from one client port: both connections live (source port remapped)', async (t) => {
   const { cluster: load } = await import('../cluster/helpers.js');
   const { computeEndpoints } = await import('../../src/cluster/endpoints.js');
-  const { LiveServiceTable } = await import('../../src/netfilter/service-table.js');
+  const { LiveServiceTable } = await import('../../src/kube/service-table.js');
   const { emitTcp, TCP_SYN } = await import('../../src/packet/tcp.js');
   const c = load(`
 apiVersion: podwire.dev/v1alpha1

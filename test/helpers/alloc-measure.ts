@@ -12,7 +12,7 @@ import { TCP_ACK } from '../../src/packet/tcp.js';
 import type { DatagramBatch, Port, PortStats, RxBatch, TxOffload } from '../../src/port/port.js';
 import type { OverlayLink } from '../../src/overlay/link.js';
 import { Pipeline } from '../../src/datapath/pipeline.js';
-import { LiveServiceTable } from '../../src/netfilter/service-table.js';
+import { LiveServiceTable } from '../../src/kube/service-table.js';
 import { computeEndpoints } from '../../src/cluster/endpoints.js';
 import { cluster as loadYaml, yaml } from '../cluster/helpers.js';
 import { tcpSegment, udpDatagram } from './datapath.js';

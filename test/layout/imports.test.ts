@@ -71,3 +71,23 @@ test('IPv4, TCP and UDP offsets are not written again outside src/packet by the 
     t.deepEqual(found, [], file);
   }
 });
+
+test('the forwarding path imports the layers below it only: not the node agent, the cluster model or the CLI', (t) => {
+  for (const above of ['src/node', 'src/cluster', 'src/cli', 'src/io']) t.deepEqual(violations('src/datapath', above), [], above);
+});
+
+test('netfilter holds dataplane primitives: it imports no Kubernetes compiler, forwarding path, agent or cluster model', (t) => {
+  for (const above of ['src/kube', 'src/datapath', 'src/node', 'src/cluster', 'src/cli']) t.deepEqual(violations('src/netfilter', above), [], above);
+});
+
+test('the Kubernetes compilers read the cluster model and build tables; they import no forwarding path, agent or CLI', (t) => {
+  for (const above of ['src/datapath', 'src/node', 'src/cli', 'src/io']) t.deepEqual(violations('src/kube', above), [], above);
+});
+
+test('no file of the forwarding path is the old single-file pipeline: the stages are functions of their own', (t) => {
+  const stages = sourcesUnder('src/datapath/stages').filter((f) => f.endsWith('.ts') && !f.endsWith('/stage.ts'));
+  t.true(stages.length >= 14, stages.join(', '));
+  // Stages depend on the context and the tables, never on each other.
+  const crossing = stages.flatMap((file) => importsOf(file).filter((target) => target.startsWith('src/datapath/stages/') && !target.endsWith('/stage.js')).map((target) => `${file} imports ${target}`));
+  t.deepEqual(crossing, []);
+});

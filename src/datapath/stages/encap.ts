@@ -6,12 +6,12 @@
  * any other is cut into fragments on the way out, as the kernel fragments before a tunnel.
  */
 import { ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED } from '../../packet/icmp.js';
-import { VNET_HDR_GSO_NONE, VNET_HDR_GSO_TCPV4 } from '../../port/port.js';
+import { VNET_HDR_GSO_NONE } from '../../port/port.js';
 import { Drop } from '../drops.js';
 import { Egress, Verdict, type FrameContext } from '../context.js';
 import { icmpError } from '../icmp-error.js';
 import type { PathTables } from '../tables.js';
-import { rewriteL2 } from './deliver.js';
+import { rewriteL2, segmentIpLength } from '../rewrite.js';
 import type { Stage } from './stage.js';
 
 function encap(ctx: FrameContext, t: PathTables): Verdict {
@@ -31,13 +31,6 @@ function encap(ctx: FrameContext, t: PathTables): Verdict {
   ip.decrementTtl();
   ctx.counters.encapsulated++;
   return Verdict.Egress;
-}
-
-/** IP length of one segment of the TCP super-frame in the context, or -1 when it is not TCP. */
-export function segmentIpLength(ctx: FrameContext): number {
-  if (ctx.offload.gsoType !== VNET_HDR_GSO_TCPV4 || ctx.l4 !== ctx.tcp) return -1;
-  const tcp = ctx.tcp;
-  return ctx.ip.headerLength + tcp.headerLength + Math.min(ctx.offload.gsoSize, tcp.payloadLength);
 }
 
 export const ENCAP: Stage = { name: 'encap', run: encap };

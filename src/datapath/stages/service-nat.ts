@@ -10,13 +10,13 @@ import { cidrContains } from '../../packet/addr.js';
 import { ICMP_DEST_UNREACHABLE, ICMP_PORT_UNREACHABLE } from '../../packet/icmp.js';
 import { IPPROTO } from '../../packet/ipv4.js';
 import { setReplySource } from '../../netfilter/nat-port.js';
-import { FlowVerdict } from '../../netfilter/service-table.js';
+import { FlowVerdict } from '../../kube/service-table.js';
 import { Drop } from '../drops.js';
 import { Ingress, Verdict, type FrameContext } from '../context.js';
 import { icmpError } from '../icmp-error.js';
 import type { PathTables } from '../tables.js';
 import type { Stage } from './stage.js';
-import { DNS_PORT } from './local.js';
+import { DNS_PORT } from '../dns-frame.js';
 
 const U32 = 0x100000000;
 

@@ -7,8 +7,7 @@ import { VNET_HDR_GSO_NONE } from '../../port/port.js';
 import { Drop } from '../drops.js';
 import { Egress, Verdict, type FrameContext } from '../context.js';
 import type { PathTables } from '../tables.js';
-import { rewriteL2 } from './deliver.js';
-import { segmentIpLength } from './encap.js';
+import { rewriteL2, segmentIpLength } from '../rewrite.js';
 import type { Stage } from './stage.js';
 
 const NO_MAC = new Uint8Array(6);

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { parseIpv4 } from '../../src/packet/addr.js';
 import { computeEndpoints } from '../../src/cluster/endpoints.js';
 import type { Cluster, EndpointAddress, Endpoints, Origin, Protocol, Service, ServicePort, ServiceType } from '../../src/cluster/model.js';
-import type { ServiceRuleInputs } from '../../src/netfilter/kube-proxy.js';
+import type { ServiceRuleInputs } from '../../src/kube/kube-proxy.js';
 import { cluster as loadYaml } from '../cluster/helpers.js';
 
 export function ip(text: string): number {

@@ -16,8 +16,8 @@ import {
   servicePortName,
   servicePortPolicyClusterChain,
   servicePortPolicyLocalChain,
-} from '../../src/netfilter/kube-proxy.js';
-import { renderKubeProxyRestore } from '../../src/netfilter/iptables-save.js';
+} from '../../src/kube/kube-proxy.js';
+import { renderKubeProxyRestore } from '../../src/kube/iptables-save.js';
 import type { Service } from '../../src/cluster/model.js';
 import { GATEWAY, NODE_ADDRESS, goldenCluster, goldenInputs, inputsFor, ip, modelCluster } from './service-fixtures.js';
 

@@ -8,7 +8,7 @@
 import test from 'ava';
 import type { Cluster } from '../../src/cluster/model.js';
 import { parseIpv4 } from '../../src/packet/addr.js';
-import { compile, formatExplanation, PROTOCOL_NUMBER, type CompileOptions, type PolicyTables } from '../../src/netfilter/policy.js';
+import { compile, formatExplanation, PROTOCOL_NUMBER, type CompileOptions, type PolicyTables } from '../../src/kube/policy.js';
 import { cluster as loadYaml, yaml } from '../cluster/helpers.js';
 
 /**

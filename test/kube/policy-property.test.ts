@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import type { Cluster, LabelSelector, NetworkPolicyPeer, NetworkPolicyPort, Pod } from '../../src/cluster/model.js';
 import { selectorMatches } from '../../src/cluster/selector.js';
 import { cidrContains, formatIpv4, parseIpv4 } from '../../src/packet/addr.js';
-import { compile, PROTOCOL_NUMBER, type PolicyDirection } from '../../src/netfilter/policy.js';
+import { compile, PROTOCOL_NUMBER, type PolicyDirection } from '../../src/kube/policy.js';
 import { cluster as loadYaml } from '../cluster/helpers.js';
 
 // ---------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { cidrContains, parseCidr, parseIpv4, prefixMask, type Cidr } from '../../src/packet/addr.js';
-import { LpmTable } from '../../src/netfilter/lpm.js';
+import { LpmTable } from '../../src/overlay/lpm.js';
 
 const ip = (s: string) => parseIpv4(s)!;
 const cidr = (s: string) => parseCidr(s)!;

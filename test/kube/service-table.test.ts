@@ -2,8 +2,8 @@ import test from 'ava';
 import fc from 'fast-check';
 import { formatIpv4 } from '../../src/packet/addr.js';
 import type { Cluster } from '../../src/cluster/model.js';
-import { RecentLists, traverse } from '../../src/netfilter/interpreter.js';
-import { kubeProxyRules, nodeLocalAddresses, type ServiceRuleInputs } from '../../src/netfilter/kube-proxy.js';
+import { RecentLists, traverse } from '../../src/kube/interpreter.js';
+import { kubeProxyRules, nodeLocalAddresses, type ServiceRuleInputs } from '../../src/kube/kube-proxy.js';
 import {
   AffinityTable,
   FlowDecision,
@@ -12,8 +12,8 @@ import {
   NOT_FOUND,
   compileServiceTable,
   type ServiceTable,
-} from '../../src/netfilter/service-table.js';
-import { drawFromUnit } from '../../src/netfilter/rules.js';
+} from '../../src/kube/service-table.js';
+import { drawFromUnit } from '../../src/kube/rules.js';
 import { NODE, NODE_ADDRESS, SOURCE_POOL, goldenCluster, goldenInputs, inputsFor, ip, modelCluster, randomClusterArb, serviceTargets } from './service-fixtures.js';
 
 test('lookup: cluster IPs give servicePort << 1, load-balancer IPs servicePort << 1 | 1', (t) => {

@@ -9,9 +9,9 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { kubeProxyRules } from '../../src/netfilter/kube-proxy.js';
-import { renderIptablesSave, renderKubeProxyRestore } from '../../src/netfilter/iptables-save.js';
-import { RuleSetBuilder, comment, jump, statistic, type RuleSet } from '../../src/netfilter/rules.js';
+import { kubeProxyRules } from '../../src/kube/kube-proxy.js';
+import { renderIptablesSave, renderKubeProxyRestore } from '../../src/kube/iptables-save.js';
+import { RuleSetBuilder, comment, jump, statistic, type RuleSet } from '../../src/kube/rules.js';
 import { NODE, NODE_ADDRESS, goldenInputs, inputsFor, randomClusterArb } from './service-fixtures.js';
 
 const NAMESPACE = `pwtest-ipt-${process.pid}`;

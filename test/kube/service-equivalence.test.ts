@@ -8,10 +8,10 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { formatIpv4 } from '../../src/packet/addr.js';
-import { RecentLists, traverse, type Traversal } from '../../src/netfilter/interpreter.js';
-import { kubeProxyRules, nodeLocalAddresses } from '../../src/netfilter/kube-proxy.js';
-import { AffinityTable, FlowDecision, FlowVerdict, compileServiceTable, type ServiceTable } from '../../src/netfilter/service-table.js';
-import { drawFromUnit, type RuleSet } from '../../src/netfilter/rules.js';
+import { RecentLists, traverse, type Traversal } from '../../src/kube/interpreter.js';
+import { kubeProxyRules, nodeLocalAddresses } from '../../src/kube/kube-proxy.js';
+import { AffinityTable, FlowDecision, FlowVerdict, compileServiceTable, type ServiceTable } from '../../src/kube/service-table.js';
+import { drawFromUnit, type RuleSet } from '../../src/kube/rules.js';
 import type { Cluster } from '../../src/cluster/model.js';
 import { NODE, NODE_ADDRESS, PORT_POOL, SOURCE_POOL, destinationPool, inputsFor, randomClusterArb, serviceTargets } from './service-fixtures.js';
 

@@ -8,10 +8,10 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { formatIpv4 } from '../../src/packet/addr.js';
-import { RecentLists, traverse } from '../../src/netfilter/interpreter.js';
-import { kubeProxyRules, nodeLocalAddresses, type ServiceRuleInputs } from '../../src/netfilter/kube-proxy.js';
-import { AffinityTable, FlowDecision, FlowVerdict, compileServiceTable } from '../../src/netfilter/service-table.js';
-import { drawFromUnit } from '../../src/netfilter/rules.js';
+import { RecentLists, traverse } from '../../src/kube/interpreter.js';
+import { kubeProxyRules, nodeLocalAddresses, type ServiceRuleInputs } from '../../src/kube/kube-proxy.js';
+import { AffinityTable, FlowDecision, FlowVerdict, compileServiceTable } from '../../src/kube/service-table.js';
+import { drawFromUnit } from '../../src/kube/rules.js';
 import { goldenCluster, inputsFor, ip } from './service-fixtures.js';
 
 const TCP = 6;

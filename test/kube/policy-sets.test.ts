@@ -6,10 +6,10 @@ import test from 'ava';
 import fc from 'fast-check';
 import type { IpBlock, NetworkPolicyPort, Pod } from '../../src/cluster/model.js';
 import { cidrContains, parseCidr, parseIpv4, prefixMask, type Cidr } from '../../src/packet/addr.js';
-import { CidrSet } from '../../src/netfilter/policy-cidrs.js';
-import { IP_ABSENT, IpTable } from '../../src/netfilter/policy-ip-table.js';
-import { PeerSet, unionOfPeerSets } from '../../src/netfilter/policy-peers.js';
-import { egressPortSpec, ingressPortSpec, NamedPortIndex, PortSet, portSpecKey } from '../../src/netfilter/policy-ports.js';
+import { CidrSet } from '../../src/kube/policy-cidrs.js';
+import { IP_ABSENT, IpTable } from '../../src/kube/policy-ip-table.js';
+import { PeerSet, unionOfPeerSets } from '../../src/kube/policy-peers.js';
+import { egressPortSpec, ingressPortSpec, NamedPortIndex, PortSet, portSpecKey } from '../../src/kube/policy-ports.js';
 
 const ip = (s: string): number => parseIpv4(s)!;
 const cidr = (s: string): Cidr => parseCidr(s)!;

@@ -18,7 +18,7 @@ import {
   statisticFraction,
   validateRuleSet,
   type RuleSet,
-} from '../../src/netfilter/rules.js';
+} from '../../src/kube/rules.js';
 
 function problems(build: (b: RuleSetBuilder) => void): string[] {
   const b = new RuleSetBuilder();

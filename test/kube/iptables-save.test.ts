@@ -12,7 +12,7 @@
  * KUBE-SVC and KUBE-SVL, --set in KUBE-SEP), db (headless) and upstream (ExternalName) have none.
  */
 import test from 'ava';
-import { kubeProxyRules } from '../../src/netfilter/kube-proxy.js';
+import { kubeProxyRules } from '../../src/kube/kube-proxy.js';
 import {
   formatDoubleFixed,
   formatKubeProxyProbability,
@@ -20,8 +20,8 @@ import {
   renderIptablesSave,
   renderKubeProxyRestore,
   saveString,
-} from '../../src/netfilter/iptables-save.js';
-import { ruleSetToJson } from '../../src/netfilter/rules-json.js';
+} from '../../src/kube/iptables-save.js';
+import { ruleSetToJson } from '../../src/kube/rules-json.js';
 import { goldenInputs } from './service-fixtures.js';
 
 export const GOLDEN_SAVE = `

@@ -1,6 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { RecentLists, evaluateHook, traverse, type Environment, type PacketMeta } from '../../src/netfilter/interpreter.js';
+import { RecentLists, evaluateHook, traverse, type Environment, type PacketMeta } from '../../src/kube/interpreter.js';
 import {
   ACCEPT,
   DRAW_RANGE,
@@ -26,7 +26,7 @@ import {
   source,
   statistic,
   xorMark,
-} from '../../src/netfilter/rules.js';
+} from '../../src/kube/rules.js';
 import { ip } from './service-fixtures.js';
 
 const PACKET: PacketMeta = {
