@@ -14,7 +14,7 @@
  */
 import { readU16, readU32, writeU16, writeU32 } from '../packet/bytes.js';
 import { internetChecksum, pseudoHeaderSum } from '../packet/checksum.js';
-import { ETHERNET_HEADER_LEN } from '../packet/ethernet.js';
+import { ETHERNET_HEADER_LEN, ETHERTYPE } from '../packet/ethernet.js';
 import { IPPROTO, IPV4_OFFSET } from '../packet/ipv4.js';
 import { TCP_OFFSET } from '../packet/tcp.js';
 
@@ -28,6 +28,9 @@ const TCP_SEQ = TCP_OFFSET.SEQ;
 const TCP_FLAGS = TCP_OFFSET.FLAGS;
 const TCP_CHECKSUM = TCP_OFFSET.CHECKSUM;
 const TCP = IPPROTO.TCP;
+const IP_PROTOCOL = IPV4_OFFSET.PROTOCOL;
+/** Where an untagged Ethernet header keeps its EtherType. */
+const ETHERTYPE_AT = ETHERNET_HEADER_LEN - 2;
 
 const FIN_PSH = 0x09;
 const CWR = 0x80;
@@ -69,10 +72,10 @@ export function segmentTcpV4(
   emit: (segment: Uint8Array, length: number) => void,
 ): GsoError {
   if (gsoSize === 0) return GsoError.BadSegmentSize;
-  if (length < ETHERNET_HEADER_LEN + 40 || readU16(frame, offset + 12) !== 0x0800) return GsoError.NotTcpV4;
+  if (length < ETHERNET_HEADER_LEN + 40 || readU16(frame, offset + ETHERTYPE_AT) !== ETHERTYPE.IPV4) return GsoError.NotTcpV4;
   const ip = offset + ETHERNET_HEADER_LEN;
   const ipHeaderLength = (frame[ip] & 0x0f) * 4;
-  if (frame[ip] >> 4 !== 4 || ipHeaderLength < 20 || frame[ip + 9] !== TCP) return GsoError.NotTcpV4;
+  if (frame[ip] >> 4 !== 4 || ipHeaderLength < 20 || frame[ip + IP_PROTOCOL] !== TCP) return GsoError.NotTcpV4;
   const tcp = ip + ipHeaderLength;
   if (tcp + 20 > offset + length) return GsoError.NotTcpV4;
   const tcpHeaderLength = (frame[tcp + 12] >> 4) * 4;

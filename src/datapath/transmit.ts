@@ -14,6 +14,7 @@ import { emitEthernet, ETHERNET_HEADER_LEN, ETHERTYPE, EthernetView } from '../p
 import { emitVxlan, VXLAN_HEADER_LEN } from '../packet/vxlan.js';
 import { fragmentIpv4, FragmentError } from '../packet/ipv4-fragment.js';
 import { readU16, readU32 } from '../packet/bytes.js';
+import { IPV4_HEADER_LEN, IPV4_OFFSET } from '../packet/ipv4.js';
 import { completeChecksum, GsoError, segmentTcpV4 } from './gso.js';
 import { clearSuperFrameBits, encodeSuperFrameBits, hasOffload } from '../overlay/superframe.js';
 import type { Peer } from '../overlay/peers.js';
@@ -41,6 +42,8 @@ export interface Transmit {
 }
 
 const MAX_DIRTY = 1024;
+const IP_TOTAL_LENGTH = IPV4_OFFSET.TOTAL_LENGTH;
+const IP_DST = IPV4_OFFSET.DST_ADDR;
 
 export class PortTransmit implements Transmit {
   tap: FrameTap | undefined;
@@ -87,7 +90,7 @@ export class PortTransmit implements Transmit {
     this.tables = t;
     if (ctx.egress !== Egress.None) {
       const size = ctx.fragmentSize;
-      const tooBig = size > 0 && readU16(ctx.txBuf, ctx.txOffset + ETHERNET_HEADER_LEN + 2) > size;
+      const tooBig = size > 0 && readU16(ctx.txBuf, ctx.txOffset + ETHERNET_HEADER_LEN + IP_TOTAL_LENGTH) > size;
       if (tooBig && !(ctx.egress === Egress.Uplink && t.neighbours.lookupBytes(ctx.nextHop | 0) === undefined)) this.refragment(ctx, size);
       else this.sendPiece(ctx, t, ctx.txBuf, ctx.txOffset, ctx.txLength);
     }
@@ -107,11 +110,11 @@ export class PortTransmit implements Transmit {
   /** The size to cut a released frame to (its datagram's fragment size), or 0 to send it whole. */
   private releasedFragmentSize(t: PathTables, frame: Buffer, length: number): number {
     this.eth.check(frame, 0, length);
-    if (this.eth.ethertype !== ETHERTYPE.IPV4 || length < ETHERNET_HEADER_LEN + 20) return 0;
-    const hop = nextHopOf(t, readU32(frame, ETHERNET_HEADER_LEN + 16));
+    if (this.eth.ethertype !== ETHERTYPE.IPV4 || length < ETHERNET_HEADER_LEN + IPV4_HEADER_LEN) return 0;
+    const hop = nextHopOf(t, readU32(frame, ETHERNET_HEADER_LEN + IP_DST));
     const size = this.heldFragmentSize.get(hop) ?? 0;
     this.heldFragmentSize.delete(hop);
-    return readU16(frame, ETHERNET_HEADER_LEN + 2) > size ? size : 0;
+    return readU16(frame, ETHERNET_HEADER_LEN + IP_TOTAL_LENGTH) > size ? size : 0;
   }
 
   /** Hands every queued frame to the kernel; by-reference frames must go before the batch ends. */

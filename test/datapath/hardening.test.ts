@@ -11,60 +11,13 @@ import { BROADCAST_MAC } from '../../src/packet/addr.js';
 import { ICMP_DEST_UNREACHABLE, ICMP_PORT_UNREACHABLE, emitIcmp } from '../../src/packet/icmp.js';
 import { Drop } from '../../src/datapath/drops.js';
 import { FlowTuple } from '../../src/netfilter/conntrack-tuple.js';
-import { cluster as loadYaml, yaml } from '../cluster/helpers.js';
+import { cluster as loadYaml } from '../cluster/helpers.js';
+import { HARDENED_YAML } from '../helpers/hardened-cluster.js';
 import { ARP_OP, arpFrame, echoRequest, fragments, nextMac, rawIp, udpDatagram, vxlanFrom, VXLAN_PORT, wireCluster, type TestCluster } from '../helpers/datapath.js';
 
-const YAML = yaml`
-  apiVersion: podwire.dev/v1alpha1
-  kind: Cluster
-  metadata: {name: harden}
-  spec: {nodes: 2}
-  ---
-  apiVersion: v1
-  kind: Namespace
-  metadata: {name: locked}
-  ---
-  apiVersion: v1
-  kind: Pod
-  metadata: {name: client, labels: {app: client}}
-  spec: {nodeName: node-1, containers: [{name: c, image: busybox}]}
-  ---
-  apiVersion: v1
-  kind: Pod
-  metadata: {name: bystander, labels: {app: client}}
-  spec: {nodeName: node-1, containers: [{name: c, image: busybox}]}
-  ---
-  apiVersion: v1
-  kind: Pod
-  metadata: {name: victim, namespace: locked, labels: {app: web}}
-  spec: {nodeName: node-1, containers: [{name: c, image: nginx}]}
-  ---
-  apiVersion: v1
-  kind: Pod
-  metadata: {name: far-victim, namespace: locked, labels: {app: web}}
-  spec: {nodeName: node-2, containers: [{name: c, image: nginx}]}
-  ---
-  apiVersion: v1
-  kind: Pod
-  metadata: {name: echo, labels: {app: echo}}
-  spec: {nodeName: node-2, containers: [{name: c, image: nginx}]}
-  ---
-  apiVersion: v1
-  kind: Service
-  metadata: {name: echo}
-  spec:
-    clusterIP: 10.96.50.50
-    selector: {app: echo}
-    ports: [{name: dns, protocol: UDP, port: 5353, targetPort: 5353}]
-  ---
-  apiVersion: networking.k8s.io/v1
-  kind: NetworkPolicy
-  metadata: {name: deny-all, namespace: locked}
-  spec: {podSelector: {}, policyTypes: [Ingress]}
-`;
 
 function setup(options: { floodRate?: number } = {}): TestCluster {
-  return wireCluster(loadYaml(YAML), { random: () => 0.5, floodRate: options.floodRate });
+  return wireCluster(loadYaml(HARDENED_YAML), { random: () => 0.5, floodRate: options.floodRate });
 }
 
 function ipOf(frame: Buffer): Ipv4View {

@@ -18,7 +18,8 @@ import { VXLAN_HEADER_LEN } from '../../src/packet/vxlan.js';
 import { Drop, DROP_REASONS } from '../../src/datapath/drops.js';
 import { seededRandom } from '../../src/cluster/random.js';
 import type { Pod } from '../../src/cluster/model.js';
-import { cluster as loadYaml, yaml } from '../cluster/helpers.js';
+import { cluster as loadYaml } from '../cluster/helpers.js';
+import { HARDENED_YAML } from '../helpers/hardened-cluster.js';
 import { ARP_OP, arpFrame, echoRequest, fragments, nextMac, rawIp, tcpSegment, udpDatagram, vxlanFrom, VXLAN_PORT, wireCluster, type TestCluster } from '../helpers/datapath.js';
 
 // Fixed, so that a failure is the same failure on every machine.
@@ -27,61 +28,8 @@ const RUNS = 150;
 const SECOND = 1e9;
 const START_NS = 1_000_000_000;
 
-const YAML = yaml`
-  apiVersion: podwire.dev/v1alpha1
-  kind: Cluster
-  metadata: {name: soup}
-  spec: {nodes: 2}
-  ---
-  apiVersion: v1
-  kind: Namespace
-  metadata: {name: locked}
-  ---
-  apiVersion: v1
-  kind: Pod
-  metadata: {name: client, labels: {app: client}}
-  spec: {nodeName: node-1, containers: [{name: c, image: busybox}]}
-  ---
-  apiVersion: v1
-  kind: Pod
-  metadata: {name: attacker, labels: {app: attacker}}
-  spec: {nodeName: node-1, containers: [{name: c, image: busybox}]}
-  ---
-  apiVersion: v1
-  kind: Pod
-  metadata: {name: far-attacker, labels: {app: attacker}}
-  spec: {nodeName: node-2, containers: [{name: c, image: busybox}]}
-  ---
-  apiVersion: v1
-  kind: Pod
-  metadata: {name: victim, namespace: locked, labels: {app: web}}
-  spec: {nodeName: node-1, containers: [{name: c, image: nginx}]}
-  ---
-  apiVersion: v1
-  kind: Pod
-  metadata: {name: far-victim, namespace: locked, labels: {app: web}}
-  spec: {nodeName: node-2, containers: [{name: c, image: nginx}]}
-  ---
-  apiVersion: v1
-  kind: Pod
-  metadata: {name: echo, labels: {app: echo}}
-  spec: {nodeName: node-2, containers: [{name: c, image: nginx}]}
-  ---
-  apiVersion: v1
-  kind: Service
-  metadata: {name: echo}
-  spec:
-    clusterIP: 10.96.50.50
-    selector: {app: echo}
-    ports: [{name: dns, protocol: UDP, port: 5353, targetPort: 5353}]
-  ---
-  apiVersion: networking.k8s.io/v1
-  kind: NetworkPolicy
-  metadata: {name: deny-all, namespace: locked}
-  spec: {podSelector: {}, policyTypes: [Ingress]}
-`;
 
-const CLUSTER = loadYaml(YAML);
+const CLUSTER = loadYaml(HARDENED_YAML);
 const SENDERS = ['client', 'attacker', 'far-attacker'] as const;
 const CLUSTER_IP = 0x0a603232;
 const OUTSIDE = 0xc0000201;
