@@ -61,8 +61,15 @@ export function formatCidr(cidr: Cidr): string {
   return `${formatIpv4(cidr.base)}/${cidr.prefix}`;
 }
 
+/**
+ * In int32 arithmetic only: a mask or address as a uint32 above 2^31 is a heap number
+ * wherever it crosses a call that is not inlined, and the forwarding path asks this for
+ * every packet.
+ */
 export function cidrContains(cidr: Cidr, addr: number): boolean {
-  return ((addr & prefixMask(cidr.prefix)) >>> 0) === cidr.base;
+  const prefix = cidr.prefix;
+  const mask = prefix === 0 ? 0 : -1 << (32 - prefix);
+  return ((addr ^ cidr.base) & mask) === 0;
 }
 
 /** Number of addresses in the block (2^(32-prefix)). */

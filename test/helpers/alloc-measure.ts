@@ -204,6 +204,36 @@ export function bytesPerFrame(kind: 'udp' | 'tcp', warmRounds: number, rounds: n
 }
 
 
+/** CPU nanoseconds per frame for both nodes' walks together, the least of five runs (for side-by-side comparisons). */
+export function cpuPerFrame(kind: 'udp' | 'tcp', warmRounds: number, rounds: number): number {
+  const { ports, client, server, gateway, serverGateway, tick } = twoNodes();
+  const clientPort = ports.get('client')!;
+  const serverPort = ports.get('server')!;
+  const toService = { srcMac: client.mac, dstMac: gateway, src: client.ip, dst: 0x0a600707 };
+  const batch = rxBatch();
+  pump(clientPort, batch, tcpSegment(toService, 41000, 80, 0x02, 1, 0), 1, tick);
+  pump(serverPort, rxBatch(), tcpSegment({ srcMac: server.mac, dstMac: serverGateway, src: server.ip, dst: client.ip }, 80, 41000, 0x12, 1, 2), 1, tick);
+  const frame =
+    kind === 'udp'
+      ? udpDatagram({ srcMac: client.mac, dstMac: gateway, src: client.ip, dst: server.ip, df: true }, 40000, 9000, 22)
+      : tcpSegment(toService, 41000, 80, TCP_ACK, 2, 1, 64);
+  pump(clientPort, batch, frame, warmRounds, tick);
+  let least = Infinity;
+  for (let m = 0; m < 5; m++) {
+    const before = process.cpuUsage();
+    pump(clientPort, batch, frame, rounds, tick);
+    const used = process.cpuUsage(before);
+    least = Math.min(least, ((used.user + used.system) * 1000) / (rounds * BATCH));
+  }
+  return least;
+}
+
+if (process.argv[2] === 'cpu') {
+  const udp = cpuPerFrame('udp', 3000, 1000);
+  const tcp = cpuPerFrame('tcp', 3000, 1000);
+  process.stdout.write(`${JSON.stringify({ udpNs: udp, tcpNs: tcp })}\n`);
+}
+
 if (process.argv[2] === 'measure') {
   const udp = bytesPerFrame('udp', 3000, 400);
   const tcp = bytesPerFrame('tcp', 3000, 400);
