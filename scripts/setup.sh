@@ -14,6 +14,8 @@ declare -A wanted=(
   [g++]=g++ [gcc]=gcc [make]=make [iptables]=iptables
   [nft]=nftables
   [dnsperf]=dnsperf
+  # The hardening tests run attacks as a user they create, and drop to it with runuser.
+  [useradd]=passwd [userdel]=passwd [runuser]=util-linux
 )
 missing=()
 for cmd in "${!wanted[@]}"; do
