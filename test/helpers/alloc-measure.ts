@@ -170,10 +170,10 @@ function pump(port: SlabPort, batch: RxBatch, frame: Buffer, rounds: number, tic
 }
 
 /**
- * Heap bytes the walk allocates per frame, measured in this process with a young
- * generation large enough that no collection runs in between (see the test below).
+ * Two nodes with a warmed path for `kind` (UDP pod to pod, or TCP on an established
+ * connection through the ClusterIP), and `run(rounds)` sending that many batches more.
  */
-export function bytesPerFrame(kind: 'udp' | 'tcp', warmRounds: number, rounds: number): number {
+function warmedPath(kind: 'udp' | 'tcp', warmRounds: number): (rounds: number) => void {
   const { ports, client, server, gateway, serverGateway, tick } = twoNodes();
   const clientPort = ports.get('client')!;
   const serverPort = ports.get('server')!;
@@ -188,44 +188,45 @@ export function bytesPerFrame(kind: 'udp' | 'tcp', warmRounds: number, rounds: n
       : tcpSegment(toService, 41000, 80, TCP_ACK, 2, 1, 64);
   // Warm up: optimised code, inline caches and the tables' first touches allocate once.
   pump(clientPort, batch, frame, warmRounds, tick);
-  // On a busy machine the optimising compiler runs late (it compiles in the background):
-  // code still in a lower tier boxes what optimised code keeps in registers. The least of
-  // five measurements is the steady state.
+  return (rounds) => {
+    const sent = serverPort.sent;
+    pump(clientPort, batch, frame, rounds, tick);
+    if (serverPort.sent - sent !== rounds * BATCH) throw new Error(`only ${serverPort.sent - sent} of ${rounds * BATCH} frames reached the server`);
+  };
+}
+
+/**
+ * The least of five measurements of `what` (per frame) around `run(rounds)`: on a busy
+ * machine the optimising compiler runs late (it compiles in the background), and code still
+ * in a lower tier boxes what optimised code keeps in registers.
+ */
+function leastOfFive(run: (rounds: number) => void, rounds: number, what: () => () => number): number {
   let least = Infinity;
   for (let m = 0; m < 5; m++) {
-    const sent = serverPort.sent;
-    const before = process.memoryUsage().heapUsed;
-    pump(clientPort, batch, frame, rounds, tick);
-    const after = process.memoryUsage().heapUsed;
-    if (serverPort.sent - sent !== rounds * BATCH) throw new Error(`only ${serverPort.sent - sent} of ${rounds * BATCH} frames reached the server`);
-    least = Math.min(least, (after - before) / (rounds * BATCH));
+    const measured = what();
+    run(rounds);
+    least = Math.min(least, measured() / (rounds * BATCH));
   }
   return least;
 }
 
+/** Heap bytes per frame, both nodes' walks together (run with a young generation that holds the whole run). */
+export function bytesPerFrame(kind: 'udp' | 'tcp', warmRounds: number, rounds: number): number {
+  return leastOfFive(warmedPath(kind, warmRounds), rounds, () => {
+    const before = process.memoryUsage().heapUsed;
+    return () => process.memoryUsage().heapUsed - before;
+  });
+}
 
-/** CPU nanoseconds per frame for both nodes' walks together, the least of five runs (for side-by-side comparisons). */
+/** CPU nanoseconds per frame, both nodes' walks together (for side-by-side runs of two builds). */
 export function cpuPerFrame(kind: 'udp' | 'tcp', warmRounds: number, rounds: number): number {
-  const { ports, client, server, gateway, serverGateway, tick } = twoNodes();
-  const clientPort = ports.get('client')!;
-  const serverPort = ports.get('server')!;
-  const toService = { srcMac: client.mac, dstMac: gateway, src: client.ip, dst: 0x0a600707 };
-  const batch = rxBatch();
-  pump(clientPort, batch, tcpSegment(toService, 41000, 80, 0x02, 1, 0), 1, tick);
-  pump(serverPort, rxBatch(), tcpSegment({ srcMac: server.mac, dstMac: serverGateway, src: server.ip, dst: client.ip }, 80, 41000, 0x12, 1, 2), 1, tick);
-  const frame =
-    kind === 'udp'
-      ? udpDatagram({ srcMac: client.mac, dstMac: gateway, src: client.ip, dst: server.ip, df: true }, 40000, 9000, 22)
-      : tcpSegment(toService, 41000, 80, TCP_ACK, 2, 1, 64);
-  pump(clientPort, batch, frame, warmRounds, tick);
-  let least = Infinity;
-  for (let m = 0; m < 5; m++) {
+  return leastOfFive(warmedPath(kind, warmRounds), rounds, () => {
     const before = process.cpuUsage();
-    pump(clientPort, batch, frame, rounds, tick);
-    const used = process.cpuUsage(before);
-    least = Math.min(least, ((used.user + used.system) * 1000) / (rounds * BATCH));
-  }
-  return least;
+    return () => {
+      const used = process.cpuUsage(before);
+      return (used.user + used.system) * 1000;
+    };
+  });
 }
 
 if (process.argv[2] === 'cpu') {
