@@ -12,11 +12,10 @@ import { ArpView } from '../packet/arp.js';
 import { ETHERNET_HEADER_LEN, EthernetView } from '../packet/ethernet.js';
 import { PacketOk } from '../packet/errors.js';
 import { IcmpView } from '../packet/icmp.js';
-import { IPPROTO, Ipv4View } from '../packet/ipv4.js';
+import { IPPROTO, IPV4_HEADER_LEN, Ipv4View } from '../packet/ipv4.js';
 import { TcpView } from '../packet/tcp.js';
-import { UdpView } from '../packet/udp.js';
+import { UDP_HEADER_LEN, UdpView } from '../packet/udp.js';
 import { VxlanView } from '../packet/vxlan.js';
-import { CT_NOT_FOUND } from '../netfilter/conntrack.js';
 import { FlowTuple } from '../netfilter/conntrack-tuple.js';
 import { FlowDecision } from '../kube/service-table.js';
 import type { Peer } from '../overlay/peers.js';
@@ -90,7 +89,8 @@ export function newCounters(): PathCounters {
 export const PARSED = -1;
 const NO_SLOT = -1;
 const SCRATCH_LEN = 2048;
-const DNS_FRAME_LEN = ETHERNET_HEADER_LEN + 20 + 8 + 65535;
+/** Ethernet, IPv4 and UDP headers in front of a DNS message of up to 64 KiB. */
+const DNS_FRAME_LEN = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + UDP_HEADER_LEN + 0xffff;
 
 export class FrameContext {
   // ---- the frame -------------------------------------------------------------------
@@ -127,8 +127,6 @@ export class FrameContext {
   // ---- connection tracking ---------------------------------------------------------
   readonly orig = new FlowTuple();
   readonly reply = new FlowTuple();
-  /** The entry the packet belongs to (a ref: id and direction), or CT_NOT_FOUND. */
-  ctRef = CT_NOT_FOUND;
   /** A first packet: the new-flow stages (service NAT, policy, source NAT) decide it. */
   isNew = false;
   /** A protocol conntrack does not follow: judged by policy on every packet, never translated. */
@@ -192,7 +190,6 @@ export class FrameContext {
     this.fromPeer = undefined;
     this.l4 = undefined;
     this.tcpFlags = 0;
-    this.ctRef = CT_NOT_FOUND;
     this.isNew = false;
     this.untracked = false;
     this.foreignSource = false;

@@ -5,7 +5,7 @@
  * is about is dropped (counted with `reason`). Its source is the gateway address (the
  * node's own address on the uplink), as the kernel router uses for errors it generates.
  */
-import { cidrContains, formatIpv4 } from '../packet/addr.js';
+import { formatIpv4 } from '../packet/addr.js';
 import { ETHERNET_HEADER_LEN, ETHERTYPE, emitEthernet } from '../packet/ethernet.js';
 import { emitIcmp, ICMP_HEADER_LEN, ICMP_TIME_EXCEEDED, type IcmpRepr } from '../packet/icmp.js';
 import { emitIpv4, IPPROTO, IPV4_HEADER_LEN } from '../packet/ipv4.js';
@@ -65,7 +65,7 @@ export function icmpError(ctx: FrameContext, t: PathTables, type: number, code: 
       const up = t.uplink!;
       emitEthernet({ dstMac: 0, srcMac: up.mac, ethertype: ETHERTYPE.IPV4 }, out, 0);
       ctx.egress = Egress.Uplink;
-      ctx.nextHop = nextHopOf(t, to);
+      ctx.nextHop = t.nextHopFor(to);
       break;
     }
     default: {
@@ -78,10 +78,4 @@ export function icmpError(ctx: FrameContext, t: PathTables, type: number, code: 
   }
   ctx.recorder?.note('route', `ICMP type ${type} code ${code} sent back to ${formatIpv4(to)}`);
   return Verdict.Drop;
-}
-
-/** The uplink's next hop for `dst`: on-link inside its network, else its gateway. */
-export function nextHopOf(t: PathTables, dst: number): number {
-  const up = t.uplink!;
-  return cidrContains(up.network, dst) ? dst : up.gateway;
 }

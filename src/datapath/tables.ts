@@ -134,6 +134,12 @@ export class PathTables {
     return this.node.underlayMtu - VXLAN_OVERHEAD;
   }
 
+  /** The uplink's next hop for `dst`: on-link inside its network, else its gateway (uplink attached). */
+  nextHopFor(dst: number): number {
+    const up = this.uplink!;
+    return cidrContains(up.network, dst) ? dst : up.gateway;
+  }
+
   /** The local pod holding `addr`, as its slot, or NO_POD. */
   podSlotOf(addr: number): number {
     if (!cidrContains(this.node.subnet, addr)) return NO_POD;

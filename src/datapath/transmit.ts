@@ -26,7 +26,6 @@ export type { OverlayLink } from '../overlay/link.js';
 import { Drop } from './drops.js';
 import { Egress, type FrameContext } from './context.js';
 import type { PathTables } from './tables.js';
-import { nextHopOf } from './icmp-error.js';
 
 /** An interface tap for captures: called for every frame received and sent. */
 export interface FrameTap {
@@ -111,7 +110,7 @@ export class PortTransmit implements Transmit {
   private releasedFragmentSize(t: PathTables, frame: Buffer, length: number): number {
     this.eth.check(frame, 0, length);
     if (this.eth.ethertype !== ETHERTYPE.IPV4 || length < ETHERNET_HEADER_LEN + IPV4_HEADER_LEN) return 0;
-    const hop = nextHopOf(t, readU32(frame, ETHERNET_HEADER_LEN + IP_DST));
+    const hop = t.nextHopFor(readU32(frame, ETHERNET_HEADER_LEN + IP_DST));
     const size = this.heldFragmentSize.get(hop) ?? 0;
     this.heldFragmentSize.delete(hop);
     return readU16(frame, ETHERNET_HEADER_LEN + IP_TOTAL_LENGTH) > size ? size : 0;

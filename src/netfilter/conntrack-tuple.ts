@@ -175,8 +175,9 @@ const QUOTED_L4_BYTES = 8;
 
 /**
  * Fills `out` from a checked IPv4 view. TCP and UDP need their 4 bytes of ports, ICMP its
- * 8-byte header; fragments are not tracked (the kernel reassembles before conntrack sees a
- * packet; podwire has no reassembly, so a fragment has no ports to key on). Reads bytes
+ * 8-byte header. A fragment has no ports to key on and is returned Untracked: the
+ * forwarding path reassembles before conntrack (its reassemble stage, as nf_defrag_ipv4),
+ * so only a caller outside it meets one. Reads bytes
  * only, so the caller need not have checked a transport view first. Allocates nothing.
  */
 export function readPacketTuple(ip: Ipv4View, out: FlowTuple): TupleKind {

@@ -35,7 +35,6 @@ function conntrack(ctx: FrameContext, t: PathTables): Verdict {
     }
     if (ctx.foreignSource && refDir(ref) !== CtDir.Reply) return ctx.dropped(Drop.OverlaySpoofed);
     natIcmpError(ct, ref, ip, ctx.icmp);
-    ctx.ctRef = ref;
     ctx.dstAddr = ip.dstAddr;
     ctx.recorder?.note('conntrack', 'an ICMP error RELATED to a tracked connection: its NAT applies to the quote');
     return Verdict.Continue;
@@ -48,8 +47,7 @@ function conntrack(ctx: FrameContext, t: PathTables): Verdict {
     if (verdict !== TrackVerdict.Reopen) {
       if (ctx.foreignSource && refDir(ref) !== CtDir.Reply) return ctx.dropped(Drop.OverlaySpoofed);
       translate(ctx, t, ref);
-      ctx.ctRef = ref;
-      ctx.dstAddr = ip.dstAddr;
+        ctx.dstAddr = ip.dstAddr;
       ctx.dstPort = ctx.orig.dport;
       ctx.recorder?.note('conntrack', `an entry exists: ${refDir(ref) === CtDir.Reply ? 'a reply' : 'ESTABLISHED'}, its NAT applies`);
       return Verdict.Continue;

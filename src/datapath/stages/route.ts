@@ -9,7 +9,7 @@ import { cidrContains, formatCidr, formatIpv4 } from '../../packet/addr.js';
 import { ICMP_DEST_UNREACHABLE, ICMP_HOST_UNREACHABLE, ICMP_NET_UNREACHABLE, ICMP_TIME_EXCEEDED, ICMP_TTL_EXCEEDED } from '../../packet/icmp.js';
 import { Drop } from '../drops.js';
 import { Egress, Ingress, Verdict, type FrameContext } from '../context.js';
-import { icmpError, nextHopOf } from '../icmp-error.js';
+import { icmpError } from '../icmp-error.js';
 import { NO_POD, type PathTables } from '../tables.js';
 import type { Stage } from './stage.js';
 
@@ -41,7 +41,7 @@ function route(ctx: FrameContext, t: PathTables): Verdict {
   const inCluster = cidrContains(node.clusterCidr, dst);
   if (!inCluster && t.uplink !== undefined && ctx.ingress !== Ingress.Uplink) {
     ctx.egress = Egress.Uplink;
-    ctx.nextHop = nextHopOf(t, dst);
+    ctx.nextHop = t.nextHopFor(dst);
     ctx.recorder?.note('route', `default via ${formatIpv4(t.uplink.gateway)} dev uplink`);
     return Verdict.Continue;
   }

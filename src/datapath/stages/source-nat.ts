@@ -39,7 +39,6 @@ function sourceNat(ctx: FrameContext, t: PathTables): Verdict {
   if (ref === CreateError.Full) return ctx.dropped(Drop.CtFull);
   if (ref === CreateError.Invalid) return ctx.dropped(Drop.CtInvalid);
   if (ref < 0) return ctx.dropped(Drop.CtClash);
-  ctx.ctRef = ref;
   translate(ctx, t, ref);
   return Verdict.Continue;
 }

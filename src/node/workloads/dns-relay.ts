@@ -12,28 +12,17 @@
  *   node dns-relay.js UNIX_SOCKET_PATH
  */
 import { createConnection, createServer } from 'node:net';
+import { parseIpv4 } from '../../packet/addr.js';
+import { ConnectionLimits } from '../dns-guard.js';
 
 /** As CoreDNS's per-client limits go: plenty for a resolver, few enough for a node's pool. */
 export const PER_POD_CONNECTIONS = 32;
+/** The node's DNS server holds this many relay connections (dns-server.ts RELAY_TCP_TOTAL). */
+export const RELAY_CONNECTIONS = 1024;
 
-/** Open connections per pod address; a pod at its limit is refused. */
-export class PodConnectionLimit {
-  private readonly open = new Map<string, number>();
-  constructor(readonly perPod = PER_POD_CONNECTIONS) {}
-
-  /** Takes a slot for `addr`; false when it has `perPod` already. */
-  take(addr: string): boolean {
-    const n = this.open.get(addr) ?? 0;
-    if (n >= this.perPod) return false;
-    this.open.set(addr, n + 1);
-    return true;
-  }
-
-  release(addr: string): void {
-    const n = this.open.get(addr) ?? 0;
-    if (n <= 1) this.open.delete(addr);
-    else this.open.set(addr, n - 1);
-  }
+/** The relay's bounds, keyed by the pod's address (dns-guard's ConnectionLimits, as the server's). */
+export function relayLimits(): ConnectionLimits {
+  return new ConnectionLimits(RELAY_CONNECTIONS, PER_POD_CONNECTIONS);
 }
 
 function main(): void {
@@ -42,10 +31,10 @@ function main(): void {
     process.stderr.write('usage: dns-relay UNIX_SOCKET_PATH\n');
     process.exit(2);
   }
-  const limit = new PodConnectionLimit();
+  const limits = relayLimits();
   const server = createServer((client) => {
-    const addr = client.remoteAddress ?? '';
-    if (!limit.take(addr)) {
+    const addr = parseIpv4(client.remoteAddress ?? '') ?? 0;
+    if (!limits.admit(addr)) {
       client.resetAndDestroy();
       return;
     }
@@ -54,7 +43,7 @@ function main(): void {
     upstream.pipe(client);
     let closed = false;
     const close = () => {
-      if (!closed) limit.release(addr);
+      if (!closed) limits.release(addr);
       closed = true;
       client.destroy();
       upstream.destroy();
