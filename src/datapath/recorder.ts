@@ -7,26 +7,23 @@
 import type { FlowVerdict } from '../kube/service-table.js';
 import type { FrameContext, Verdict } from './context.js';
 
-/** The stages by name, in the order a frame meets them. */
-export const STAGE_NAMES = [
-  'pod-ingress',
-  'uplink-ingress',
-  'decap',
-  'arp',
-  'bridge',
-  'reassemble',
-  'local',
-  'conntrack',
-  'service-nat',
-  'route',
-  'policy',
-  'source-nat',
-  'deliver',
-  'encap',
-  'to-uplink',
-  'transmit',
-] as const;
-export type StageName = (typeof STAGE_NAMES)[number];
+/** The stages by name, as src/datapath/stages/ names them. */
+export type StageName =
+  | 'pod-ingress'
+  | 'uplink-ingress'
+  | 'decap'
+  | 'arp'
+  | 'bridge'
+  | 'reassemble'
+  | 'local'
+  | 'conntrack'
+  | 'service-nat'
+  | 'route'
+  | 'policy'
+  | 'source-nat'
+  | 'deliver'
+  | 'encap'
+  | 'to-uplink';
 
 export interface PathRecorder {
   /** A line about what `stage` saw or did, in words a person reads. */

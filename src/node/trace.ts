@@ -101,7 +101,6 @@ class TraceRecorder implements PathRecorder {
   endStage: StageName = 'pod-ingress';
   endVerdict: Verdict = Verdict.Drop;
   dropReason: Drop | undefined;
-  isNew = false;
   /** The new flow's rewrite, from its tuples (a dry run rewrites no bytes for a new flow). */
   rewrite: TracePacket | undefined;
 
@@ -147,7 +146,6 @@ class TraceRecorder implements PathRecorder {
   end(stage: StageName, verdict: Verdict, frame: FrameContext): void {
     this.endStage = stage;
     this.endVerdict = verdict;
-    this.isNew = frame.isNew;
     if (verdict === Verdict.Drop) this.dropReason = frame.drop;
     if (frame.isNew && verdict === Verdict.Egress) {
       const r = frame.reply;
