@@ -214,16 +214,30 @@ export class PortTransmit implements Transmit {
   private flood(ctx: FrameContext, t: PathTables, buf: Uint8Array, offset: number, length: number): void {
     ctx.counters.flooded++;
     const slots = t.slots;
-    const offloaded = hasOffload(ctx.offload);
+    const o = ctx.offload;
+    // A frame flooded with offload metadata is rare (a super-frame to an unknown MAC). A
+    // partial checksum is finished once, in place, for every port; a super-frame is cut
+    // per port without offload, from the untouched frame, with the metadata kept for the rest.
+    if (hasOffload(o) && o.gsoType === VNET_HDR_GSO_NONE && slots.some((p, s) => p !== undefined && s !== ctx.inSlot && !p.port.offload)) {
+      if (completeChecksum(buf, offset, length, o.csumStart, o.csumOffset) !== GsoError.Ok) {
+        ctx.drops[Drop.Malformed]++;
+        return;
+      }
+      o.flags = 0;
+    }
+    const segmented = o.gsoType !== VNET_HDR_GSO_NONE;
     for (let slot = 0; slot < slots.length; slot++) {
       const pod = slots[slot];
       if (slot === ctx.inSlot || pod === undefined) continue;
-      if (offloaded && !pod.port.offload) {
-        // A frame flooded with offload metadata is rare (a super-frame to an unknown MAC).
+      if (segmented && !pod.port.offload) {
+        const { flags, gsoType, gsoSize } = o;
         ctx.egress = Egress.Pod;
         ctx.egressSlot = slot;
         this.softwareOffload(ctx, buf, offset, length);
         ctx.egress = Egress.Flood;
+        o.flags = flags;
+        o.gsoType = gsoType;
+        o.gsoSize = gsoSize;
         continue;
       }
       this.toPod(ctx, t, slot, buf, offset, length);

@@ -4,7 +4,7 @@ import { ArpView, ARP_OP, emitArp } from '../../src/packet/arp.js';
 import { emitEthernet, ETHERTYPE, EthernetView } from '../../src/packet/ethernet.js';
 import { emitIcmp, IcmpView, ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED, ICMP_HOST_UNREACHABLE, ICMP_TIME_EXCEEDED } from '../../src/packet/icmp.js';
 import { emitIpv4, IPPROTO, Ipv4View } from '../../src/packet/ipv4.js';
-import { finishChecksum, pseudoHeaderSum } from '../../src/packet/checksum.js';
+import { finishChecksum, internetChecksum, pseudoHeaderSum } from '../../src/packet/checksum.js';
 import { TcpView } from '../../src/packet/tcp.js';
 import { VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_TCPV4 } from '../../src/port/port.js';
 import { Pipeline, type NodeIdentity } from '../../src/datapath/pipeline.js';
@@ -299,6 +299,24 @@ test('a super-frame reaching a pod without offload is segmented at delivery', (t
   a.port.injectWithOffload([{ frame: superFrame(a, c.ip, 3000), offload: TSO(1000) }]);
   const out = c.port.take();
   t.deepEqual(out.map((s) => ipOf(s).totalLength), [1040, 1040, 1040]);
+});
+
+test('a super-frame flooded to several pods without offload reaches each of them as whole, valid segments', (t) => {
+  const { n1, a, b } = cluster({ offload: false });
+  const x = new FakePort('x', false);
+  n1.addPod('x', ip('10.244.1.9'), mac('0a:58:0a:f4:01:09'), x);
+  // To b's address but a MAC the bridge has not learned: flooded.
+  const frame = superFrame(a, b.ip, 3000);
+  frame.writeUIntBE(0x02aabbccddee, 0, 6);
+  a.port.injectWithOffload([{ frame, offload: TSO(1000) }]);
+  for (const port of [b.port, x]) {
+    const got = port.take();
+    t.deepEqual(got.map((s) => ipOf(s).totalLength), [1040, 1040, 1040], port.name);
+    for (const s of got) {
+      const tcpLen = ipOf(s).totalLength - 20;
+      t.is(internetChecksum(s, 34, tcpLen, pseudoHeaderSum(a.ip, b.ip, IPPROTO.TCP, tcpLen)), 0, `${port.name}: TCP checksum`);
+    }
+  }
 });
 
 test('super-frame segments larger than the overlay path get fragmentation needed', (t) => {
