@@ -109,6 +109,7 @@ export function syntheticCluster(services: number): { cluster: Cluster; endpoint
       dnsUpstreams: [],
       overlayOffload: true,
       nodeGracePeriodSeconds: 20,
+      subnetLeaseTTLSeconds: 20,
     },
     nodes: [],
     namespaces,

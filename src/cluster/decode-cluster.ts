@@ -36,6 +36,8 @@ export interface ClusterDecl {
   readonly overlayOffload: boolean;
   /** How long a node may go without renewing its lease before it is NotReady. */
   readonly nodeGracePeriodSeconds: number;
+  /** TTL of a node's subnet lease in etcd (several machines). */
+  readonly subnetLeaseTTLSeconds: number;
 }
 
 export const DEFAULT_CLUSTER_NAME = 'podwire';
@@ -62,6 +64,12 @@ export const DEFAULT_CONNTRACK_MAX = 262_144;
 export const DEFAULT_NODE_GRACE_PERIOD_SECONDS = 20;
 const MAX_NODE_GRACE_PERIOD_SECONDS = 3600;
 
+/** flannel renews its subnet lease well before it expires; podwire's default TTL is 20 s. */
+export const DEFAULT_SUBNET_LEASE_TTL_SECONDS = 20;
+/** etcd grants leases of 5 s at least (its minimum TTL follows the election timeout). */
+const MIN_SUBNET_LEASE_TTL_SECONDS = 5;
+const MAX_SUBNET_LEASE_TTL_SECONDS = 3600;
+
 /** Node N's address on the outside network is this far past the network address plus N. */
 export const EXTERNAL_NODE_OFFSET = 10;
 
@@ -82,6 +90,7 @@ export function defaultClusterDecl(): ClusterDecl {
     dnsUpstreams: [],
     overlayOffload: true,
     nodeGracePeriodSeconds: DEFAULT_NODE_GRACE_PERIOD_SECONDS,
+    subnetLeaseTTLSeconds: DEFAULT_SUBNET_LEASE_TTL_SECONDS,
   };
 }
 
@@ -148,9 +157,14 @@ export function decodeCluster(root: FieldMap): ClusterDecl | undefined {
   const nodeGracePeriodSeconds = graceField.present
     ? graceField.integer(`must be an integer number of seconds between 1 and ${MAX_NODE_GRACE_PERIOD_SECONDS}`, 1, MAX_NODE_GRACE_PERIOD_SECONDS)
     : defaults.nodeGracePeriodSeconds;
+  const ttlField = spec.get('subnetLeaseTTLSeconds');
+  const subnetLeaseTTLSeconds = ttlField.present
+    ? ttlField.integer(`must be an integer number of seconds between ${MIN_SUBNET_LEASE_TTL_SECONDS} and ${MAX_SUBNET_LEASE_TTL_SECONDS}`, MIN_SUBNET_LEASE_TTL_SECONDS, MAX_SUBNET_LEASE_TTL_SECONDS)
+    : defaults.subnetLeaseTTLSeconds;
 
   if (
     nodeGracePeriodSeconds === undefined ||
+    subnetLeaseTTLSeconds === undefined ||
     overlayOffload === undefined ||
     conntrackMax === undefined ||
     dnsUpstreams === undefined ||
@@ -166,7 +180,7 @@ export function decodeCluster(root: FieldMap): ClusterDecl | undefined {
   ) {
     return undefined;
   }
-  return { kind: 'Cluster', name, nodes, podCIDR, serviceCIDR, clusterDomain, vni, mtu, externalCIDR, loadBalancerCIDR, conntrackMax, dnsUpstreams, overlayOffload, nodeGracePeriodSeconds };
+  return { kind: 'Cluster', name, nodes, podCIDR, serviceCIDR, clusterDomain, vni, mtu, externalCIDR, loadBalancerCIDR, conntrackMax, dnsUpstreams, overlayOffload, nodeGracePeriodSeconds, subnetLeaseTTLSeconds };
 }
 
 /** `nodes: 3`, or a list whose items are names or `{ name, labels }`. */

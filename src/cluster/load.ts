@@ -9,7 +9,7 @@ import type { Diagnostic } from './diagnostics.js';
 import { readDocuments, type SourceFile } from './documents.js';
 import type { Cluster } from './model.js';
 import type { Random } from './random.js';
-import { resolveCluster } from './resolve.js';
+import { resolveCluster, type PodPlacement } from './resolve.js';
 
 export type { SourceFile } from './documents.js';
 
@@ -18,6 +18,8 @@ export interface LoadOptions {
   readonly random: Random;
   /** The cluster's name from the command line; overrides the Cluster document's. */
   readonly name?: string;
+  /** 'defer': pods are bound to no node (the several-machine controller places them); default 'schedule'. */
+  readonly placement?: PodPlacement;
 }
 
 export type LoadResult =
@@ -33,7 +35,7 @@ export function loadCluster(files: readonly SourceFile[], opts: LoadOptions): Lo
   const read = readDocuments(files);
   const kept = checkObjects(read.declared, read.invalidNamespaces);
   // Without valid node and network settings, scheduling and addressing errors would be noise.
-  const cluster = read.clusterInvalid ? undefined : resolveCluster(kept, opts.random, opts.name);
+  const cluster = read.clusterInvalid ? undefined : resolveCluster(kept, opts.random, opts.name, opts.placement);
   const order = new Map(files.map((f, i) => [f.path, i]));
   const errors = sortDiagnostics(read.errors, order);
   const warnings = sortDiagnostics(read.warnings, order);

@@ -305,6 +305,12 @@ export interface ClusterSettings {
    * endpoints leave every Service (default 20 s), as the node lifecycle controller's grace.
    */
   readonly nodeGracePeriodSeconds: number;
+  /**
+   * Several machines: the TTL of the etcd lease that holds each node's subnet (default
+   * 20 s). The agent renews it every third of that; when it is gone, every other node
+   * drops that subnet's route, neighbour and FDB entry.
+   */
+  readonly subnetLeaseTTLSeconds: number;
 }
 
 export interface Node {

@@ -65,14 +65,17 @@ interface PodDraft {
   readonly blame: Field;
 }
 
+/** 'schedule': place and address pods on the declared nodes now; 'defer': leave that to the controller. */
+export type PodPlacement = 'schedule' | 'defer';
+
 /** `name`, when given (podwire up --name), wins over the Cluster document's metadata.name. */
-export function resolveCluster(declared: readonly Declared[], random: Random, name?: string): Cluster {
+export function resolveCluster(declared: readonly Declared[], random: Random, name?: string, placement: PodPlacement = 'schedule'): Cluster {
   const declaredCluster = declared.map((d) => d.decl).find((d): d is ClusterDecl => d.kind === 'Cluster') ?? defaultClusterDecl();
   const clusterDecl = name === undefined ? declaredCluster : { ...declaredCluster, name };
   const settings = resolveSettings(clusterDecl);
   const nodes = resolveNodes(clusterDecl, settings);
   const { drafts, deployments } = expandPods(declared, random);
-  const pods = placePods(drafts, nodes, random);
+  const pods = placement === 'schedule' ? placePods(drafts, nodes, random) : unplacedPods(drafts);
   return {
     settings,
     nodes,
@@ -109,6 +112,7 @@ function resolveSettings(c: ClusterDecl): ClusterSettings {
     dnsUpstreams: c.dnsUpstreams,
     overlayOffload: c.overlayOffload,
     nodeGracePeriodSeconds: c.nodeGracePeriodSeconds,
+    subnetLeaseTTLSeconds: c.subnetLeaseTTLSeconds,
   };
 }
 
@@ -241,6 +245,26 @@ function placePods(drafts: readonly PodDraft[], nodes: readonly Node[], random: 
     });
   });
   return pods;
+}
+
+/**
+ * The pods as declared, bound to no node and given no address: with several machines the
+ * nodes are whoever joins, so the controller places pods when it sees them (a pod that
+ * fits no node is Pending there, as in Kubernetes, not an error of the apply).
+ */
+function unplacedPods(drafts: readonly PodDraft[]): Pod[] {
+  return drafts.map((d) => ({
+    ...d.pod.spec,
+    namespace: d.namespace,
+    name: d.name,
+    uid: '',
+    labels: d.labels,
+    node: '',
+    ip: 0,
+    mac: 0,
+    ...(d.owner !== undefined && { owner: d.owner }),
+    origin: d.origin,
+  }));
 }
 
 /** Reports each (field, reason) once: a Deployment's replicas all fail the same way. */

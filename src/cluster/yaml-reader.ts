@@ -54,19 +54,20 @@ const MAX_MERGE_DEPTH = 16;
 const MAX_ALIAS_COUNT = 100;
 const MAX_SHOWN_CHARS = 60;
 
+const PARSE_OPTIONS = {
+  version: '1.1',
+  merge: true,
+  prettyErrors: false,
+  uniqueKeys: true,
+  customTags: (tags) =>
+    tags.filter((t) =>
+      typeof t === 'string' ? !['timestamp', 'intTime', 'floatTime'].includes(t) : t.tag !== 'tag:yaml.org,2002:timestamp' && t.format !== 'TIME',
+    ),
+} satisfies Parameters<typeof parseAllDocuments>[1];
+
 export function parseYamlStream(text: string): YamlDocument[] {
   const lines = new LineCounter();
-  const docs = parseAllDocuments(text, {
-    lineCounter: lines,
-    version: '1.1',
-    merge: true,
-    prettyErrors: false,
-    uniqueKeys: true,
-    customTags: (tags) =>
-      tags.filter((t) =>
-        typeof t === 'string' ? !['timestamp', 'intTime', 'floatTime'].includes(t) : t.tag !== 'tag:yaml.org,2002:timestamp' && t.format !== 'TIME',
-      ),
-  });
+  const docs = parseAllDocuments(text, { ...PARSE_OPTIONS, lineCounter: lines });
   // An empty stream is a special object rather than an empty array of documents.
   if (!Array.isArray(docs)) return [];
   const lineOf = (offset: number): number => lines.linePos(offset).line;
@@ -91,6 +92,17 @@ export function parseYamlStream(text: string): YamlDocument[] {
       root: (sink) => (empty ? undefined : Field.root({ doc, lineOf, sink }, contents, lineOf(start))),
     };
   });
+}
+
+/**
+ * Each document's plain value (undefined for an empty one), as kubectl turns YAML into the
+ * JSON it stores; read with the same dialect as parseYamlStream. For a stream that
+ * parseYamlStream read without errors.
+ */
+export function documentValues(text: string): unknown[] {
+  const docs = parseAllDocuments(text, PARSE_OPTIONS);
+  if (!Array.isArray(docs)) return [];
+  return docs.map((doc) => (doc.contents === null ? undefined : doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) as unknown));
 }
 
 function firstLine(text: string): string {

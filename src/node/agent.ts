@@ -14,11 +14,10 @@ import { VXLAN_PORT } from '../packet/vxlan.js';
 import type { Cluster, Container, Node, Pod } from '../cluster/model.js';
 import { renderResolvConf } from '../cluster/resolv.js';
 import { dnsRelayAddress, podMac } from '../cluster/ipam.js';
-import { FileStore } from '../cluster/store.js';
 import { compile as compilePolicy } from '../kube/policy.js';
 import { LiveServiceTable } from '../kube/service-table.js';
-import { computeEndpoints, type ServicePortEndpoints } from '../cluster/endpoints.js';
-import { leaseAgeSeconds, nodeTransitions, readinessOnReadyNodes, readyNodes, renewIntervalMs } from '../cluster/node-lifecycle.js';
+import type { ServicePortEndpoints } from '../cluster/endpoints.js';
+import { FileAgentState, type AgentState } from './agent-state.js';
 import { announcedAddresses, serviceFingerprints } from './services.js';
 import { DnsServer, nameserversOf } from './dns-server.js';
 import { tracePacket, type TraceResult, type TraceSource } from './trace.js';
@@ -41,7 +40,7 @@ import {
   writeResolvConf,
 } from './netns.js';
 import { dnsRelayNamespaceName, podNamespaceName, StatePaths, tapName } from './names.js';
-import { plugUplink } from './outside.js';
+import { outsideNamespaceName, plugUplink } from './outside.js';
 import { Pipeline, type PipelineOptions } from '../datapath/pipeline.js';
 import { seededRandom } from '../cluster/random.js';
 import { chooseWorkload, type Workload } from './workloads/choose.js';
@@ -79,6 +78,14 @@ export interface AgentOptions {
   log?: (line: string) => void;
   /** The wall clock (ms since the epoch) that lease renewals are stamped and judged with. */
   wallClock?: () => number;
+  /** The store this node follows; default the one-machine directory store of `paths`. */
+  state?: AgentState;
+  /** The VTEP's UDP port on the underlay address (default 4789). */
+  underlayPort?: number;
+  /** The network namespace of this node's outside world (default the cluster's). */
+  outsideNamespace?: string;
+  /** The underlay's MTU (default 1500): inner packets up to 50 bytes less cross whole. */
+  underlayMtu?: number;
 }
 
 interface RunningContainer {
@@ -147,6 +154,8 @@ export interface NodeStatus {
   conntrack: { entries: number; max: number; stats: Record<string, number> };
   /** This node's judgement of the others: which nodes' pods it counts in its Services. */
   lifecycle: { gracePeriodSeconds: number; readyNodes: string[] };
+  /** Which store this node follows and how it stands with it. */
+  store: Record<string, unknown>;
 }
 
 export class NodeAgent {
@@ -160,14 +169,9 @@ export class NodeAgent {
   private control: Server | undefined;
   private readinessTimer: NodeJS.Timeout | undefined;
   private reaperTimer: NodeJS.Timeout | undefined;
-  private lifecycleTimer: NodeJS.Timeout | undefined;
-  private readonly wallClock: () => number;
-  /** The nodes whose lease was fresh at the last judgement; only their pods can be endpoints. */
-  private readyNodes: ReadonlySet<string> = new Set();
-  private leaseProblems = '';
   private stopping = false;
   private readonly log: (line: string) => void;
-  private readonly store: FileStore;
+  private readonly state: AgentState;
   private stopWatching: (() => void) | undefined;
   /** Serialises reconciliations: one change is applied completely before the next. */
   private reconciling: Promise<void> = Promise.resolve();
@@ -194,7 +198,7 @@ export class NodeAgent {
         gatewayMac: node.gatewayMac,
         vtepMac: node.vtepMac,
         vni: cluster.settings.vni,
-        underlayMtu: UNDERLAY_MTU,
+        underlayMtu: options.underlayMtu ?? UNDERLAY_MTU,
         dnsIp: cluster.settings.dnsIP,
       },
       // performance.now() is a double in ms with sub-µs digits: no BigInt per reading.
@@ -202,8 +206,7 @@ export class NodeAgent {
       dataplaneOptions(cluster, node),
     );
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
-    this.store = new FileStore(options.paths.dir);
-    this.wallClock = options.wallClock ?? Date.now;
+    this.state = options.state ?? new FileAgentState(options.paths.dir, node.name, () => this.cluster, this.log, options.wallClock);
     this.pipeline.onInternalError = (err) => this.log(`pipeline error (frames are dropped and counted as internal-error): ${(err as Error).stack ?? String(err)}`);
   }
 
@@ -222,23 +225,16 @@ export class NodeAgent {
 
   private async bringUp(): Promise<void> {
     const { cluster, node } = this;
-    // A restarted node's last records still say its pods were ready: clear them before the
-    // lease vouches for this node again, or peers would send to pods not yet rebuilt.
-    this.store.publishReadiness(node.name, new Map());
+    // The store first: the rest of the bring-up (many pods) may take longer than the grace.
+    this.state.begin();
     this.publishedReadiness = JSON.stringify([]);
-    // The lease next: the rest of the bring-up (many pods) may take longer than the grace.
-    this.renewLease();
-    this.judgeNodes();
-    this.lifecycleTimer = setInterval(() => this.lifecycleTick(), renewIntervalMs(cluster.settings.nodeGracePeriodSeconds));
-    for (const other of cluster.nodes) {
-      if (other.name === node.name) continue;
-      this.pipeline.peers.add({ node: other.name, subnet: other.podCIDR, vtepMac: other.vtepMac, underlayAddr: other.underlay, underlayPort: VXLAN_PORT });
-    }
-    const socket = await openOverlaySocket(node.underlay, VXLAN_PORT, { udpOffload: cluster.settings.overlayOffload });
+    this.pipeline.peers.applySnapshot(this.state.peers(cluster, node));
+    const socket = await openOverlaySocket(node.underlay, this.options.underlayPort ?? VXLAN_PORT, { udpOffload: cluster.settings.overlayOffload });
     this.overlaySocket = socket;
     this.overlayBackend = socket.backend;
-    // The underlay is loopback (64 KiB MTU): super-frames cross whole.
-    this.pipeline.attachOverlay(new VtepSocket(socket, true));
+    // On loopback (64 KiB MTU) super-frames cross whole; a real underlay (1500) gets them
+    // segmented before encapsulation.
+    this.pipeline.attachOverlay(new VtepSocket(socket, isLoopback(node.underlay)));
 
     await this.plugUplink();
     await this.startDns();
@@ -270,7 +266,7 @@ export class NodeAgent {
     // The conntrack reaper walks a slice of the table each tick: all 262,144 slots in ~6 s.
     this.reaperTimer = setInterval(() => this.pipeline.reap(4096), 100);
     await this.checkReadiness();
-    this.stopWatching = this.store.watch(() => {
+    this.stopWatching = this.state.watch(() => {
       this.reconciling = this.reconciling.then(() => this.reconcile()).catch((err: Error) => this.log(`reconcile: ${err.message}`));
     });
   }
@@ -281,10 +277,10 @@ export class NodeAgent {
    */
   private async reconcile(): Promise<void> {
     if (this.stopping) return;
-    const desired = this.store.readDesired();
+    const desired = this.state.desired();
     if (desired === undefined) return;
     this.cluster = desired;
-    this.judgeNodes();
+    this.pipeline.peers.applySnapshot(this.state.peers(desired, this.node));
     const wanted = new Map(desired.pods.filter((p) => p.node === this.node.name).map((p) => [p.uid, p]));
     for (const running of this.pods) {
       if (!wanted.has(running.pod.uid) && !running.terminating) void this.terminatePod(running);
@@ -312,11 +308,12 @@ export class NodeAgent {
     } catch (err) {
       this.log(`NetworkPolicy compile failed, keeping the previous tables: ${(err as Error).message}`);
     }
-    // A NotReady node's records do not count: its pods are not ready, whatever they last said.
-    const readiness = readinessOnReadyNodes(this.store.readReadinessByNode(), this.readyNodes);
+    const readiness = this.state.readiness();
     // This node knows its own pods' readiness first-hand, before the store echoes it.
-    for (const r of this.pods) readiness.set(`${r.pod.namespace}/${r.pod.name}`, r.ready && !r.terminating);
-    const endpoints = computeEndpoints(cluster, readiness);
+    const local = new Map<string, boolean>();
+    for (const r of this.pods) local.set(`${r.pod.namespace}/${r.pod.name}`, r.ready && !r.terminating);
+    for (const [pod, ready] of local) readiness.set(pod, ready);
+    const endpoints = withLocalReadiness(this.state.endpoints(cluster, readiness), local, this.node.name);
     this.endpoints = endpoints;
     const inputs = { cluster, endpoints, nodeName: this.node.name, nodeAddress: this.node.externalIP };
     try {
@@ -343,53 +340,6 @@ export class NodeAgent {
     } catch (err) {
       this.log(`DNS zone build failed, keeping the previous zone: ${(err as Error).message}`);
     }
-  }
-
-  /** Renews this node's lease, then judges every node's and applies a change of the Ready set. */
-  private lifecycleTick(): void {
-    if (this.stopping) return;
-    this.renewLease();
-    // Until bring-up's first apply, a change is only recorded: that apply reads it.
-    if (this.judgeNodes() && this.services !== undefined) this.applyClusterState();
-  }
-
-  private renewLease(): void {
-    try {
-      this.store.renewLease({ node: this.node.name, renewTime: this.wallClock(), leaseDurationSeconds: this.cluster.settings.nodeGracePeriodSeconds });
-    } catch (err) {
-      this.log(`lease renewal failed (peers judge this node NotReady if it keeps failing): ${(err as Error).message}`);
-    }
-  }
-
-  /**
-   * Judges which nodes are Ready by their leases now; says which changed and returns true
-   * when any did (the caller then recomputes endpoints).
-   */
-  private judgeNodes(): boolean {
-    let leases;
-    try {
-      const read = this.store.readLeases();
-      leases = read.leases;
-      const problems = read.problems.join('; ');
-      if (problems !== '' && problems !== this.leaseProblems) this.log(`unreadable leases (those nodes count as NotReady): ${problems}`);
-      this.leaseProblems = problems;
-    } catch (err) {
-      this.log(`reading leases failed, keeping the last judgement: ${(err as Error).message}`);
-      return false;
-    }
-    const now = this.wallClock();
-    const grace = this.cluster.settings.nodeGracePeriodSeconds;
-    const ready = readyNodes(leases, now, grace);
-    const [cameUp, wentDown] = nodeTransitions(this.readyNodes, ready);
-    if (cameUp.length === 0 && wentDown.length === 0) return false;
-    this.readyNodes = ready;
-    for (const name of cameUp) this.log(`node ${name} Ready: its lease is renewed`);
-    for (const name of wentDown) {
-      const lease = leases.find((l) => l.node === name);
-      const age = lease === undefined ? 'no lease' : `lease not renewed for ${leaseAgeSeconds(lease, now).toFixed(1)} s`;
-      this.log(`node ${name} NotReady: ${age} (grace ${grace} s); its pods leave every Service`);
-    }
-    return true;
   }
 
   /** Takes the pod out of service, stops its processes (gracefully), then removes it. */
@@ -430,7 +380,7 @@ export class NodeAgent {
     const text = JSON.stringify([...map]);
     if (text === this.publishedReadiness) return;
     this.publishedReadiness = text;
-    this.store.publishReadiness(this.node.name, map);
+    this.state.publishReadiness(map);
     this.applyClusterState();
   }
 
@@ -483,7 +433,7 @@ export class NodeAgent {
     const { cluster, node } = this;
     const tap = await openTapPort(tapName(cluster.settings.clusterIndex, node.index, UPLINK_SEQ));
     try {
-      await plugUplink(cluster.settings.name, tap.name, node.index);
+      await plugUplink(this.options.outsideNamespace ?? outsideNamespaceName(cluster.settings.name), tap.name, node.index);
     } catch (err) {
       tap.close();
       throw err;
@@ -622,7 +572,8 @@ export class NodeAgent {
       tapBackend: this.pods[0]?.backend ?? 'none',
       ...(this.dns !== undefined ? { dns: this.dns.status() } : {}),
       conntrack: { entries: this.pipeline.conntrack.size, max: this.cluster.settings.conntrackMax, stats: { ...this.pipeline.conntrack.stats } },
-      lifecycle: { gracePeriodSeconds: this.cluster.settings.nodeGracePeriodSeconds, readyNodes: [...this.readyNodes].sort() },
+      lifecycle: { gracePeriodSeconds: this.cluster.settings.nodeGracePeriodSeconds, readyNodes: this.state.readyNodes() },
+      store: this.state.describe(),
       ...(this.capture !== undefined && this.capturePath !== undefined
         ? { capture: { path: this.capturePath, records: this.capture.stats.records, dropped: this.capture.stats.dropped } }
         : {}),
@@ -674,15 +625,9 @@ export class NodeAgent {
     this.stopping = true;
     if (this.readinessTimer !== undefined) clearInterval(this.readinessTimer);
     if (this.reaperTimer !== undefined) clearInterval(this.reaperTimer);
-    if (this.lifecycleTimer !== undefined) clearInterval(this.lifecycleTimer);
     this.stopWatching?.();
     this.control?.close();
-    // Out of every Service first, as terminating pods are, rather than after the grace period.
-    try {
-      this.store.publishReadiness(this.node.name, new Map());
-    } catch (err) {
-      this.log(`could not withdraw this node's pods from the store (peers drop them after the grace period): ${(err as Error).message}`);
-    }
+    await this.state.end();
     for (const running of this.pods) this.signalContainers(running, 'SIGTERM');
     for (const running of this.pods) {
       if (running.slot >= 0) this.pipeline.removePod(running.slot);
@@ -715,4 +660,20 @@ function readHostResolvConf(): string {
   } catch {
     return '';
   }
+}
+
+function isLoopback(addr: number): boolean {
+  return addr >>> 24 === 127;
+}
+
+/**
+ * The endpoints with this node's own pods marked as this node sees them now: a pod that is
+ * terminating or no longer ready leaves the local tables at once, before the store's
+ * endpoints (written by the controller) say so.
+ */
+function withLocalReadiness(all: ServicePortEndpoints[], local: ReadonlyMap<string, boolean>, node: string): ServicePortEndpoints[] {
+  return all.map((spe) => {
+    if (!spe.endpoints.some((e) => e.node === node && e.pod !== undefined && local.has(e.pod) && local.get(e.pod) !== e.ready)) return spe;
+    return { ...spe, endpoints: spe.endpoints.map((e) => (e.node === node && e.pod !== undefined && local.has(e.pod) ? { ...e, ready: local.get(e.pod) === true } : e)) };
+  });
 }

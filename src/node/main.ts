@@ -1,16 +1,25 @@
 /**
- * Entry point of a node process, started by `podwire up`:
+ * Entry point of a node process. Started by `podwire up` (one machine: the resolved cluster
+ * is in the state directory):
  *
  *   node dist/src/node/main.js --state-dir DIR --node NAME [--pcap DIR]
  *
- * Reads the resolved cluster from DIR/cluster.json, brings the node up, prints "ready" on
- * stdout once its control socket answers, and tears everything down on SIGTERM or SIGINT.
+ * or by `podwire join` (several machines: the cluster is in etcd):
+ *
+ *   node dist/src/node/main.js --state-dir DIR --node NAME --store etcd://H:P[,H:P] --cluster NAME
+ *        [--cacert F --cert F --key F] [--underlay IP] [--underlay-port N] [--label k=v]... [--pcap DIR]
+ *
+ * Brings the node up, prints "ready" on stdout once its control socket answers, and tears
+ * everything down on SIGTERM or SIGINT (a joined node leaves the cluster).
  */
 import './jit.js'; // first: V8 flags for the forwarding path
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Cluster } from '../cluster/model.js';
+import { parseIpv4 } from '../packet/addr.js';
+import { parseEtcdUrl } from '../store/etcd.js';
 import { NodeAgent } from './agent.js';
+import { joinCluster, type JoinedNode } from './joined.js';
 import { StatePaths } from './names.js';
 
 async function main(): Promise<void> {
@@ -19,21 +28,31 @@ async function main(): Promise<void> {
       'state-dir': { type: 'string' },
       node: { type: 'string' },
       pcap: { type: 'string' },
+      store: { type: 'string' },
+      cluster: { type: 'string' },
+      cacert: { type: 'string' },
+      cert: { type: 'string' },
+      key: { type: 'string' },
+      underlay: { type: 'string' },
+      'underlay-port': { type: 'string' },
+      label: { type: 'string', multiple: true },
     },
   });
   const stateDir = values['state-dir'];
   const nodeName = values.node;
   if (stateDir === undefined || nodeName === undefined) {
-    process.stderr.write('usage: main.js --state-dir DIR --node NAME [--pcap DIR]\n');
+    process.stderr.write('usage: main.js --state-dir DIR --node NAME [--pcap DIR] [--store URL --cluster NAME ...]\n');
     process.exit(2);
   }
   const paths = new StatePaths(stateDir);
-  const cluster = JSON.parse(readFileSync(paths.clusterFile, 'utf8')) as Cluster;
   const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${nodeName}: ${line}\n`);
-  let agent: NodeAgent | undefined;
+  let stop: (() => Promise<void>) | undefined;
+  let shuttingDown = false;
   const shutdown = (code: number) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
     void (async () => {
-      await agent?.stop();
+      await stop?.();
       process.exit(code);
     })();
   };
@@ -43,12 +62,38 @@ async function main(): Promise<void> {
     log(`fatal: ${err.stack ?? err.message}`);
     shutdown(1);
   });
+  let agent: NodeAgent;
   try {
-    agent = await NodeAgent.start(cluster, nodeName, { paths, ...(values.pcap !== undefined ? { pcapDir: values.pcap } : {}), log });
+    if (values.store !== undefined) {
+      const joined: JoinedNode = await joinCluster({
+        connection: {
+          endpoints: parseEtcdUrl(values.store),
+          ...(values.cacert !== undefined ? { tls: { cacert: values.cacert, ...(values.cert !== undefined ? { cert: values.cert } : {}), ...(values.key !== undefined ? { key: values.key } : {}) } } : {}),
+        },
+        cluster: values.cluster ?? 'podwire',
+        node: nodeName,
+        ...(values.underlay !== undefined ? { underlay: parseIpv4(values.underlay) } : {}),
+        ...(values['underlay-port'] !== undefined ? { underlayPort: Number(values['underlay-port']) } : {}),
+        labels: Object.fromEntries((values.label ?? []).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)])),
+        paths,
+        ...(values.pcap !== undefined ? { pcapDir: values.pcap } : {}),
+        log,
+        onRemoved: () => shutdown(0),
+      });
+      agent = joined.agent;
+      stop = () => joined.stop();
+      writeFileSync(paths.nodePid(nodeName), `${process.pid}\n`, { mode: 0o600 });
+    } else {
+      const cluster = JSON.parse(readFileSync(paths.clusterFile, 'utf8')) as Cluster;
+      const started = await NodeAgent.start(cluster, nodeName, { paths, ...(values.pcap !== undefined ? { pcapDir: values.pcap } : {}), log });
+      agent = started;
+      stop = () => started.stop();
+    }
   } catch (err) {
     log(`could not start: ${(err as Error).message}`);
     process.exit(1);
   }
+  if (shuttingDown) return;
   log(`up with ${agent.status().pods.length} pods`);
   process.stdout.write('ready\n');
 }

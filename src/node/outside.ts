@@ -17,13 +17,19 @@ export function outsideNamespaceName(cluster: string): string {
   return `pw-${cluster}-ext`;
 }
 
+/** With several machines each node has an outside world of its own, as each VM has its LAN. */
+export function nodeOutsideNamespaceName(cluster: string, node: string): string {
+  return `pw-${cluster}-ext-${node}`;
+}
+
 /** Uplink name inside the ext namespace (≤ 15 characters). */
 export function uplinkName(nodeIndex: number): string {
   return `pwup${nodeIndex}`;
 }
 
-export async function createOutside(cluster: string, network: Cidr, gateway: number): Promise<string> {
-  const ns = outsideNamespaceName(cluster);
+/** `namespace`: the namespace to make (default the cluster's; several machines give each node its own). */
+export async function createOutside(cluster: string, network: Cidr, gateway: number, namespace = outsideNamespaceName(cluster)): Promise<string> {
+  const ns = namespace;
   await destroyNamespace(ns);
   await createNamespace(ns);
   await ip('-n', ns, 'link', 'add', EXT_BRIDGE, 'type', 'bridge');
@@ -32,9 +38,8 @@ export async function createOutside(cluster: string, network: Cidr, gateway: num
   return ns;
 }
 
-/** Moves a node's uplink TAP into the ext namespace and makes it a port of the bridge. */
-export async function plugUplink(cluster: string, tap: string, nodeIndex: number): Promise<void> {
-  const ns = outsideNamespaceName(cluster);
+/** Moves a node's uplink TAP into the outside namespace `ns` and makes it a port of the bridge. */
+export async function plugUplink(ns: string, tap: string, nodeIndex: number): Promise<void> {
   const name = uplinkName(nodeIndex);
   await ip('link', 'set', tap, 'netns', ns);
   await ip('-n', ns, 'link', 'set', tap, 'name', name);

@@ -469,6 +469,7 @@ const CASES: ReadonlyArray<readonly [string, string, readonly string[]]> = [
     ],
   ],
   ['node grace period out of range', clusterDoc('{nodeGracePeriodSeconds: 0}'), ['t.yaml: document 1 (Cluster c), line 4: spec.nodeGracePeriodSeconds: must be an integer number of seconds between 1 and 3600, got 0']],
+  ['subnet lease TTL below etcd\'s minimum', clusterDoc('{subnetLeaseTTLSeconds: 2}'), ['t.yaml: document 1 (Cluster c), line 4: spec.subnetLeaseTTLSeconds: must be an integer number of seconds between 5 and 3600, got 2']],
   ['node grace period not whole seconds', clusterDoc('{nodeGracePeriodSeconds: 2.5}'), ['t.yaml: document 1 (Cluster c), line 4: spec.nodeGracePeriodSeconds: must be an integer number of seconds between 1 and 3600, got 2.5']],
   [
     'two Cluster documents',
