@@ -113,8 +113,14 @@ export function planPods(input: PlanInput): PodPlan {
   const taken = new Set([...bound.map((p) => podKey(p.namespace, p.name)), ...declaredPods.keys()]);
   const pending: PendingPod[] = [];
   const requests: Request[] = [];
+  const keptKeys = new Set(kept.map((p) => podKey(p.namespace, p.name)));
   for (const [key, pod] of declaredPods) {
     if (present.has(key)) continue;
+    // The API server refuses a second object of the same name (a replica that happens to have it).
+    if (keptKeys.has(key)) {
+      pending.push({ namespace: pod.namespace, name: pod.name, reason: `a pod named ${key} exists already` });
+      continue;
+    }
     requests.push({ namespace: pod.namespace, name: pod.name, spec: pod, make: (node, ip) => ({ ...pod, uid: randomUuid(random), node, ip, mac: podMac(ip) }) });
   }
   for (const [deployment, replicas] of replicasOf) {

@@ -225,6 +225,14 @@ test('standalone pods: kept when unchanged (where they were declared does not co
   t.deepEqual(plan(world({ replicas: 0 }), bound).remove, bound);
 });
 
+test('a declared pod named like an existing replica waits rather than making a second pod of that name', (t) => {
+  const c = world({ replicas: 1 });
+  const replica = c.pods[0].name;
+  const p = plan(world({ replicas: 1, extra: pod(replica, '{containers: [{name: c, image: i}]}') }), c.pods);
+  t.deepEqual([p.create, p.remove], [[], []]);
+  t.deepEqual(p.pending, [{ namespace: 'default', name: replica, reason: `a pod named default/${replica} exists already` }]);
+});
+
 test('pods of a deployment no longer declared are removed; a pod whose address left its node\'s block is replaced', (t) => {
   const c = world();
   const p = planPods({ desired: { deployments: [], pods: [] }, nodes: views(c), bound: c.pods, random: seededRandom(1) });
