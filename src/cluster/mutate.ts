@@ -8,12 +8,16 @@
  * and given the lowest free address of that node's pod CIDR. Scaling down removes the
  * newest replicas first, as a ReplicaSet does when all its pods are equally ready.
  */
-import { cidrAddress, cidrSize } from '../packet/addr.js';
+import { cidrAddress, cidrSize, type Cidr } from '../packet/addr.js';
 import { equalitySelector, selectorMatches } from './selector.js';
-import type { Cluster, Deployment, Node, Pod, PodSpec } from './model.js';
+import type { Cluster, Deployment, Pod } from './model.js';
 import { podMac } from './ipam.js';
 import { generateName } from './naming.js';
 import { randomUuid, type Random } from './random.js';
+import type { PlacementRequest, SchedulableNode } from './scheduler.js';
+
+/** Attempts at a fresh generated name before giving up, as resolve.ts allows. */
+const MAX_NAME_ATTEMPTS = 100;
 
 export class MutationError extends Error {}
 
@@ -28,20 +32,45 @@ function findDeployment(cluster: Cluster, namespace: string, name: string): Depl
 
 /** A new replica from the deployment's template, named, placed and addressed. */
 function newReplica(cluster: Cluster, pods: readonly Pod[], deployment: Deployment, random: Random): Pod {
-  const taken = new Set(pods.map((p) => `${p.namespace}/${p.name}`));
-  let name: string;
-  do name = generateName(`${deployment.name}-${deployment.podTemplateHash}-`, random);
-  while (taken.has(`${deployment.namespace}/${name}`));
-  const spec = deployment.template.spec;
-  const node = placeReplica(cluster.nodes, pods, spec);
-  const ip = lowestFreeAddress(node, pods);
+  const name = replicaName(deployment, new Set(pods.map((p) => podKey(p.namespace, p.name))), random);
+  if (name === undefined) throw new MutationError(`could not generate a pod name for deployment ${deployment.namespace}/${deployment.name} that is not taken`);
+  const node = leastLoadedNode(cluster.nodes, deployment.template.spec, (n) => pods.filter((p) => p.node === n.name).length);
+  if (node === undefined) throw new MutationError('no node matches the template\'s nodeName and nodeSelector');
+  const ip = lowestFreeAddress(node.podCIDR, new Set(pods.filter((p) => p.node === node.name).map((p) => p.ip)));
+  if (ip === undefined) throw new MutationError(`node ${node.name} has no pod address left in its pod CIDR`);
+  return replicaPod(deployment, name, randomUuid(random), node.name, ip);
+}
+
+// The helpers below are shared with the controller (src/controller/replicas.ts), which makes
+// the same pods from the same rules, pass after pass.
+
+/** The key pods are unique by: names are unique within a namespace. */
+export function podKey(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}
+
+/**
+ * A generated name for a new replica, `<deployment>-<pod-template-hash>-<5 chars>`, retried
+ * like the API server does while it collides with a key of `taken` (see `podKey`);
+ * undefined when every attempt collided (only a broken random source gets there).
+ */
+export function replicaName(deployment: Deployment, taken: ReadonlySet<string>, random: Random): string | undefined {
+  for (let attempt = 0; attempt < MAX_NAME_ATTEMPTS; attempt++) {
+    const name = generateName(`${deployment.name}-${deployment.podTemplateHash}-`, random);
+    if (!taken.has(podKey(deployment.namespace, name))) return name;
+  }
+  return undefined;
+}
+
+/** The pod the deployment's template makes, bound to `node` at `ip`. */
+export function replicaPod(deployment: Deployment, name: string, uid: string, node: string, ip: number): Pod {
   return {
-    ...spec,
+    ...deployment.template.spec,
     namespace: deployment.namespace,
     name,
-    uid: randomUuid(random),
+    uid,
     labels: deployment.template.labels,
-    node: node.name,
+    node,
     ip,
     mac: podMac(ip),
     owner: { kind: 'Deployment', name: deployment.name, podTemplateHash: deployment.podTemplateHash },
@@ -49,31 +78,38 @@ function newReplica(cluster: Cluster, pods: readonly Pod[], deployment: Deployme
   };
 }
 
-function placeReplica(nodes: readonly Node[], pods: readonly Pod[], spec: PodSpec): Node {
+/**
+ * The node a new pod goes to: of `nodes`, those its spec.nodeName and nodeSelector allow,
+ * the one with the fewest pods (`load`), the earlier node on a tie; undefined when none is
+ * allowed. The caller narrows `nodes` first when some cannot take pods.
+ */
+export function leastLoadedNode<N extends SchedulableNode>(nodes: readonly N[], spec: PlacementRequest, load: (node: N) => number): N | undefined {
   const selector = equalitySelector(spec.nodeSelector);
-  let best: Node | undefined;
+  let best: N | undefined;
   let bestLoad = Infinity;
   for (const node of nodes) {
     if (spec.nodeName !== undefined && node.name !== spec.nodeName) continue;
     if (!selectorMatches(selector, node.labels)) continue;
-    const load = pods.filter((p) => p.node === node.name).length;
-    if (load < bestLoad) {
+    const pods = load(node);
+    if (pods < bestLoad) {
       best = node;
-      bestLoad = load;
+      bestLoad = pods;
     }
   }
-  if (best === undefined) throw new MutationError('no node matches the template\'s nodeName and nodeSelector');
   return best;
 }
 
-function lowestFreeAddress(node: Node, pods: readonly Pod[]): number {
-  const used = new Set(pods.filter((p) => p.node === node.name).map((p) => p.ip));
-  // .0 is the network, .1 the gateway, the last two the DNS relay and the broadcast address.
-  for (let n = 2; n < cidrSize(node.podCIDR) - 2; n++) {
-    const addr = cidrAddress(node.podCIDR, n);
+/**
+ * The lowest address of a node's pod CIDR not in `used`, or undefined when it is full. .0 is
+ * the network and .1 the gateway; the last two are the node's DNS relay (`dnsRelayAddress`)
+ * and the broadcast address.
+ */
+export function lowestFreeAddress(podCIDR: Cidr, used: ReadonlySet<number>): number | undefined {
+  for (let n = 2; n < cidrSize(podCIDR) - 2; n++) {
+    const addr = cidrAddress(podCIDR, n);
     if (!used.has(addr)) return addr;
   }
-  throw new MutationError(`node ${node.name} has no pod address left in its pod CIDR`);
+  return undefined;
 }
 
 export function scaleDeployment(cluster: Cluster, namespace: string, name: string, replicas: number, random: Random): Cluster {
