@@ -313,7 +313,7 @@ function serviceObject(info: ServiceInfo): JsonObject {
 // ---------------------------------------------------------------------------------------------
 // Endpoints
 
-interface SubsetAddress {
+export interface SubsetAddress {
   readonly ip: string;
   readonly hostname?: string;
   readonly nodeName?: string;
@@ -321,13 +321,13 @@ interface SubsetAddress {
   readonly pod?: string;
 }
 
-interface SubsetPort {
+export interface SubsetPort {
   readonly name?: string;
   readonly port: number;
   readonly protocol: Protocol;
 }
 
-interface Subset {
+export interface Subset {
   readonly addresses: readonly SubsetAddress[];
   readonly notReadyAddresses: readonly SubsetAddress[];
   readonly ports: readonly SubsetPort[];
