@@ -10,6 +10,16 @@
  *   podwire scale  [--name NAME] [-n NAMESPACE] deployment/NAME --replicas N
  *   podwire delete [--name NAME] [-n NAMESPACE] pod NAME
  *   podwire restart-node [--name NAME] NODE [--pcap DIR]
+ *   podwire get    pods|services|endpoints|nodes|ingresses [-n NS|-A] [-o wide|json|yaml]
+ *
+ * Several machines (the cluster in etcd):
+ *
+ *   podwire apply  -f FILE... --name NAME --store etcd://HOST:PORT[,HOST:PORT...]
+ *   podwire join   --name NAME --store URL --node NODE [--underlay IP] [--label k=v]... [--detach]
+ *   podwire leave  --name NAME --node NODE
+ *   podwire down   --name NAME --store URL
+ *
+ * and status, scale, delete and get take --store URL (with --cacert, --cert, --key for TLS).
  *
  * Every command takes --state-dir DIR (default /run/podwire). Exit codes: 0 success, 1 a
  * failure (message on stderr), 2 a usage error; exec passes its command's code through.
@@ -30,6 +40,10 @@ import { scaleCommand } from './commands/scale.js';
 import { deleteCommand } from './commands/delete.js';
 import { outsideCommand } from './commands/outside.js';
 import { restartNodeCommand } from './commands/restart-node.js';
+import { applyCommand } from './commands/apply.js';
+import { joinCommand } from './commands/join.js';
+import { leaveCommand } from './commands/leave.js';
+import { getCommand } from './commands/get.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -46,6 +60,10 @@ const commands: Record<string, Command> = {
   delete: deleteCommand,
   outside: outsideCommand,
   'restart-node': restartNodeCommand,
+  apply: applyCommand,
+  join: joinCommand,
+  leave: leaveCommand,
+  get: getCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

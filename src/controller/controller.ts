@@ -129,7 +129,7 @@ export class Controller {
     for (const key of [...this.pendingSaid.keys()]) if (!plan.pending.some((p) => `${p.namespace}/${p.name}` === key)) this.pendingSaid.delete(key);
     const keys = this.store.keys;
     const removals = plan.remove.map((p) => keys.pod(p.namespace, p.name));
-    const creations = plan.create.map((p: Pod) => ({ key: keys.pod(p.namespace, p.name), value: encodeRecord(p) }));
+    const creations = plan.create.map((p: Pod) => ({ key: keys.pod(p.namespace, p.name), value: encodeRecord({ ...p, createdAt: this.wallClock() }) }));
     for (const p of plan.remove) this.options.log(`pod ${p.namespace}/${p.name} removed from ${p.node}`);
     for (const p of plan.create) this.options.log(`pod ${p.namespace}/${p.name} bound to ${p.node}`);
     await this.write(creations, removals);

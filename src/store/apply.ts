@@ -57,7 +57,7 @@ const RESOURCE_NAMES: Record<ObjectKind, string> = {
   NetworkPolicy: 'networkpolicy.networking.k8s.io',
 };
 
-export function planApply(input: { keys: ClusterKeys; existingCluster: string | undefined; existing: readonly StoredManifest[]; files: readonly SourceFile[] }): ApplyResult {
+export function planApply(input: { keys: ClusterKeys; existingCluster: string | undefined; existing: readonly StoredManifest[]; files: readonly SourceFile[]; now?: number }): ApplyResult {
   const { keys, existingCluster, existing, files } = input;
   // Load the new files on their own first: their errors are reported against their own lines.
   const alone = loadCluster(files, { random: seededRandom(1), placement: 'defer', name: keys.cluster });
@@ -106,8 +106,11 @@ export function planApply(input: { keys: ClusterKeys; existingCluster: string | 
   const puts: { key: string; value: string }[] = [];
   const lines: string[] = [];
   for (const item of incoming) {
-    const value = JSON.stringify(item.manifest);
     const before = stored.get(item.key);
+    // As the API server, the store stamps an object when it is created and keeps the stamp.
+    const stamp = before !== undefined ? (JSON.parse(before.text) as Manifest).metadata?.creationTimestamp : new Date(input.now ?? Date.now()).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    item.manifest.metadata = { ...(item.manifest.metadata ?? {}), ...(stamp !== undefined ? { creationTimestamp: stamp } : {}) };
+    const value = JSON.stringify(item.manifest);
     const what = `${RESOURCE_NAMES[item.kind]}/${item.name}`;
     if (before !== undefined && sameJson(before.text, value)) {
       lines.push(`${what} unchanged`);

@@ -23,6 +23,17 @@ export const USAGE = `usage: podwire COMMAND [options]
   delete [--name NAME] [-n NAMESPACE] pod NAME
   restart-node [--name NAME] NODE [--pcap DIR]
                                           start again a node whose process died, with its pods
+  get    pods|services|endpoints|nodes|ingresses [-n NS|-A] [-o wide|json|yaml]
+                                          list objects as kubectl get prints them
+
+  several machines, the cluster in etcd (see STORE.md):
+  apply  -f FILE... --name NAME --store etcd://HOST:PORT[,HOST:PORT...]
+                                          create the cluster in the store, create or update objects
+  join   --name NAME --store URL --node NODE [--underlay IP] [--underlay-port N] [--label k=v]...
+         [--detach] [--pcap DIR]          run this machine's node agent for NODE
+  leave  --name NAME --node NODE          the node agent on this machine leaves the cluster
+  down   --name NAME --store URL          remove the cluster from the store (its agents tear down)
+  status, scale, delete, get take --store URL too; TLS: --cacert FILE [--cert FILE --key FILE]
 
   common: --name NAME (default podwire), --state-dir DIR (default ${DEFAULT_STATE_ROOT})
 `;
