@@ -423,3 +423,19 @@ const netnsSkip = skip ?? (process.getuid?.() !== 0 ? 'needs root to create a ne
   await cluster.etcdctl(['put', '/n/a', 'inside']);
   t.is((await cluster.etcdctl(['get', '/n/a', '--print-value-only'])).trim(), 'inside');
 });
+
+etcdTest('campaign: the leader whose lease etcd drops stops leading, the other takes over, and the first one stays a candidate', async (t) => {
+  const cluster = await etcd(t);
+  const a = client(t, { endpoints: cluster.endpoints });
+  const b = client(t, { endpoints: cluster.endpoints });
+  const leads: string[] = [];
+  t.teardown(await a.campaign('/e/y', 'a', 3, (l) => leads.push(`a ${l}`)));
+  await until('a leads', () => leads.length === 1);
+  t.teardown(await b.campaign('/e/y', 'b', 3, (l) => leads.push(`b ${l}`)));
+  const held = (await b.get('/e/y'))!;
+  await cluster.etcdctl(['lease', 'revoke', BigInt(held.lease).toString(16)]);
+  await until('b leads and a knows it lost', () => leads.includes('b true') && leads.includes('a false'), 4000);
+  await sleep(1500);
+  t.deepEqual([...leads].sort(), ['a false', 'a true', 'b true']);
+  t.is(await a.leader('/e/y'), 'b');
+});
