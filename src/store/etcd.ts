@@ -684,17 +684,19 @@ class Campaign {
     await this.lease?.revoke();
   }
 
-  private newLease(): Promise<EtcdLease> {
-    return this.kv.grantLease(this.ttlSeconds, () => this.leaseLost());
+  private async newLease(): Promise<EtcdLease> {
+    // Bound to its own lease: a late onLost of an old lease must not discard the current one.
+    let mine: EtcdLease | undefined;
+    mine = await this.kv.grantLease(this.ttlSeconds, () => this.leaseLost(mine));
+    return mine;
   }
 
-  private leaseLost(): void {
-    if (this.stopped) return;
-    const old = this.lease;
+  private leaseLost(old: EtcdLease | undefined): void {
+    if (this.stopped || old === undefined || old !== this.lease) return;
     this.lease = undefined;
     this.setLeading(false);
     // If etcd still has it (it refreshes leases on restart), our stale key would block everyone for a TTL.
-    old?.revoke().catch(() => undefined);
+    old.revoke().catch(() => undefined);
     this.again();
   }
 
@@ -716,8 +718,10 @@ class Campaign {
       if (!this.lease) this.lease = await this.newLease();
       if (await this.kv.createIfAbsent(this.key, this.candidate, this.lease)) this.setLeading(true);
       this.retryMs = BACKOFF_FIRST_MS;
-    } catch {
-      this.again();
+    } catch (e) {
+      // etcd dropped the lease before our keepalive noticed: the same as losing it.
+      if (e instanceof EtcdLeaseInvalidError) this.leaseLost(this.lease);
+      else this.again();
     } finally {
       this.acquiring = false;
     }
@@ -737,7 +741,8 @@ class Campaign {
   }
 
   private setLeading(leading: boolean): void {
-    if (this.leading === leading) return;
+    // A transaction still in flight when stop() began must not make a resigned candidate lead.
+    if (this.leading === leading || (leading && this.stopped)) return;
     this.leading = leading;
     deliver(() => this.onLeader(leading));
   }
