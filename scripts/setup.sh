@@ -16,6 +16,8 @@ declare -A wanted=(
   [dnsperf]=dnsperf
   # The hardening tests run attacks as a user they create, and drop to it with runuser.
   [useradd]=passwd [userdel]=passwd [runuser]=util-linux
+  # Several machines: the cluster store, and nsenter to run an agent in a machine namespace.
+  [etcd]=etcd-server [etcdctl]=etcd-client [nsenter]=util-linux
 )
 missing=()
 for cmd in "${!wanted[@]}"; do

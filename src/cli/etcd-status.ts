@@ -22,10 +22,7 @@ export function etcdFacts(view: ClusterView, now: number): ClusterFacts | undefi
     const stamp = Date.parse(String((JSON.parse(m.text) as { metadata?: { creationTimestamp?: string } }).metadata?.creationTimestamp ?? ''));
     if (Number.isFinite(stamp)) createdAt.set(`${m.kind === 'Service' ? 'service' : m.kind.toLowerCase()}/${m.namespace}/${m.name}`, stamp);
   }
-  for (const pod of cluster.pods) {
-    const stamp = (pod as { createdAt?: unknown }).createdAt;
-    if (typeof stamp === 'number') createdAt.set(`pod/${pod.namespace}/${pod.name}`, stamp);
-  }
+  for (const [pod, stamp] of view.podCreatedAt) createdAt.set(`pod/${pod}`, stamp);
   for (const reg of view.registrations.values()) createdAt.set(`node//${reg.name}`, reg.registeredAt);
   return { cluster, endpoints: joinEndpoints(cluster.services, view.endpointRecords), podReady, readyNodes, createdAt, fallbackTime: now };
 }

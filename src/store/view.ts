@@ -72,6 +72,8 @@ export class ClusterView {
   readonly podStatus = new Map<string, PodStatusRecord>();
   readonly nodeConditions = new Map<string, NodeCondition>();
   readonly pods = new Map<string, Pod>();
+  /** When the controller bound each pod (ms since the epoch, its clock). */
+  readonly podCreatedAt = new Map<string, number>();
   readonly endpointRecords = new Map<string, EndpointsRecord>();
   private assembled: Cluster | undefined;
   /** Records that failed their check, by key: said once each, then left out. */
@@ -94,6 +96,7 @@ export class ClusterView {
     this.podStatus.clear();
     this.nodeConditions.clear();
     this.pods.clear();
+    this.podCreatedAt.clear();
     this.endpointRecords.clear();
     this.problems.clear();
     const events: WatchEvent[] = kvs.map((kv) => ({ type: 'put', kv }));
@@ -154,10 +157,21 @@ export class ClusterView {
           this.putChecked(this.nodeConditions, record.node, key, value, checkNodeCondition);
           change.nodeConditions = true;
           break;
-        case 'pods':
-          this.putChecked(this.pods, `${record.namespace}/${record.name}`, key, value, checkPod);
+        case 'pods': {
+          const name = `${record.namespace}/${record.name}`;
+          const checked = value === undefined ? undefined : this.checked(key, value, checkPod, name);
+          if (checked === undefined) {
+            this.pods.delete(name);
+            this.podCreatedAt.delete(name);
+          } else {
+            // The binding's creation time is the store's, not the pod's spec.
+            const { createdAt, ...pod } = checked as Pod & { createdAt?: unknown };
+            this.pods.set(name, pod);
+            if (typeof createdAt === 'number') this.podCreatedAt.set(name, createdAt);
+          }
           change.pods = true;
           break;
+        }
         case 'endpoints':
           this.putChecked(this.endpointRecords, `${record.namespace}/${record.name}`, key, value, checkEndpoints);
           change.endpoints = true;
