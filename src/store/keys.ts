@@ -98,7 +98,7 @@ export class ClusterKeys {
       case 'endpoints':
         return parts.length === 3 ? { type: head, namespace: a, name: b } : undefined;
       case 'controller':
-        return { type: 'controller' };
+        return parts.length === 1 ? { type: 'controller' } : undefined;
       default:
         return undefined;
     }

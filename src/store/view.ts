@@ -112,7 +112,8 @@ export class ClusterView {
       const record = this.keys.parse(key);
       if (record === undefined) continue;
       const value = event.type === 'put' ? event.kv.value : undefined;
-      this.problems.delete(key);
+      // A record that is gone has no problem left; a new value is judged by its check.
+      if (value === undefined) this.problems.delete(key);
       switch (record.type) {
         case 'cluster':
           this.clusterText = value;
@@ -198,6 +199,7 @@ export class ClusterView {
       this.problems.set(key, result);
       return undefined;
     }
+    this.problems.delete(key);
     return result;
   }
 
@@ -255,6 +257,7 @@ export class ClusterView {
       this.problems.set(key, reason);
       return undefined;
     }
+    this.problems.delete(key);
     const c = result.cluster;
     const same = (o: { namespace?: string; name: string }) => o.name === stored.name && (stored.kind === 'Namespace' || o.namespace === stored.namespace);
     const found: Resolved | undefined =

@@ -58,7 +58,7 @@ test('keys podwire does not write parse to undefined', (t) => {
   }
 });
 
-test.failing('the controller key parses only as itself (bug: controller/<anything> is taken for the election key)', (t) => {
+test('the controller key parses only as itself', (t) => {
   // keys.ts's parse returns { type: 'controller' } for 'controller' without checking the
   // part count, unlike every other record; a foreign key below it is mistaken for the election.
   t.is(keys.parse('/podwire/demo/controller/lock'), undefined);

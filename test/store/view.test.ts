@@ -183,7 +183,7 @@ test('a Service in a declared Namespace resolves only once the Namespace is ther
 // Bug in view.ts: applyEvents deletes the key's problem before checking the new value, so the
 // dedupe in checked() ("said once each") never holds for a re-put of the same bad value;
 // each rewrite (an agent rewriting a record every renewal) logs the same line again.
-test.failing('the same bad record put twice is logged once', (t) => {
+test('the same bad record put twice is logged once', (t) => {
   const { view, logged } = started();
   const key = keys.pod('default', 'bad');
   const text = encodeRecord(binding('bad', 'node-1')).replace('"ip":"10.244.1.2"', '"ip":"10.0.0.999"');
@@ -195,7 +195,7 @@ test.failing('the same bad record put twice is logged once', (t) => {
 // Bug in view.ts: resolve() records a failure in problems, but a later successful resolution
 // (here: once its Namespace arrives) never removes it; only an event on the object's own key does,
 // so view.problems goes on reporting an object that is in cluster().
-test.failing('a Service that resolves once its Namespace arrives is no longer among the problems', (t) => {
+test('a Service that resolves once its Namespace arrives is no longer among the problems', (t) => {
   const { view } = started();
   const svcKey = keys.object('Service', 'shop', 'cart');
   view.applyEvents([put(svcKey, serviceManifest('cart', 'shop').replace('10.96.0.20', '10.96.0.30'))], revision);

@@ -1,4 +1,5 @@
 /** What several podwire commands share: asking a node, opening the store, printing a lot. */
+import { existsSync } from 'node:fs';
 import { UsageError } from '../args.js';
 import { readCluster, statePaths } from '../state.js';
 import type { Cluster } from '../../cluster/model.js';
@@ -12,7 +13,11 @@ type StateValues = { name?: string | undefined; 'state-dir'?: string | undefined
 function nodeSocket(values: StateValues, node: string): string {
   const { name, paths } = statePaths(values);
   const cluster = readCluster(paths);
-  if (cluster === undefined) throw new UsageError(`cluster ${name} is not running`);
+  if (cluster === undefined) {
+    // A node that joined a cluster in etcd keeps only its sockets and logs here.
+    if (existsSync(paths.nodeSocket(node))) return paths.nodeSocket(node);
+    throw new UsageError(`cluster ${name} has no node ${node} on this machine (state in ${paths.dir}); a node that joined from another machine answers there`);
+  }
   if (!cluster.nodes.some((n) => n.name === node)) throw new UsageError(`node ${node} is not in cluster ${name} (nodes: ${cluster.nodes.map((n) => n.name).join(', ')})`);
   return paths.nodeSocket(node);
 }
