@@ -180,9 +180,7 @@ test('a Service in a declared Namespace resolves only once the Namespace is ther
   t.deepEqual(view.cluster()?.services.map((s) => `${s.namespace}/${s.name}`), ['default/web'], 'gone again with its Namespace');
 });
 
-// Bug in view.ts: applyEvents deletes the key's problem before checking the new value, so the
-// dedupe in checked() ("said once each") never holds for a re-put of the same bad value;
-// each rewrite (an agent rewriting a record every renewal) logs the same line again.
+// An agent rewrites its records every renewal: a bad one must not fill the log.
 test('the same bad record put twice is logged once', (t) => {
   const { view, logged } = started();
   const key = keys.pod('default', 'bad');
@@ -192,9 +190,7 @@ test('the same bad record put twice is logged once', (t) => {
   t.is(logged.length, 1);
 });
 
-// Bug in view.ts: resolve() records a failure in problems, but a later successful resolution
-// (here: once its Namespace arrives) never removes it; only an event on the object's own key does,
-// so view.problems goes on reporting an object that is in cluster().
+// A problem is about the record as it stands: one that resolves now has none.
 test('a Service that resolves once its Namespace arrives is no longer among the problems', (t) => {
   const { view } = started();
   const svcKey = keys.object('Service', 'shop', 'cart');
