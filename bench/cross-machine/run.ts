@@ -59,6 +59,9 @@ async function measurePath(clientNetns: string, serverNetns: string, serverIp: s
   return { tcp, ping };
 }
 
+const describe = (side: string, r: PathResult) =>
+  `  ${side}: ${r.tcp.gbps.toFixed(2)} Gbit/s (${r.tcp.retransmits} retransmits), ping avg ${r.ping.avgMs} ms, p50 ${r.ping.p50 ?? '?'} ms, loss ${r.ping.lossPct}%`;
+
 const PINNED_PODS = `apiVersion: v1
 kind: Pod
 metadata: {name: a}
@@ -81,7 +84,7 @@ export function measureDataplane(log: (line: string) => void): Promise<Dataplane
     } finally {
       await overlay.destroy();
     }
-    log(`  kernel vxlan: ${kernel.tcp.gbps.toFixed(2)} Gbit/s, ping avg ${kernel.ping.avgMs} ms`);
+    log(describe('kernel vxlan', kernel));
     const podwire = await withPodwire(underlay, 2, async (cluster) => {
       await cluster.apply(PINNED_PODS);
       const s = await cluster.podsReady(2);
@@ -89,7 +92,7 @@ export function measureDataplane(log: (line: string) => void): Promise<Dataplane
       if (b === undefined || s.pods.find((p) => p.name === 'a')?.node !== 'node-1' || b.node !== 'node-2') throw new Error(`pods not on their nodes: ${JSON.stringify(s.pods)}`);
       return measurePath(cluster.podNetns('a'), cluster.podNetns('b'), b.ip);
     });
-    log(`  podwire: ${podwire.tcp.gbps.toFixed(2)} Gbit/s, ping avg ${podwire.ping.avgMs} ms`);
+    log(describe('podwire', podwire));
     return { kernel, podwire };
   });
 }
