@@ -1,0 +1,155 @@
+/**
+ * podwire's side of "podwire vs the kernel across machines": one cluster in etcd on the
+ * underlay, a node agent joined on each machine, as test/e2e/machines.test.ts sets it up,
+ * and the few things the benchmark asks of it (status, pod namespaces, an agent's pid and
+ * control socket). close() tears down everything it made, whatever state it is in.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { runCommand, type Machine, type Underlay } from '../../test/helpers/machines.js';
+import { startEtcd, type EtcdCluster } from '../../test/helpers/etcd.js';
+import { podNamespaceName } from '../../src/node/names.js';
+import { callControl } from '../../src/node/control.js';
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+export interface StatusJson {
+  controller?: string;
+  nodes: { name: string; subnet: string; ready: boolean; lease: string }[];
+  pods: { namespace: string; name: string; ip: string; node: string; ready: boolean }[];
+}
+
+export interface PodwireCluster {
+  readonly name: string;
+  readonly store: string;
+  readonly nodes: readonly string[];
+  /** `podwire <args>` run on the first machine; resolves with stdout. */
+  podwire(args: string[], timeoutMs?: number): Promise<string>;
+  /** Writes `yaml` to a file and applies it. */
+  apply(yaml: string, timeoutMs?: number): Promise<string>;
+  status(): Promise<StatusJson>;
+  /** Waits until exactly `count` pods exist and all are ready. */
+  podsReady(count: number, timeoutMs?: number): Promise<StatusJson>;
+  podNetns(pod: string): string;
+  agentPid(node: string): number | undefined;
+  /** The peers a node's overlay holds, from its control socket. */
+  overlayPeers(node: string): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+/** Polls `probe` every `everyMs` until it gives a value; the last error is in the timeout's message. */
+export async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, everyMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last !== undefined ? ` (${(last as Error).message})` : ''}`);
+    await sleep(everyMs);
+  }
+}
+
+const killQuietly = (pid: number) => {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // Gone already.
+  }
+};
+
+/**
+ * etcd in the underlay's namespace, `clusterSpec` applied as the Cluster doc's spec, and
+ * node-K joined on machines[K-1]. On failure everything made so far is removed.
+ */
+export async function startPodwire(underlay: Underlay, machines: readonly Machine[], clusterSpec: string): Promise<PodwireCluster> {
+  const name = `bx${randomBytes(2).toString('hex').slice(0, 3)}`;
+  const nodes = machines.map((_, k) => `node-${k + 1}`);
+  const dir = mkdtempSync(join(tmpdir(), 'pwt-bx-'));
+  let etcd: EtcdCluster | undefined;
+  let store = '';
+  let applies = 0;
+  const stateDir = (node: string) => join(dir, node);
+
+  const podwire = (args: string[], timeoutMs = 60_000) => runCommand(['ip', 'netns', 'exec', machines[0].netns, process.execPath, CLI, ...args], timeoutMs);
+  const apply = (yaml: string, timeoutMs = 60_000) => {
+    const file = join(dir, `apply-${++applies}.yaml`);
+    writeFileSync(file, yaml);
+    return podwire(['apply', '-f', file, '--name', name, '--store', store], timeoutMs);
+  };
+  const status = async () => JSON.parse(await podwire(['status', '--name', name, '--store', store, '--json'])) as StatusJson;
+  const agentPid = (node: string) => {
+    try {
+      return Number(readFileSync(join(stateDir(node), name, `${node}.pid`), 'utf8').trim());
+    } catch {
+      return undefined;
+    }
+  };
+
+  const close = async () => {
+    if (store !== '') await podwire(['down', '--name', name, '--store', store], 20_000).catch(() => undefined);
+    // `down` lets agents exit on their own; whatever has not within the grace is killed.
+    const deadline = Date.now() + 15_000;
+    for (const node of nodes) {
+      const pid = agentPid(node);
+      if (pid === undefined) continue;
+      while (Date.now() < deadline && existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/status`, 'utf8').includes('State:\tZ')) await sleep(200);
+      killQuietly(pid);
+    }
+    // What a killed agent left: its pods' namespaces and the processes in them.
+    const leftovers = (await runCommand(['ip', 'netns', 'list']).catch(() => ''))
+      .split('\n')
+      .map((l) => l.split(' ')[0])
+      .filter((n) => n.startsWith(`pw-${name}-`));
+    for (const ns of leftovers) {
+      const pids = (await runCommand(['ip', 'netns', 'pids', ns]).catch(() => '')).split('\n').filter((p) => /^\d+$/.test(p));
+      for (const pid of pids) killQuietly(Number(pid));
+      await runCommand(['ip', 'netns', 'delete', ns]).catch(() => undefined);
+    }
+    await etcd?.stop().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  };
+
+  const cluster: PodwireCluster = {
+    name,
+    get store() {
+      return store;
+    },
+    nodes,
+    podwire,
+    apply,
+    status,
+    podsReady: (count, timeoutMs = 90_000) =>
+      until(`${count} pods ready`, timeoutMs, async () => {
+        const s = await status();
+        return s.pods.length === count && s.pods.every((p) => p.ready) ? s : undefined;
+      }),
+    podNetns: (pod) => podNamespaceName(name, 'default', pod),
+    agentPid,
+    overlayPeers: async (node) => {
+      const answer = await callControl(join(stateDir(node), name, `${node}.sock`), 'status', {}, 2000);
+      return answer.overlay.peers;
+    },
+    close,
+  };
+
+  try {
+    etcd = await startEtcd({ netns: underlay.netns, host: underlay.bridgeAddress });
+    store = `etcd://${etcd.endpoints.join(',')}`;
+    await apply(`apiVersion: podwire.dev/v1alpha1\nkind: Cluster\nmetadata: {name: ${name}}\nspec: ${clusterSpec}\n`);
+    for (const [k, node] of nodes.entries()) {
+      await runCommand(['nsenter', `--net=/run/netns/${machines[k].netns}`, process.execPath, CLI, 'join', '--name', name, '--store', store, '--node', node, '--state-dir', stateDir(node), '--detach'], 120_000);
+    }
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return cluster;
+}
