@@ -35,7 +35,12 @@ export interface Peer extends Lease {
 
 export class OverlayPeers {
   private readonly byNode = new Map<string, Peer>();
-  private readonly byUnderlay = new Map<number, Peer>();
+  /**
+   * By underlay address, then UDP port: several nodes may share a machine's address on
+   * different ports. Two lookups keyed by the numbers themselves, so a datagram costs no
+   * key of its own.
+   */
+  private readonly byUnderlay = new Map<number, Map<number, Peer>>();
   private readonly routeTable = new LpmTable<Peer>();
   private nextId = 0;
 
@@ -46,7 +51,9 @@ export class OverlayPeers {
     this.remove(lease.node);
     const peer: Peer = { ...lease, id: this.nextId++, vtepMacBytes: macBytes(lease.vtepMac) };
     this.byNode.set(lease.node, peer);
-    this.byUnderlay.set(lease.underlayAddr, peer);
+    let ports = this.byUnderlay.get(lease.underlayAddr);
+    if (ports === undefined) this.byUnderlay.set(lease.underlayAddr, (ports = new Map()));
+    ports.set(lease.underlayPort, peer);
     this.routeTable.set(lease.subnet, peer);
     return peer;
   }
@@ -55,7 +62,9 @@ export class OverlayPeers {
     const peer = this.byNode.get(node);
     if (peer === undefined) return false;
     this.byNode.delete(node);
-    this.byUnderlay.delete(peer.underlayAddr);
+    const ports = this.byUnderlay.get(peer.underlayAddr);
+    ports?.delete(peer.underlayPort);
+    if (ports?.size === 0) this.byUnderlay.delete(peer.underlayAddr);
     this.routeTable.delete(peer.subnet);
     return true;
   }
@@ -78,9 +87,9 @@ export class OverlayPeers {
     return this.routeTable.lookup(dstAddr);
   }
 
-  /** The peer whose VTEP sends from `addr` (the underlay source of a datagram), or undefined. */
-  peerByUnderlay(addr: number): Peer | undefined {
-    return this.byUnderlay.get(addr);
+  /** The peer whose VTEP sends from `addr`:`port` (a datagram's underlay source), or undefined. */
+  peerAt(addr: number, port: number): Peer | undefined {
+    return this.byUnderlay.get(addr)?.get(port);
   }
 
   get(node: string): Peer | undefined {

@@ -54,3 +54,20 @@ test('a snapshot adds, removes and replaces; unchanged peers keep their id', (t)
   t.is(peers.get('node-2'), undefined);
   t.is(peers.peerFor(parseIpv4('10.244.2.1')!), undefined);
 });
+
+test('two nodes on one machine share its address on different ports: each datagram finds its own peer', (t) => {
+  const peers = new OverlayPeers();
+  const a = { ...lease('node-a', '10.244.4.0/24', '0e:00:00:00:00:04', '10.9.0.1'), underlayPort: 4789 };
+  const b = { ...lease('node-b', '10.244.5.0/24', '0e:00:00:00:00:05', '10.9.0.1'), underlayPort: 4790 };
+  peers.add(a);
+  peers.add(b);
+  const addr = parseIpv4('10.9.0.1')!;
+  t.is(peers.peerAt(addr, 4789)?.node, 'node-a');
+  t.is(peers.peerAt(addr, 4790)?.node, 'node-b');
+  t.is(peers.peerAt(addr, 4791), undefined, 'a port no VTEP holds is no peer');
+  peers.remove('node-a');
+  t.is(peers.peerAt(addr, 4789), undefined);
+  t.is(peers.peerAt(addr, 4790)?.node, 'node-b', 'removing one leaves the other');
+  peers.remove('node-b');
+  t.is(peers.peerAt(addr, 4790), undefined);
+});

@@ -23,8 +23,8 @@ function decap(ctx: FrameContext, t: PathTables): Verdict {
   const buf = ctx.buf;
   if (vx.check(buf, ctx.offset, ctx.length) !== PacketOk) return ctx.dropped(Drop.Malformed);
   if (!vx.vniValid || vx.vni !== t.node.vni) return ctx.dropped(Drop.WrongVni);
-  const peer = t.peers.peerByUnderlay(ctx.srcAddr);
-  if (peer === undefined || peer.underlayPort !== ctx.srcPort) return ctx.dropped(Drop.UnknownPeer);
+  const peer = t.peers.peerAt(ctx.srcAddr, ctx.srcPort);
+  if (peer === undefined) return ctx.dropped(Drop.UnknownPeer);
   ctx.fromPeer = peer;
   if (ctx.tap !== undefined) ctx.tap.overlayFrame(peer, false, buf, vx.payloadOffset, vx.payloadLength);
   ctx.counters.decapsulated++;
