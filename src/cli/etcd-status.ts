@@ -11,12 +11,8 @@ import { table } from './table.js';
 export function etcdFacts(view: ClusterView, now: number): ClusterFacts | undefined {
   const cluster = view.cluster();
   if (cluster === undefined) return undefined;
-  const readyNodes = new Set([...view.nodeConditions.values()].filter((c) => c.ready).map((c) => c.node));
-  const podReady = new Map<string, boolean>();
-  for (const pod of cluster.pods) {
-    const reported = view.podStatus.get(pod.node)?.pods[`${pod.namespace}/${pod.name}`];
-    if (reported !== undefined) podReady.set(`${pod.namespace}/${pod.name}`, reported === true && readyNodes.has(pod.node));
-  }
+  const readyNodes = view.readyNodes();
+  const podReady = view.podReadiness(readyNodes);
   const createdAt = new Map<string, number>();
   for (const m of view.manifests()) {
     const stamp = Date.parse(String((JSON.parse(m.text) as { metadata?: { creationTimestamp?: string } }).metadata?.creationTimestamp ?? ''));

@@ -4,8 +4,8 @@
  * works on the one-machine cluster in the state directory, as before.
  */
 import { existsSync } from 'node:fs';
-import { EtcdClusterStore } from '../store/cluster-store.js';
-import { parseEtcdUrl, type EtcdConnection } from '../store/etcd.js';
+import type { EtcdClusterStore } from '../store/cluster-store.js';
+import { parseEtcdUrl, type EtcdConnection } from '../store/connection.js';
 import { UsageError } from './args.js';
 
 export const STORE_OPTIONS = {
@@ -49,6 +49,8 @@ export function storeArguments(values: StoreValues): string[] {
 
 /** Opens the cluster in etcd for one command, and closes it whatever the command does. */
 export async function withStore<T>(connection: EtcdConnection, cluster: string, run: (store: EtcdClusterStore) => Promise<T>): Promise<T> {
+  // Loaded here, not at start: only commands that talk to etcd pay for its client.
+  const { EtcdClusterStore } = await import('../store/cluster-store.js');
   const store = EtcdClusterStore.open(connection, cluster);
   try {
     return await run(store);

@@ -15,7 +15,7 @@ import type { Cluster } from '../cluster/model.js';
 import { seededRandom } from '../cluster/random.js';
 import { UNIX_SOCKET_PATH_MAX, type StatePaths } from '../node/names.js';
 import { UsageError } from './args.js';
-import { createOutside } from '../node/outside.js';
+import { createOutside, outsideNamespaceName } from '../node/outside.js';
 import { downCluster } from './down.js';
 import { ClusterBusyError, takeStartLock } from './lock.js';
 import { startNodeProcess, throwIfInterrupted, UpError, waitReady } from './node-process.js';
@@ -99,7 +99,7 @@ export async function upCluster(opts: UpOptions): Promise<{ cluster: Cluster; pa
       writePrivateFile(paths.clusterFile, JSON.stringify(cluster, null, 1));
       opts.out(`cluster ${name}: ${cluster.nodes.length} nodes, ${cluster.pods.length} pods (state in ${paths.dir})`);
       throwIfInterrupted(opts.signal);
-      await createOutside(name, cluster.settings.externalCIDR, cluster.settings.externalGateway);
+      await createOutside(outsideNamespaceName(name), cluster.settings.externalCIDR, cluster.settings.externalGateway);
       for (const node of cluster.nodes) {
         throwIfInterrupted(opts.signal);
         const pid = await startNodeProcess(paths, node, opts.pcapDir);

@@ -33,7 +33,6 @@ export interface ControllerOptions {
 
 export class Controller {
   private readonly seen = new Map<string, { modRevision: number; at: number }>();
-  private readonly startedAt: number;
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
@@ -50,7 +49,6 @@ export class Controller {
     this.now = options.now ?? (() => performance.now());
     this.wallClock = options.wallClock ?? Date.now;
     this.random = options.random ?? Math.random;
-    this.startedAt = this.now();
     this.timer = setInterval(() => this.poke(), JUDGE_INTERVAL_MS);
     this.timer.unref();
     this.poke();
@@ -100,14 +98,17 @@ export class Controller {
     const puts: { key: string; value: string }[] = [];
     for (const name of view.registrations.keys()) {
       const heartbeat = view.heartbeats.get(name);
-      const last = this.seen.get(name);
-      if (heartbeat !== undefined && last?.modRevision !== heartbeat.modRevision) this.seen.set(name, { modRevision: heartbeat.modRevision, at: last === undefined ? Math.max(now, this.startedAt) : now });
-      const at = this.seen.get(name)?.at ?? this.startedAt;
-      const isReady = heartbeat !== undefined && now - at <= graceSeconds * 1000;
+      let silentMs = Infinity;
+      if (heartbeat !== undefined) {
+        // First seen, or renewed since: the clock of its silence starts now.
+        if (this.seen.get(name)?.modRevision !== heartbeat.modRevision) this.seen.set(name, { modRevision: heartbeat.modRevision, at: now });
+        silentMs = now - this.seen.get(name)!.at;
+      }
+      const isReady = silentMs <= graceSeconds * 1000;
       if (isReady) ready.add(name);
       const before = view.nodeConditions.get(name);
       if (before?.ready === isReady) continue;
-      const reason = isReady ? 'agent renews its heartbeat' : heartbeat === undefined ? 'no heartbeat: the agent\'s lease is gone' : `heartbeat not renewed for ${((now - at) / 1000).toFixed(1)} s (grace ${graceSeconds} s)`;
+      const reason = isReady ? 'agent renews its heartbeat' : heartbeat === undefined ? 'no heartbeat: the agent\'s lease is gone' : `heartbeat not renewed for ${(silentMs / 1000).toFixed(1)} s (grace ${graceSeconds} s)`;
       const condition: NodeCondition = { node: name, ready: isReady, since: this.wallClock(), reason };
       this.options.log(`node ${name} ${isReady ? 'Ready' : 'NotReady'}: ${reason}${isReady ? '' : '; its pods leave every Service'}`);
       puts.push({ key: this.store.keys.nodeStatus(name), value: encodeRecord(condition) });
@@ -139,17 +140,7 @@ export class Controller {
     const view = this.store.view;
     const cluster = view.cluster();
     if (cluster === undefined) return;
-    const readiness = new Map<string, boolean>();
-    for (const [node, status] of view.podStatus) {
-      if (!ready.has(node)) continue;
-      for (const [pod, isReady] of Object.entries(status.pods)) readiness.set(pod, isReady === true);
-    }
-    // A pod counts only on the node it is bound to: a stale record elsewhere does not make it ready.
-    for (const pod of cluster.pods) {
-      const status = view.podStatus.get(pod.node);
-      if (status === undefined || !ready.has(pod.node)) readiness.set(`${pod.namespace}/${pod.name}`, false);
-    }
-    const records = endpointsRecords(computeEndpoints(cluster, readiness));
+    const records = endpointsRecords(computeEndpoints(cluster, view.podReadiness(ready)));
     const keys = this.store.keys;
     const puts: { key: string; value: string }[] = [];
     const wanted = new Set<string>();

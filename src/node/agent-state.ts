@@ -22,7 +22,10 @@ export interface AgentState {
   desired(): Cluster | undefined;
   /** Readiness by "namespace/name" of every pod that counts: only Ready nodes' pods do. */
   readiness(): Map<string, boolean>;
-  /** Every Service port's endpoints, given the cluster and that readiness. */
+  /**
+   * Every Service port's endpoints, given the cluster and that readiness (in which the agent
+   * has set its own pods as it sees them now).
+   */
   endpoints(cluster: Cluster, readiness: ReadonlyMap<string, boolean>): ServicePortEndpoints[];
   /** Every other node's subnet lease: the overlay's peers. */
   peers(cluster: Cluster, self: Node): Lease[];

@@ -310,10 +310,8 @@ export class NodeAgent {
     }
     const readiness = this.state.readiness();
     // This node knows its own pods' readiness first-hand, before the store echoes it.
-    const local = new Map<string, boolean>();
-    for (const r of this.pods) local.set(`${r.pod.namespace}/${r.pod.name}`, r.ready && !r.terminating);
-    for (const [pod, ready] of local) readiness.set(pod, ready);
-    const endpoints = withLocalReadiness(this.state.endpoints(cluster, readiness), local, this.node.name);
+    for (const r of this.pods) readiness.set(`${r.pod.namespace}/${r.pod.name}`, r.ready && !r.terminating);
+    const endpoints = this.state.endpoints(cluster, readiness);
     this.endpoints = endpoints;
     const inputs = { cluster, endpoints, nodeName: this.node.name, nodeAddress: this.node.externalIP };
     try {
@@ -664,16 +662,4 @@ function readHostResolvConf(): string {
 
 function isLoopback(addr: number): boolean {
   return addr >>> 24 === 127;
-}
-
-/**
- * The endpoints with this node's own pods marked as this node sees them now: a pod that is
- * terminating or no longer ready leaves the local tables at once, before the store's
- * endpoints (written by the controller) say so.
- */
-function withLocalReadiness(all: ServicePortEndpoints[], local: ReadonlyMap<string, boolean>, node: string): ServicePortEndpoints[] {
-  return all.map((spe) => {
-    if (!spe.endpoints.some((e) => e.node === node && e.pod !== undefined && local.has(e.pod) && local.get(e.pod) !== e.ready)) return spe;
-    return { ...spe, endpoints: spe.endpoints.map((e) => (e.node === node && e.pod !== undefined && local.has(e.pod) ? { ...e, ready: local.get(e.pod) === true } : e)) };
-  });
 }

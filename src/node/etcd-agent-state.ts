@@ -9,7 +9,7 @@
  * with it and says "store unreachable"; the watch resumes (or re-lists) when etcd is back.
  */
 import type { Cluster, Node } from '../cluster/model.js';
-import type { ServicePortEndpoints } from '../cluster/endpoints.js';
+import type { Endpoint, ServicePortEndpoints } from '../cluster/endpoints.js';
 import { formatCidr } from '../packet/addr.js';
 import type { Lease } from '../overlay/peers.js';
 import { Controller } from '../controller/controller.js';
@@ -40,7 +40,8 @@ export class EtcdAgentState implements AgentState {
   /** Fed by the store's watch (see node/main.ts). */
   changed(change: ViewChange): void {
     this.controller?.poke();
-    if (change.cluster || change.objects || change.nodes || change.subnets || change.pods || change.endpoints || change.podStatus || change.nodeConditions) this.listener?.();
+    // Heartbeats matter to the controller alone: a renewal is not a change to reconcile.
+    if (Object.entries(change).some(([what, changed]) => changed && what !== 'heartbeats')) this.listener?.();
   }
 
   /** Fed by the store connection. */
@@ -83,16 +84,19 @@ export class EtcdAgentState implements AgentState {
 
   readiness(): Map<string, boolean> {
     const view = this.store.view;
-    const readiness = new Map<string, boolean>();
-    for (const [node, status] of view.podStatus) {
-      if (view.nodeConditions.get(node)?.ready !== true && node !== this.nodeName) continue;
-      for (const [pod, ready] of Object.entries(status.pods)) readiness.set(pod, ready === true);
-    }
-    return readiness;
+    return view.podReadiness(view.readyNodes());
   }
 
-  endpoints(cluster: Cluster): ServicePortEndpoints[] {
-    return joinEndpoints(cluster.services, this.store.view.endpointRecords);
+  /**
+   * The controller's endpoints, with this node's own pods as `readiness` has them: the
+   * store's lag what this node sees first-hand, and a pod that stops being ready here
+   * leaves the local tables at once.
+   */
+  endpoints(cluster: Cluster, readiness: ReadonlyMap<string, boolean>): ServicePortEndpoints[] {
+    const stale = (e: Endpoint) => e.node === this.nodeName && e.pod !== undefined && readiness.has(e.pod) && readiness.get(e.pod) !== e.ready;
+    return joinEndpoints(cluster.services, this.store.view.endpointRecords).map((spe) =>
+      spe.endpoints.some(stale) ? { ...spe, endpoints: spe.endpoints.map((e) => (stale(e) ? { ...e, ready: !e.ready } : e)) } : spe,
+    );
   }
 
   /** Every other node's subnet lease; none while this node has lost its own (it stops forwarding). */
@@ -125,8 +129,7 @@ export class EtcdAgentState implements AgentState {
   }
 
   readyNodes(): string[] {
-    const view = this.store.view;
-    return [...view.nodeConditions.values()].filter((c) => c.ready).map((c) => c.node).sort();
+    return [...this.store.view.readyNodes()].sort();
   }
 
   describe(): Record<string, unknown> {

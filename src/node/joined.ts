@@ -52,7 +52,7 @@ export async function joinCluster(opts: JoinOptions): Promise<JoinedNode> {
   try {
     const deadline = Date.now() + WAIT_FOR_CLUSTER_MS;
     for (;;) {
-      const view = await store.load();
+      const view = await store.read();
       if (view.exists) break;
       if (Date.now() > deadline) throw new Error(`cluster ${opts.cluster} is not in the store (podwire apply --name ${opts.cluster} --store ... creates it)`);
       await new Promise((r) => setTimeout(r, 500));
@@ -68,9 +68,7 @@ export async function joinCluster(opts: JoinOptions): Promise<JoinedNode> {
       onLease: () => state?.leaseChanged(),
     });
     await membership.join();
-    cleanups.push(async () => {
-      if (state === undefined) await membership.leave();
-    });
+    // From here on a failure leaves through the state's end(), which leaves the cluster.
     const joinedState = new EtcdAgentState(store, membership, opts.node, log);
     state = joinedState;
     let removed = false;
@@ -88,7 +86,7 @@ export async function joinCluster(opts: JoinOptions): Promise<JoinedNode> {
     if (settings === undefined || cluster === undefined) throw new Error(`cluster ${opts.cluster} does not load from the store`);
     await joinedState.campaign(settings.subnetLeaseTTLSeconds);
     const outside = nodeOutsideNamespaceName(opts.cluster, opts.node);
-    await createOutside(opts.cluster, settings.externalCIDR, settings.externalGateway, outside);
+    await createOutside(outside, settings.externalCIDR, settings.externalGateway);
     cleanups.push(() => destroyNamespace(outside));
     const agent = await NodeAgent.start(cluster, opts.node, {
       paths: opts.paths,

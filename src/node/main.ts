@@ -17,9 +17,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Cluster } from '../cluster/model.js';
 import { parseIpv4 } from '../packet/addr.js';
-import { parseEtcdUrl } from '../store/etcd.js';
 import { NodeAgent } from './agent.js';
-import { joinCluster, type JoinedNode } from './joined.js';
 import { StatePaths } from './names.js';
 
 async function main(): Promise<void> {
@@ -65,7 +63,9 @@ async function main(): Promise<void> {
   let agent: NodeAgent;
   try {
     if (values.store !== undefined) {
-      const joined: JoinedNode = await joinCluster({
+      // Only a joined node loads the etcd client (gRPC and all): `podwire up`'s nodes never need it.
+      const [{ joinCluster }, { parseEtcdUrl }] = await Promise.all([import('./joined.js'), import('../store/connection.js')]);
+      const joined = await joinCluster({
         connection: {
           endpoints: parseEtcdUrl(values.store),
           ...(values.cacert !== undefined ? { tls: { cacert: values.cacert, ...(values.cert !== undefined ? { cert: values.cert } : {}), ...(values.key !== undefined ? { key: values.key } : {}) } } : {}),

@@ -10,6 +10,7 @@ import { hostname } from 'node:os';
 import type { Cidr } from '../packet/addr.js';
 import { formatCidr } from '../packet/addr.js';
 import { vtepMac as vtepMacOf } from '../cluster/ipam.js';
+import { renewIntervalMs } from '../cluster/node-lifecycle.js';
 import type { Labels } from '../cluster/model.js';
 import { chooseSubnet, parseSubnetKey, subnetKey } from '../controller/subnets.js';
 import { encodeRecord } from '../store/codec.js';
@@ -40,6 +41,9 @@ export class Membership {
   private stopped = false;
   private reacquiring = false;
   private readonly wallClock: () => number;
+  /** From the cluster's settings when joining. */
+  private graceSeconds = 0;
+  private ttlSeconds = 0;
 
   constructor(
     private readonly store: EtcdClusterStore,
@@ -56,13 +60,15 @@ export class Membership {
     return this.lease !== undefined;
   }
 
-  /** Registers the node and takes its subnet; the view must have been loaded. */
+  /** Registers the node and takes its subnet. */
   async join(): Promise<NodeRegistration> {
-    const settings = this.store.view.settings();
+    const settings = (await this.store.read()).settings();
     if (settings === undefined) throw new Error(`cluster ${this.store.keys.cluster} is not in the store (podwire apply --name ${this.store.keys.cluster} --store ... first)`);
-    this.lease = await this.store.kv.grantLease(settings.subnetLeaseTTLSeconds, (why) => this.leaseLost(why));
+    this.graceSeconds = settings.nodeGracePeriodSeconds;
+    this.ttlSeconds = settings.subnetLeaseTTLSeconds;
+    this.lease = await this.store.kv.grantLease(this.ttlSeconds, (why) => this.leaseLost(why));
     this.registration = await this.takeSubnet(this.lease);
-    this.heartbeatTimer = setInterval(() => void this.renew(), Math.max(250, (settings.nodeGracePeriodSeconds * 1000) / 4));
+    this.heartbeatTimer = setInterval(() => void this.renew(), renewIntervalMs(this.graceSeconds));
     this.heartbeatTimer.unref();
     return this.registration;
   }
@@ -71,7 +77,7 @@ export class Membership {
     const { node, underlay, underlayPort, labels } = this.options;
     const keys = this.store.keys;
     for (let attempt = 0; attempt < 16; attempt++) {
-      const view = await this.store.load();
+      const view = await this.store.read();
       const settings = view.settings();
       if (settings === undefined) throw new Error(`cluster ${keys.cluster} was removed from the store`);
       const held = [...view.subnets].flatMap(([key, s]) => {
@@ -113,8 +119,7 @@ export class Membership {
   }
 
   private heartbeat(): Heartbeat {
-    const settings = this.store.view.settings();
-    return { node: this.options.node, renewTime: this.wallClock(), leaseDurationSeconds: settings?.nodeGracePeriodSeconds ?? 20 };
+    return { node: this.options.node, renewTime: this.wallClock(), leaseDurationSeconds: this.graceSeconds };
   }
 
   private podStatusRecord(): PodStatusRecord {
@@ -167,8 +172,7 @@ export class Membership {
     try {
       while (!this.stopped && this.lease === undefined) {
         try {
-          const settings = this.store.view.settings();
-          const lease = await this.store.kv.grantLease(settings?.subnetLeaseTTLSeconds ?? 20, (why) => this.leaseLost(why));
+          const lease = await this.store.kv.grantLease(this.ttlSeconds, (why) => this.leaseLost(why));
           const registration = await this.takeSubnet(lease);
           if (this.registration !== undefined && registration.subnet.base !== this.registration.subnet.base) {
             // The old /24 went to another node meanwhile: this agent's pods' addresses are gone with it.

@@ -27,9 +27,8 @@ export function uplinkName(nodeIndex: number): string {
   return `pwup${nodeIndex}`;
 }
 
-/** `namespace`: the namespace to make (default the cluster's; several machines give each node its own). */
-export async function createOutside(cluster: string, network: Cidr, gateway: number, namespace = outsideNamespaceName(cluster)): Promise<string> {
-  const ns = namespace;
+/** Makes the outside namespace `ns` (the cluster's, or with several machines a node's own). */
+export async function createOutside(ns: string, network: Cidr, gateway: number): Promise<string> {
   await destroyNamespace(ns);
   await createNamespace(ns);
   await ip('-n', ns, 'link', 'add', EXT_BRIDGE, 'type', 'bridge');

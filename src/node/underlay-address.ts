@@ -2,11 +2,8 @@
  * The machine's underlay address, as flanneld picks its public IP when none is given: the
  * IPv4 address of the interface that holds the default route.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { parseIpv4 } from '../packet/addr.js';
-
-const run = promisify(execFile);
+import { ip } from './netns.js';
 
 export interface UnderlayChoice {
   readonly address: number;
@@ -16,7 +13,7 @@ export interface UnderlayChoice {
 }
 
 export async function defaultRouteAddress(): Promise<UnderlayChoice> {
-  const routes = JSON.parse((await run('ip', ['-j', '-4', 'route', 'show', 'default'])).stdout || '[]') as { dev?: string }[];
+  const routes = JSON.parse((await ip('-j', '-4', 'route', 'show', 'default')) || '[]') as { dev?: string }[];
   const iface = routes.find((r) => typeof r.dev === 'string')?.dev;
   if (iface === undefined) throw new Error('this machine has no IPv4 default route to take the underlay address from; give --underlay IP');
   return interfaceAddress(iface);
@@ -24,7 +21,7 @@ export async function defaultRouteAddress(): Promise<UnderlayChoice> {
 
 /** The interface that holds `address`, checked to exist on this machine. */
 export async function addressInterface(address: number): Promise<UnderlayChoice> {
-  const links = JSON.parse((await run('ip', ['-j', '-4', 'addr', 'show'])).stdout || '[]') as AddrInfo[];
+  const links = JSON.parse((await ip('-j', '-4', 'addr', 'show')) || '[]') as AddrInfo[];
   for (const link of links) {
     if (link.addr_info?.some((a) => a.family === 'inet' && parseIpv4(a.local ?? '') === address)) return { address, iface: link.ifname, mtu: link.mtu };
   }
@@ -38,7 +35,7 @@ interface AddrInfo {
 }
 
 async function interfaceAddress(iface: string): Promise<UnderlayChoice> {
-  const links = JSON.parse((await run('ip', ['-j', '-4', 'addr', 'show', 'dev', iface])).stdout || '[]') as AddrInfo[];
+  const links = JSON.parse((await ip('-j', '-4', 'addr', 'show', 'dev', iface)) || '[]') as AddrInfo[];
   const local = links[0]?.addr_info?.find((a) => a.family === 'inet')?.local;
   const address = local === undefined ? undefined : parseIpv4(local);
   if (address === undefined) throw new Error(`${iface}, which holds the default route, has no IPv4 address; give --underlay IP`);

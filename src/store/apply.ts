@@ -13,6 +13,7 @@ import { formatIpv4 } from '../packet/addr.js';
 import { formatDiagnostic } from '../cluster/diagnostics.js';
 import type { SourceFile } from '../cluster/documents.js';
 import { loadCluster } from '../cluster/load.js';
+import { canonicalJson } from '../cluster/naming.js';
 import type { Cluster } from '../cluster/model.js';
 import { seededRandom } from '../cluster/random.js';
 import { documentValues } from '../cluster/yaml-reader.js';
@@ -152,12 +153,6 @@ function writeAllocations(manifest: Manifest, cluster: Cluster, namespace: strin
 }
 
 function sameJson(a: string, b: string): boolean {
-  return JSON.stringify(sortKeys(JSON.parse(a))) === JSON.stringify(sortKeys(JSON.parse(b)));
-}
-
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (typeof value !== 'object' || value === null) return value;
-  return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]));
+  return canonicalJson(JSON.parse(a)) === canonicalJson(JSON.parse(b));
 }
 

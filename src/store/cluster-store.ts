@@ -7,10 +7,9 @@
 import type { SourceFile } from '../cluster/documents.js';
 import { ClusterKeys } from './keys.js';
 import { planApply, type ApplyPlan } from './apply.js';
-import { EtcdKv, type EtcdConnection } from './etcd.js';
+import { StoreRefused } from './connection.js';
+import { EtcdKv, type EtcdConnection, type KeyValue } from './etcd.js';
 import { ClusterView, type ViewChange } from './view.js';
-
-export class StoreRefused extends Error {}
 
 export class EtcdClusterStore {
   readonly keys: ClusterKeys;
@@ -31,11 +30,19 @@ export class EtcdClusterStore {
     return new EtcdClusterStore(kv, cluster, log);
   }
 
-  /** Reads the whole cluster into the view once (the commands' one-shot read). */
-  async load(): Promise<ClusterView> {
+  /**
+   * The cluster as etcd has it now, in a view of its own: the followed `view` takes only
+   * the watch's events, in revision order, so a newer listing never lands under older events.
+   */
+  async read(): Promise<ClusterView> {
+    return (await this.listed()).view;
+  }
+
+  private async listed(): Promise<{ view: ClusterView; kvs: KeyValue[] }> {
     const { kvs, revision } = await this.kv.list(this.keys.prefix);
-    this.view.applySnapshot(kvs, revision);
-    return this.view;
+    const view = new ClusterView(this.keys, this.log);
+    view.applySnapshot(kvs, revision);
+    return { view, kvs };
   }
 
   /** Keeps the view current from the watch; `onChange` after each batch. Returns stop(). */
@@ -49,9 +56,7 @@ export class EtcdClusterStore {
   /** Creates the cluster if it is new and creates or updates the objects; all or nothing. */
   async apply(files: readonly SourceFile[]): Promise<ApplyPlan> {
     for (let attempt = 0; ; attempt++) {
-      const { kvs } = await this.kv.list(this.keys.prefix);
-      const view = new ClusterView(this.keys, this.log);
-      view.applySnapshot(kvs, 0);
+      const { view, kvs } = await this.listed();
       const result = planApply({ keys: this.keys, existingCluster: view.clusterDocument, existing: view.manifests(), files });
       if (!result.ok) throw new StoreRefused([...result.warnings, ...result.errors, `podwire apply: ${result.errors.length} error(s); nothing was applied`].join('\n'));
       const plan = result.plan;
@@ -84,7 +89,7 @@ export class EtcdClusterStore {
    * controller) makes a new one; a standalone pod's manifest goes with it.
    */
   async deletePod(namespace: string, name: string): Promise<void> {
-    const view = await this.load();
+    const view = await this.read();
     const pod = view.pods.get(`${namespace}/${name}`);
     const manifest = this.keys.object('Pod', namespace, name);
     const declared = view.manifests().some((m) => m.key === manifest);

@@ -66,8 +66,8 @@ export class ClusterView {
   private base: Cluster | undefined;
   private readonly objects = new Map<string, StoredObject>();
   readonly registrations = new Map<string, NodeRegistration>();
-  /** By subnet key, with the etcd lease that holds it. */
-  readonly subnets = new Map<string, SubnetLease & { readonly lease: string }>();
+  /** By subnet key ("10.244.1.0-24"). */
+  readonly subnets = new Map<string, SubnetLease>();
   readonly heartbeats = new Map<string, Heartbeat & { readonly modRevision: number }>();
   readonly podStatus = new Map<string, PodStatusRecord>();
   readonly nodeConditions = new Map<string, NodeCondition>();
@@ -135,14 +135,10 @@ export class ClusterView {
           this.putChecked(this.registrations, record.node, key, value, checkRegistration);
           change.nodes = true;
           break;
-        case 'subnets': {
-          const lease = event.type === 'put' ? event.kv.lease : '0';
-          const checked = value === undefined ? undefined : this.checked(key, value, checkSubnetLease, record.subnet);
-          if (checked === undefined) this.subnets.delete(record.subnet);
-          else this.subnets.set(record.subnet, { ...checked, lease });
+        case 'subnets':
+          this.putChecked(this.subnets, record.subnet, key, value, checkSubnetLease);
           change.subnets = true;
           break;
-        }
         case 'heartbeats': {
           const checked = value === undefined ? undefined : this.checked(key, value, checkHeartbeat, record.node);
           if (checked === undefined) this.heartbeats.delete(record.node);
@@ -284,6 +280,25 @@ export class ClusterView {
   /** The applied workloads as declared: deployments and standalone pods (unbound). */
   declaredWorkloads(): { deployments: Deployment[]; pods: Pod[] } {
     return { deployments: this.resolvedOf('Deployment') as Deployment[], pods: this.resolvedOf('Pod') as Pod[] };
+  }
+
+  /** The nodes the controller last judged Ready. */
+  readyNodes(): Set<string> {
+    return new Set([...this.nodeConditions.values()].filter((c) => c.ready).map((c) => c.node));
+  }
+
+  /**
+   * Each bound pod's readiness as the node it is bound to reported it ("namespace/name" ->
+   * ready): false when that node is not in `readyNodes`, absent while it has not reported
+   * the pod. A record on another node (the pod moved) does not count.
+   */
+  podReadiness(readyNodes: ReadonlySet<string>): Map<string, boolean> {
+    const readiness = new Map<string, boolean>();
+    for (const [key, pod] of this.pods) {
+      const reported = this.podStatus.get(pod.node)?.pods[key];
+      if (reported !== undefined) readiness.set(key, reported === true && readyNodes.has(pod.node));
+    }
+    return readiness;
   }
 
   /** The registered nodes as the model's nodes, in subnet order. */

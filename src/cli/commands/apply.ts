@@ -1,5 +1,5 @@
 import { readSourceFiles } from '../../cluster/files.js';
-import { StoreRefused } from '../../store/cluster-store.js';
+import { StoreRefused } from '../../store/connection.js';
 import { checkClusterNameOption, COMMON_OPTIONS, noArguments, parseCommand, UsageError } from '../args.js';
 import { STORE_OPTIONS, storeConnection, withStore } from '../store-option.js';
 import { UpError } from '../up.js';

@@ -33,7 +33,7 @@ export async function getCommand(argv: string[]): Promise<number> {
   let facts: ClusterFacts | undefined;
   const { name, paths } = statePaths(values);
   if (connection !== undefined) {
-    facts = await withStore(connection, name, async (store) => etcdFacts(await store.load(), now));
+    facts = await withStore(connection, name, async (store) => etcdFacts(await store.read(), now));
     if (facts === undefined) throw new UsageError(`cluster ${name} is not in the store`);
   } else {
     const cluster = readCluster(paths);

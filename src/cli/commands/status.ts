@@ -1,5 +1,5 @@
 import { COMMON_OPTIONS, noArguments, parseCommand } from '../args.js';
-import { StoreUnreachable } from '../../store/etcd.js';
+import { StoreUnreachable } from '../../store/connection.js';
 import { etcdStatus, formatEtcdStatus } from '../etcd-status.js';
 import { STORE_OPTIONS, storeConnection, withStore } from '../store-option.js';
 import { readCluster, statePaths } from '../state.js';
@@ -15,7 +15,7 @@ export async function statusCommand(argv: string[]): Promise<number> {
   const connection = storeConnection('status', values);
   if (connection !== undefined) {
     try {
-      const status = await withStore(connection, name, async (store) => etcdStatus(await store.load(), values.store ?? '', await store.kv.leader(store.keys.controller).catch(() => undefined), Date.now()));
+      const status = await withStore(connection, name, async (store) => etcdStatus(await store.read(), values.store ?? '', await store.kv.leader(store.keys.controller).catch(() => undefined), Date.now()));
       if (status === undefined) {
         process.stderr.write(`cluster ${name} is not in the store ${values.store}\n`);
         return 1;
