@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { makeUnderlay, type Underlay } from '../../test/helpers/machines.js';
 import { buildKernelOverlay } from './kernel.js';
 import { iperf3Between, pingBetween, type PingStats, type Throughput } from './measure.js';
-import { startPodwire, until, type PodwireCluster } from './podwire.js';
+import { startPodwire, until, type PodwireCluster } from '../../test/helpers/joined-cluster.js';
 
 export const IPERF_SECONDS = 5;
 export const PING_COUNT = 50;
@@ -35,7 +35,7 @@ async function withUnderlay<T>(machines: number, body: (u: Underlay) => Promise<
 }
 
 async function withPodwire<T>(underlay: Underlay, machines: number, body: (c: PodwireCluster) => Promise<T>): Promise<T> {
-  const cluster = await startPodwire(underlay, underlay.machines.slice(0, machines), `{subnetLeaseTTLSeconds: ${LEASE_TTL_SECONDS}}`);
+  const cluster = await startPodwire(underlay, underlay.machines.slice(0, machines), `{subnetLeaseTTLSeconds: ${LEASE_TTL_SECONDS}}`, 'bx');
   try {
     return await body(cluster);
   } finally {

@@ -9,6 +9,7 @@ import anyTest, { type TestFn } from 'ava';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { kernelSkipReason, TestCluster } from '../helpers/cluster.js';
+import { HOLDER_SCRIPT } from '../helpers/connection-holder.js';
 
 const missing = ['/usr/sbin/useradd', '/usr/sbin/userdel', '/usr/sbin/runuser', '/usr/sbin/dnsmasq', '/usr/bin/dig', '/usr/bin/python3'].filter((p) => !existsSync(p));
 const reason = kernelSkipReason() ?? (missing.length > 0 ? `needs ${missing.join(', ')}` : undefined);
@@ -133,31 +134,9 @@ serial('a local user asking the port gets no answer, neither recursion nor clust
   t.regex(tool.stdout, /IN\s+A\s+10\.100\.100\.100/);
 });
 
-/** Opens N connections to the port, reopens each that closes, prints the number still open after a second; runs until killed. */
-const HOLDER = `
-import socket, sys, time
-port = int(sys.argv[1]); n = int(sys.argv[2])
-def connect():
-    try: return socket.create_connection(('127.0.0.1', port), timeout=2)
-    except OSError: return None
-def is_open(s):
-    if s is None: return False
-    try: return s.recv(1, socket.MSG_DONTWAIT) != b''
-    except BlockingIOError: return True
-    except OSError: return False
-held = [connect() for _ in range(n)]
-time.sleep(1)
-print(sum(1 for s in held if is_open(s)), flush=True)
-while True:
-    for i, s in enumerate(held):
-        if not is_open(s):
-            if s is not None: s.close()
-            held[i] = connect()
-    time.sleep(0.2)
-`;
 
 serial('a local user holding 300 TCP connections: the pod\'s dig +tcp to the cluster DNS still answers', async (t) => {
-  const holder = spawn('/usr/sbin/runuser', ['-u', USER, '--', '/usr/bin/python3', '-c', HOLDER, String(dnsPort), '300'], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+  const holder = spawn('/usr/sbin/runuser', ['-u', USER, '--', '/usr/bin/python3', '-c', HOLDER_SCRIPT, String(dnsPort), '300'], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
   children.push(holder);
   try {
     const [line] = (await new Promise<string[]>((resolve) => holder.stdout!.once('data', (c: Buffer) => resolve(c.toString().trim().split('\n'))))) as string[];

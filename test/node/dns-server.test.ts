@@ -15,6 +15,7 @@ import { buildQuery } from '../../src/cli/dns.js';
 import { parseCidr } from '../../src/packet/addr.js';
 import { DnsServer, type DnsServerOptions } from '../../src/node/dns-server.js';
 import { cluster } from '../cluster/helpers.js';
+import { HOLDER_SCRIPT } from '../helpers/connection-holder.js';
 
 const NOBODY = 65534;
 const PYTHON = '/usr/bin/python3';
@@ -136,31 +137,6 @@ for q in [bytes.fromhex(q) for q in sys.argv[2:]]:
 print(total, flush=True)
 `;
 
-/**
- * Opens N connections and holds them, opening a new one for each that closes; after a
- * second prints how many of the first N were still open, then goes on holding until killed.
- */
-const HOLDER = `
-import socket, sys, time
-port = int(sys.argv[1]); n = int(sys.argv[2])
-def connect():
-    try: return socket.create_connection(('127.0.0.1', port), timeout=2)
-    except OSError: return None
-def is_open(s):
-    if s is None: return False
-    try: return s.recv(1, socket.MSG_DONTWAIT) != b''
-    except BlockingIOError: return True
-    except OSError: return False
-held = [connect() for _ in range(n)]
-time.sleep(1)
-print(sum(1 for s in held if is_open(s)), flush=True)
-while True:
-    for i, s in enumerate(held):
-        if not is_open(s):
-            if s is not None: s.close()
-            held[i] = connect()
-    time.sleep(0.2)
-`;
 
 /** One query over a DNS-over-TCP stream (loopback port or the relay's Unix socket); the answer's rcode and answer count, or undefined. */
 async function askStream(connect: () => Socket, name: string, timeoutMs = 2000): Promise<{ rcode: number; answers: number } | undefined> {
@@ -244,7 +220,7 @@ rootTest('only root can open the relay\'s Unix socket', async (t) => {
 rootTest('a non-root user holding 300 TCP connections keeps none, and pods (the relay) and root are still answered', async (t) => {
   const f = await start();
   try {
-    const stillOpen = await asNobody(f, HOLDER, [String(f.server.port), '300']);
+    const stillOpen = await asNobody(f, HOLDER_SCRIPT, [String(f.server.port), '300']);
     t.is(stillOpen, '0', 'every one of the user\'s connections was closed');
     // The holder goes on reconnecting meanwhile.
     const relayed = await Promise.all(Array.from({ length: 20 }, () => askStream(() => createConnection(f.unixPath), CLUSTER_NAME)));

@@ -1,8 +1,10 @@
 /**
- * podwire's side of "podwire vs the kernel across machines": one cluster in etcd on the
- * underlay, a node agent joined on each machine, as test/e2e/machines.test.ts sets it up,
- * and the few things the benchmark asks of it (status, pod namespaces, an agent's pid and
- * control socket). close() tears down everything it made, whatever state it is in.
+ * A podwire cluster across test machines (network namespaces on a veth underlay, see
+ * machines.ts): etcd in the underlay's namespace, the Cluster document applied, a node
+ * agent joined on each machine with `podwire join` run under nsenter. What the several-
+ * machine tests and the cross-machine benchmark ask of it: the podwire command, status,
+ * pods' namespaces, an agent's pid and control socket, joining again. close() tears down
+ * everything it made, whatever state it is in.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,9 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { runCommand, type Machine, type Underlay } from '../../test/helpers/machines.js';
-import { startEtcd, type EtcdCluster } from '../../test/helpers/etcd.js';
-import { podNamespaceName } from '../../src/node/names.js';
+import { runCommand, type Machine, type Underlay } from './machines.js';
+import { startEtcd, type EtcdCluster } from './etcd.js';
+import { clusterNamespacePrefix, podNamespaceName } from '../../src/node/names.js';
+import { destroyNamespace, listNamespaces } from '../../src/node/netns.js';
 import { callControl } from '../../src/node/control.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -27,6 +30,15 @@ export interface PodwireCluster {
   readonly name: string;
   readonly store: string;
   readonly nodes: readonly string[];
+  readonly etcd: EtcdCluster;
+  /** The directory files to apply and the machines' state directories live in. */
+  readonly dir: string;
+  /** `podwire join --detach` of `node` on its machine (again, after it was killed). */
+  join(node: string): Promise<string>;
+  /** A node's log, as its agent wrote it. */
+  nodeLog(node: string): string;
+  /** Runs argv in a pod's network namespace (namespace default). */
+  inPod(pod: string, argv: string[], timeoutMs?: number): Promise<string>;
   /** `podwire <args>` run on the first machine; resolves with stdout. */
   podwire(args: string[], timeoutMs?: number): Promise<string>;
   /** Writes `yaml` to a file and applies it. */
@@ -67,12 +79,13 @@ const killQuietly = (pid: number) => {
 
 /**
  * etcd in the underlay's namespace, `clusterSpec` applied as the Cluster doc's spec, and
- * node-K joined on machines[K-1]. On failure everything made so far is removed.
+ * node-K joined on machines[K-1]. The cluster is named `namePrefix` and 3 random hex
+ * characters. On failure everything made so far is removed.
  */
-export async function startPodwire(underlay: Underlay, machines: readonly Machine[], clusterSpec: string): Promise<PodwireCluster> {
-  const name = `bx${randomBytes(2).toString('hex').slice(0, 3)}`;
+export async function startPodwire(underlay: Underlay, machines: readonly Machine[], clusterSpec: string, namePrefix = 'pc'): Promise<PodwireCluster> {
+  const name = `${namePrefix}${randomBytes(2).toString('hex').slice(0, 3)}`;
   const nodes = machines.map((_, k) => `node-${k + 1}`);
-  const dir = mkdtempSync(join(tmpdir(), 'pwt-bx-'));
+  const dir = mkdtempSync(join(tmpdir(), `pwt-${namePrefix}-`));
   let etcd: EtcdCluster | undefined;
   let store = '';
   let applies = 0;
@@ -85,6 +98,10 @@ export async function startPodwire(underlay: Underlay, machines: readonly Machin
     return podwire(['apply', '-f', file, '--name', name, '--store', store], timeoutMs);
   };
   const status = async () => JSON.parse(await podwire(['status', '--name', name, '--store', store, '--json'])) as StatusJson;
+  const joinNode = (node: string) => {
+    const machine = machines[nodes.indexOf(node)];
+    return runCommand(['nsenter', `--net=/run/netns/${machine.netns}`, process.execPath, CLI, 'join', '--name', name, '--store', store, '--node', node, '--state-dir', stateDir(node), '--detach'], 120_000);
+  };
   const agentPid = (node: string) => {
     try {
       return Number(readFileSync(join(stateDir(node), name, `${node}.pid`), 'utf8').trim());
@@ -104,15 +121,7 @@ export async function startPodwire(underlay: Underlay, machines: readonly Machin
       killQuietly(pid);
     }
     // What a killed agent left: its pods' namespaces and the processes in them.
-    const leftovers = (await runCommand(['ip', 'netns', 'list']).catch(() => ''))
-      .split('\n')
-      .map((l) => l.split(' ')[0])
-      .filter((n) => n.startsWith(`pw-${name}-`));
-    for (const ns of leftovers) {
-      const pids = (await runCommand(['ip', 'netns', 'pids', ns]).catch(() => '')).split('\n').filter((p) => /^\d+$/.test(p));
-      for (const pid of pids) killQuietly(Number(pid));
-      await runCommand(['ip', 'netns', 'delete', ns]).catch(() => undefined);
-    }
+    for (const ns of await listNamespaces(clusterNamespacePrefix(name)).catch(() => [])) await destroyNamespace(ns).catch(() => undefined);
     await etcd?.stop().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   };
@@ -122,7 +131,15 @@ export async function startPodwire(underlay: Underlay, machines: readonly Machin
     get store() {
       return store;
     },
+    get etcd() {
+      if (etcd === undefined) throw new Error('etcd is not running');
+      return etcd;
+    },
+    dir,
     nodes,
+    join: joinNode,
+    nodeLog: (node) => readFileSync(join(stateDir(node), name, 'logs', `${node}.log`), 'utf8'),
+    inPod: (pod, argv, timeoutMs = 20_000) => runCommand(['ip', 'netns', 'exec', podNamespaceName(name, 'default', pod), ...argv], timeoutMs),
     podwire,
     apply,
     status,
@@ -144,9 +161,7 @@ export async function startPodwire(underlay: Underlay, machines: readonly Machin
     etcd = await startEtcd({ netns: underlay.netns, host: underlay.bridgeAddress });
     store = `etcd://${etcd.endpoints.join(',')}`;
     await apply(`apiVersion: podwire.dev/v1alpha1\nkind: Cluster\nmetadata: {name: ${name}}\nspec: ${clusterSpec}\n`);
-    for (const [k, node] of nodes.entries()) {
-      await runCommand(['nsenter', `--net=/run/netns/${machines[k].netns}`, process.execPath, CLI, 'join', '--name', name, '--store', store, '--node', node, '--state-dir', stateDir(node), '--detach'], 120_000);
-    }
+    for (const node of nodes) await joinNode(node);
   } catch (err) {
     await close();
     throw err;
