@@ -16,10 +16,10 @@ export function etcdFacts(view: ClusterView, now: number): ClusterFacts | undefi
   const createdAt = new Map<string, number>();
   for (const m of view.manifests()) {
     const stamp = Date.parse(String((JSON.parse(m.text) as { metadata?: { creationTimestamp?: string } }).metadata?.creationTimestamp ?? ''));
-    if (Number.isFinite(stamp)) createdAt.set(`${m.kind === 'Service' ? 'service' : m.kind.toLowerCase()}/${m.namespace}/${m.name}`, stamp);
+    if (Number.isFinite(stamp)) createdAt.set(`${m.kind.toLowerCase()}/${m.namespace}/${m.name}`, stamp);
   }
   for (const [pod, stamp] of view.podCreatedAt) createdAt.set(`pod/${pod}`, stamp);
-  for (const reg of view.registrations.values()) createdAt.set(`node//${reg.name}`, reg.registeredAt);
+  for (const reg of view.registrations.values()) createdAt.set(`node/${reg.name}`, reg.registeredAt);
   return { cluster, endpoints: joinEndpoints(cluster.services, view.endpointRecords), podReady, readyNodes, createdAt, fallbackTime: now };
 }
 

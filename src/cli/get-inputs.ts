@@ -13,7 +13,7 @@ export interface ClusterFacts {
   /** Ready pods by "namespace/name"; a pod that is absent has not been reported yet. */
   readonly podReady: ReadonlyMap<string, boolean>;
   readonly readyNodes: ReadonlySet<string>;
-  /** ms since the epoch, by "kind/namespace/name" (kind: pod, service, node); default `fallbackTime`. */
+  /** ms since the epoch, by "pod/NS/NAME", "service/NS/NAME" or "node/NAME"; default `fallbackTime`. */
   readonly createdAt: ReadonlyMap<string, number>;
   readonly fallbackTime: number;
 }
@@ -52,7 +52,7 @@ export function getInputs(facts: ClusterFacts): { pods: PodInfo[]; services: Ser
     name: node.name,
     labels: node.labels,
     ready: facts.readyNodes.has(node.name),
-    createdAt: at(`node//${node.name}`),
+    createdAt: at(`node/${node.name}`),
     internalIP: formatIpv4(node.underlay),
     externalIP: formatIpv4(node.externalIP),
     podCIDR: formatCidr(node.podCIDR),

@@ -172,6 +172,8 @@ export class NodeAgent {
   private stopping = false;
   private readonly log: (line: string) => void;
   private readonly state: AgentState;
+  /** The VTEP's UDP port on the underlay address. */
+  private readonly underlayPort: number;
   private stopWatching: (() => void) | undefined;
   /** Serialises reconciliations: one change is applied completely before the next. */
   private reconciling: Promise<void> = Promise.resolve();
@@ -206,6 +208,7 @@ export class NodeAgent {
       dataplaneOptions(cluster, node),
     );
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+    this.underlayPort = options.underlayPort ?? VXLAN_PORT;
     this.state = options.state ?? new FileAgentState(options.paths.dir, node.name, () => this.cluster, this.log, options.wallClock);
     this.pipeline.onInternalError = (err) => this.log(`pipeline error (frames are dropped and counted as internal-error): ${(err as Error).stack ?? String(err)}`);
   }
@@ -229,7 +232,7 @@ export class NodeAgent {
     this.state.begin();
     this.publishedReadiness = JSON.stringify([]);
     this.pipeline.peers.applySnapshot(this.state.peers(cluster, node));
-    const socket = await openOverlaySocket(node.underlay, this.options.underlayPort ?? VXLAN_PORT, { udpOffload: cluster.settings.overlayOffload });
+    const socket = await openOverlaySocket(node.underlay, this.underlayPort, { udpOffload: cluster.settings.overlayOffload });
     this.overlaySocket = socket;
     this.overlayBackend = socket.backend;
     // On loopback (64 KiB MTU) super-frames cross whole; a real underlay (1500) gets them
@@ -248,7 +251,7 @@ export class NodeAgent {
       this.capturePath = `${this.options.pcapDir}/${node.name}.pcapng`;
       this.capture = new NodeCapture(
         this.capturePath,
-        { name: node.name, underlayAddr: node.underlay, underlayPort: VXLAN_PORT, vni: cluster.settings.vni, uplink: node.externalIP },
+        { name: node.name, underlayAddr: node.underlay, underlayPort: this.underlayPort, vni: cluster.settings.vni, uplink: node.externalIP },
         this.pods.map((p) => ({ slot: p.slot, name: `${p.pod.namespace}/${p.pod.name}`, ip: p.pod.ip })),
         this.pipeline.peers.all(),
       );
@@ -539,7 +542,7 @@ export class NodeAgent {
     return {
       name: this.node.name,
       pid: process.pid,
-      underlay: `${formatIpv4(this.node.underlay)}:${VXLAN_PORT}`,
+      underlay: `${formatIpv4(this.node.underlay)}:${this.underlayPort}`,
       podCIDR: `${formatIpv4(this.node.podCIDR.base)}/${this.node.podCIDR.prefix}`,
       pods: this.pods.map((r) => ({
         namespace: r.pod.namespace,

@@ -71,10 +71,11 @@ export async function joinCommand(argv: string[]): Promise<number> {
   child.on('exit', (code) => {
     exited = code;
   });
-  const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
+  // In the foreground, Ctrl-C and SIGTERM ask the agent to leave; it exits when it has.
+  const leave = () => child.kill('SIGTERM');
   if (!detach) {
-    process.on('SIGINT', forward('SIGTERM'));
-    process.on('SIGTERM', forward('SIGTERM'));
+    process.on('SIGINT', leave);
+    process.on('SIGTERM', leave);
   }
   const deadline = Date.now() + READY_TIMEOUT_MS;
   for (;;) {
