@@ -16,6 +16,7 @@ import type { Random } from '../cluster/random.js';
 import { encodeRecord } from '../store/codec.js';
 import type { EtcdClusterStore } from '../store/cluster-store.js';
 import { endpointsRecords, type NodeCondition } from '../store/records.js';
+import type { ViewChange } from '../store/view.js';
 import { planPods } from './replicas.js';
 
 /** etcd refuses a transaction of more than 128 operations (its --max-txn-ops default). */
@@ -35,6 +36,10 @@ export class Controller {
   private readonly seen = new Map<string, { modRevision: number; at: number }>();
   private running: Promise<void> | undefined;
   private again = false;
+  /** The view changed since the last pass that scheduled and computed endpoints. */
+  private dirty = true;
+  /** The Ready set that pass saw. */
+  private readyBefore = '';
   private stopped = false;
   private readonly timer: NodeJS.Timeout;
   private readonly pendingSaid = new Map<string, string>();
@@ -54,8 +59,17 @@ export class Controller {
     this.poke();
   }
 
-  /** Something changed in the view (or time passed): run a pass, or another after the current one. */
-  poke(): void {
+  /**
+   * The view changed. Heartbeats alone only need the nodes judged (the timer does that); any
+   * other change may move pods or endpoints.
+   */
+  changed(change: ViewChange): void {
+    if (Object.entries(change).some(([what, changed]) => changed && what !== 'heartbeats')) this.dirty = true;
+    this.poke();
+  }
+
+  /** Run a pass, or another after the current one. */
+  private poke(): void {
     if (this.stopped) return;
     if (this.running !== undefined) {
       this.again = true;
@@ -84,7 +98,12 @@ export class Controller {
     const settings = view.settings();
     if (settings === undefined) return;
     const ready = await this.judgeNodes(settings.nodeGracePeriodSeconds);
-    if (this.stopped) return;
+    const readyNow = [...ready].sort().join(',');
+    // Pods and endpoints follow from the view and the Ready set: with neither changed, a
+    // pass would write nothing.
+    if (this.stopped || (!this.dirty && readyNow === this.readyBefore)) return;
+    this.dirty = false;
+    this.readyBefore = readyNow;
     await this.schedule(ready);
     if (this.stopped) return;
     await this.updateEndpoints(ready);
@@ -148,8 +167,7 @@ export class Controller {
       const name = `${record.namespace}/${record.name}`;
       wanted.add(name);
       const value = encodeRecord(record);
-      const before = view.endpointRecords.get(name);
-      if (before !== undefined && encodeRecord(before) === value) continue;
+      if (view.endpointTexts.get(name) === value) continue;
       puts.push({ key: keys.endpoints(record.namespace, record.name), value });
     }
     const stale = [...view.endpointRecords.keys()].filter((n) => !wanted.has(n)).map((n) => {

@@ -39,7 +39,7 @@ export class EtcdAgentState implements AgentState {
 
   /** Fed by the store's watch (see node/main.ts). */
   changed(change: ViewChange): void {
-    this.controller?.poke();
+    this.controller?.changed(change);
     // Heartbeats matter to the controller alone: a renewal is not a change to reconcile.
     if (Object.entries(change).some(([what, changed]) => changed && what !== 'heartbeats')) this.listener?.();
   }

@@ -75,6 +75,8 @@ export class ClusterView {
   /** When the controller bound each pod (ms since the epoch, its clock). */
   readonly podCreatedAt = new Map<string, number>();
   readonly endpointRecords = new Map<string, EndpointsRecord>();
+  /** Each endpoints record as stored, so its writer can tell an unchanged one by its text. */
+  readonly endpointTexts = new Map<string, string>();
   private assembled: Cluster | undefined;
   /** Records that failed their check, by key: said once each, then left out. */
   readonly problems = new Map<string, string>();
@@ -98,6 +100,7 @@ export class ClusterView {
     this.pods.clear();
     this.podCreatedAt.clear();
     this.endpointRecords.clear();
+    this.endpointTexts.clear();
     this.problems.clear();
     const events: WatchEvent[] = kvs.map((kv) => ({ type: 'put', kv }));
     const change = this.applyEvents(events, revision);
@@ -171,6 +174,8 @@ export class ClusterView {
         }
         case 'endpoints':
           this.putChecked(this.endpointRecords, `${record.namespace}/${record.name}`, key, value, checkEndpoints);
+          if (value === undefined || !this.endpointRecords.has(`${record.namespace}/${record.name}`)) this.endpointTexts.delete(`${record.namespace}/${record.name}`);
+          else this.endpointTexts.set(`${record.namespace}/${record.name}`, value);
           change.endpoints = true;
           break;
         case 'controller':
