@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { makeUnderlay, runCommand, type Machine, type Underlay } from '../../test/helpers/machines.js';
 import { buildKernelOverlay } from './kernel.js';
 import { iperf3Between, pingBetween, type PingStats, type Throughput } from './measure.js';
-import { startPodwire, until, type PodwireCluster } from '../../test/helpers/joined-cluster.js';
+import { startPodwire, until, WEB_DEPLOYMENT, type PodwireCluster } from '../../test/helpers/joined-cluster.js';
 import { ClusterKeys } from '../../src/store/keys.js';
 
 export const IPERF_SECONDS = 5;
@@ -116,16 +116,6 @@ spec: {clusterIP: ${ip}, selector: {app: web}, ports: [{port: 80, targetPort: 80
  */
 export const SERVICES_PER_APPLY = 40;
 
-export const WEB_DEPLOYMENT = `apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 3
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec: {containers: [{name: nginx, image: nginx, ports: [{containerPort: 80}]}]}
-`;
 
 /** The bulk Services [from, to) as one multi-document YAML. */
 export function bulkServicesYaml(from: number, to: number): string {

@@ -11,21 +11,12 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeUnderlay, runCommand, type Underlay } from '../helpers/machines.js';
 import { etcdAvailable } from '../helpers/etcd.js';
-import { startPodwire, until, type PodwireCluster, type StatusJson } from '../helpers/joined-cluster.js';
+import { startPodwire, until, WEB_DEPLOYMENT, type PodwireCluster, type StatusJson } from '../helpers/joined-cluster.js';
 
 const GRACE = 6;
 const canRun = process.getuid?.() === 0 && existsSync('/dev/net/tun') && etcdAvailable();
 
-const WORKLOADS_YAML = `apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 3
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec: {containers: [{name: nginx, image: nginx, ports: [{containerPort: 80}]}]}
----
+const WORKLOADS_YAML = `${WEB_DEPLOYMENT}---
 apiVersion: v1
 kind: Pod
 metadata: {name: client}

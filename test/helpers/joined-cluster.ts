@@ -53,6 +53,18 @@ export interface PodwireCluster {
   close(): Promise<void>;
 }
 
+/** Three nginx replicas labelled app=web: the backends the several-machine tests and benchmark use. */
+export const WEB_DEPLOYMENT = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: nginx, image: nginx, ports: [{containerPort: 80}]}]}
+`;
+
 /** Polls `probe` every `everyMs` until it gives a value; the last error is in the timeout's message. */
 export async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, everyMs = 250): Promise<T> {
   const deadline = Date.now() + timeoutMs;
