@@ -1,5 +1,7 @@
-# podwire's TAP and UDP I/O addon (src/io/native). Built by the package's install script;
-# when it cannot be built, src/io/open.ts falls back to native-free/.
+# podwire's TAP and UDP I/O addon (src/io/native) and the pod sandbox's launcher
+# (src/sandbox/native). Built by the package's install script; when the addon cannot be
+# built, src/io/open.ts falls back to native-free/, and without the launcher pods get only
+# their network namespace (src/sandbox/launcher.ts says so).
 {
   "targets": [
     {
@@ -20,6 +22,15 @@
       "cflags_cc!": ["-O3", "-std=gnu++17"],
       "cflags": ["-O2", "-Wall", "-Wextra"],
       "cflags_cc": ["-O2", "-std=c++17", "-Wall", "-Wextra"]
+    },
+    {
+      # The pod sandbox's launcher (src/sandbox/native): a program, not an addon, because it
+      # joins namespaces and changes its root and credentials, which a threaded process cannot.
+      "target_name": "podwire-sandbox",
+      "type": "executable",
+      "sources": ["src/sandbox/native/sandbox.c"],
+      "cflags!": ["-O3"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"]
     }
   ]
 }
