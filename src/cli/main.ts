@@ -2,20 +2,20 @@
 /**
  * The podwire command.
  *
- *   podwire up     [-f FILE]... [--name NAME] [--detach] [--pcap DIR] [--seed N]
+ *   podwire up     [-f FILE]... [--name NAME] [--detach] [--pcap DIR] [--seed N] [--metrics-port N]
  *   podwire down   [--name NAME]
  *   podwire status [--name NAME] [--json]
  *   podwire exec   [--name NAME] [-n NAMESPACE] POD -- CMD...
  *   podwire outside [--name NAME] -- CMD...
  *   podwire scale  [--name NAME] [-n NAMESPACE] deployment/NAME --replicas N
  *   podwire delete [--name NAME] [-n NAMESPACE] pod NAME
- *   podwire restart-node [--name NAME] NODE [--pcap DIR]
+ *   podwire restart-node [--name NAME] NODE [--pcap DIR] [--metrics-port N]
  *   podwire get    pods|services|endpoints|nodes|ingresses [-n NS|-A] [-o wide|json|yaml]
  *
  * Several machines (the cluster in etcd):
  *
  *   podwire apply  -f FILE... --name NAME --store etcd://HOST:PORT[,HOST:PORT...]
- *   podwire join   --name NAME --store URL --node NODE [--underlay IP] [--label k=v]... [--detach]
+ *   podwire join   --name NAME --store URL --node NODE [--underlay IP] [--label k=v]... [--detach] [--metrics-port N]
  *   podwire leave  --name NAME --node NODE
  *   podwire down   --name NAME --store URL
  *

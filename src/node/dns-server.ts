@@ -410,6 +410,11 @@ export class DnsServer {
     this.udp?.flush();
   }
 
+  /** The upstream resolvers, in the order forwarded queries name them by index. */
+  get upstreamAddresses(): string[] {
+    return this.upstreams.map(formatIpv4);
+  }
+
   status(): DnsStatus & DnsGuardStatus & { port: number; upstreams: string[] } {
     const g = this.guard;
     const pools = [this.loopbackPool, this.relayPool];
