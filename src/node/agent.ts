@@ -48,6 +48,7 @@ import { KubeProxySyncs } from '../metrics/kube-proxy.js';
 import { nodeRegistry, type PortMetrics } from '../metrics/node-metrics.js';
 import type { FlowsProcessedSource } from '../metrics/hubble.js';
 import { serveMetrics, type MetricsServer } from './metrics-server.js';
+import { LiveCaptures } from './live-captures.js';
 
 /** The source port of a traced packet when none is given: one from Linux's ephemeral range. */
 const DEFAULT_TRACE_SPORT = 40000;
@@ -193,6 +194,7 @@ export class NodeAgent {
   private dns: DnsServer | undefined;
   private dnsRelay: { netns: string; slot: number; process: ChildProcess } | undefined;
   private metrics: MetricsServer | undefined;
+  private liveCaptures: LiveCaptures | undefined;
   /** kube-proxy's timings of this node's service syncs, for /metrics. */
   readonly kubeProxySyncs = new KubeProxySyncs();
   /** The flow ring's counts for hubble_flows_processed_total, once a ring feeds them. */
@@ -259,17 +261,20 @@ export class NodeAgent {
     const mine = cluster.pods.filter((p) => p.node === node.name);
     for (const pod of mine) await this.addPod(pod);
 
+    const captureNode = { name: node.name, underlayAddr: node.underlay, underlayPort: this.underlayPort, vni: cluster.settings.vni, uplink: node.externalIP };
     if (this.options.pcapDir !== undefined) {
       await fs.mkdir(this.options.pcapDir, { recursive: true });
       this.capturePath = `${this.options.pcapDir}/${node.name}.pcapng`;
       this.capture = new NodeCapture(
         this.capturePath,
-        { name: node.name, underlayAddr: node.underlay, underlayPort: this.underlayPort, vni: cluster.settings.vni, uplink: node.externalIP },
+        captureNode,
         this.pods.map((p) => ({ slot: p.slot, name: `${p.pod.namespace}/${p.pod.name}`, ip: p.pod.ip })),
         this.pipeline.peers.all(),
       );
       this.pipeline.tap = this.capture;
     }
+    const liveCaptures = new LiveCaptures(this.pipeline, captureNode, this.capture);
+    this.liveCaptures = liveCaptures;
 
     const conntrackListing = new ConntrackListing(this.pipeline.conntrack, () => this.pipeline.clock());
     this.control = await serveControl(this.options.paths.nodeSocket(node.name), NODE_OP_ARGS, {
@@ -277,6 +282,7 @@ export class NodeAgent {
       rules: ({ format }) => this.rules(format),
       conntrack: (query, out) => conntrackListing.stream(query, out),
       trace: (args) => this.trace(args),
+      capture: (args, out) => liveCaptures.stream(args, out),
     });
     this.metrics = await serveMetrics(nodeRegistry(this.metricSources()), this.options.metricsPort ?? 0, this.log);
     this.readinessTimer = setInterval(() => void this.checkReadiness(), 250);
@@ -668,6 +674,7 @@ export class NodeAgent {
     if (this.readinessTimer !== undefined) clearInterval(this.readinessTimer);
     if (this.reaperTimer !== undefined) clearInterval(this.reaperTimer);
     this.stopWatching?.();
+    this.liveCaptures?.stop();
     this.control?.close();
     await this.metrics?.close();
     await this.state.end();
