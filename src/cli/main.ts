@@ -11,6 +11,7 @@
  *   podwire delete [--name NAME] [-n NAMESPACE] pod NAME
  *   podwire restart-node [--name NAME] NODE [--pcap DIR] [--metrics-port N]
  *   podwire get    pods|services|endpoints|nodes|ingresses [-n NS|-A] [-o wide|json|yaml]
+ *   podwire capture (--pod [NS/]POD | --node NODE [--iface IFACE]) [-w FILE|-] [--filter EXPR]
  *
  * Several machines (the cluster in etcd):
  *
@@ -44,6 +45,7 @@ import { applyCommand } from './commands/apply.js';
 import { joinCommand } from './commands/join.js';
 import { leaveCommand } from './commands/leave.js';
 import { getCommand } from './commands/get.js';
+import { captureCommand } from './commands/capture.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -64,6 +66,7 @@ const commands: Record<string, Command> = {
   join: joinCommand,
   leave: leaveCommand,
   get: getCommand,
+  capture: captureCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -53,7 +53,7 @@ export type TraceArgs = {
  * node's interfaces (all, or the one `iface` names), the frames `filter` matches (the
  * subset of pcap syntax in src/pcap/filter.ts).
  */
-export type CaptureArgs = { readonly pod?: string; readonly iface?: string; readonly filter?: string; readonly snaplen?: number };
+export type CaptureArgs = { readonly pod?: string; readonly iface?: string; readonly filter?: string; readonly snaplen?: number; readonly bufferBytes?: number };
 /** A piece of the pcapng stream (whole blocks, base64) and the counts so far; sent at least once a second. */
 export type CaptureChunk = { readonly data: string; readonly records: number; readonly dropped: number };
 /** Sent when the node ends the capture itself (the pod went away, the node stops). */
@@ -141,7 +141,7 @@ export const NODE_OP_ARGS: ArgsValidators<NodeOps> = {
     return { output: oneOf('conntrack', 'output', a.output, ['text', 'json', 'count'] as const), filter: conntrackFilter(a.filter) };
   },
   capture: (raw) => {
-    const a = argsObject('capture', raw, ['pod', 'iface', 'filter', 'snaplen']);
+    const a = argsObject('capture', raw, ['pod', 'iface', 'filter', 'snaplen', 'bufferBytes']);
     if (a.pod !== undefined && a.iface !== undefined) throw new ControlArgsError('capture: pod and iface exclude each other (a pod has one interface)');
     return {
       // namespace/name: two DNS labels or subdomains of 253 characters at most.
@@ -149,6 +149,8 @@ export const NODE_OP_ARGS: ArgsValidators<NodeOps> = {
       ...(a.iface !== undefined ? { iface: text('capture', 'iface', a.iface, 300) } : {}),
       ...(a.filter !== undefined ? { filter: typeof a.filter === 'string' && a.filter.length <= 4096 ? a.filter : text('capture', 'filter', a.filter, 4096) } : {}),
       ...(a.snaplen !== undefined ? { snaplen: integer('capture', 'snaplen', a.snaplen, 1, 262_144) } : {}),
+      // The node holds this much per capture: 64 KiB to 64 MiB.
+      ...(a.bufferBytes !== undefined ? { bufferBytes: integer('capture', 'bufferBytes', a.bufferBytes, 65_536, 64 << 20) } : {}),
     };
   },
   trace: (raw) => {

@@ -85,6 +85,7 @@ export class LiveCaptures {
       podAt: (slot) => this.podAt(slot),
       matcher,
       ...(args.snaplen !== undefined ? { snaplen: args.snaplen } : {}),
+      ...(args.bufferBytes !== undefined ? { bufferBytes: args.bufferBytes } : {}),
     });
     this.live.add(capture);
     this.retap();

@@ -20,6 +20,10 @@ export const USAGE = `usage: podwire COMMAND [options]
          [--sport N] [--src IP] [-n NAMESPACE] [--json]
                                           push a packet through the node's live tables
   dns    [--name NAME] NAME [TYPE]        ask the cluster DNS
+  capture [--name NAME] (--pod [NS/]POD | --node NODE [--iface IFACE]) [-w FILE|-] [--filter EXPR]
+         [-s SNAPLEN] [-B KiB]            stream pcapng while the cluster runs (-w - | tcpdump -r -);
+                                          --filter: host, net, port, src/dst, tcp, udp, icmp, arp,
+                                          ip, and/or/not, ( ) as in pcap-filter(7)
   scale  [--name NAME] [-n NAMESPACE] deployment/NAME --replicas N
   delete [--name NAME] [-n NAMESPACE] pod NAME
   restart-node [--name NAME] NODE [--pcap DIR] [--metrics-port N]
