@@ -14,6 +14,8 @@ declare -A wanted=(
   [g++]=g++ [gcc]=gcc [make]=make [iptables]=iptables
   [nft]=nftables
   [dnsperf]=dnsperf
+  # The metrics tests check every node's /metrics with promtool and scrape it with a real server.
+  [promtool]=prometheus [prometheus]=prometheus
   # The hardening tests run attacks as a user they create, and drop to it with runuser.
   [useradd]=passwd [userdel]=passwd [runuser]=util-linux
   # Several machines: the cluster store, and nsenter to run an agent in a machine namespace.

@@ -2,20 +2,21 @@
 /**
  * The podwire command.
  *
- *   podwire up     [-f FILE]... [--name NAME] [--detach] [--pcap DIR] [--seed N]
+ *   podwire up     [-f FILE]... [--name NAME] [--detach] [--pcap DIR] [--seed N] [--metrics-port N]
  *   podwire down   [--name NAME]
  *   podwire status [--name NAME] [--json]
  *   podwire exec   [--name NAME] [-n NAMESPACE] POD -- CMD...
  *   podwire outside [--name NAME] -- CMD...
  *   podwire scale  [--name NAME] [-n NAMESPACE] deployment/NAME --replicas N
  *   podwire delete [--name NAME] [-n NAMESPACE] pod NAME
- *   podwire restart-node [--name NAME] NODE [--pcap DIR]
+ *   podwire restart-node [--name NAME] NODE [--pcap DIR] [--metrics-port N]
  *   podwire get    pods|services|endpoints|nodes|ingresses [-n NS|-A] [-o wide|json|yaml]
+ *   podwire capture (--pod [NS/]POD | --node NODE [--iface IFACE]) [-w FILE|-] [--filter EXPR]
  *
  * Several machines (the cluster in etcd):
  *
  *   podwire apply  -f FILE... --name NAME --store etcd://HOST:PORT[,HOST:PORT...]
- *   podwire join   --name NAME --store URL --node NODE [--underlay IP] [--label k=v]... [--detach]
+ *   podwire join   --name NAME --store URL --node NODE [--underlay IP] [--label k=v]... [--detach] [--metrics-port N]
  *   podwire leave  --name NAME --node NODE
  *   podwire down   --name NAME --store URL
  *
@@ -44,6 +45,7 @@ import { applyCommand } from './commands/apply.js';
 import { joinCommand } from './commands/join.js';
 import { leaveCommand } from './commands/leave.js';
 import { getCommand } from './commands/get.js';
+import { captureCommand } from './commands/capture.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -64,6 +66,7 @@ const commands: Record<string, Command> = {
   join: joinCommand,
   leave: leaveCommand,
   get: getCommand,
+  capture: captureCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -23,9 +23,13 @@ export class Interrupted extends UpError {}
  * Starts the node's process, detached (its own process group, so the terminal's Ctrl-C
  * reaches only podwire, which tears down in order), logging to its log file.
  */
-export async function startNodeProcess(paths: StatePaths, node: Node, pcapDir: string | undefined): Promise<number> {
+export async function startNodeProcess(paths: StatePaths, node: Node, pcapDir: string | undefined, metricsPort?: number): Promise<number> {
   const log = openPrivateLog(paths.nodeLog(node.name));
-  const args = [NODE_MAIN, '--state-dir', paths.dir, '--node', node.name, ...(pcapDir !== undefined ? ['--pcap', pcapDir] : [])];
+  const args = [
+    NODE_MAIN, '--state-dir', paths.dir, '--node', node.name,
+    ...(pcapDir !== undefined ? ['--pcap', pcapDir] : []),
+    ...(metricsPort !== undefined ? ['--metrics-port', String(metricsPort)] : []),
+  ];
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log] });
   closeFd(log);
   child.unref();

@@ -69,7 +69,7 @@ export function describeBackends(detail: { tapBackend: string; overlay: { backen
 
 export function formatStatus(status: ClusterStatus): string {
   const nodes = table(
-    ['NODE', 'STATUS', 'READY', 'LEASE', 'PID', 'UNDERLAY', 'POD CIDR', 'PODS', 'BACKEND'],
+    ['NODE', 'STATUS', 'READY', 'LEASE', 'PID', 'UNDERLAY', 'POD CIDR', 'PODS', 'BACKEND', 'METRICS'],
     status.nodes.map((n) => [
       n.name,
       n.state === 'up' ? 'Up' : 'Down',
@@ -80,6 +80,7 @@ export function formatStatus(status: ClusterStatus): string {
       n.podCIDR,
       String(status.pods.filter((p) => p.node === n.name).length),
       n.detail !== undefined ? describeBackends(n.detail) : '-',
+      n.detail?.metrics !== undefined ? `127.0.0.1:${n.detail.metrics.port}` : '-',
     ]),
   );
   const pods = table(

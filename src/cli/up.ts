@@ -22,6 +22,7 @@ import { startNodeProcess, throwIfInterrupted, UpError, waitReady } from './node
 import { makeStateDir, nodePid, writePrivateFile } from './state.js';
 import { type ClusterStatus } from './status.js';
 import { chooseClusterIndex } from './underlay.js';
+import { nodeMetricsPort } from './metrics-port.js';
 
 export { Interrupted, UpError } from './node-process.js';
 
@@ -31,6 +32,8 @@ export interface UpOptions {
   paths: (name: string) => StatePaths;
   pcapDir: string | undefined;
   seed: number | undefined;
+  /** The first node's /metrics port; each next node takes the next (0 or absent: any free port). */
+  metricsPort?: number;
   out: (line: string) => void;
   /** Aborted by Ctrl-C: up stops starting, tears down and throws Interrupted. */
   signal?: AbortSignal;
@@ -100,9 +103,10 @@ export async function upCluster(opts: UpOptions): Promise<{ cluster: Cluster; pa
       opts.out(`cluster ${name}: ${cluster.nodes.length} nodes, ${cluster.pods.length} pods (state in ${paths.dir})`);
       throwIfInterrupted(opts.signal);
       await createOutside(outsideNamespaceName(name), cluster.settings.externalCIDR, cluster.settings.externalGateway);
-      for (const node of cluster.nodes) {
+      for (const [index, node] of cluster.nodes.entries()) {
         throwIfInterrupted(opts.signal);
-        const pid = await startNodeProcess(paths, node, opts.pcapDir);
+        const metricsPort = opts.metricsPort === undefined ? undefined : nodeMetricsPort('up', opts.metricsPort, index, cluster.nodes.length);
+        const pid = await startNodeProcess(paths, node, opts.pcapDir, metricsPort);
         opts.out(`  started ${node.name} (pid ${pid}), pods ${cluster.pods.filter((p) => p.node === node.name).length}`);
       }
       const status = await waitReady(paths, cluster, opts.out, opts.signal);

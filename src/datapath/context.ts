@@ -179,6 +179,8 @@ export class FrameContext {
   random: () => number = Math.random;
   counters: PathCounters = newCounters();
   drops: Float64Array = new Float64Array(0);
+  /** Drops by reason and transport (PathTables.dropTransports), or a throwaway set for a dry run. */
+  dropTransports: Float64Array = new Float64Array(0);
 
   /** Starts a frame: everything a previous frame decided is forgotten. */
   begin(ingress: Ingress, buf: Buffer, offset: number, length: number): void {

@@ -110,3 +110,14 @@ export const DROP_REASONS: readonly { name: string; description: string }[] = [
 export function dropName(reason: number): string {
   return DROP_REASONS[reason]?.name ?? `unknown-${reason}`;
 }
+
+/**
+ * The transport of a dropped packet, where the path had read it: drops counted in the
+ * walk's verdict are also counted by reason and transport (`PathTables.dropTransports`),
+ * which costs an increment per drop and nothing per forwarded packet. Drops counted
+ * elsewhere (the egress queues, the reassembly table's timeouts) and packets dropped
+ * before their transport header was read have none.
+ */
+export const DropTransport = { Tcp: 0, Udp: 1, Icmp: 2 } as const;
+export type DropTransport = (typeof DropTransport)[keyof typeof DropTransport];
+export const DROP_TRANSPORTS = 3;

@@ -24,7 +24,7 @@ import type { NeighbourTable } from '../l2/neighbours.js';
 import type { OverlayPeers } from '../overlay/peers.js';
 import { FrameContext, Ingress, Verdict, type PathCounters } from './context.js';
 import { DefragDrop } from '../netfilter/defrag.js';
-import { Drop, DROP_REASONS } from './drops.js';
+import { Drop, DROP_REASONS, DROP_TRANSPORTS, DropTransport } from './drops.js';
 import { OVERLAY_PATH, POD_PATH, UPLINK_PATH } from './paths.js';
 import type { PathRecorder } from './recorder.js';
 import { DNS_FRAME_HEADERS, frameDnsAnswer } from './dns-frame.js';
@@ -72,9 +72,11 @@ export class Pipeline {
     ctx.random = t.random;
     ctx.counters = t.counters;
     ctx.drops = t.drops;
+    ctx.dropTransports = t.dropTransports;
     const dry = this.dry;
     dry.dry = true;
     dry.drops = new Float64Array(DROP_REASONS.length);
+    dry.dropTransports = new Float64Array(DROP_REASONS.length * DROP_TRANSPORTS);
   }
 
   // ---- the tables, for the agent -----------------------------------------------------
@@ -93,6 +95,9 @@ export class Pipeline {
   }
   get drops(): Float64Array {
     return this.tables.drops;
+  }
+  get dropTransports(): Float64Array {
+    return this.tables.dropTransports;
   }
   get counters(): PathCounters {
     return this.tables.counters;
@@ -237,10 +242,12 @@ export class Pipeline {
     const t = this.tables;
     const ctx = this.ctx;
     this.beginBatch(batch.buf, batch.slab);
+    const tap = this.transmit.tap;
     for (let i = 0; i < batch.count; i++) {
       ctx.begin(Ingress.Uplink, batch.buf, batch.offsets[i], batch.lengths[i]);
       ctx.clearOffload();
       try {
+        if (tap !== undefined) tap.uplinkFrame(batch.buf, batch.offsets[i], batch.lengths[i]);
         walk(UPLINK_PATH, ctx, t, this.transmit);
       } catch (err) {
         this.internalError(err);
@@ -308,6 +315,7 @@ export class Pipeline {
     ctx.random = () => run.draw;
     ctx.counters = { ...t.counters };
     ctx.drops.fill(0);
+    ctx.dropTransports.fill(0);
     const path = run.ingress === Ingress.Pod ? POD_PATH : run.ingress === Ingress.Uplink ? UPLINK_PATH : OVERLAY_PATH;
     walk(path, ctx, t, run.transmit);
     ctx.recorder = undefined;
@@ -339,8 +347,18 @@ function walk(stages: readonly Stage[], ctx: FrameContext, t: PathTables, transm
     if (verdict !== Verdict.Continue) break;
   }
   if (verdict === Verdict.Continue) verdict = ctx.dropped(Drop.InternalError);
-  if (verdict === Verdict.Drop) ctx.drops[ctx.drop]++;
+  if (verdict === Verdict.Drop) countDrop(ctx);
   if (ctx.recorder !== undefined) ctx.recorder.end(stages[Math.min(at, stages.length - 1)].name, verdict, ctx);
   transmit.send(ctx, t);
+  if (ctx.tap !== undefined) ctx.tap.verdict?.(ctx, verdict);
+}
+
+/** A walked drop, by reason, and by reason and transport when the path had read the transport header. */
+function countDrop(ctx: FrameContext): void {
+  ctx.drops[ctx.drop]++;
+  const l4 = ctx.l4;
+  if (l4 === undefined) return;
+  const transport = l4 === ctx.tcp ? DropTransport.Tcp : l4 === ctx.udp ? DropTransport.Udp : DropTransport.Icmp;
+  ctx.dropTransports[ctx.drop * DROP_TRANSPORTS + transport]++;
 }
 

@@ -14,7 +14,7 @@ import { NeighbourTable } from '../l2/neighbours.js';
 import { OverlayPeers } from '../overlay/peers.js';
 import type { Port } from '../port/port.js';
 import { Defrag } from '../netfilter/defrag.js';
-import { DROP_REASONS } from './drops.js';
+import { DROP_REASONS, DROP_TRANSPORTS } from './drops.js';
 import { newCounters } from './context.js';
 
 /** Outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14): what the overlay adds to an IP packet. */
@@ -114,6 +114,8 @@ export class PathTables {
   announced = new Set<number>();
   readonly counters = newCounters();
   readonly drops = new Float64Array(DROP_REASONS.length);
+  /** Walked drops by reason and transport: dropTransports[reason * DROP_TRANSPORTS + DropTransport]. */
+  readonly dropTransports = new Float64Array(DROP_REASONS.length * DROP_TRANSPORTS);
   readonly random: () => number;
 
   constructor(

@@ -24,15 +24,21 @@ import { VNET_HDR_GSO_NONE } from '../port/port.js';
 
 export type { OverlayLink } from '../overlay/link.js';
 import { Drop } from './drops.js';
-import { Egress, type FrameContext } from './context.js';
+import { Egress, type FrameContext, type Verdict } from './context.js';
 import type { PathTables } from './tables.js';
 
-/** An interface tap for captures: called for every frame received and sent. */
+/**
+ * An interface tap for captures: called for every frame received and sent. A received
+ * frame is tapped before its walk (which may rewrite it in place), then the frames it
+ * caused are tapped as they leave, then `verdict` says what the walk decided about it.
+ */
 export interface FrameTap {
   podFrame(slot: number, buf: Uint8Array, offset: number, length: number, comment?: string): void;
   uplinkFrame(buf: Uint8Array, offset: number, length: number): void;
   /** The inner Ethernet frame of a VXLAN datagram; the capture adds the outer headers. */
   overlayFrame(peer: Peer, outbound: boolean, frame: Uint8Array, offset: number, length: number): void;
+  /** After a received frame's walk: `ctx` still says where it came in and, when dropped, why. */
+  verdict?(ctx: FrameContext, verdict: Verdict): void;
 }
 
 /** What the walk hands its decision to: the ports (PortTransmit) or a trace's notebook. */

@@ -59,6 +59,8 @@ class Client {
   /** Answer records to put before the upstream's (the CNAMEs of an ExternalName), already in wire form. */
   prefix: Uint8Array | undefined = undefined;
   prefixCount = 0;
+  /** When the client's query arrived (its context's `now`). */
+  startedAt = 0;
 
   /**
    * Fills this record from the query. With `copy`, the question is copied out of the caller's
@@ -81,6 +83,7 @@ class Client {
     this.udpLimit = q.udpLimit;
     this.prefix = chase?.prefix;
     this.prefixCount = chase?.prefixCount ?? 0;
+    this.startedAt = ctx.now;
     return this;
   }
 }
@@ -118,11 +121,15 @@ export class ForwarderStats {
   malformed = 0;
   failures = 0;
   overloaded = 0;
+  /** Forward-cache hits whose answer is NXDOMAIN (CoreDNS's cache `denial` hits). */
+  cacheDenialHits = 0;
 }
 
 export class Forwarder {
   readonly cache: ForwardCache;
   readonly stats = new ForwarderStats();
+  /** Queries written for each upstream, retries included (coredns_forward_requests_total{to}). */
+  readonly sentTo: Float64Array;
   /** How many upstream resolvers there are (0: nothing is forwarded). */
   readonly upstreams: number;
   private readonly random: () => number;
@@ -149,6 +156,7 @@ export class Forwarder {
     this.maxPending = Math.min(options.maxPending ?? 1024, 0x8000);
     this.upstreamTcp = options.upstreamTcp ?? true;
     this.cache = new ForwardCache(options.cache);
+    this.sentTo = new Float64Array(Math.max(0, options.upstreams));
   }
 
   get inFlight(): number {
@@ -171,6 +179,7 @@ export class Forwarder {
     const key = questionKey(qname, qnameLength, q.qtype, q.qclass);
     const cached = this.cache.get(key, ctx.now);
     if (cached !== undefined) {
+      if (cached.rcode === RCODE.NXDOMAIN) this.stats.cacheDenialHits++;
       const client = this.oneShot.fill(msg, q, ctx, chase, false);
       this.writeAnswer(client, cached.rcode, cached.block, ForwardCache.age(cached, ctx.now), ForwardCache.remaining(cached, ctx.now), false, out, offset, result);
       return result;
@@ -267,6 +276,7 @@ export class Forwarder {
     p.attempts++;
     p.deadline = now + this.timeoutMs;
     this.pending.set(id, p);
+    this.sentTo[upstream]++;
     const w = this.w;
     w.begin(out, offset, out.length - offset);
     w.header(id, FLAG.RD, 1);
@@ -333,6 +343,8 @@ export class Forwarder {
     result.clientAddr = c.addr;
     result.clientPort = c.port;
     result.token = c.token;
+    result.qtype = c.qtype;
+    result.startedAt = c.startedAt;
   }
 }
 

@@ -26,7 +26,7 @@ import { textToWire } from './name.js';
 import type { ClientPolicy } from './policy.js';
 import { parseQuery, Query, QueryProblem } from './query.js';
 import { DnsResult, type QueryContext } from './result.js';
-import { countersSnapshot, DnsCounters, DropReason, type DnsStatus } from './stats.js';
+import { countersSnapshot, DnsCounters, DropReason, Writer, type DnsStatus } from './stats.js';
 import { MessageWriter, Section } from './writer.js';
 import type { Zone } from './zone.js';
 
@@ -83,6 +83,7 @@ export class Responder {
     r.clientAddr = ctx.clientAddr;
     r.clientPort = ctx.clientPort ?? 0;
     r.token = ctx.token ?? 0;
+    r.startedAt = ctx.now;
     if (!this.policy.allowed(ctx.clientAddr)) {
       c.drops[DropReason.NotAllowed]++;
       return r;
@@ -90,7 +91,8 @@ export class Responder {
     const q = this.q;
     const problem = parseQuery(query, offset, length, q);
     if (problem !== QueryProblem.Ok) return this.refuse(problem, query, out, outOffset);
-    c.countType(q.qtype);
+    c.countType(q.qtype, ctx.transport === 'tcp');
+    r.qtype = q.qtype;
     if (q.qclass !== CLASS.IN || q.qtype === TYPE.AXFR || q.qtype === TYPE.IXFR) return this.error(RCODE.REFUSED, query, out, outOffset);
     if (q.qtype === TYPE.OPT) return this.error(RCODE.FORMERR, query, out, outOffset);
 
@@ -102,7 +104,9 @@ export class Responder {
       const slot = cache.find(q, shape);
       if (slot >= 0 && cache.answerLength(slot) <= limit) {
         c.answerCacheHits++;
-        return this.answered(cache.rcode(slot), cache.write(slot, query, q, out, outOffset), false);
+        const rcode = cache.rcode(slot);
+        if (rcode === RCODE.NXDOMAIN) c.answerCacheDenials++;
+        return this.answered(rcode, cache.write(slot, query, q, out, outOffset), false, Writer.Cache);
       }
       c.answerCacheMisses++;
     }
@@ -124,7 +128,7 @@ export class Responder {
     const rcode = this.zoneResponder.rcode;
     const full = w.complete(q.edns, q.dnssecOk, 0);
     if (full > 0 && cache !== undefined) cache.store(q, shape, out, outOffset, full, rcode);
-    return this.answered(rcode, w.fit(limit), w.truncated);
+    return this.answered(rcode, w.fit(limit), w.truncated, Writer.Kubernetes);
   }
 
   /**
@@ -170,7 +174,7 @@ export class Responder {
     });
   }
 
-  private answered(rcode: number, length: number, truncated: boolean): DnsResult {
+  private answered(rcode: number, length: number, truncated: boolean, writer: Writer): DnsResult {
     const r = this.result;
     // An out buffer too small for even a header: nothing can be sent.
     if (length === 0) return r;
@@ -179,7 +183,7 @@ export class Responder {
     r.rcode = rcode;
     r.truncated = truncated;
     this.counters.authoritative++;
-    this.counters.countRcode(rcode);
+    this.counters.countRcode(rcode, writer);
     if (truncated) this.counters.truncated++;
     return r;
   }
@@ -187,7 +191,7 @@ export class Responder {
   /** Counts what the forwarder produced: answers by rcode; queries for upstreams are not answers. */
   private forwarded(r: DnsResult): DnsResult {
     if (r.action === 'answer') {
-      this.counters.countRcode(r.rcode);
+      this.counters.countRcode(r.rcode, Writer.Forward);
       if (r.truncated) this.counters.truncated++;
     }
     return r;
@@ -208,7 +212,7 @@ export class Responder {
     // The question is not echoed: it may be what is wrong. The opcode and RD are (RFC 1035 §4.1.1).
     const rcode = problem === QueryProblem.Opcode ? RCODE.NOTIMP : RCODE.FORMERR;
     w.header(q.id, FLAG.QR | (q.flags & ((OPCODE_MASK << OPCODE_SHIFT) | FLAG.RD)) | rcode, 0);
-    return this.answered(rcode, w.finish(), false);
+    return this.answered(rcode, w.finish(), false, Writer.Server);
   }
 
   /** An error answer that echoes the question, with an OPT when the client sent one (BADVERS's upper bits go there). */
@@ -220,6 +224,6 @@ export class Responder {
     w.header(q.id, FLAG.QR | FLAG.RA | (q.flags & (FLAG.RD | FLAG.CD)) | (rcode & 0xf), 1);
     w.question(query, q.nameOffset, q.name.length, q.qtype, q.qclass);
     w.complete(q.edns, q.dnssecOk, rcode >>> 4);
-    return this.answered(rcode, w.fit(room), w.truncated);
+    return this.answered(rcode, w.fit(room), w.truncated, Writer.Server);
   }
 }

@@ -44,6 +44,10 @@ export class DnsResult {
   token = 0;
   /** Whether the answer was truncated to its question with TC set. */
   truncated = false;
+  /** For `answer`: the question's type, or -1 when the query had none that could be read. */
+  qtype = -1;
+  /** For `answer`: when the client's query arrived (the context's `now`), to time the answer by. */
+  startedAt = 0;
 
   reset(): this {
     this.action = 'drop';
@@ -55,6 +59,8 @@ export class DnsResult {
     this.clientPort = 0;
     this.token = 0;
     this.truncated = false;
+    this.qtype = -1;
+    this.startedAt = 0;
     return this;
   }
 }

@@ -44,6 +44,11 @@ import { outsideNamespaceName, plugUplink } from './outside.js';
 import { Pipeline, type PipelineOptions } from '../datapath/pipeline.js';
 import { seededRandom } from '../cluster/random.js';
 import { chooseWorkload, type Workload } from './workloads/choose.js';
+import { KubeProxySyncs } from '../metrics/kube-proxy.js';
+import { nodeRegistry, type PortMetrics } from '../metrics/node-metrics.js';
+import type { FlowsProcessedSource } from '../metrics/hubble.js';
+import { serveMetrics, type MetricsServer } from './metrics-server.js';
+import { LiveCaptures } from './live-captures.js';
 
 /** The source port of a traced packet when none is given: one from Linux's ephemeral range. */
 const DEFAULT_TRACE_SPORT = 40000;
@@ -86,6 +91,8 @@ export interface AgentOptions {
   outsideNamespace?: string;
   /** The underlay's MTU (default 1500): inner packets up to 50 bytes less cross whole. */
   underlayMtu?: number;
+  /** The loopback port /metrics is served on (default 0: one the kernel picks). */
+  metricsPort?: number;
 }
 
 interface RunningContainer {
@@ -156,6 +163,8 @@ export interface NodeStatus {
   lifecycle: { gracePeriodSeconds: number; readyNodes: string[] };
   /** Which store this node follows and how it stands with it. */
   store: Record<string, unknown>;
+  /** Where Prometheus scrapes this node. */
+  metrics?: { url: string; port: number };
 }
 
 export class NodeAgent {
@@ -184,6 +193,12 @@ export class NodeAgent {
   endpoints: ServicePortEndpoints[] = [];
   private dns: DnsServer | undefined;
   private dnsRelay: { netns: string; slot: number; process: ChildProcess } | undefined;
+  private metrics: MetricsServer | undefined;
+  private liveCaptures: LiveCaptures | undefined;
+  /** kube-proxy's timings of this node's service syncs, for /metrics. */
+  readonly kubeProxySyncs = new KubeProxySyncs();
+  /** The flow ring's counts for hubble_flows_processed_total, once a ring feeds them. */
+  flows: FlowsProcessedSource | undefined;
 
   private constructor(
     public cluster: Cluster,
@@ -246,17 +261,20 @@ export class NodeAgent {
     const mine = cluster.pods.filter((p) => p.node === node.name);
     for (const pod of mine) await this.addPod(pod);
 
+    const captureNode = { name: node.name, underlayAddr: node.underlay, underlayPort: this.underlayPort, vni: cluster.settings.vni, uplink: node.externalIP };
     if (this.options.pcapDir !== undefined) {
       await fs.mkdir(this.options.pcapDir, { recursive: true });
       this.capturePath = `${this.options.pcapDir}/${node.name}.pcapng`;
       this.capture = new NodeCapture(
         this.capturePath,
-        { name: node.name, underlayAddr: node.underlay, underlayPort: this.underlayPort, vni: cluster.settings.vni, uplink: node.externalIP },
+        captureNode,
         this.pods.map((p) => ({ slot: p.slot, name: `${p.pod.namespace}/${p.pod.name}`, ip: p.pod.ip })),
         this.pipeline.peers.all(),
       );
       this.pipeline.tap = this.capture;
     }
+    const liveCaptures = new LiveCaptures(this.pipeline, captureNode, this.capture);
+    this.liveCaptures = liveCaptures;
 
     const conntrackListing = new ConntrackListing(this.pipeline.conntrack, () => this.pipeline.clock());
     this.control = await serveControl(this.options.paths.nodeSocket(node.name), NODE_OP_ARGS, {
@@ -264,12 +282,15 @@ export class NodeAgent {
       rules: ({ format }) => this.rules(format),
       conntrack: (query, out) => conntrackListing.stream(query, out),
       trace: (args) => this.trace(args),
+      capture: (args, out) => liveCaptures.stream(args, out),
     });
+    this.metrics = await serveMetrics(nodeRegistry(this.metricSources()), this.options.metricsPort ?? 0, this.log);
     this.readinessTimer = setInterval(() => void this.checkReadiness(), 250);
     // The conntrack reaper walks a slice of the table each tick: all 262,144 slots in ~6 s.
     this.reaperTimer = setInterval(() => this.pipeline.reap(4096), 100);
     await this.checkReadiness();
     this.stopWatching = this.state.watch(() => {
+      this.kubeProxySyncs.changed(performance.now());
       this.reconciling = this.reconciling.then(() => this.reconcile()).catch((err: Error) => this.log(`reconcile: ${err.message}`));
     });
   }
@@ -305,6 +326,7 @@ export class NodeAgent {
    * never see a half-built one.
    */
   private applyClusterState(): void {
+    const syncStarted = performance.now();
     const cluster = this.cluster;
     try {
       this.pipeline.policy = compilePolicy(cluster, { node: this.node.name });
@@ -341,6 +363,30 @@ export class NodeAgent {
     } catch (err) {
       this.log(`DNS zone build failed, keeping the previous zone: ${(err as Error).message}`);
     }
+    this.kubeProxySyncs.synced(syncStarted, performance.now(), Date.now());
+  }
+
+  /** What /metrics reads: the dataplane's counters and the ports' statistics, at scrape time. */
+  private metricSources(): Parameters<typeof nodeRegistry>[0] {
+    const pipeline = this.pipeline;
+    return {
+      counters: pipeline.counters,
+      dropCounts: () => pipeline.dropCounts(),
+      dropTransports: pipeline.dropTransports,
+      conntrack: pipeline.conntrack,
+      conntrackMax: this.cluster.settings.conntrackMax,
+      ports: () => this.metricPorts(),
+      dns: () => (this.dns === undefined ? undefined : { counters: this.dns.responder.counters, forwarder: this.dns.responder.forwarder, upstreams: this.dns.upstreamAddresses.map((a) => `${a}:53`) }),
+      kubeProxy: this.kubeProxySyncs,
+      flows: () => this.flows,
+    };
+  }
+
+  private metricPorts(): PortMetrics[] {
+    const ports: PortMetrics[] = this.pipeline.pods().map((p) => ({ device: p.port.name, kind: 'pod', pod: p.name, stats: p.port.stats }));
+    if (this.uplinkPort !== undefined) ports.push({ device: this.uplinkPort.name, kind: 'uplink', stats: this.uplinkPort.stats });
+    if (this.overlaySocket !== undefined) ports.push({ device: this.overlaySocket.name, kind: 'vtep', stats: this.overlaySocket.stats });
+    return ports;
   }
 
   /** Takes the pod out of service, stops its processes (gracefully), then removes it. */
@@ -575,6 +621,7 @@ export class NodeAgent {
       conntrack: { entries: this.pipeline.conntrack.size, max: this.cluster.settings.conntrackMax, stats: { ...this.pipeline.conntrack.stats } },
       lifecycle: { gracePeriodSeconds: this.cluster.settings.nodeGracePeriodSeconds, readyNodes: this.state.readyNodes() },
       store: this.state.describe(),
+      ...(this.metrics !== undefined ? { metrics: { url: this.metrics.url, port: this.metrics.port } } : {}),
       ...(this.capture !== undefined && this.capturePath !== undefined
         ? { capture: { path: this.capturePath, records: this.capture.stats.records, dropped: this.capture.stats.dropped } }
         : {}),
@@ -627,7 +674,9 @@ export class NodeAgent {
     if (this.readinessTimer !== undefined) clearInterval(this.readinessTimer);
     if (this.reaperTimer !== undefined) clearInterval(this.reaperTimer);
     this.stopWatching?.();
+    this.liveCaptures?.stop();
     this.control?.close();
+    await this.metrics?.close();
     await this.state.end();
     for (const running of this.pods) this.signalContainers(running, 'SIGTERM');
     for (const running of this.pods) {

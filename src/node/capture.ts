@@ -39,6 +39,34 @@ function underlayMac(addr: number): number {
   return 0x020000000000 + addr;
 }
 
+/** Room `frameOverlay` needs in front of an inner frame. */
+export const OVERLAY_CAPTURE_HEADROOM = OUTER_LEN;
+
+/**
+ * Writes into `out` the VXLAN datagram an inner frame crossed the underlay in, with outer
+ * Ethernet, IPv4 and UDP headers rebuilt from the peer's lease, and returns its length
+ * (0 when it does not fit in `out`).
+ */
+export function frameOverlay(out: Buffer, node: CaptureNode, peer: Peer, outbound: boolean, frame: Uint8Array, offset: number, length: number): number {
+  if (length > out.length - OUTER_LEN) return 0;
+  const srcAddr = outbound ? node.underlayAddr : peer.underlayAddr;
+  const dstAddr = outbound ? peer.underlayAddr : node.underlayAddr;
+  const srcPort = outbound ? node.underlayPort : peer.underlayPort;
+  const dstPort = outbound ? peer.underlayPort : node.underlayPort;
+  out.set(frame.subarray(offset, offset + length), OUTER_LEN);
+  emitEthernet({ dstMac: underlayMac(dstAddr), srcMac: underlayMac(srcAddr), ethertype: ETHERTYPE.IPV4 }, out, 0);
+  const udpLength = UDP_HEADER_LEN + VXLAN_HEADER_LEN + length;
+  emitIpv4(
+    { src: srcAddr, dst: dstAddr, protocol: IPPROTO.UDP, ttl: 64, payloadLength: udpLength, dscp: 0, ecn: 0, identification: 0, dontFragment: true, moreFragments: false, fragmentOffsetBytes: 0 },
+    out,
+    ETHERNET_HEADER_LEN,
+  );
+  emitVxlan({ vni: node.vni }, out, ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + UDP_HEADER_LEN);
+  // Checksum 0 (none) is what Linux sends for VXLAN over IPv4 by default (udpcsum off).
+  emitUdp({ srcPort, dstPort }, out, ETHERNET_HEADER_LEN + IPV4_HEADER_LEN, VXLAN_HEADER_LEN + length);
+  return OUTER_LEN + length;
+}
+
 export class NodeCapture implements FrameTap {
   private readonly writer: CaptureWriter;
   private readonly podInterface = new Map<number, number>();
@@ -99,24 +127,9 @@ export class NodeCapture implements FrameTap {
 
   overlayFrame(peer: Peer, outbound: boolean, frame: Uint8Array, offset: number, length: number): void {
     const id = this.peerInterface.get(peer.node);
-    if (id === undefined || length > this.scratch.length - OUTER_LEN) return;
-    const out = this.scratch;
-    const srcAddr = outbound ? this.node.underlayAddr : peer.underlayAddr;
-    const dstAddr = outbound ? peer.underlayAddr : this.node.underlayAddr;
-    const srcPort = outbound ? this.node.underlayPort : peer.underlayPort;
-    const dstPort = outbound ? peer.underlayPort : this.node.underlayPort;
-    out.set(frame.subarray(offset, offset + length), OUTER_LEN);
-    emitEthernet({ dstMac: underlayMac(dstAddr), srcMac: underlayMac(srcAddr), ethertype: ETHERTYPE.IPV4 }, out, 0);
-    const udpLength = UDP_HEADER_LEN + VXLAN_HEADER_LEN + length;
-    emitIpv4(
-      { src: srcAddr, dst: dstAddr, protocol: IPPROTO.UDP, ttl: 64, payloadLength: udpLength, dscp: 0, ecn: 0, identification: 0, dontFragment: true, moreFragments: false, fragmentOffsetBytes: 0 },
-      out,
-      ETHERNET_HEADER_LEN,
-    );
-    emitVxlan({ vni: this.node.vni }, out, ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + UDP_HEADER_LEN);
-    // Checksum 0 (none) is what Linux sends for VXLAN over IPv4 by default (udpcsum off).
-    emitUdp({ srcPort, dstPort }, out, ETHERNET_HEADER_LEN + IPV4_HEADER_LEN, VXLAN_HEADER_LEN + length);
-    this.writer.write(id, out.subarray(0, OUTER_LEN + length));
+    if (id === undefined) return;
+    const framed = frameOverlay(this.scratch, this.node, peer, outbound, frame, offset, length);
+    if (framed > 0) this.writer.write(id, this.scratch.subarray(0, framed));
   }
 
   flush(): void {

@@ -48,11 +48,23 @@ export type TraceArgs = {
   readonly proto: 'tcp' | 'udp';
 };
 
+/**
+ * A live capture (`podwire capture`): one pod's eth0 (`pod`, as namespace/name), or the
+ * node's interfaces (all, or the one `iface` names), the frames `filter` matches (the
+ * subset of pcap syntax in src/pcap/filter.ts).
+ */
+export type CaptureArgs = { readonly pod?: string; readonly iface?: string; readonly filter?: string; readonly snaplen?: number; readonly bufferBytes?: number };
+/** A piece of the pcapng stream (whole blocks, base64) and the counts so far; sent at least once a second. */
+export type CaptureChunk = { readonly data: string; readonly records: number; readonly dropped: number };
+/** Sent when the node ends the capture itself (the pod went away, the node stops). */
+export type CaptureEnded = { readonly records: number; readonly dropped: number; readonly reason: string };
+
 export type NodeOps = {
   status: { args: NoArgs; result: NodeStatus; chunk: never };
   rules: { args: RulesArgs; result: string | RuleSetJson; chunk: never };
   conntrack: { args: ConntrackQuery; result: ConntrackListed; chunk: ConntrackChunk };
   trace: { args: TraceArgs; result: TraceResult; chunk: never };
+  capture: { args: CaptureArgs; result: CaptureEnded; chunk: CaptureChunk };
 };
 
 /** Where a streaming op's handler sends its chunks; `send` resolves once the connection can take more. */
@@ -127,6 +139,19 @@ export const NODE_OP_ARGS: ArgsValidators<NodeOps> = {
   conntrack: (raw) => {
     const a = argsObject('conntrack', raw, ['output', 'filter']);
     return { output: oneOf('conntrack', 'output', a.output, ['text', 'json', 'count'] as const), filter: conntrackFilter(a.filter) };
+  },
+  capture: (raw) => {
+    const a = argsObject('capture', raw, ['pod', 'iface', 'filter', 'snaplen', 'bufferBytes']);
+    if (a.pod !== undefined && a.iface !== undefined) throw new ControlArgsError('capture: pod and iface exclude each other (a pod has one interface)');
+    return {
+      // namespace/name: two DNS labels or subdomains of 253 characters at most.
+      ...(a.pod !== undefined ? { pod: text('capture', 'pod', a.pod, 507) } : {}),
+      ...(a.iface !== undefined ? { iface: text('capture', 'iface', a.iface, 300) } : {}),
+      ...(a.filter !== undefined ? { filter: typeof a.filter === 'string' && a.filter.length <= 4096 ? a.filter : text('capture', 'filter', a.filter, 4096) } : {}),
+      ...(a.snaplen !== undefined ? { snaplen: integer('capture', 'snaplen', a.snaplen, 1, 262_144) } : {}),
+      // The node holds this much per capture: 64 KiB to 64 MiB.
+      ...(a.bufferBytes !== undefined ? { bufferBytes: integer('capture', 'bufferBytes', a.bufferBytes, 65_536, 64 << 20) } : {}),
+    };
   },
   trace: (raw) => {
     const a = argsObject('trace', raw, ['from', 'namespace', 'dst', 'dport', 'sport', 'src', 'proto']);

@@ -225,6 +225,7 @@ export class DnsServer {
   fromPod(query: Uint8Array, offset: number, length: number, clientAddr: number, clientPort: number, out: Uint8Array, outOffset: number): DnsResult {
     const result = this.responder.respond(query, offset, length, { clientAddr, clientPort, transport: 'udp', now: this.now(), token: TOKEN_POD }, out, outOffset);
     if (result.action === 'forward') this.sendUpstream(result, out, outOffset);
+    else this.timeAnswer(result);
     return result;
   }
 
@@ -328,10 +329,16 @@ export class DnsServer {
     });
   }
 
+  /** Counts how long an answer took from its query's arrival (coredns_dns_request_duration_seconds). */
+  private timeAnswer(result: DnsResult): void {
+    if (result.action === 'answer') this.responder.counters.observeDuration(result.qtype, Math.max(0, this.now() - result.startedAt) / 1000);
+  }
+
   /** Sends an answer to whoever asked, or a query upstream. */
   private dispatch(result: DnsResult, out: Buffer, outOffset: number): void {
     if (result.action === 'forward') return this.sendUpstream(result, out, outOffset);
     if (result.action !== 'answer') return;
+    this.timeAnswer(result);
     const token = result.token;
     if (token === TOKEN_POD) return this.options.toPod(result.clientAddr, result.clientPort, out.subarray(outOffset, outOffset + result.length), result.length);
     if (token === TOKEN_LOOPBACK_UDP) {
@@ -401,6 +408,11 @@ export class DnsServer {
     if (deadline === undefined || deadline > now) return;
     for (let r = this.responder.poll(now, this.out, 2); r !== undefined; r = this.responder.poll(now, this.out, 2)) this.dispatch(r, this.out, 2);
     this.udp?.flush();
+  }
+
+  /** The upstream resolvers, in the order forwarded queries name them by index. */
+  get upstreamAddresses(): string[] {
+    return this.upstreams.map(formatIpv4);
   }
 
   status(): DnsStatus & DnsGuardStatus & { port: number; upstreams: string[] } {

@@ -27,6 +27,7 @@ export interface JoinOptions {
   readonly labels: Labels;
   readonly paths: StatePaths;
   readonly pcapDir?: string;
+  readonly metricsPort?: number;
   readonly log: (line: string) => void;
   /** The cluster was removed from the store (`podwire down`): the process should end. */
   readonly onRemoved: () => void;
@@ -96,6 +97,7 @@ export async function joinCluster(opts: JoinOptions): Promise<JoinedNode> {
       outsideNamespace: outside,
       log,
       ...(opts.pcapDir !== undefined ? { pcapDir: opts.pcapDir } : {}),
+      ...(opts.metricsPort !== undefined ? { metricsPort: opts.metricsPort } : {}),
     });
     let stopping: Promise<void> | undefined;
     return {

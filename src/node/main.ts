@@ -9,6 +9,8 @@
  *   node dist/src/node/main.js --state-dir DIR --node NAME --store etcd://H:P[,H:P] --cluster NAME
  *        [--cacert F --cert F --key F] [--underlay IP] [--underlay-port N] [--label k=v]... [--pcap DIR]
  *
+ * and either takes --metrics-port N (its /metrics on 127.0.0.1:N; default 0, any free port).
+ *
  * Brings the node up, prints "ready" on stdout once its control socket answers, and tears
  * everything down on SIGTERM or SIGINT (a joined node leaves the cluster).
  */
@@ -34,12 +36,19 @@ async function main(): Promise<void> {
       underlay: { type: 'string' },
       'underlay-port': { type: 'string' },
       label: { type: 'string', multiple: true },
+      'metrics-port': { type: 'string' },
     },
   });
   const stateDir = values['state-dir'];
   const nodeName = values.node;
   if (stateDir === undefined || nodeName === undefined) {
     process.stderr.write('usage: main.js --state-dir DIR --node NAME [--pcap DIR] [--store URL --cluster NAME ...]\n');
+    process.exit(2);
+  }
+  const metricsText = values['metrics-port'];
+  const metricsPort = metricsText === undefined ? undefined : Number(metricsText);
+  if (metricsPort !== undefined && !(Number.isInteger(metricsPort) && metricsPort >= 0 && metricsPort <= 65535)) {
+    process.stderr.write(`--metrics-port ${metricsText}: not a TCP port\n`);
     process.exit(2);
   }
   const paths = new StatePaths(stateDir);
@@ -77,6 +86,7 @@ async function main(): Promise<void> {
         labels: Object.fromEntries((values.label ?? []).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)])),
         paths,
         ...(values.pcap !== undefined ? { pcapDir: values.pcap } : {}),
+        ...(metricsPort !== undefined ? { metricsPort } : {}),
         log,
         onRemoved: () => shutdown(0),
       });
@@ -85,7 +95,7 @@ async function main(): Promise<void> {
       writeFileSync(paths.nodePid(nodeName), `${process.pid}\n`, { mode: 0o600 });
     } else {
       const cluster = JSON.parse(readFileSync(paths.clusterFile, 'utf8')) as Cluster;
-      const started = await NodeAgent.start(cluster, nodeName, { paths, ...(values.pcap !== undefined ? { pcapDir: values.pcap } : {}), log });
+      const started = await NodeAgent.start(cluster, nodeName, { paths, ...(values.pcap !== undefined ? { pcapDir: values.pcap } : {}), ...(metricsPort !== undefined ? { metricsPort } : {}), log });
       agent = started;
       stop = () => started.stop();
     }

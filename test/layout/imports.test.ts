@@ -91,3 +91,17 @@ test('no file of the forwarding path is the old single-file pipeline: the stages
   const crossing = stages.flatMap((file) => importsOf(file).filter((target) => target.startsWith('src/datapath/stages/') && !target.endsWith('/stage.js')).map((target) => `${file} imports ${target}`));
   t.deepEqual(crossing, []);
 });
+
+/** The `node:` modules `file` imports (fs, net, http, child_process, ...): what I/O it could do. */
+function nodeImportsOf(file: string): string[] {
+  const text = readFileSync(join(ROOT, file), 'utf8');
+  return [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'";]*?from\s+'(node:[^']+)'/g)].map((m) => `${file} imports ${m[1]}`);
+}
+
+test('the metrics registry reads the dataplane and is read by the node: no agent, CLI, I/O ports or node: modules', (t) => {
+  for (const above of ['src/node', 'src/cli', 'src/io', 'src/cluster']) t.deepEqual(violations('src/metrics', above), [], above);
+  t.deepEqual(sourcesUnder('src/metrics').flatMap(nodeImportsOf), []);
+  t.deepEqual(importsOf('src/metrics/histogram.ts'), [], 'histogram.ts imports nothing: lower layers keep their histograms in it');
+  const fromDns = sourcesUnder('src/dns').flatMap((file) => importsOf(file).filter((target) => target.startsWith('src/metrics/') && target !== 'src/metrics/histogram.js').map((target) => `${file} imports ${target}`));
+  t.deepEqual(fromDns, [], 'dns takes the histogram alone from metrics');
+});

@@ -338,7 +338,7 @@ test('the node checks every op\'s args at its edge: a bad request is an error an
     handled++;
     throw new Error('a handler ran');
   };
-  const handlers: ControlHandlers<NodeOps> = { status: unreachable, rules: unreachable, conntrack: unreachable, trace: unreachable };
+  const handlers: ControlHandlers<NodeOps> = { status: unreachable, rules: unreachable, conntrack: unreachable, trace: unreachable, capture: unreachable };
   const server = await serveControl(path, NODE_OP_ARGS, handlers);
   const bad: [string, unknown, RegExp][] = [
     ['status', { verbose: true }, /status: unknown argument "verbose"/],
@@ -361,6 +361,10 @@ test('the node checks every op\'s args at its edge: a bad request is an error an
     ['trace', { from: 'c', dst: 1, dport: 80, proto: 'tcp' }, /trace: namespace must be a string/],
     ['trace', { from: 'c', namespace: 'default', dst: 1, dport: 80, sport: 0, proto: 'tcp' }, /trace: sport must be an integer from 1 to 65535/],
     ['trace', { pod: 'c', namespace: 'default', dst: 1, dport: 80, proto: 'tcp' }, /trace: unknown argument "pod"/],
+    ['capture', { pod: 'default/client', iface: 'uplink' }, /capture: pod and iface exclude each other/],
+    ['capture', { filter: 7 }, /capture: filter must be a string/],
+    ['capture', { snaplen: 0 }, /capture: snaplen must be an integer from 1 to 262144, got 0/],
+    ['capture', { write: '-' }, /capture: unknown argument "write"/],
   ];
   try {
     const c = await raw(path);

@@ -9,6 +9,7 @@ import { pause, UpError } from '../node-process.js';
 import { closeFd, makeStateDir, nodePid, openPrivateLog, statePaths } from '../state.js';
 import { STORE_OPTIONS, storeArguments, storeConnection } from '../store-option.js';
 import { usage } from './usage.js';
+import { METRICS_PORT_OPTION, parseMetricsPort } from '../metrics-port.js';
 
 const NODE_MAIN = fileURLToPath(new URL('../../node/main.js', import.meta.url));
 const READY_TIMEOUT_MS = 90_000;
@@ -28,6 +29,7 @@ export async function joinCommand(argv: string[]): Promise<number> {
     label: { type: 'string', multiple: true },
     detach: { type: 'boolean' },
     pcap: { type: 'string' },
+    ...METRICS_PORT_OPTION,
   });
   const { values } = parsed;
   if (values.help === true) return usage();
@@ -38,6 +40,7 @@ export async function joinCommand(argv: string[]): Promise<number> {
   checkClusterNameOption(values.name);
   const node = checkedArgument('join', '--node', values.node, checkDnsSubdomain);
   if (values.underlay !== undefined && parseIpv4(values.underlay) === undefined) throw new UsageError(`podwire join: --underlay ${values.underlay}: not an IPv4 address`);
+  const metricsPort = parseMetricsPort('join', values['metrics-port']);
   const port = values['underlay-port'];
   if (port !== undefined && !(/^\d+$/.test(port) && Number(port) >= 1 && Number(port) <= 65535)) throw new UsageError(`podwire join: --underlay-port ${port}: not a UDP port`);
   const labels = (values.label ?? []).map((l) => {
@@ -60,6 +63,7 @@ export async function joinCommand(argv: string[]): Promise<number> {
     ...(port !== undefined ? ['--underlay-port', port] : []),
     ...labels.flatMap((l) => ['--label', l]),
     ...(values.pcap !== undefined ? ['--pcap', values.pcap] : []),
+    ...(metricsPort !== undefined ? ['--metrics-port', String(metricsPort)] : []),
   ];
   const logPath = paths.nodeLog(node);
   const log = openPrivateLog(logPath);
@@ -85,7 +89,7 @@ export async function joinCommand(argv: string[]): Promise<number> {
     }
     const status = await callControl(paths.nodeSocket(node), 'status', {}, 1000).catch(() => undefined);
     if (status !== undefined && status.pid === child.pid) {
-      process.stdout.write(`node ${node} joined cluster ${name}: subnet ${status.podCIDR}, underlay ${status.underlay}, ${status.pods.length} pods (pid ${child.pid}, log ${logPath})\n`);
+      process.stdout.write(`node ${node} joined cluster ${name}: subnet ${status.podCIDR}, underlay ${status.underlay}, ${status.pods.length} pods (pid ${child.pid}, log ${logPath})${status.metrics !== undefined ? `, metrics ${status.metrics.url}` : ''}\n`);
       break;
     }
     if (Date.now() > deadline) {

@@ -5,6 +5,7 @@ import { startNodeProcess, UpError, waitReady } from '../node-process.js';
 import { nodePid, readCluster, statePaths } from '../state.js';
 import { formatStatus } from '../status.js';
 import { usage } from './usage.js';
+import { METRICS_PORT_OPTION, parseMetricsPort } from '../metrics-port.js';
 
 /**
  * `podwire restart-node NODE`: starts again the process of a node that died (kill -9, a
@@ -12,9 +13,10 @@ import { usage } from './usage.js';
  * come back with the same addresses; the agent clears what the dead process left of them.
  */
 export async function restartNodeCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommand('restart-node', argv, { ...COMMON_OPTIONS, pcap: { type: 'string' } });
+  const { values, positionals } = parseCommand('restart-node', argv, { ...COMMON_OPTIONS, pcap: { type: 'string' }, ...METRICS_PORT_OPTION });
   if (values.help === true) return usage();
-  if (positionals.length !== 1) throw new UsageError('podwire restart-node: usage: podwire restart-node NODE [--pcap DIR]');
+  if (positionals.length !== 1) throw new UsageError('podwire restart-node: usage: podwire restart-node NODE [--pcap DIR] [--metrics-port N]');
+  const metricsPort = parseMetricsPort('restart-node', values['metrics-port']);
   const nodeName = checkedArgument('restart-node', 'NODE', positionals[0], checkDnsLabel);
   const { name, paths } = statePaths(values);
   const cluster = readCluster(paths);
@@ -32,7 +34,7 @@ export async function restartNodeCommand(argv: string[]): Promise<number> {
   try {
     const running = nodePid(paths, node.name);
     if (running !== undefined) throw new UsageError(`node ${node.name} of cluster ${name} is running (pid ${running}); restart-node starts a node whose process is gone`);
-    const pid = await startNodeProcess(paths, node, values.pcap);
+    const pid = await startNodeProcess(paths, node, values.pcap, metricsPort);
     out(`  started ${node.name} (pid ${pid}), pods ${cluster.pods.filter((p) => p.node === node.name).length}`);
     const status = await waitReady(paths, cluster, out, undefined, [node]);
     out(`\n${formatStatus(status)}`);

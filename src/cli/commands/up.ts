@@ -6,6 +6,7 @@ import { formatStatus } from '../status.js';
 import { Interrupted, upCluster } from '../up.js';
 import { StatePaths, DEFAULT_STATE_ROOT } from '../../node/names.js';
 import { usage } from './usage.js';
+import { METRICS_PORT_OPTION, parseMetricsPort } from '../metrics-port.js';
 
 /** The exit code of a command stopped by SIGINT, as a shell reports it (128 + 2). */
 const INTERRUPTED_CODE = 130;
@@ -47,6 +48,7 @@ async function runUp(argv: string[], signal: AbortSignal): Promise<number> {
     detach: { type: 'boolean' },
     pcap: { type: 'string' },
     seed: { type: 'string' },
+    ...METRICS_PORT_OPTION,
   });
   const { values } = parsed;
   if (values.help === true) return usage();
@@ -54,6 +56,7 @@ async function runUp(argv: string[], signal: AbortSignal): Promise<number> {
   const seed = values.seed === undefined ? undefined : /^-?\d+$/.test(values.seed) ? Number(values.seed) : NaN;
   if (seed !== undefined && !Number.isSafeInteger(seed)) throw new UsageError(`--seed ${values.seed}: not an integer`);
   const name = values.name === undefined ? undefined : checkClusterNameOption(values.name);
+  const metricsPort = parseMetricsPort('up', values['metrics-port']);
   const root = values['state-dir'] ?? DEFAULT_STATE_ROOT;
   const out = (line: string) => process.stdout.write(`${line}\n`);
   const { cluster, paths, status } = await upCluster({
@@ -62,6 +65,7 @@ async function runUp(argv: string[], signal: AbortSignal): Promise<number> {
     paths: (n) => StatePaths.of(root, n),
     pcapDir: values.pcap,
     seed,
+    ...(metricsPort !== undefined ? { metricsPort } : {}),
     out,
     signal,
   });
@@ -82,6 +86,8 @@ async function runUp(argv: string[], signal: AbortSignal): Promise<number> {
     out(`      podwire outside${flag} -- ping -c 1 ${formatIpv4(cluster.nodes[0].externalIP)}`);
   }
   if (values.pcap !== undefined) out(`      captures: ${values.pcap}/<node>.pcapng (tshark -r ...)`);
+  const scraped = status.nodes.flatMap((n) => (n.detail?.metrics !== undefined ? [`${n.name} ${n.detail.metrics.url}`] : []));
+  if (scraped.length > 0) out(`      metrics: ${scraped.join(', ')}`);
   if (values.detach === true) {
     out(`cluster ${cluster.settings.name} keeps running; remove it with: podwire down${flag}`);
     return 0;

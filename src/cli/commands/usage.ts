@@ -3,10 +3,11 @@ import { DEFAULT_STATE_ROOT } from '../../node/names.js';
 
 export const USAGE = `usage: podwire COMMAND [options]
 
-  up     [-f FILE]... [--name NAME] [--detach] [--pcap DIR] [--seed N]
-         start a cluster from Kubernetes YAML (the built-in demo when no file is given)
+  up     [-f FILE]... [--name NAME] [--detach] [--pcap DIR] [--seed N] [--metrics-port N]
+         start a cluster from Kubernetes YAML (the built-in demo when no file is given);
+         node i serves Prometheus /metrics on 127.0.0.1:N+i (default: any free port)
   down   [--name NAME]                    remove everything the cluster created
-  status [--name NAME] [--json]           nodes and pods
+  status [--name NAME] [--json]           nodes (with their /metrics address) and pods
   exec   [--name NAME] [-n NAMESPACE] POD -- CMD...
                                           run CMD in the pod's network namespace
   outside [--name NAME] -- CMD...         run CMD in the outside world (the ext namespace:
@@ -19,9 +20,13 @@ export const USAGE = `usage: podwire COMMAND [options]
          [--sport N] [--src IP] [-n NAMESPACE] [--json]
                                           push a packet through the node's live tables
   dns    [--name NAME] NAME [TYPE]        ask the cluster DNS
+  capture [--name NAME] (--pod [NS/]POD | --node NODE [--iface IFACE]) [-w FILE|-] [--filter EXPR]
+         [-s SNAPLEN] [-B KiB]            stream pcapng while the cluster runs (-w - | tcpdump -r -);
+                                          --filter: host, net, port, src/dst, tcp, udp, icmp, arp,
+                                          ip, and/or/not, ( ) as in pcap-filter(7)
   scale  [--name NAME] [-n NAMESPACE] deployment/NAME --replicas N
   delete [--name NAME] [-n NAMESPACE] pod NAME
-  restart-node [--name NAME] NODE [--pcap DIR]
+  restart-node [--name NAME] NODE [--pcap DIR] [--metrics-port N]
                                           start again a node whose process died, with its pods
   get    pods|services|endpoints|nodes|ingresses [-n NS|-A] [-o wide|json|yaml]
                                           list objects as kubectl get prints them
@@ -30,7 +35,8 @@ export const USAGE = `usage: podwire COMMAND [options]
   apply  -f FILE... --name NAME --store etcd://HOST:PORT[,HOST:PORT...]
                                           create the cluster in the store, create or update objects
   join   --name NAME --store URL --node NODE [--underlay IP] [--underlay-port N] [--label k=v]...
-         [--detach] [--pcap DIR]          run this machine's node agent for NODE
+         [--detach] [--pcap DIR] [--metrics-port N]
+                                          run this machine's node agent for NODE
   leave  --name NAME --node NODE          the node agent on this machine leaves the cluster
   down   --name NAME --store URL          remove the cluster from the store (its agents tear down)
   status, scale, delete, get take --store URL too; TLS: --cacert FILE [--cert FILE --key FILE]
