@@ -78,6 +78,12 @@ export function syntheticCluster(services: number): { cluster: Cluster; endpoint
         nodeSelector: {},
         dnsPolicy: 'ClusterFirst',
         containers: [],
+        hostAliases: [],
+        enableServiceLinks: true,
+        restartPolicy: 'Always',
+        serviceAccountName: 'default',
+        volumes: [],
+        securityContext: { supplementalGroups: [] },
         ...(kind === 'Headless' && { hostname: `${name}-${e}`, subdomain: name }),
         origin: ORIGIN,
       });
@@ -118,6 +124,8 @@ export function syntheticCluster(services: number): { cluster: Cluster; endpoint
     services: list,
     endpoints: [],
     networkPolicies: [],
+    configMaps: [],
+    secrets: [],
   };
   return { cluster, endpoints };
 }

@@ -1,5 +1,6 @@
 /**
- * Pods and Deployments: the pod spec podwire models (containers, placement, DNS) and the
+ * Pods and Deployments: the pod spec podwire models (containers, placement, DNS, what the
+ * kubelet sets up: /etc/hosts aliases, environment, volumes, users, restart policy) and the
  * Deployment wrapper around a pod template. Fields podwire does not model are ignored.
  */
 
@@ -8,6 +9,7 @@ import {
   checked,
   checkedStrings,
   claimUnique,
+  decodeIpv4,
   decodeLabels,
   decodeLabelSelector,
   decodeMetadata,
@@ -16,12 +18,16 @@ import {
   required,
   type ObjectMeta,
 } from './decode-common.js';
-import type { Container, ContainerPort, DnsOption, DnsPolicy, EnvVar, LabelSelector, Labels, PodDnsConfig, PodSpec } from './model.js';
-import { checkDnsLabel, checkDnsSubdomain, checkEnvVarName, checkPodName, checkPortName } from './names.js';
+import { decodeEnv, decodeEnvFrom } from './decode-env.js';
+import { decodeContainerSecurityContext, decodePodSecurityContext } from './decode-security.js';
+import { decodeVolumeMounts, decodeVolumes, type DecodedVolumes } from './decode-volumes.js';
+import type { Container, ContainerPort, DnsOption, DnsPolicy, HostAlias, LabelSelector, Labels, PodDnsConfig, PodSpec, RestartPolicy } from './model.js';
+import { checkDnsLabel, checkDnsSubdomain, checkPodName, checkPortName } from './names.js';
 import { formatSelector, selectorMatches } from './selector.js';
 import type { Field, FieldMap } from './yaml-reader.js';
 
 const DNS_POLICIES: readonly DnsPolicy[] = ['ClusterFirst', 'ClusterFirstWithHostNet', 'Default', 'None'];
+const RESTART_POLICIES: readonly RestartPolicy[] = ['Always', 'OnFailure', 'Never'];
 
 /** Kubernetes' pod validation limits (they mirror glibc's resolver). */
 export const MAX_DNS_NAMESERVERS = 3;
@@ -33,6 +39,7 @@ export interface PodSpecDecl {
   readonly spec: PodSpec;
   readonly nodeNameField: Field;
   readonly nodeSelectorField: Field;
+  readonly restartPolicyField: Field;
 }
 
 export interface PodDecl {
@@ -79,6 +86,10 @@ export function decodeDeployment(root: FieldMap): DeploymentDecl | undefined {
     labelsField.error(`do not match spec.selector ${formatSelector(selector)}`);
   }
   const podSpec = decodePodSpec(template.get('spec'));
+  // The API server's Deployment validation: its ReplicaSet restarts pods, never their containers' exits.
+  if (podSpec !== undefined && podSpec.spec.restartPolicy !== 'Always') {
+    podSpec.restartPolicyField.error(`must be Always in a Deployment, got ${JSON.stringify(podSpec.spec.restartPolicy)}`);
+  }
   if (meta === undefined || replicas === undefined || selector === undefined || podSpec === undefined) return undefined;
   return { kind: 'Deployment', meta, replicas, replicasField, selector, templateLabels, template: podSpec };
 }
@@ -106,6 +117,13 @@ export function decodePodSpec(field: Field): PodSpecDecl | undefined {
     spec.get('hostNetwork').warn('not supported by podwire: the pod gets its own network namespace');
   }
 
+  const hostAliases = decodeHostAliases(spec.get('hostAliases'));
+  const enableServiceLinks = spec.get('enableServiceLinks').boolean() ?? true;
+  const restartPolicy = spec.get('restartPolicy').oneOf(RESTART_POLICIES) ?? 'Always';
+  const serviceAccountName = checked(spec.get('serviceAccountName'), checkDnsSubdomain) ?? checked(spec.get('serviceAccount'), checkDnsSubdomain) ?? 'default';
+  const volumes = decodeVolumes(spec.get('volumes'));
+  const securityContext = decodePodSecurityContext(spec.get('securityContext'));
+
   const containersField = spec.get('containers');
   const items = containersField.require() ? containersField.list() : undefined;
   if (items !== undefined && items.length === 0) containersField.error('must not be empty');
@@ -113,10 +131,10 @@ export function decodePodSpec(field: Field): PodSpecDecl | undefined {
   const names = new Set<string>();
   const portNames = new Set<string>();
   for (const item of items ?? []) {
-    const c = decodeContainer(item, names, portNames);
+    const c = decodeContainer(item, names, portNames, volumes);
     if (c !== undefined) containers.push(c);
   }
-  if (items === undefined || containers.length !== items.length) return undefined;
+  if (items === undefined || containers.length !== items.length || securityContext === undefined) return undefined;
 
   const podSpec: PodSpec = {
     ...(nodeName !== undefined && { nodeName }),
@@ -126,11 +144,17 @@ export function decodePodSpec(field: Field): PodSpecDecl | undefined {
     dnsPolicy,
     ...(dnsConfig !== undefined && { dnsConfig }),
     containers,
+    hostAliases,
+    enableServiceLinks,
+    restartPolicy,
+    serviceAccountName,
+    volumes: volumes.volumes,
+    securityContext,
   };
-  return { spec: podSpec, nodeNameField, nodeSelectorField };
+  return { spec: podSpec, nodeNameField, nodeSelectorField, restartPolicyField: spec.get('restartPolicy') };
 }
 
-function decodeContainer(item: Field, names: Set<string>, portNames: Set<string>): Container | undefined {
+function decodeContainer(item: Field, names: Set<string>, portNames: Set<string>, volumes: DecodedVolumes): Container | undefined {
   const c = item.map();
   if (c === undefined) {
     if (!item.present) item.invalid('must be a map');
@@ -143,21 +167,13 @@ function decodeContainer(item: Field, names: Set<string>, portNames: Set<string>
   const command = checkedStrings(c.get('command'));
   const args = checkedStrings(c.get('args'));
 
-  const env: EnvVar[] = [];
-  for (const e of c.get('env').list() ?? []) {
-    const m = e.map();
-    if (m === undefined) {
-      if (!e.present) e.invalid('must be a map');
-      continue;
-    }
-    const envName = required(m.get('name'), checkEnvVarName);
-    if (m.has('valueFrom')) {
-      m.get('valueFrom').warn('not supported by podwire: the variable is left out');
-      continue;
-    }
-    const value = m.get('value').string() ?? '';
-    if (envName !== undefined) env.push({ name: envName, value });
-  }
+  const env = decodeEnv(c.get('env'));
+  const envFrom = decodeEnvFrom(c.get('envFrom'));
+  const workingDir = checked(c.get('workingDir'), (v) => (v.startsWith('/') ? undefined : `must be an absolute path, got ${JSON.stringify(v)}`));
+  const volumeMounts = decodeVolumeMounts(c.get('volumeMounts'), volumes);
+  const securityContext = decodeContainerSecurityContext(c.get('securityContext'));
+  // restartPolicy on a container is for sidecar init containers only, which podwire does not run.
+  if (c.has('restartPolicy')) c.get('restartPolicy').error('is only allowed on init containers, which podwire does not run: set spec.restartPolicy for the pod');
 
   const ports: ContainerPort[] = [];
   for (const p of c.get('ports').list() ?? []) {
@@ -179,8 +195,39 @@ function decodeContainer(item: Field, names: Set<string>, portNames: Set<string>
   const probeField = c.get('readinessProbe');
   const readinessProbe = probeField.map() !== undefined ? probeField.plain() : undefined;
 
-  if (name === undefined || image === undefined) return undefined;
-  return { name, image, command, args, env, ports, ...(readinessProbe !== undefined && { readinessProbe }) };
+  if (name === undefined || image === undefined || securityContext === undefined) return undefined;
+  return {
+    name,
+    image,
+    command,
+    args,
+    env,
+    envFrom,
+    ...(workingDir !== undefined && { workingDir }),
+    ports,
+    volumeMounts,
+    securityContext,
+    ...(readinessProbe !== undefined && { readinessProbe }),
+  };
+}
+
+function decodeHostAliases(field: Field): HostAlias[] {
+  const aliases: HostAlias[] = [];
+  for (const item of field.list() ?? []) {
+    const m = item.map();
+    if (m === undefined) {
+      if (!item.present) item.invalid('must be a map');
+      continue;
+    }
+    const ipField = m.get('ip');
+    const ip = ipField.require() ? decodeIpv4(ipField) : undefined;
+    const hostnamesField = m.get('hostnames');
+    const hostnames = checkedStrings(hostnamesField, checkDnsSubdomain);
+    const given = hostnamesField.list()?.length ?? 0;
+    if (hostnamesField.require() && hostnamesField.list() !== undefined && given === 0) hostnamesField.error('must not be empty');
+    if (ip !== undefined && given > 0 && hostnames.length === given) aliases.push({ ip, hostnames });
+  }
+  return aliases;
 }
 
 function decodeDnsConfig(field: Field): PodDnsConfig | undefined {

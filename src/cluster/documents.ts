@@ -6,6 +6,7 @@
 
 import { decodeCluster, type ClusterDecl } from './decode-cluster.js';
 import { decodeMetadata, type ObjectMeta } from './decode-common.js';
+import { decodeConfigMap, decodeSecret, type ConfigMapDecl, type SecretDecl } from './decode-config.js';
 import { decodeNetworkPolicy, type NetworkPolicyDecl } from './decode-policy.js';
 import { decodeDeployment, decodePod, type DeploymentDecl, type PodDecl } from './decode-pod.js';
 import { decodeEndpoints, decodeService, type EndpointsDecl, type ServiceDecl } from './decode-service.js';
@@ -25,7 +26,7 @@ export interface NamespaceDecl {
   readonly meta: ObjectMeta;
 }
 
-export type Decl = NamespaceDecl | PodDecl | DeploymentDecl | ServiceDecl | EndpointsDecl | NetworkPolicyDecl | ClusterDecl;
+export type Decl = NamespaceDecl | PodDecl | DeploymentDecl | ServiceDecl | EndpointsDecl | NetworkPolicyDecl | ConfigMapDecl | SecretDecl | ClusterDecl;
 
 export interface Declared {
   readonly decl: Decl;
@@ -62,6 +63,8 @@ const KINDS: Readonly<Record<string, KindSpec>> = {
   Service: { apiVersion: 'v1', decode: decodeService },
   Endpoints: { apiVersion: 'v1', decode: decodeEndpoints },
   NetworkPolicy: { apiVersion: 'networking.k8s.io/v1', decode: decodeNetworkPolicy },
+  ConfigMap: { apiVersion: 'v1', decode: decodeConfigMap },
+  Secret: { apiVersion: 'v1', decode: decodeSecret },
   Cluster: { apiVersion: CLUSTER_API_VERSION, decode: decodeCluster },
 };
 

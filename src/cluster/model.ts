@@ -50,9 +50,88 @@ export interface ContainerPort {
   readonly protocol: Protocol;
 }
 
+/** The pod fields the downward API gives an environment variable (`fieldRef.fieldPath`). */
+export type PodFieldPath =
+  | 'metadata.name'
+  | 'metadata.namespace'
+  | 'metadata.uid'
+  | 'metadata.labels'
+  | 'spec.nodeName'
+  | 'spec.serviceAccountName'
+  | 'status.podIP'
+  | 'status.podIPs'
+  | 'status.hostIP'
+  | 'status.hostIPs';
+
+/** Where a variable's value comes from when the manifest does not write it out (`valueFrom`). */
+export type EnvVarSource =
+  | {
+      readonly kind: 'fieldRef';
+      readonly fieldPath: PodFieldPath;
+      /** The label named by `metadata.labels['key']`; set exactly when fieldPath is metadata.labels. */
+      readonly key?: string;
+    }
+  | {
+      readonly kind: 'configMapKeyRef' | 'secretKeyRef';
+      /** The ConfigMap or Secret, in the pod's namespace. */
+      readonly name: string;
+      readonly key: string;
+      /** A missing object or key leaves the variable out instead of stopping the container. */
+      readonly optional: boolean;
+    };
+
 export interface EnvVar {
   readonly name: string;
+  /** As written: `$(VAR)` references are expanded when the container starts. "" with valueFrom. */
   readonly value: string;
+  readonly valueFrom?: EnvVarSource;
+}
+
+/** `envFrom`: every key of a ConfigMap or Secret becomes a variable. */
+export interface EnvFromSource {
+  readonly kind: 'configMapRef' | 'secretRef';
+  readonly name: string;
+  readonly optional: boolean;
+  /** Put before every key; "" for none. */
+  readonly prefix: string;
+}
+
+export interface VolumeMount {
+  /** A volume of the pod's `volumes`. */
+  readonly name: string;
+  /** Absolute, and unique within the container. */
+  readonly mountPath: string;
+  readonly readOnly: boolean;
+  /** A relative path inside the volume, mounted instead of the volume's root. */
+  readonly subPath?: string;
+}
+
+/** Capability names as the kernel spells them (`CAP_NET_RAW`), or `ALL`. */
+export interface Capabilities {
+  readonly add: readonly string[];
+  readonly drop: readonly string[];
+}
+
+/** The user a process runs as; unset fields fall back (container to pod, pod to the image's root). */
+export interface RunAsSettings {
+  /** 0 to 2^31-1. */
+  readonly runAsUser?: number;
+  /** 0 to 2^31-1. */
+  readonly runAsGroup?: number;
+  readonly runAsNonRoot?: boolean;
+}
+
+/** A container's `securityContext`; its user fields override the pod's. */
+export interface ContainerSecurityContext extends RunAsSettings {
+  readonly capabilities: Capabilities;
+  readonly readOnlyRootFilesystem: boolean;
+  /** Unset is not false: no_new_privs is set only when this is false, as the kubelet does. */
+  readonly allowPrivilegeEscalation?: boolean;
+}
+
+/** The pod's `securityContext`: the defaults of its containers, and groups for all of them. */
+export interface PodSecurityContext extends RunAsSettings {
+  readonly supplementalGroups: readonly number[];
 }
 
 export interface Container {
@@ -61,10 +140,55 @@ export interface Container {
   readonly command: readonly string[];
   readonly args: readonly string[];
   readonly env: readonly EnvVar[];
+  readonly envFrom: readonly EnvFromSource[];
+  /** Absolute; unset: the runtime's default, "/". */
+  readonly workingDir?: string;
   readonly ports: readonly ContainerPort[];
+  readonly volumeMounts: readonly VolumeMount[];
+  readonly securityContext: ContainerSecurityContext;
   /** Kept as the plain value from the YAML: the probe runner (a later issue) interprets it. */
   readonly readinessProbe?: unknown;
 }
+
+/** A line the kubelet adds to the pod's /etc/hosts. */
+export interface HostAlias {
+  readonly ip: number;
+  /** At least one. */
+  readonly hostnames: readonly string[];
+}
+
+export type RestartPolicy = 'Always' | 'OnFailure' | 'Never';
+
+/** A ConfigMap or Secret key written into a volume as a file. */
+export interface KeyToPath {
+  readonly key: string;
+  /** Relative, without '..' elements. */
+  readonly path: string;
+  /** Permission bits (0 to 0o777); unset: the volume's defaultMode. */
+  readonly mode?: number;
+}
+
+/** What a configMap or secret volume projects. */
+export interface ObjectVolumeSource {
+  /** The ConfigMap's name, or the Secret's (`secretName`). */
+  readonly objectName: string;
+  /** Empty: every key, each as a file of its name. */
+  readonly items: readonly KeyToPath[];
+  /** Permission bits of files without a mode of their own; 0o644 (420) by default. */
+  readonly defaultMode: number;
+  /** A missing object or key gives an empty volume (or leaves the file out) instead of stopping the pod. */
+  readonly optional: boolean;
+}
+
+export type Volume =
+  | {
+      readonly name: string;
+      readonly kind: 'emptyDir';
+      /** "" for the node's disk, Memory for a tmpfs. */
+      readonly medium: '' | 'Memory';
+      readonly sizeLimitBytes?: number;
+    }
+  | ({ readonly name: string; readonly kind: 'configMap' | 'secret' } & ObjectVolumeSource);
 
 export type DnsPolicy = 'ClusterFirst' | 'ClusterFirstWithHostNet' | 'Default' | 'None';
 
@@ -89,6 +213,16 @@ export interface PodSpec {
   readonly dnsPolicy: DnsPolicy;
   readonly dnsConfig?: PodDnsConfig;
   readonly containers: readonly Container[];
+  readonly hostAliases: readonly HostAlias[];
+  /** Whether the pod gets the service variables of its namespace (KUBERNETES_* it gets anyway); default true. */
+  readonly enableServiceLinks: boolean;
+  /** Default Always; a Deployment's pods are always Always. */
+  readonly restartPolicy: RestartPolicy;
+  /** Default "default", as the ServiceAccount admission sets it. */
+  readonly serviceAccountName: string;
+  /** emptyDir, configMap and secret volumes; other types are left out with a warning. */
+  readonly volumes: readonly Volume[];
+  readonly securityContext: PodSecurityContext;
 }
 
 export interface PodOwner {
@@ -251,6 +385,34 @@ export interface NetworkPolicy {
 }
 
 // ---------------------------------------------------------------------------------------------
+// ConfigMaps and Secrets
+
+/** Values keyed by key, as the API server holds them after decoding: bytes, not text. */
+export type DataMap = Readonly<Record<string, Buffer>>;
+
+export interface ConfigMap {
+  readonly namespace: string;
+  readonly name: string;
+  readonly labels: Labels;
+  /** `data` (as UTF-8) and `binaryData` (decoded base64) together; no key is in both. */
+  readonly data: DataMap;
+  /** The keys that came from binaryData: the kubelet gives them to volumes only, never to variables. */
+  readonly binaryKeys: readonly string[];
+  readonly origin: Origin;
+}
+
+export interface Secret {
+  readonly namespace: string;
+  readonly name: string;
+  readonly labels: Labels;
+  /** Opaque unless given (kubernetes.io/tls, ...). */
+  readonly type: string;
+  /** `data` (decoded base64) with `stringData` merged over it, as the API server merges it. */
+  readonly data: DataMap;
+  readonly origin: Origin;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Cluster, nodes, namespaces
 
 export interface Namespace {
@@ -272,7 +434,11 @@ export interface ClusterSettings {
   readonly vni: number;
   /** MTU of every pod's eth0. */
   readonly mtu: number;
-  /** The `kubernetes` service's address: the first address of the service CIDR. */
+  /**
+   * The `kubernetes` service's address: the first address of the service CIDR, reserved
+   * in IPAM. podwire has no API server and declares no Service for it; the kubelet
+   * semantics (KUBERNETES_SERVICE_HOST, port 443 named https) read it from here.
+   */
   readonly kubernetesIP: number;
   /** The cluster DNS service's address: the tenth address of the service CIDR. */
   readonly dnsIP: number;
@@ -341,4 +507,6 @@ export interface Cluster {
   readonly services: readonly Service[];
   readonly endpoints: readonly Endpoints[];
   readonly networkPolicies: readonly NetworkPolicy[];
+  readonly configMaps: readonly ConfigMap[];
+  readonly secrets: readonly Secret[];
 }

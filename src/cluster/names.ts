@@ -142,3 +142,44 @@ export function checkEnvVarName(value: string): string | undefined {
   }
   return undefined;
 }
+
+const CONFIG_MAP_KEY = /^[-._a-zA-Z0-9]+$/;
+
+/**
+ * ConfigMap and Secret keys (apimachinery's IsConfigMapKey): letters, digits, '-', '_' and
+ * '.', at most 253, and never '.', '..' or a name starting with '..' (each key becomes a file
+ * name in a volume, next to the kubelet's own `..data` link).
+ */
+export function checkConfigMapKey(value: string): string | undefined {
+  if (value === '') return 'must not be empty';
+  const long = tooLong(value, DNS1123_SUBDOMAIN_MAX);
+  if (long !== undefined) return long;
+  if (!CONFIG_MAP_KEY.test(value)) return `must consist of letters, digits, '-', '_' or '.' (e.g. "key.name", "KEY_NAME", "key-name"), got ${shown(value)}`;
+  if (value === '.' || value === '..') return `must not be ${JSON.stringify(value)}`;
+  if (value.startsWith('..')) return `must not start with '..', got ${shown(value)}`;
+  return undefined;
+}
+
+/**
+ * An envFrom prefix: printable ASCII without '=', as the API server allows variable names
+ * since relaxed environment variable validation (a prefix such as "1_" is fine).
+ */
+export function checkEnvPrefix(value: string): string | undefined {
+  return /^[\x20-\x3c\x3e-\x7e]*$/.test(value) ? undefined : `must consist of printable ASCII characters other than '=', got ${shown(value)}`;
+}
+
+/**
+ * A path inside a volume (items[].path, subPath): relative, and no element is '..', so it
+ * cannot leave the volume (the API server's validateLocalDescendingPath).
+ */
+export function checkRelativePath(value: string): string | undefined {
+  if (value === '') return 'must not be empty';
+  if (value.startsWith('/')) return `must be a relative path, got ${shown(value)}`;
+  if (value.split('/').includes('..')) return `must not contain '..', got ${shown(value)}`;
+  return undefined;
+}
+
+/** A file a configMap or secret volume projects (items[].path): a relative path not starting with '..' (the kubelet's own `..data`). */
+export function checkProjectedPath(value: string): string | undefined {
+  return checkRelativePath(value) ?? (value.startsWith('..') ? `must not start with '..', got ${shown(value)}` : undefined);
+}

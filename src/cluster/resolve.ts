@@ -30,6 +30,7 @@ import {
 import type {
   Cluster,
   ClusterSettings,
+  ConfigMap,
   Deployment,
   Endpoints,
   Labels,
@@ -39,6 +40,7 @@ import type {
   Origin,
   Pod,
   PodOwner,
+  Secret,
   Service,
   ServicePort,
 } from './model.js';
@@ -90,6 +92,16 @@ export function resolveCluster(declared: readonly Declared[], random: Random, na
       if (d.decl.kind !== 'NetworkPolicy') return [];
       const { meta, podSelector, policyTypes, ingress, egress } = d.decl;
       return [{ namespace: meta.namespace, name: meta.name, labels: meta.labels, podSelector, policyTypes, ingress, egress, origin: d.origin }];
+    }),
+    configMaps: declared.flatMap((d): ConfigMap[] => {
+      if (d.decl.kind !== 'ConfigMap') return [];
+      const { meta, data, binaryKeys } = d.decl;
+      return [{ namespace: meta.namespace, name: meta.name, labels: meta.labels, data, binaryKeys, origin: d.origin }];
+    }),
+    secrets: declared.flatMap((d): Secret[] => {
+      if (d.decl.kind !== 'Secret') return [];
+      const { meta, type, data } = d.decl;
+      return [{ namespace: meta.namespace, name: meta.name, labels: meta.labels, type, data, origin: d.origin }];
     }),
   };
 }

@@ -13,6 +13,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
+import { decodeClusterJson, encodeClusterJson } from './cluster-json.js';
 import type { Cluster } from './model.js';
 import type { Readiness } from './endpoints.js';
 import { parseLease, type NodeLease } from './node-lifecycle.js';
@@ -32,14 +33,14 @@ export class FileStore {
 
   readDesired(): Cluster | undefined {
     try {
-      return JSON.parse(readFileSync(this.desiredPath, 'utf8')) as Cluster;
+      return decodeClusterJson(readFileSync(this.desiredPath, 'utf8'));
     } catch {
       return undefined;
     }
   }
 
   writeDesired(cluster: Cluster): void {
-    atomicWrite(this.desiredPath, JSON.stringify(cluster, null, 1));
+    atomicWrite(this.desiredPath, encodeClusterJson(cluster, 1));
   }
 
   publishReadiness(node: string, pods: ReadonlyMap<string, boolean>): void {

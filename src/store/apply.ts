@@ -56,6 +56,8 @@ const RESOURCE_NAMES: Record<ObjectKind, string> = {
   Service: 'service',
   Endpoints: 'endpoints',
   NetworkPolicy: 'networkpolicy.networking.k8s.io',
+  ConfigMap: 'configmap',
+  Secret: 'secret',
 };
 
 export function planApply(input: { keys: ClusterKeys; existingCluster: string | undefined; existing: readonly StoredManifest[]; files: readonly SourceFile[]; now?: number }): ApplyResult {

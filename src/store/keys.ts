@@ -26,6 +26,8 @@ export const OBJECT_KINDS = {
   Service: 'services',
   Endpoints: 'endpoints',
   NetworkPolicy: 'networkpolicies',
+  ConfigMap: 'configmaps',
+  Secret: 'secrets',
 } as const;
 
 export type ObjectKind = keyof typeof OBJECT_KINDS;

@@ -108,6 +108,10 @@ export const checkPodStatus: Check<PodStatusRecord> = checker({ node: 'string', 
 export const checkNodeCondition: Check<NodeCondition> = checker({ node: 'string', ready: 'boolean', since: 'number', reason: 'string' }, namedFor('node'));
 export const checkEndpoints: Check<EndpointsRecord> = checker({ namespace: 'string', name: 'string', ports: 'object' });
 export const checkPod: Check<Pod> = checker(
-  { namespace: 'string', name: 'string', uid: 'string', node: 'string', ip: 'number', mac: 'number', labels: 'object', containers: 'object', nodeSelector: 'object', dnsPolicy: 'string' },
+  {
+    namespace: 'string', name: 'string', uid: 'string', node: 'string', ip: 'number', mac: 'number', labels: 'object', containers: 'object', nodeSelector: 'object', dnsPolicy: 'string',
+    // A record bound before the kubelet's fields were modelled is left out, and the controller binds the pod again.
+    hostAliases: 'object', enableServiceLinks: 'boolean', restartPolicy: 'string', serviceAccountName: 'string', volumes: 'object', securityContext: 'object',
+  },
   (r, name) => (`${String(r.namespace)}/${String(r.name)}` !== name ? `names ${String(r.namespace)}/${String(r.name)}, not ${name}` : undefined),
 );

@@ -13,7 +13,7 @@ import { EXTERNAL_NODE_OFFSET } from '../cluster/decode-cluster.js';
 import type { SourceFile } from '../cluster/documents.js';
 import { gatewayAddress, podMac } from '../cluster/ipam.js';
 import { loadCluster } from '../cluster/load.js';
-import type { Cluster, ClusterSettings, Deployment, Endpoints, Namespace, NetworkPolicy, Node, Pod, Service } from '../cluster/model.js';
+import type { Cluster, ClusterSettings, ConfigMap, Deployment, Endpoints, Namespace, NetworkPolicy, Node, Pod, Secret, Service } from '../cluster/model.js';
 import { formatDiagnostic } from '../cluster/diagnostics.js';
 import { seededRandom } from '../cluster/random.js';
 import { decodeRecord } from './codec.js';
@@ -35,7 +35,7 @@ import {
   type SubnetLease,
 } from './records.js';
 
-type Resolved = Namespace | Pod | Deployment | Service | Endpoints | NetworkPolicy;
+type Resolved = Namespace | Pod | Deployment | Service | Endpoints | NetworkPolicy | ConfigMap | Secret;
 
 interface StoredObject {
   readonly kind: ObjectKind;
@@ -267,6 +267,8 @@ export class ClusterView {
       : stored.kind === 'Deployment' ? c.deployments.find(same)
       : stored.kind === 'Service' ? c.services.find(same)
       : stored.kind === 'Endpoints' ? c.endpoints.find(same)
+      : stored.kind === 'ConfigMap' ? c.configMaps.find(same)
+      : stored.kind === 'Secret' ? c.secrets.find(same)
       : c.networkPolicies.find(same);
     stored.resolved = found;
     return found;
@@ -336,6 +338,8 @@ export class ClusterView {
       services: this.resolvedOf('Service') as Service[],
       endpoints: this.resolvedOf('Endpoints') as Endpoints[],
       networkPolicies: this.resolvedOf('NetworkPolicy') as NetworkPolicy[],
+      configMaps: this.resolvedOf('ConfigMap') as ConfigMap[],
+      secrets: this.resolvedOf('Secret') as Secret[],
     };
     return this.assembled;
   }

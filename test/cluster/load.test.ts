@@ -1,7 +1,7 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { formatIpv4, formatMac, formatCidr } from '../../src/packet/addr.js';
+import { formatIpv4, formatMac, formatCidr, parseIpv4 } from '../../src/packet/addr.js';
 import { demoFiles } from '../../src/cluster/demo.js';
 import { formatDiagnostic } from '../../src/cluster/diagnostics.js';
 import { loadCluster } from '../../src/cluster/load.js';
@@ -58,7 +58,20 @@ test('demo: three replicas spread over both nodes, then the client, addressed in
   t.regex(web.name, new RegExp(`^deploy-nginx-${hash}-[bcdfghjklmnpqrstvwxz2456789]{5}$`));
   t.deepEqual(web.labels, { app: 'webui', 'pod-template-hash': hash });
   t.deepEqual(web.owner, { kind: 'Deployment', name: 'deploy-nginx', podTemplateHash: hash });
-  t.deepEqual(web.containers, [{ name: 'nginx', image: 'nginx', command: [], args: [], env: [], ports: [{ containerPort: 80, protocol: 'TCP' }] }]);
+  t.deepEqual(web.containers, [
+    {
+      name: 'nginx',
+      image: 'nginx',
+      command: [],
+      args: [],
+      env: [],
+      envFrom: [],
+      ports: [{ containerPort: 80, protocol: 'TCP' }],
+      volumeMounts: [],
+      securityContext: { capabilities: { add: [], drop: [] }, readOnlyRootFilesystem: false },
+    },
+  ]);
+  t.like(web, { hostAliases: [], enableServiceLinks: true, restartPolicy: 'Always', serviceAccountName: 'default', volumes: [], securityContext: { supplementalGroups: [] } });
   t.is(web.dnsPolicy, 'ClusterFirst');
   t.is(web.namespace, 'default');
   t.regex(web.uid, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
@@ -238,19 +251,58 @@ test('a pod spec with everything podwire models', (t) => {
         nameservers: [1.1.1.1]
         searches: [example.com.]
         options: [{name: ndots, value: "2"}, {name: edns0}]
+      hostAliases: [{ip: 10.1.2.3, hostnames: [foo.local, bar]}]
+      enableServiceLinks: false
+      restartPolicy: OnFailure
+      serviceAccountName: builder
+      securityContext: {runAsUser: 1000, runAsGroup: 3000, runAsNonRoot: true, supplementalGroups: [4000, 5000]}
+      volumes:
+        - name: scratch
+        - name: cache
+          emptyDir: {medium: Memory, sizeLimit: 64Mi}
+        - name: settings
+          configMap: {name: app-settings, items: [{key: app.conf, path: conf/app.conf, mode: 0600}], optional: true}
+        - name: certs
+          secret: {secretName: app-tls, defaultMode: 0400}
       containers:
         - name: app
           image: registry.local/app:1.0
           command: [/bin/app]
           args: [--port, "8080"]
-          env: [{name: MODE, value: test}, {name: EMPTY}]
+          workingDir: /srv
+          env:
+            - {name: MODE, value: test}
+            - {name: EMPTY}
+            - {name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
+            - {name: APP, valueFrom: {fieldRef: {apiVersion: v1, fieldPath: "metadata.labels['app.kubernetes.io/name']"}}}
+            - {name: LEVEL, valueFrom: {configMapKeyRef: {name: app-settings, key: level}}}
+            - {name: TOKEN, valueFrom: {secretKeyRef: {name: app-tls, key: token, optional: true}}}
+          envFrom: [{configMapRef: {name: app-settings}}, {prefix: S_, secretRef: {name: app-tls, optional: true}}]
           ports: [{name: http, containerPort: 8080}, {containerPort: 53, protocol: UDP}]
+          volumeMounts:
+            - {name: scratch, mountPath: /tmp}
+            - {name: settings, mountPath: /etc/app, readOnly: true, subPath: conf}
+          securityContext:
+            runAsUser: 2000
+            capabilities: {add: [NET_BIND_SERVICE, cap_net_raw], drop: [ALL]}
+            readOnlyRootFilesystem: true
+            allowPrivilegeEscalation: false
+            privileged: false
           readinessProbe: {httpGet: {path: /healthz, port: http}, periodSeconds: 5}
           resources: {limits: {cpu: "1"}}
   `).pods;
   t.like(pod, { name: 'full', node: 'node-2', nodeName: 'node-2', hostname: 'h1', subdomain: 'sub', dnsPolicy: 'None' });
   t.deepEqual(pod.labels, { 'app.kubernetes.io/name': 'full', empty: '' });
   t.deepEqual(pod.dnsConfig, { nameservers: ['1.1.1.1'], searches: ['example.com.'], options: [{ name: 'ndots', value: '2' }, { name: 'edns0' }] });
+  t.deepEqual(pod.hostAliases, [{ ip: parseIpv4('10.1.2.3'), hostnames: ['foo.local', 'bar'] }]);
+  t.like(pod, { enableServiceLinks: false, restartPolicy: 'OnFailure', serviceAccountName: 'builder' });
+  t.deepEqual(pod.securityContext, { runAsUser: 1000, runAsGroup: 3000, runAsNonRoot: true, supplementalGroups: [4000, 5000] });
+  t.deepEqual(pod.volumes, [
+    { name: 'scratch', kind: 'emptyDir', medium: '' },
+    { name: 'cache', kind: 'emptyDir', medium: 'Memory', sizeLimitBytes: 64 * 2 ** 20 },
+    { name: 'settings', kind: 'configMap', objectName: 'app-settings', items: [{ key: 'app.conf', path: 'conf/app.conf', mode: 0o600 }], defaultMode: 0o644, optional: true },
+    { name: 'certs', kind: 'secret', objectName: 'app-tls', items: [], defaultMode: 0o400, optional: false },
+  ]);
   t.deepEqual(pod.containers[0], {
     name: 'app',
     image: 'registry.local/app:1.0',
@@ -259,11 +311,30 @@ test('a pod spec with everything podwire models', (t) => {
     env: [
       { name: 'MODE', value: 'test' },
       { name: 'EMPTY', value: '' },
+      { name: 'POD_IP', value: '', valueFrom: { kind: 'fieldRef', fieldPath: 'status.podIP' } },
+      { name: 'APP', value: '', valueFrom: { kind: 'fieldRef', fieldPath: 'metadata.labels', key: 'app.kubernetes.io/name' } },
+      { name: 'LEVEL', value: '', valueFrom: { kind: 'configMapKeyRef', name: 'app-settings', key: 'level', optional: false } },
+      { name: 'TOKEN', value: '', valueFrom: { kind: 'secretKeyRef', name: 'app-tls', key: 'token', optional: true } },
     ],
+    envFrom: [
+      { kind: 'configMapRef', name: 'app-settings', optional: false, prefix: '' },
+      { kind: 'secretRef', name: 'app-tls', optional: true, prefix: 'S_' },
+    ],
+    workingDir: '/srv',
     ports: [
       { name: 'http', containerPort: 8080, protocol: 'TCP' },
       { containerPort: 53, protocol: 'UDP' },
     ],
+    volumeMounts: [
+      { name: 'scratch', mountPath: '/tmp', readOnly: false },
+      { name: 'settings', mountPath: '/etc/app', readOnly: true, subPath: 'conf' },
+    ],
+    securityContext: {
+      runAsUser: 2000,
+      capabilities: { add: ['CAP_NET_BIND_SERVICE', 'CAP_NET_RAW'], drop: ['ALL'] },
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+    },
     readinessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 5 },
   });
 });
@@ -477,14 +548,14 @@ test('an empty input is a valid, empty cluster', (t) => {
 test('unknown kinds: one warning per kind, with a count; the rest still loads', (t) => {
   const text = yaml`
     apiVersion: v1
-    kind: ConfigMap
+    kind: ServiceAccount
     metadata: {name: one}
     ---
     ${POD_HEAD}
     spec: {containers: [{name: c, image: i}]}
     ---
     apiVersion: v1
-    kind: ConfigMap
+    kind: ServiceAccount
     metadata: {name: two}
     ---
     apiVersion: example.com/v1
@@ -492,7 +563,7 @@ test('unknown kinds: one warning per kind, with a count; the rest still loads', 
   `;
   t.true(load(text).ok);
   t.deepEqual(warnings(text), [
-    't.yaml: document 1 (ConfigMap one), line 1: kind v1 ConfigMap is not modelled by podwire: skipped (2 documents)',
+    't.yaml: document 1 (ServiceAccount one), line 1: kind v1 ServiceAccount is not modelled by podwire: skipped (2 documents)',
     't.yaml: document 4 (Widget), line 15: kind example.com/v1 Widget is not modelled by podwire: skipped',
   ]);
 });
@@ -505,14 +576,14 @@ test('unsupported pod features are warnings, not errors', (t) => {
       containers:
         - name: c
           image: i
-          env: [{name: A, valueFrom: {fieldRef: {fieldPath: status.podIP}}}, {name: B, value: b}]
+          env: [{name: A, valueFrom: {resourceFieldRef: {resource: limits.cpu}}}, {name: B, value: b}]
   `;
   const r = load(text);
   if (!r.ok) return t.fail();
   t.deepEqual(r.cluster.pods[0].containers[0].env, [{ name: 'B', value: 'b' }]);
   t.deepEqual(warnings(text), [
     't.yaml: document 1 (Pod p), line 6: spec.hostNetwork: not supported by podwire: the pod gets its own network namespace',
-    't.yaml: document 1 (Pod p), line 10: spec.containers[0].env[0].valueFrom: not supported by podwire: the variable is left out',
+    't.yaml: document 1 (Pod p), line 10: spec.containers[0].env[0].valueFrom.resourceFieldRef: not supported by podwire: the variable is left out',
   ]);
 });
 

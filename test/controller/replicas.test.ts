@@ -197,7 +197,7 @@ test('a full pod CIDR: the next pod goes elsewhere, or waits when it is bound th
   // Fill n1 from .2 to .253, the last address a pod may take (.254 is the DNS relay).
   const filler: Pod[] = Array.from({ length: cidrSize(n1.podCIDR) - 4 }, (_, i) => ({ ...c.pods[0], ...fillerPod(n1.podCIDR.base + 2 + i, i) }));
   function fillerPod(ip: number, i: number): Pod {
-    return { namespace: 'default', name: `f${i}`, uid: `u${i}`, labels: {}, node: 'n1', ip, mac: podMac(ip), nodeSelector: {}, dnsPolicy: 'ClusterFirst', containers: [], origin: { file: 'x', document: 1, line: 1 } };
+    return { namespace: 'default', name: `f${i}`, uid: `u${i}`, labels: {}, node: 'n1', ip, mac: podMac(ip), nodeSelector: {}, dnsPolicy: 'ClusterFirst', containers: [], hostAliases: [], enableServiceLinks: true, restartPolicy: 'Always', serviceAccountName: 'default', volumes: [], securityContext: { supplementalGroups: [] }, origin: { file: 'x', document: 1, line: 1 } };
   }
   const desired = { deployments: c.deployments, pods: filler };
   const nodes = views(c).filter((n) => n.name === 'n1');

@@ -14,6 +14,8 @@ test('every key builder gives its golden string under /podwire/<cluster>/', (t) 
   t.is(keys.object('Service', 'default', 'web'), '/podwire/demo/objects/services/default/web');
   t.is(keys.object('Deployment', 'shop', 'api'), '/podwire/demo/objects/deployments/shop/api');
   t.is(keys.object('NetworkPolicy', 'default', 'deny'), '/podwire/demo/objects/networkpolicies/default/deny');
+  t.is(keys.object('ConfigMap', 'default', 'settings'), '/podwire/demo/objects/configmaps/default/settings');
+  t.is(keys.object('Secret', 'shop', 'tls'), '/podwire/demo/objects/secrets/shop/tls');
   t.is(keys.object('Namespace', 'ignored', 'shop'), '/podwire/demo/objects/namespaces/shop', 'namespaces are cluster-scoped');
   t.is(keys.node('node-1'), '/podwire/demo/nodes/node-1');
   t.is(keys.subnet('10.244.1.0-24'), '/podwire/demo/subnets/10.244.1.0-24');
@@ -28,6 +30,7 @@ test('every key builder gives its golden string under /podwire/<cluster>/', (t) 
 test('golden keys parse to their records', (t) => {
   t.deepEqual(keys.parse('/podwire/demo/cluster'), { type: 'cluster' });
   t.deepEqual(keys.parse('/podwire/demo/objects/services/default/web'), { type: 'object', kind: 'Service', namespace: 'default', name: 'web' });
+  t.deepEqual(keys.parse('/podwire/demo/objects/secrets/shop/tls'), { type: 'object', kind: 'Secret', namespace: 'shop', name: 'tls' });
   t.deepEqual(keys.parse('/podwire/demo/objects/namespaces/shop'), { type: 'object', kind: 'Namespace', namespace: '', name: 'shop' });
   t.deepEqual(keys.parse('/podwire/demo/nodes/node-1'), { type: 'nodes', node: 'node-1' });
   t.deepEqual(keys.parse('/podwire/demo/subnets/10.244.1.0-24'), { type: 'subnets', subnet: '10.244.1.0-24' });
@@ -66,7 +69,7 @@ test('the controller key parses only as itself', (t) => {
 
 test('isObjectKind knows exactly the stored kinds', (t) => {
   for (const kind of Object.keys(OBJECT_KINDS)) t.true(isObjectKind(kind));
-  for (const kind of ['Cluster', 'service', 'ConfigMap', 'toString', 'constructor', '__proto__']) t.false(isObjectKind(kind), kind);
+  for (const kind of ['Cluster', 'service', 'configmap', 'ServiceAccount', 'toString', 'constructor', '__proto__']) t.false(isObjectKind(kind), kind);
 });
 
 /** A name as podwire's objects and nodes use them: DNS-label-like, never containing '/'. */
