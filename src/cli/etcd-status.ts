@@ -20,7 +20,7 @@ export function etcdFacts(view: ClusterView, now: number): ClusterFacts | undefi
   }
   for (const [pod, stamp] of view.podCreatedAt) createdAt.set(`pod/${pod}`, stamp);
   for (const reg of view.registrations.values()) createdAt.set(`node/${reg.name}`, reg.registeredAt);
-  return { cluster, endpoints: joinEndpoints(cluster.services, view.endpointRecords), podReady, readyNodes, createdAt, fallbackTime: now };
+  return { cluster, endpoints: joinEndpoints(cluster.services, view.endpointRecords), podReady, podContainers: view.podContainers(), readyNodes, createdAt, fallbackTime: now };
 }
 
 export interface EtcdStatus {

@@ -1,32 +1,31 @@
-/** `podwire exec POD -- CMD...`: runs CMD in the pod's namespace with the pod's resolv.conf. */
+/** Running a command with the terminal attached: `podwire exec` in a pod, `podwire outside` in the outside network. */
 import { spawn } from 'node:child_process';
-import type { Cluster } from '../cluster/model.js';
-import { podNamespaceName } from '../node/names.js';
+import type { Cluster, Pod } from '../cluster/model.js';
+import { signalNumber } from '../node/pod-runtime.js';
 import { UsageError } from './args.js';
 
-export function findPodNamespace(cluster: Cluster, namespace: string, pod: string): string {
+export function findPod(cluster: Cluster, namespace: string, pod: string): Pod {
   const found = cluster.pods.find((p) => p.namespace === namespace && p.name === pod);
   if (found === undefined) {
     const names = cluster.pods.filter((p) => p.namespace === namespace).map((p) => p.name);
     throw new UsageError(`pod ${namespace}/${pod} not found in cluster ${cluster.settings.name}${names.length > 0 ? ` (pods in ${namespace}: ${names.join(', ')})` : ''}`);
   }
-  return podNamespaceName(cluster.settings.name, namespace, pod);
+  return found;
 }
 
-/** Runs argv in the namespace with the terminal attached; resolves to its exit code. */
-export function runInNamespace(netns: string, argv: string[]): Promise<number> {
+/** Runs argv with the terminal attached; resolves to its exit code (128+N when killed by signal N, as a shell says). */
+export function runAttached(argv: readonly string[], env?: Readonly<Record<string, string>>): Promise<number> {
   return new Promise((resolve) => {
-    // `ip netns exec` bind-mounts /etc/netns/<ns>/resolv.conf over /etc/resolv.conf.
-    const child = spawn('ip', ['netns', 'exec', netns, ...argv], { stdio: 'inherit' });
+    const child = spawn(argv[0], argv.slice(1), { stdio: 'inherit', ...(env !== undefined ? { env } : {}) });
     child.on('error', (err) => {
-      process.stderr.write(`podwire exec: ${err.message}\n`);
+      process.stderr.write(`podwire: ${argv[0]}: ${err.message}\n`);
       resolve(127);
     });
-    child.on('exit', (code, signal) => resolve(code ?? (signal !== null ? 128 + (signalNumber(signal) ?? 0) : 1)));
+    child.on('exit', (code, signal) => resolve(code ?? (signal !== null ? 128 + signalNumber(signal) : 1)));
   });
 }
 
-function signalNumber(signal: NodeJS.Signals): number | undefined {
-  const numbers: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15, SIGPIPE: 13 };
-  return numbers[signal];
+/** Runs argv in a network namespace (`ip netns exec` binds /etc/netns/<ns>/resolv.conf over /etc/resolv.conf). */
+export function runInNamespace(netns: string, argv: string[]): Promise<number> {
+  return runAttached(['ip', 'netns', 'exec', netns, ...argv]);
 }

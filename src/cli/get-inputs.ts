@@ -12,6 +12,8 @@ export interface ClusterFacts {
   readonly endpoints: readonly ServicePortEndpoints[];
   /** Ready pods by "namespace/name"; a pod that is absent has not been reported yet. */
   readonly podReady: ReadonlyMap<string, boolean>;
+  /** Restarts and the reason a container is not running, by "namespace/name", where the store knows them. */
+  readonly podContainers?: ReadonlyMap<string, { readonly restarts: number; readonly reason?: string }>;
   readonly readyNodes: ReadonlySet<string>;
   /** ms since the epoch, by "pod/NS/NAME", "service/NS/NAME" or "node/NAME"; default `fallbackTime`. */
   readonly createdAt: ReadonlyMap<string, number>;
@@ -28,12 +30,13 @@ export function getInputs(facts: ClusterFacts): { pods: PodInfo[]; services: Ser
     const ready = facts.podReady.get(key) === true;
     const nodeReady = facts.readyNodes.has(pod.node);
     const node = nodeByName.get(pod.node);
+    const containers = facts.podContainers?.get(key);
     return {
       pod,
-      status: !nodeReady && reported ? 'Unknown' : reported ? 'Running' : 'ContainerCreating',
+      status: !nodeReady && reported ? 'Unknown' : (containers?.reason ?? (reported ? 'Running' : 'ContainerCreating')),
       phase: !nodeReady && reported ? 'Unknown' : reported ? 'Running' : 'Pending',
       readyContainers: ready ? pod.containers.length : 0,
-      restarts: 0,
+      restarts: containers?.restarts ?? 0,
       createdAt: at(`pod/${key}`),
       ...(node !== undefined ? { hostIP: formatIpv4(node.underlay) } : {}),
       ready,

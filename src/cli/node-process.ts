@@ -64,13 +64,28 @@ export async function waitReady(
       out(`  ${ready}/${pods.length} pods ready`);
       lastReady = ready;
     }
-    if (status.nodes.every((n) => !names.has(n.name) || n.state === 'up') && ready === pods.length) return status;
+    const settled = pods.filter((p) => !p.ready && staysNotReady(cluster, p));
+    if (status.nodes.every((n) => !names.has(n.name) || n.state === 'up') && ready + settled.length === pods.length) {
+      for (const p of settled) out(`  ${p.namespace}/${p.name} is not ready and will not be without a change: ${p.reason} (logs in ${paths.logDir})`);
+      return status;
+    }
     if (Date.now() > deadline) {
       const waiting = pods.filter((p) => !p.ready).map((p) => `${p.namespace}/${p.name}`);
       throw new UpError(`not ready after ${READY_TIMEOUT_MS / 1000} s: ${waiting.join(', ')} (logs in ${paths.logDir})`);
     }
     await pause(200, signal);
   }
+}
+
+/**
+ * A pod that no waiting makes ready: a container the kubelet cannot create from its
+ * manifest (runAsNonRoot as root, a missing ConfigMap key), or one that ended and whose
+ * restartPolicy does not start it again.
+ */
+function staysNotReady(cluster: Cluster, pod: ClusterStatus['pods'][number]): boolean {
+  if (pod.reason === 'CreateContainerConfigError') return true;
+  const policy = cluster.pods.find((p) => p.namespace === pod.namespace && p.name === pod.name)?.restartPolicy;
+  return (policy === 'Never' && (pod.reason === 'Completed' || pod.reason === 'Error')) || (policy === 'OnFailure' && pod.reason === 'Completed');
 }
 
 export function throwIfInterrupted(signal: AbortSignal | undefined): void {

@@ -6,6 +6,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, rea
 import type { Cluster } from '../cluster/model.js';
 import { DEFAULT_STATE_ROOT, StatePaths } from '../node/names.js';
 import { checkClusterNameOption } from './args.js';
+import { decodeClusterJson } from '../cluster/cluster-json.js';
 
 export const DEFAULT_CLUSTER = 'podwire';
 
@@ -48,7 +49,7 @@ export function closeFd(fd: number): void {
 
 export function readCluster(paths: StatePaths): Cluster | undefined {
   try {
-    return JSON.parse(readFileSync(paths.clusterFile, 'utf8')) as Cluster;
+    return decodeClusterJson(readFileSync(paths.clusterFile, 'utf8'));
   } catch {
     return undefined;
   }

@@ -9,6 +9,7 @@ import { FileStore } from '../cluster/store.js';
 import type { NodeStatus } from '../node/agent.js';
 import { callControl } from '../node/control.js';
 import type { StatePaths } from '../node/names.js';
+import { containersSummary } from '../node/pod-runtime.js';
 import { nodePid } from './state.js';
 import { table } from './table.js';
 
@@ -27,7 +28,17 @@ export interface ClusterStatus {
     leaseAgeSeconds?: number;
     detail?: NodeStatus;
   }[];
-  pods: { namespace: string; name: string; ip: string; node: string; ready: boolean }[];
+  pods: {
+    namespace: string;
+    name: string;
+    ip: string;
+    node: string;
+    ready: boolean;
+    /** Restarts of all its containers, as kubectl's RESTARTS column counts them. */
+    restarts: number;
+    /** Why a container is not running (CrashLoopBackOff, CreateContainerConfigError, Error, ...), as kubectl's STATUS shows it. */
+    reason?: string;
+  }[];
 }
 
 export async function clusterStatus(name: string, paths: StatePaths, cluster: Cluster, now = Date.now()): Promise<ClusterStatus> {
@@ -57,7 +68,7 @@ export async function clusterStatus(name: string, paths: StatePaths, cluster: Cl
   const pods = cluster.pods.map((pod) => {
     const seen = live.get(pod.node)?.pods.find((p) => p.namespace === pod.namespace && p.name === pod.name);
     const podReady = ready.has(pod.node) && seen?.ready === true;
-    return { namespace: pod.namespace, name: pod.name, ip: formatIpv4(pod.ip), node: pod.node, ready: podReady };
+    return { namespace: pod.namespace, name: pod.name, ip: formatIpv4(pod.ip), node: pod.node, ready: podReady, ...containersSummary(seen?.containers ?? []) };
   });
   return { name, stateDir: paths.dir, nodes, pods };
 }

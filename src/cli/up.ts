@@ -23,6 +23,7 @@ import { makeStateDir, nodePid, writePrivateFile } from './state.js';
 import { type ClusterStatus } from './status.js';
 import { chooseClusterIndex } from './underlay.js';
 import { nodeMetricsPort } from './metrics-port.js';
+import { encodeClusterJson } from '../cluster/cluster-json.js';
 
 export { Interrupted, UpError } from './node-process.js';
 
@@ -99,7 +100,7 @@ export async function upCluster(opts: UpOptions): Promise<{ cluster: Cluster; pa
       const cluster = opts.seed === undefined ? indexed.cluster : { ...indexed.cluster, settings: { ...indexed.cluster.settings, dataplaneSeed: opts.seed } };
       for (const p of passed) opts.out(`cluster ${name}: underlay 127.77.${p.index}.0/24 is held by ${p.holder}; trying the next`);
       makeStateDir(paths);
-      writePrivateFile(paths.clusterFile, JSON.stringify(cluster, null, 1));
+      writePrivateFile(paths.clusterFile, encodeClusterJson(cluster, 1));
       opts.out(`cluster ${name}: ${cluster.nodes.length} nodes, ${cluster.pods.length} pods (state in ${paths.dir})`);
       throwIfInterrupted(opts.signal);
       await createOutside(outsideNamespaceName(name), cluster.settings.externalCIDR, cluster.settings.externalGateway);

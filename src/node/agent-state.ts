@@ -14,6 +14,7 @@ import { leaseAgeSeconds, nodeTransitions, readinessOnReadyNodes, readyNodes, re
 import { FileStore } from '../cluster/store.js';
 import { VXLAN_PORT } from '../packet/vxlan.js';
 import type { Lease } from '../overlay/peers.js';
+import type { PodContainersStatus } from '../store/records.js';
 
 export interface AgentState {
   /** Starts vouching for this node (before its pods exist: bring-up may outlast the grace). */
@@ -30,7 +31,7 @@ export interface AgentState {
   /** Every other node's subnet lease: the overlay's peers. */
   peers(cluster: Cluster, self: Node): Lease[];
   /** This node's pods' readiness, for the others. */
-  publishReadiness(pods: ReadonlyMap<string, boolean>): void;
+  publishReadiness(pods: ReadonlyMap<string, boolean>, containers: ReadonlyMap<string, PodContainersStatus>): void;
   /** Calls `onChange` whenever something above may have changed. Returns stop(). */
   watch(onChange: () => void): () => void;
   /** The nodes whose pods count now (for status). */
@@ -92,6 +93,7 @@ export class FileAgentState implements AgentState {
       .map((n) => ({ node: n.name, subnet: n.podCIDR, vtepMac: n.vtepMac, underlayAddr: n.underlay, underlayPort: VXLAN_PORT }));
   }
 
+  /** The directory store keeps readiness only: `podwire get` asks the nodes for their containers. */
   publishReadiness(pods: ReadonlyMap<string, boolean>): void {
     this.store.publishReadiness(this.nodeName, pods);
   }

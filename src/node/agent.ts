@@ -6,7 +6,8 @@
  */
 import { type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { createWriteStream, promises as fs, readFileSync } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Server } from 'node:net';
 import { formatIpv4, formatMac, parseIpv4 } from '../packet/addr.js';
@@ -43,12 +44,15 @@ import { dnsRelayNamespaceName, podNamespaceName, StatePaths, tapName } from './
 import { outsideNamespaceName, plugUplink } from './outside.js';
 import { Pipeline, type PipelineOptions } from '../datapath/pipeline.js';
 import { seededRandom } from '../cluster/random.js';
-import { chooseWorkload, type Workload } from './workloads/choose.js';
 import { KubeProxySyncs } from '../metrics/kube-proxy.js';
 import { nodeRegistry, type PortMetrics } from '../metrics/node-metrics.js';
 import type { FlowsProcessedSource } from '../metrics/hubble.js';
 import { serveMetrics, type MetricsServer } from './metrics-server.js';
 import { LiveCaptures } from './live-captures.js';
+import { containersSummary, PodRuntime, type ContainerPlan, type ContainerState } from './pod-runtime.js';
+import { planContainer, podFiles, type ExecOverride } from './pod-sandbox.js';
+import { preparePodDirectory, sandboxUnavailable, SANDBOX_BINARY } from '../sandbox/launcher.js';
+import type { ExecArgs, ExecCommand } from './control-protocol.js';
 
 /** The source port of a traced packet when none is given: one from Linux's ephemeral range. */
 const DEFAULT_TRACE_SPORT = 40000;
@@ -95,19 +99,15 @@ export interface AgentOptions {
   metricsPort?: number;
 }
 
-interface RunningContainer {
-  name: string;
-  workload: Workload;
-  process: ChildProcess | undefined;
-  exitCode: number | null;
-}
-
 interface RunningPod {
   pod: Pod;
   netns: string;
   slot: number;
   backend: string;
-  containers: RunningContainer[];
+  /** Its pause and containers; undefined until the pod's network is plumbed. */
+  runtime: PodRuntime | undefined;
+  /** Volumes that could not be made when the pod started, by name. */
+  volumeProblems: ReadonlyMap<string, string>;
   ready: boolean;
   /** Being deleted: out of the endpoints, its processes asked to stop. */
   terminating: boolean;
@@ -134,7 +134,18 @@ export interface PodStatus {
   node: string;
   netns: string;
   ready: boolean;
-  containers: { name: string; running: boolean; exitCode: number | null; builtin?: string }[];
+  /** Whether the pod has its own UTS, IPC, PID and mount namespaces and its containers' users (podwire-sandbox). */
+  sandboxed: boolean;
+  containers: {
+    name: string;
+    running: boolean;
+    state: ContainerState;
+    /** Why it is waiting or terminated, as the kubelet says it (CrashLoopBackOff, Error, ...). */
+    reason?: string;
+    exitCode: number | null;
+    restartCount: number;
+    builtin?: string;
+  }[];
 }
 
 export interface NodeStatus {
@@ -188,6 +199,7 @@ export class NodeAgent {
   private reconciling: Promise<void> = Promise.resolve();
   private nextTapSeq = 0;
   private publishedReadiness = '';
+  private publishedContainers = '';
   private services: LiveServiceTable | undefined;
   private serviceFingerprints = new Map<string, string>();
   endpoints: ServicePortEndpoints[] = [];
@@ -199,6 +211,8 @@ export class NodeAgent {
   readonly kubeProxySyncs = new KubeProxySyncs();
   /** The flow ring's counts for hubble_flows_processed_total, once a ring feeds them. */
   flows: FlowsProcessedSource | undefined;
+  /** podwire-sandbox, or undefined where it is not built: pods then get their network namespace only. */
+  private readonly sandboxBinary = sandboxUnavailable() === undefined ? SANDBOX_BINARY : undefined;
 
   private constructor(
     public cluster: Cluster,
@@ -243,6 +257,8 @@ export class NodeAgent {
 
   private async bringUp(): Promise<void> {
     const { cluster, node } = this;
+    const noSandbox = sandboxUnavailable();
+    if (noSandbox !== undefined) this.log(`pods get their network namespace only, not their own hostname, processes, mounts or users: ${noSandbox}`);
     // The store first: the rest of the bring-up (many pods) may take longer than the grace.
     this.state.begin();
     this.publishedReadiness = JSON.stringify([]);
@@ -283,6 +299,7 @@ export class NodeAgent {
       conntrack: (query, out) => conntrackListing.stream(query, out),
       trace: (args) => this.trace(args),
       capture: (args, out) => liveCaptures.stream(args, out),
+      exec: (args) => this.execCommand(args),
     });
     this.metrics = await serveMetrics(nodeRegistry(this.metricSources()), this.options.metricsPort ?? 0, this.log);
     this.readinessTimer = setInterval(() => void this.checkReadiness(), 250);
@@ -398,37 +415,41 @@ export class NodeAgent {
     this.publishReadiness();
     this.signalContainers(running, 'SIGTERM');
     const deadline = Date.now() + TERMINATION_GRACE_MS;
-    while (Date.now() < deadline && running.containers.some((c) => c.exitCode === null && c.process !== undefined)) {
+    while (Date.now() < deadline && running.runtime?.anyRunning() === true) {
       await new Promise((r) => setTimeout(r, 100));
     }
-    this.signalContainers(running, 'SIGKILL');
+    running.runtime?.end();
     if (running.slot >= 0) this.pipeline.removePod(running.slot);
     await destroyNamespace(running.netns).catch((err: Error) => this.log(`removing ${running.netns}: ${err.message}`));
+    await this.removePodDirectory(pod);
     const at = this.pods.indexOf(running);
     if (at >= 0) this.pods.splice(at, 1);
     this.publishReadiness();
   }
 
+  private async removePodDirectory(pod: Pod): Promise<void> {
+    const dir = this.options.paths.podDir(pod.namespace, pod.name);
+    await fs.rm(dir, { recursive: true, force: true }).catch((err: Error) => this.log(`removing ${dir}: ${err.message}`));
+  }
+
   private signalContainers(running: RunningPod, signal: NodeJS.Signals): void {
-    for (const c of running.containers) {
-      const pid = c.process?.pid;
-      if (pid === undefined || c.exitCode !== null) continue;
-      try {
-        process.kill(-pid, signal); // the container's own process group
-      } catch {
-        // Already gone.
-      }
-    }
+    running.runtime?.beginStopping();
+    running.runtime?.signal(signal);
   }
 
   /** Writes this node's pod readiness to the store when it changed. */
   private publishReadiness(): void {
     const map = new Map(this.pods.map((r) => [`${r.pod.namespace}/${r.pod.name}`, r.ready && !r.terminating]));
-    const text = JSON.stringify([...map]);
-    if (text === this.publishedReadiness) return;
-    this.publishedReadiness = text;
-    this.state.publishReadiness(map);
-    this.applyClusterState();
+    const containers = new Map(this.pods.map((r) => [`${r.pod.namespace}/${r.pod.name}`, containersSummary(r.runtime?.containers ?? [])]));
+    const readiness = JSON.stringify([...map]);
+    const restarts = JSON.stringify([...containers]);
+    if (readiness === this.publishedReadiness && restarts === this.publishedContainers) return;
+    const readinessChanged = readiness !== this.publishedReadiness;
+    this.publishedReadiness = readiness;
+    this.publishedContainers = restarts;
+    this.state.publishReadiness(map, containers);
+    // Restarts alone change no Service, policy or DNS record.
+    if (readinessChanged) this.applyClusterState();
   }
 
   /** The embedded cluster DNS: answers pods in the dataplane, tools on a loopback port. */
@@ -500,7 +521,7 @@ export class NodeAgent {
     const netns = podNamespaceName(cluster.settings.name, pod.namespace, pod.name);
     await destroyNamespace(netns); // a leftover of a crashed run must not block this one
     await createNamespace(netns);
-    const running: RunningPod = { pod, netns, slot: -1, backend: '', containers: [], ready: false, terminating: false, portsSeenAt: 0 };
+    const running: RunningPod = { pod, netns, slot: -1, backend: '', runtime: undefined, volumeProblems: new Map(), ready: false, terminating: false, portsSeenAt: 0 };
     this.pods.push(running);
     // Offload: the pod's kernel hands over TSO super-frames and partial checksums, which
     // cross podwire whole (one pipeline pass per 64 KiB instead of per 1450 bytes).
@@ -521,55 +542,69 @@ export class NodeAgent {
       throw err;
     }
     running.slot = this.pipeline.addPod(`${pod.namespace}/${pod.name}`, pod.ip, pod.mac, tap);
-    await writeResolvConf(
-      netns,
-      renderResolvConf(pod, { dnsIP: cluster.settings.dnsIP, clusterDomain: cluster.settings.clusterDomain }, this.options.hostResolvConf ?? readHostResolvConf()),
-    );
+    const resolvConf = renderResolvConf(pod, { dnsIP: cluster.settings.dnsIP, clusterDomain: cluster.settings.clusterDomain }, this.options.hostResolvConf ?? readHostResolvConf());
+    // For `ip netns exec` (what tools outside podwire use); the sandbox binds the pod's own copy.
+    await writeResolvConf(netns, resolvConf);
     await fs.mkdir(this.options.paths.logDir, { recursive: true });
-    for (const container of pod.containers) running.containers.push(this.startContainer(running, container));
+    const podDir = this.options.paths.podDir(pod.namespace, pod.name);
+    const files = podFiles(pod, cluster, resolvConf);
+    await preparePodDirectory(podDir, files.files);
+    running.volumeProblems = files.volumeProblems;
+    const runtime = new PodRuntime(pod, {
+      netnsPath: `/run/netns/${netns}`,
+      hostname: files.files.hostname,
+      sandboxBinary: this.sandboxBinary,
+      plan: (container, initPid) => this.planContainer(running, container, initPid),
+      logPath: (container) => this.options.paths.containerLog(pod.namespace, pod.name, container),
+      log: this.log,
+    });
+    running.runtime = runtime;
+    await runtime.start();
   }
 
-  private startContainer(running: RunningPod, container: Container): RunningContainer {
+  /** What a container of a pod on this node runs, in what environment and as whom (also for `podwire exec`). */
+  private planContainer(running: RunningPod, container: Container, initPid: number, override?: ExecOverride): ContainerPlan {
     const { pod } = running;
-    const workload = chooseWorkload(container);
-    const entry: RunningContainer = { name: container.name, workload, process: undefined, exitCode: null };
-    const logPath = this.options.paths.containerLog(pod.namespace, pod.name, container.name);
-    const log = createWriteStream(logPath, { flags: 'a', mode: 0o600 });
-    const env: Record<string, string> = {
-      PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-      HOSTNAME: pod.hostname ?? pod.name,
-      POD_NAME: pod.name,
-      POD_NAMESPACE: pod.namespace,
-      POD_IP: formatIpv4(pod.ip),
-      NODE_NAME: this.node.name,
-    };
-    for (const e of container.env) env[e.name] = e.value;
-    const child = spawnInNamespace(running.netns, workload.argv, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    child.stdout?.pipe(log);
-    child.stderr?.pipe(log);
-    child.on('error', (err) => {
-      entry.exitCode = -1;
-      log.write(`podwire: could not start ${workload.argv.join(' ')}: ${err.message}\n`);
+    return planContainer({
+      pod,
+      container,
+      cluster: this.cluster,
+      node: this.node,
+      netns: running.netns,
+      volumeProblems: running.volumeProblems,
+      sandbox:
+        this.sandboxBinary === undefined
+          ? undefined
+          : { binary: this.sandboxBinary, initPid, podDir: this.options.paths.podDir(pod.namespace, pod.name), hide: [dirname(this.options.paths.dir)] },
+      ...(override !== undefined ? { override } : {}),
     });
-    child.on('exit', (code, signal) => {
-      entry.exitCode = code ?? (signal !== null ? 128 : -1);
-      if (!this.stopping) this.log(`${pod.namespace}/${pod.name}/${container.name} exited (${signal ?? code})`);
-    });
-    entry.process = child;
-    return entry;
+  }
+
+  /** The command line that runs `argv` inside a running pod as `podwire exec` does. */
+  execCommand(args: ExecArgs): ExecCommand {
+    const running = this.pods.find((r) => r.pod.namespace === args.namespace && r.pod.name === args.pod);
+    if (running === undefined || running.runtime === undefined) throw new Error(`pod ${args.namespace}/${args.pod} is not running on ${this.node.name}`);
+    const containers = running.pod.containers;
+    const container = args.container === undefined ? containers[0] : containers.find((c) => c.name === args.container);
+    if (container === undefined) throw new Error(`container ${args.container} is not in pod ${args.namespace}/${args.pod} (containers: ${containers.map((c) => c.name).join(', ')})`);
+    if (running.runtime.sandboxed && running.runtime.initPid === 0) throw new Error(`pod ${args.namespace}/${args.pod} has no running sandbox yet`);
+    const plan = this.planContainer(running, container, running.runtime.initPid, { argv: args.argv, ...(args.user !== undefined ? { user: args.user } : {}) });
+    if ('problem' in plan) throw new Error(plan.problem);
+    return { argv: [...plan.argv], env: { ...plan.env } };
   }
 
   private async checkReadiness(): Promise<void> {
     for (const running of this.pods) {
       if (running.slot < 0) continue;
-      const alive = running.containers.every((c) => c.process !== undefined && c.exitCode === null);
-      const wanted = running.containers.flatMap((c) => c.workload.readyPorts);
+      const runtime = running.runtime;
+      if (runtime === undefined) continue;
+      const alive = runtime.containers.every((c) => c.running);
+      const wanted = runtime.containers.flatMap((c) => c.workload?.readyPorts ?? []);
       let listening = true;
       const recent = running.ready && performance.now() - running.portsSeenAt < READY_PORTS_RECHECK_MS;
       if (alive && wanted.length > 0 && !recent) {
         try {
-          const pids = running.containers.flatMap((c) => (c.process?.pid === undefined ? [] : [c.process.pid]));
-          const open = await listeningTcpPorts(running.netns, pids);
+          const open = await listeningTcpPorts(running.netns, runtime.pids());
           listening = wanted.every((p) => open.has(p));
           if (listening) running.portsSeenAt = performance.now();
         } catch {
@@ -598,11 +633,15 @@ export class NodeAgent {
         node: this.node.name,
         netns: r.netns,
         ready: r.ready,
-        containers: r.containers.map((c) => ({
+        sandboxed: r.runtime?.sandboxed ?? false,
+        containers: (r.runtime?.containers ?? []).map((c) => ({
           name: c.name,
-          running: c.exitCode === null && c.process !== undefined,
+          running: c.running,
+          state: c.state,
+          ...(c.reason !== undefined ? { reason: c.reason } : {}),
           exitCode: c.exitCode,
-          ...(c.workload.builtin !== undefined ? { builtin: c.workload.builtin } : {}),
+          restartCount: c.restartCount,
+          ...(c.workload?.builtin !== undefined ? { builtin: c.workload.builtin } : {}),
         })),
       })),
       counters,
@@ -680,8 +719,10 @@ export class NodeAgent {
     await this.state.end();
     for (const running of this.pods) this.signalContainers(running, 'SIGTERM');
     for (const running of this.pods) {
+      running.runtime?.end();
       if (running.slot >= 0) this.pipeline.removePod(running.slot);
       await destroyNamespace(running.netns).catch((err: Error) => this.log(`removing ${running.netns}: ${err.message}`));
+      await this.removePodDirectory(running.pod);
     }
     if (this.dnsRelay !== undefined) {
       const pid = this.dnsRelay.process.pid;

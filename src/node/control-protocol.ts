@@ -59,12 +59,25 @@ export type CaptureChunk = { readonly data: string; readonly records: number; re
 /** Sent when the node ends the capture itself (the pod went away, the node stops). */
 export type CaptureEnded = { readonly records: number; readonly dropped: number; readonly reason: string };
 
+/** `podwire exec`: what to run in which container of a pod, and as whom (default the container's user). */
+export type ExecArgs = {
+  readonly namespace: string;
+  readonly pod: string;
+  readonly container?: string;
+  readonly user?: { readonly uid: number; readonly gid?: number };
+  readonly argv: readonly string[];
+};
+
+/** The command line the CLI runs (it enters the pod's namespaces itself) and its environment. */
+export type ExecCommand = { readonly argv: readonly string[]; readonly env: Readonly<Record<string, string>> };
+
 export type NodeOps = {
   status: { args: NoArgs; result: NodeStatus; chunk: never };
   rules: { args: RulesArgs; result: string | RuleSetJson; chunk: never };
   conntrack: { args: ConntrackQuery; result: ConntrackListed; chunk: ConntrackChunk };
   trace: { args: TraceArgs; result: TraceResult; chunk: never };
   capture: { args: CaptureArgs; result: CaptureEnded; chunk: CaptureChunk };
+  exec: { args: ExecArgs; result: ExecCommand; chunk: never };
 };
 
 /** Where a streaming op's handler sends its chunks; `send` resolves once the connection can take more. */
@@ -166,4 +179,28 @@ export const NODE_OP_ARGS: ArgsValidators<NodeOps> = {
       proto: oneOf('trace', 'proto', a.proto, ['tcp', 'udp'] as const),
     };
   },
+  exec: (raw) => {
+    const a = argsObject('exec', raw, ['namespace', 'pod', 'container', 'user', 'argv']);
+    if (!Array.isArray(a.argv) || a.argv.length === 0 || a.argv.length > MAX_EXEC_ARGS) throw new ControlArgsError(`exec: argv must be a list of 1 to ${MAX_EXEC_ARGS} strings`);
+    const argv = a.argv.map((arg, i) => {
+      if (typeof arg !== 'string' || arg.length > MAX_EXEC_ARG_LENGTH || arg.includes('\0')) throw new ControlArgsError(`exec: argv[${i}] must be a string of at most ${MAX_EXEC_ARG_LENGTH} characters without NUL`);
+      return arg;
+    });
+    let user: ExecArgs['user'];
+    if (a.user !== undefined) {
+      const u = argsObject('exec user', a.user, ['uid', 'gid']);
+      const gid = optionalInteger('exec', 'user.gid', u.gid, 0, 0x7fffffff);
+      user = { uid: integer('exec', 'user.uid', u.uid, 0, 0x7fffffff), ...(gid !== undefined ? { gid } : {}) };
+    }
+    return {
+      namespace: text('exec', 'namespace', a.namespace, 253),
+      pod: text('exec', 'pod', a.pod, 253),
+      ...(a.container !== undefined ? { container: text('exec', 'container', a.container, 63) } : {}),
+      ...(user !== undefined ? { user } : {}),
+      argv,
+    };
+  },
 };
+
+const MAX_EXEC_ARGS = 4096;
+const MAX_EXEC_ARG_LENGTH = 128 * 1024;

@@ -15,7 +15,7 @@ import type { Lease } from '../overlay/peers.js';
 import { Controller } from '../controller/controller.js';
 import { parseSubnetKey } from '../controller/subnets.js';
 import type { EtcdClusterStore } from '../store/cluster-store.js';
-import { joinEndpoints } from '../store/records.js';
+import { joinEndpoints, type PodContainersStatus } from '../store/records.js';
 import type { ViewChange } from '../store/view.js';
 import type { AgentState } from './agent-state.js';
 import type { Membership } from './membership.js';
@@ -112,8 +112,8 @@ export class EtcdAgentState implements AgentState {
     return leases;
   }
 
-  publishReadiness(pods: ReadonlyMap<string, boolean>): void {
-    this.membership.publishPods(pods);
+  publishReadiness(pods: ReadonlyMap<string, boolean>, containers: ReadonlyMap<string, PodContainersStatus>): void {
+    this.membership.publishPods(pods, containers);
   }
 
   watch(onChange: () => void): () => void {

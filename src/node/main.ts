@@ -17,10 +17,10 @@
 import './jit.js'; // first: V8 flags for the forwarding path
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { Cluster } from '../cluster/model.js';
 import { parseIpv4 } from '../packet/addr.js';
 import { NodeAgent } from './agent.js';
 import { StatePaths } from './names.js';
+import { decodeClusterJson } from '../cluster/cluster-json.js';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -94,7 +94,7 @@ async function main(): Promise<void> {
       stop = () => joined.stop();
       writeFileSync(paths.nodePid(nodeName), `${process.pid}\n`, { mode: 0o600 });
     } else {
-      const cluster = JSON.parse(readFileSync(paths.clusterFile, 'utf8')) as Cluster;
+      const cluster = decodeClusterJson(readFileSync(paths.clusterFile, 'utf8'));
       const started = await NodeAgent.start(cluster, nodeName, { paths, ...(values.pcap !== undefined ? { pcapDir: values.pcap } : {}), ...(metricsPort !== undefined ? { metricsPort } : {}), log });
       agent = started;
       stop = () => started.stop();

@@ -16,7 +16,7 @@ import { chooseSubnet, parseSubnetKey, subnetKey } from '../controller/subnets.j
 import { encodeRecord } from '../store/codec.js';
 import type { EtcdClusterStore } from '../store/cluster-store.js';
 import type { EtcdLease } from '../store/etcd.js';
-import type { Heartbeat, NodeRegistration, PodStatusRecord, SubnetLease } from '../store/records.js';
+import type { Heartbeat, NodeRegistration, PodContainersStatus, PodStatusRecord, SubnetLease } from '../store/records.js';
 
 export interface MembershipOptions {
   readonly node: string;
@@ -37,6 +37,7 @@ export class Membership {
   private registration: NodeRegistration | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private publishedPods: Record<string, boolean> = {};
+  private publishedContainers: Record<string, PodContainersStatus> = {};
   private podsDirty = false;
   private stopped = false;
   private reacquiring = false;
@@ -123,7 +124,7 @@ export class Membership {
   }
 
   private podStatusRecord(): PodStatusRecord {
-    return { node: this.options.node, pods: this.publishedPods };
+    return { node: this.options.node, pods: this.publishedPods, containers: this.publishedContainers };
   }
 
   /** The heartbeat, and the pods' status when it changed since it was last written. */
@@ -139,8 +140,9 @@ export class Membership {
   }
 
   /** This node's pods' readiness; written now, and again with the next renewal if the store is away. */
-  publishPods(pods: ReadonlyMap<string, boolean>): void {
+  publishPods(pods: ReadonlyMap<string, boolean>, containers: ReadonlyMap<string, PodContainersStatus>): void {
     this.publishedPods = Object.fromEntries(pods);
+    this.publishedContainers = Object.fromEntries(containers);
     this.podsDirty = true;
     void this.flushPods().catch(() => undefined);
   }

@@ -75,6 +75,10 @@ export class StatePaths {
   nodeLog(node: string): string {
     return join(this.logDir, `${node}.log`);
   }
+  /** A pod's sandbox files (src/sandbox/launcher.ts); pods cannot see the state directory. */
+  podDir(podNamespace: string, pod: string): string {
+    return join(this.dir, 'pods', `${podNamespace}_${pod}`);
+  }
   containerLog(podNamespace: string, pod: string, container: string): string {
     return join(this.logDir, `${podNamespace}_${pod}_${container}.log`);
   }

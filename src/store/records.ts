@@ -43,6 +43,14 @@ export interface Heartbeat {
 export interface PodStatusRecord {
   readonly node: string;
   readonly pods: Readonly<Record<string, boolean>>;
+  /** By pod: its containers' restarts and why one is not running (absent in records of older agents). */
+  readonly containers?: Readonly<Record<string, PodContainersStatus>>;
+}
+
+/** What kubectl's RESTARTS and STATUS columns show of a pod's containers. */
+export interface PodContainersStatus {
+  readonly restarts: number;
+  readonly reason?: string;
 }
 
 /** nodestatus/<node>: the controller's judgement. */

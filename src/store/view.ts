@@ -31,6 +31,7 @@ import {
   type Heartbeat,
   type NodeCondition,
   type NodeRegistration,
+  type PodContainersStatus,
   type PodStatusRecord,
   type SubnetLease,
 } from './records.js';
@@ -306,6 +307,16 @@ export class ClusterView {
       if (reported !== undefined) readiness.set(key, reported === true && readyNodes.has(pod.node));
     }
     return readiness;
+  }
+
+  /** Each bound pod's containers (restarts, why one is not running) as its node reported them. */
+  podContainers(): Map<string, PodContainersStatus> {
+    const out = new Map<string, PodContainersStatus>();
+    for (const [key, pod] of this.pods) {
+      const reported = this.podStatus.get(pod.node)?.containers?.[key];
+      if (reported !== undefined) out.set(key, reported);
+    }
+    return out;
   }
 
   /** The registered nodes as the model's nodes, in subnet order. */

@@ -105,3 +105,8 @@ test('the metrics registry reads the dataplane and is read by the node: no agent
   const fromDns = sourcesUnder('src/dns').flatMap((file) => importsOf(file).filter((target) => target.startsWith('src/metrics/') && target !== 'src/metrics/histogram.js').map((target) => `${file} imports ${target}`));
   t.deepEqual(fromDns, [], 'dns takes the histogram alone from metrics');
 });
+
+test('the sandbox launcher imports nothing of ours: the node agent and the CLI drive it', (t) => {
+  const found = sourcesUnder('src/sandbox').flatMap((file) => importsOf(file).filter((target) => !target.startsWith('src/sandbox/')).map((target) => `${file} imports ${target}`));
+  t.deepEqual(found, []);
+});

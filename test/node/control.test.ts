@@ -338,7 +338,7 @@ test('the node checks every op\'s args at its edge: a bad request is an error an
     handled++;
     throw new Error('a handler ran');
   };
-  const handlers: ControlHandlers<NodeOps> = { status: unreachable, rules: unreachable, conntrack: unreachable, trace: unreachable, capture: unreachable };
+  const handlers: ControlHandlers<NodeOps> = { status: unreachable, rules: unreachable, conntrack: unreachable, trace: unreachable, capture: unreachable, exec: unreachable };
   const server = await serveControl(path, NODE_OP_ARGS, handlers);
   const bad: [string, unknown, RegExp][] = [
     ['status', { verbose: true }, /status: unknown argument "verbose"/],
@@ -365,6 +365,14 @@ test('the node checks every op\'s args at its edge: a bad request is an error an
     ['capture', { filter: 7 }, /capture: filter must be a string/],
     ['capture', { snaplen: 0 }, /capture: snaplen must be an integer from 1 to 262144, got 0/],
     ['capture', { write: '-' }, /capture: unknown argument "write"/],
+    ['exec', { namespace: 'default', pod: 'c', argv: [] }, /exec: argv must be a list of 1 to 4096 strings/],
+    ['exec', { namespace: 'default', pod: 'c', argv: 'sh' }, /exec: argv must be a list/],
+    ['exec', { namespace: 'default', pod: 'c', argv: ['sh', 7] }, /exec: argv\[1\] must be a string/],
+    ['exec', { namespace: 'default', pod: 'c', argv: ['a\0b'] }, /exec: argv\[0\] must be a string of at most 131072 characters without NUL/],
+    ['exec', { namespace: 'default', pod: 'c', argv: ['id'], user: { uid: -1 } }, /exec: user.uid must be an integer from 0 to 2147483647/],
+    ['exec', { namespace: 'default', pod: 'c', argv: ['id'], user: { name: 'root' } }, /exec user: unknown argument "name"/],
+    ['exec', { pod: 'c', argv: ['id'] }, /exec: namespace must be a string/],
+    ['exec', { namespace: 'default', pod: 'c', container: '', argv: ['id'] }, /exec: container must be a string of 1 to 63/],
   ];
   try {
     const c = await raw(path);

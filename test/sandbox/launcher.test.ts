@@ -112,6 +112,16 @@ serial('volumes at their paths: read-only ones refuse writes, an emptyDir is sha
   t.is(run(base(), 'cat /tmp/t').stdout, 'tmp\n', "/tmp is the pod's, seen by its next container");
 });
 
+serial("a mount path through a symlink is resolved inside the container, never on the host", (t) => {
+  // /var/run is a symlink to /run: the volume lands in the container's /run, and nothing is made on the host.
+  t.false(existsSync('/run/pw-sandbox-probe'));
+  const spec = { ...base(), mounts: [{ source: join(podDir, 'volumes', 'data'), target: '/var/run/pw-sandbox-probe/data', readOnly: true }] };
+  const r = run(spec, 'cat /run/pw-sandbox-probe/data/key');
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout, 'value');
+  t.false(existsSync('/run/pw-sandbox-probe'), 'no directory appeared on the host');
+});
+
 serial('the user, groups, capabilities, no_new_privs and a read-only root', (t) => {
   const spec = { ...base(), uid: 1000, gid: 2000, supplementalGroups: [3000], capabilities: [], noNewPrivileges: true, readOnlyRootFilesystem: true };
   const r = run(spec, 'id -u; id -g; id -G; grep -E "^(CapBnd|CapEff|NoNewPrivs)" /proc/self/status; touch /x 2>/dev/null || echo ro-root; touch /tmp/ok && echo tmp-ok');

@@ -41,7 +41,8 @@ export async function getCommand(argv: string[]): Promise<number> {
     const status = await clusterStatus(name, paths, cluster, now);
     const podReady = new Map(status.pods.map((p) => [`${p.namespace}/${p.name}`, p.ready]));
     const started = statSync(paths.clusterFile).mtimeMs;
-    facts = { cluster, endpoints: computeEndpoints(cluster, podReady), podReady, readyNodes: new Set(status.nodes.filter((n) => n.ready).map((n) => n.name)), createdAt: new Map(), fallbackTime: started };
+    const podContainers = new Map(status.pods.map((p) => [`${p.namespace}/${p.name}`, { restarts: p.restarts, ...(p.reason !== undefined ? { reason: p.reason } : {}) }]));
+    facts = { cluster, endpoints: computeEndpoints(cluster, podReady), podReady, podContainers, readyNodes: new Set(status.nodes.filter((n) => n.ready).map((n) => n.name)), createdAt: new Map(), fallbackTime: started };
   }
   const result = formatGet({ kind, ...(namespace !== undefined ? { namespace } : {}), output, now, ...getInputs(facts) });
   process.stdout.write(result.stdout);

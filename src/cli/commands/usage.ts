@@ -8,8 +8,8 @@ export const USAGE = `usage: podwire COMMAND [options]
          node i serves Prometheus /metrics on 127.0.0.1:N+i (default: any free port)
   down   [--name NAME]                    remove everything the cluster created
   status [--name NAME] [--json]           nodes (with their /metrics address) and pods
-  exec   [--name NAME] [-n NAMESPACE] POD -- CMD...
-                                          run CMD in the pod's network namespace
+  exec   [--name NAME] [-n NAMESPACE] [-c CONTAINER] [--user UID[:GID]] POD -- CMD...
+                                          run CMD in the pod, as the container's user
   outside [--name NAME] -- CMD...         run CMD in the outside world (the ext namespace:
                                           NodePort and LoadBalancer clients, egress targets)
   rules  [--name NAME] NODE [--format iptables|json]

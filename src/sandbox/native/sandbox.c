@@ -35,6 +35,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <linux/capability.h>
+#include <linux/mount.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -233,26 +234,6 @@ static void make_dirs(const char *path, mode_t mode) {
   errno = 0;
 }
 
-/* A mount point of the source's kind: a directory for a directory, an empty file for a file. */
-static void make_mount_point(const char *source, const char *target) {
-  struct stat st;
-  if (stat(source, &st) != 0) die("stat %s", source);
-  if (S_ISDIR(st.st_mode)) {
-    make_dirs(target, 0755);
-    return;
-  }
-  char *slash = strrchr(target, '/');
-  if (slash != NULL && slash != target) {
-    *slash = '\0';
-    make_dirs(target, 0755);
-    *slash = '/';
-  }
-  int fd = open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0 && errno != EISDIR) die("create %s", target);
-  if (fd >= 0) close(fd);
-  errno = 0;
-}
-
 static int is_under(const char *path, const char *dir) {
   size_t n = strlen(dir);
   if (n == 1 && dir[0] == '/') return 1;
@@ -386,6 +367,65 @@ static void join_pod_namespaces(long pid) {
   }
 }
 
+/* A place the sandbox makes itself must be a real directory in the new root: a symlink there
+   (from the host's root, seen through the overlay) would point the mount back at the host. */
+static void require_directory(const char *path) {
+  struct stat st;
+  if (lstat(path, &st) != 0) die("%s", path);
+  if (!S_ISDIR(st.st_mode)) {
+    errno = 0;
+    die("%s is not a directory (a symlink?): the sandbox mounts its own there", path);
+  }
+}
+
+/* A bind source taken from the host before the root changes, attached after it. */
+struct pending_mount {
+  int tree; /* open_tree(OPEN_TREE_CLONE) of the source: a detached copy of its mount */
+  int is_dir;
+  int read_only;
+  const char *target; /* inside the container, resolved there */
+};
+
+static int clone_tree(const char *source, int *is_dir) {
+  struct stat st;
+  if (stat(source, &st) != 0) die("%s", source);
+  *is_dir = S_ISDIR(st.st_mode);
+  int fd = (int)syscall(SYS_open_tree, AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+  if (fd < 0) die("open_tree %s", source);
+  return fd;
+}
+
+/*
+ * Attaches a source at a path of the container, after pivot_root: the path is resolved in
+ * the container's own root (its symlinks point inside it, never at the host), and what it
+ * needs is made in the overlay. /etc files that are symlinks (resolv.conf often is) are
+ * replaced by a file of the container's own, as a runtime's bind over them is.
+ */
+static void attach(const struct pending_mount *m, int replace_symlink) {
+  struct stat st;
+  if (replace_symlink && lstat(m->target, &st) == 0 && S_ISLNK(st.st_mode) && unlink(m->target) != 0) die("unlink %s", m->target);
+  errno = 0;
+  if (m->is_dir) {
+    make_dirs(m->target, 0755);
+  } else {
+    char *copy = strdup(m->target);
+    if (copy == NULL) die("out of memory");
+    char *slash = strrchr(copy, '/');
+    if (slash != NULL && slash != copy) {
+      *slash = '\0';
+      make_dirs(copy, 0755);
+    }
+    free(copy);
+    int fd = open(m->target, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 && errno != EISDIR) die("create %s", m->target);
+    if (fd >= 0) close(fd);
+    errno = 0;
+  }
+  if (syscall(SYS_move_mount, m->tree, "", AT_FDCWD, m->target, MOVE_MOUNT_F_EMPTY_PATH) != 0) die("mount on %s", m->target);
+  close(m->tree);
+  if (m->read_only) mount_or_die(NULL, m->target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL);
+}
+
 /* Builds the container's root at DIR/scratch/root and makes it the root. */
 static void make_root(const struct run_options *o) {
   if (unshare(CLONE_NEWNS) != 0) die("make the container's mount namespace");
@@ -405,34 +445,31 @@ static void make_root(const struct run_options *o) {
 
   bind_host_mounts(root, scratch, o->hidden, o->hidden_count);
 
+  /* The sandbox's own places, at real directories of the new root. */
+  char *dev = join(root, "/dev"), *sys = join(root, "/sys"), *run = join(root, "/run"), *tmp = join(root, "/tmp");
+  require_directory(dev);
+  require_directory(sys);
+  require_directory(run);
+  require_directory(tmp);
   make_dev(root, o->pod_dir);
-  char *sys = join(root, "/sys");
   mount_or_die("sysfs", sys, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-  char *run = join(root, "/run");
   mount_or_die("tmpfs", run, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=65536k");
-  char *tmp = join(root, "/tmp"), *pod_tmp = join(o->pod_dir, "tmp");
+  char *pod_tmp = join(o->pod_dir, "tmp");
   bind_mount(pod_tmp, tmp, 0);
 
+  /* The pod's files and volumes: taken now, while their host paths are reachable. */
   static const char *const etc_files[] = {"hosts", "resolv.conf", "hostname"};
-  for (size_t i = 0; i < sizeof etc_files / sizeof etc_files[0]; i++) {
+  enum { ETC_FILES = sizeof etc_files / sizeof etc_files[0] };
+  struct pending_mount pending[ETC_FILES + MAX_LIST];
+  int count = 0;
+  for (size_t i = 0; i < ETC_FILES; i++) {
     char *source = join(o->pod_dir, etc_files[i]);
-    char *target_rel = join("/etc", etc_files[i]);
-    char *target = join(root, target_rel);
-    make_mount_point(source, target);
-    bind_mount(source, target, 0);
+    pending[count].tree = clone_tree(source, &pending[count].is_dir);
+    pending[count].read_only = 0;
+    pending[count].target = join("/etc", etc_files[i]);
+    count++;
     free(source);
-    free(target_rel);
-    free(target);
   }
-
-  for (int i = 0; i < o->hidden_count; i++) {
-    char *target = join(root, o->hidden[i]);
-    struct stat st;
-    if (stat(target, &st) == 0 && S_ISDIR(st.st_mode)) mount_or_die("tmpfs", target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=4k");
-    free(target);
-    errno = 0;
-  }
-
   for (int i = 0; i < o->mount_count; i++) {
     /* SRC:DST:MODE, split at the last two colons (paths may hold colons). */
     char *spec = strdup(o->mounts[i]);
@@ -444,14 +481,11 @@ static void make_root(const struct run_options *o) {
     if (dst == NULL || (strcmp(mode, "ro") != 0 && strcmp(mode, "rw") != 0)) usage("--mount SRC:DST:ro|rw");
     *dst++ = '\0';
     if (dst[0] != '/') usage("--mount: DST must be absolute");
-    char *target = join(root, dst);
-    make_mount_point(spec, target);
-    bind_mount(spec, target, strcmp(mode, "ro") == 0);
-    free(target);
-    free(spec);
+    pending[count].tree = clone_tree(spec, &pending[count].is_dir);
+    pending[count].read_only = strcmp(mode, "ro") == 0;
+    pending[count].target = dst; /* points into spec, kept until exec */
+    count++;
   }
-
-  if (o->read_only_root) mount_or_die(NULL, root, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL);
 
   /* pivot_root(".", "."): the old root is stacked under the new one, then detached, so no
      path leads back to the host's filesystem. */
@@ -459,10 +493,20 @@ static void make_root(const struct run_options *o) {
   if (syscall(SYS_pivot_root, ".", ".") != 0) die("pivot_root");
   if (umount2(".", MNT_DETACH) != 0) die("detach the host's root");
   if (chdir("/") != 0) die("chdir /");
+
+  for (int i = 0; i < count; i++) attach(&pending[i], i < ETC_FILES);
+  for (int i = 0; i < o->hidden_count; i++) {
+    struct stat st;
+    if (lstat(o->hidden[i], &st) == 0 && S_ISDIR(st.st_mode)) mount_or_die("tmpfs", o->hidden[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=4k");
+    errno = 0;
+  }
+  if (o->read_only_root) mount_or_die(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL);
+
   free(scratch);
   free(upper);
   free(work);
   free(root);
+  free(dev);
   free(sys);
   free(run);
   free(tmp);
