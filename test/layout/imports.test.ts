@@ -110,3 +110,10 @@ test('the sandbox launcher imports nothing of ours: the node agent and the CLI d
   const found = sourcesUnder('src/sandbox').flatMap((file) => importsOf(file).filter((target) => !target.startsWith('src/sandbox/')).map((target) => `${file} imports ${target}`));
   t.deepEqual(found, []);
 });
+
+test("the kubelet's semantics (src/pod) are pure: they read the cluster model and packet's addresses, and do no I/O", (t) => {
+  const found = sourcesUnder('src/pod').flatMap((file) => importsOf(file).filter((target) => !/^src\/(pod|packet|cluster)\//.test(target)).map((target) => `${file} imports ${target}`));
+  t.deepEqual(found, []);
+  const io = sourcesUnder('src/pod').flatMap((file) => [...readFileSync(join(ROOT, file), 'utf8').matchAll(/from\s+'(node:[^']+)'/g)].map((m) => `${file} imports ${m[1]}`));
+  t.deepEqual(io, []);
+});
