@@ -183,3 +183,28 @@ test('a changed Cluster document is refused; the same one is accepted', (t) => {
   if (!r.ok) t.deepEqual(r.errors, ['cluster t exists with another Cluster document: its network settings cannot change while it runs (podwire down --name t first)']);
   t.false(store.objects.has(keys.object('Pod', 'default', 'b')));
 });
+
+test('ConfigMaps and Secrets are applied as kubectl applies them, under their own keys', (t) => {
+  const store = new Store();
+  const settings = yaml`
+    apiVersion: v1
+    kind: ConfigMap
+    metadata: {name: settings}
+    data: {level: debug}
+  `;
+  const creds = yaml`
+    apiVersion: v1
+    kind: Secret
+    metadata: {name: creds}
+    stringData: {password: hunter2}
+  `;
+  const first = ok(t, store.apply(`${settings}---\n${creds}`));
+  t.deepEqual(first.lines, ['configmap/settings created', 'secret/creds created']);
+  t.deepEqual(first.puts.map((p) => p.key), [keys.object('ConfigMap', 'default', 'settings'), keys.object('Secret', 'default', 'creds')]);
+  t.deepEqual(ok(t, store.apply(`${settings}---\n${creds}`)).lines, ['configmap/settings unchanged', 'secret/creds unchanged']);
+  t.deepEqual(ok(t, store.apply(settings.replace('debug', 'info'))).lines, ['configmap/settings configured']);
+
+  const bad = store.apply(creds.replace('stringData: {password: hunter2}', 'data: {password: "hunter2!"}'));
+  t.false(bad.ok);
+  t.deepEqual(bad.ok ? [] : bad.errors, ['in.yaml: document 1 (Secret creds), line 4: data.password: must be base64 (as `base64 -w0` writes it): it is decoded into the bytes the key holds']);
+});
