@@ -141,18 +141,18 @@ function get(w: World, kind: GetInput['kind'], output: GetInput['output'], names
 test('pods: the table, and -o wide -A with NAMESPACE first and IP <none> while the sandbox is made', (t) => {
   const w = world();
   t.deepEqual(get(w, 'pods', 'table'), { stdout: `NAME                   READY   STATUS    RESTARTS   AGE
-web-6bf85787ff-grcn2   1/1     Running   0          3m5s
-web-6bf85787ff-khcpt   0/1     Running   0          3m5s
-web-6bf85787ff-kvzp9   1/1     Running   2          3m5s
-web-6bf85787ff-qrfnj   1/1     Running   0          3m5s
-web-6bf85787ff-vbs99   1/1     Running   0          3m5s
+web-77c776998d-grcn2   1/1     Running   0          3m5s
+web-77c776998d-khcpt   0/1     Running   0          3m5s
+web-77c776998d-kvzp9   1/1     Running   2          3m5s
+web-77c776998d-qrfnj   1/1     Running   0          3m5s
+web-77c776998d-vbs99   1/1     Running   0          3m5s
 ` });
   t.deepEqual(get(w, 'pods', 'wide', '-A'), { stdout: `NAMESPACE   NAME                   READY   STATUS              RESTARTS   AGE    IP           NODE     NOMINATED NODE   READINESS GATES
-default     web-6bf85787ff-grcn2   1/1     Running             0          3m5s   10.244.2.3   node-2   <none>           <none>
-default     web-6bf85787ff-khcpt   0/1     Running             0          3m5s   10.244.1.4   node-1   <none>           <none>
-default     web-6bf85787ff-kvzp9   1/1     Running             2          3m5s   10.244.2.2   node-2   <none>           <none>
-default     web-6bf85787ff-qrfnj   1/1     Running             0          3m5s   10.244.1.3   node-1   <none>           <none>
-default     web-6bf85787ff-vbs99   1/1     Running             0          3m5s   10.244.1.2   node-1   <none>           <none>
+default     web-77c776998d-grcn2   1/1     Running             0          3m5s   10.244.2.3   node-2   <none>           <none>
+default     web-77c776998d-khcpt   0/1     Running             0          3m5s   10.244.1.4   node-1   <none>           <none>
+default     web-77c776998d-kvzp9   1/1     Running             2          3m5s   10.244.2.2   node-2   <none>           <none>
+default     web-77c776998d-qrfnj   1/1     Running             0          3m5s   10.244.1.3   node-1   <none>           <none>
+default     web-77c776998d-vbs99   1/1     Running             0          3m5s   10.244.1.2   node-1   <none>           <none>
 shop        api                    2/2     Running             0          3m5s   10.244.2.4   node-2   <none>           <none>
 shop        batch                  0/1     ContainerCreating   0          13s    <none>       node-1   <none>           <none>
 ` });
