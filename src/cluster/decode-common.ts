@@ -110,9 +110,8 @@ export function decodeLabelSelector(field: Field): LabelSelector | undefined {
   let ok = valid;
   const matchExpressions: LabelSelectorRequirement[] = [];
   for (const item of map.get('matchExpressions').list() ?? []) {
-    const expr = item.map();
+    const expr = item.itemMap();
     if (expr === undefined) {
-      if (!item.present) item.invalid('must be a map');
       ok = false;
       continue;
     }

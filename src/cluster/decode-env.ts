@@ -33,11 +33,8 @@ const UNSUPPORTED_SOURCES: ReadonlySet<string> = new Set(['resourceFieldRef', 'f
 export function decodeEnv(field: Field): EnvVar[] {
   const env: EnvVar[] = [];
   for (const item of field.list() ?? []) {
-    const m = item.map();
-    if (m === undefined) {
-      if (!item.present) item.invalid('must be a map');
-      continue;
-    }
+    const m = item.itemMap();
+    if (m === undefined) continue;
     const name = required(m.get('name'), checkEnvVarName);
     const value = m.get('value').string() ?? '';
     const valueFromField = m.get('valueFrom');
@@ -115,11 +112,8 @@ function decodeFieldRef(field: Field): EnvVarSource | undefined {
 export function decodeEnvFrom(field: Field): EnvFromSource[] {
   const out: EnvFromSource[] = [];
   for (const item of field.list() ?? []) {
-    const m = item.map();
-    if (m === undefined) {
-      if (!item.present) item.invalid('must be a map');
-      continue;
-    }
+    const m = item.itemMap();
+    if (m === undefined) continue;
     const source = decodeEnvFromSource(item, m);
     const prefix = checked(m.get('prefix'), checkEnvPrefix) ?? '';
     if (source !== undefined) out.push({ ...source, prefix });

@@ -155,11 +155,8 @@ export function decodePodSpec(field: Field): PodSpecDecl | undefined {
 }
 
 function decodeContainer(item: Field, names: Set<string>, portNames: Set<string>, volumes: DecodedVolumes): Container | undefined {
-  const c = item.map();
-  if (c === undefined) {
-    if (!item.present) item.invalid('must be a map');
-    return undefined;
-  }
+  const c = item.itemMap();
+  if (c === undefined) return undefined;
   const nameField = c.get('name');
   const name = required(nameField, checkDnsLabel);
   if (name !== undefined) claimUnique(names, name, nameField, 'container name');
@@ -177,11 +174,8 @@ function decodeContainer(item: Field, names: Set<string>, portNames: Set<string>
 
   const ports: ContainerPort[] = [];
   for (const p of c.get('ports').list() ?? []) {
-    const m = p.map();
-    if (m === undefined) {
-      if (!p.present) p.invalid('must be a map');
-      continue;
-    }
+    const m = p.itemMap();
+    if (m === undefined) continue;
     const portField = m.get('containerPort');
     const containerPort = portField.require() ? decodePortNumber(portField) : undefined;
     const protocol = decodeProtocol(m.get('protocol'));
@@ -214,11 +208,8 @@ function decodeContainer(item: Field, names: Set<string>, portNames: Set<string>
 function decodeHostAliases(field: Field): HostAlias[] {
   const aliases: HostAlias[] = [];
   for (const item of field.list() ?? []) {
-    const m = item.map();
-    if (m === undefined) {
-      if (!item.present) item.invalid('must be a map');
-      continue;
-    }
+    const m = item.itemMap();
+    if (m === undefined) continue;
     const ipField = m.get('ip');
     const ip = ipField.require() ? decodeIpv4(ipField) : undefined;
     const hostnamesField = m.get('hostnames');
@@ -253,11 +244,8 @@ function decodeDnsConfig(field: Field): PodDnsConfig | undefined {
 
   const options: DnsOption[] = [];
   for (const o of m.get('options').list() ?? []) {
-    const om = o.map();
-    if (om === undefined) {
-      if (!o.present) o.invalid('must be a map');
-      continue;
-    }
+    const om = o.itemMap();
+    if (om === undefined) continue;
     const name = required(om.get('name'), (v) => (v === '' ? 'must not be empty' : undefined));
     const value = om.get('value').string();
     if (name !== undefined) options.push({ name, ...(value !== undefined && { value }) });

@@ -84,11 +84,8 @@ function decodeRule(item: Field, peersKey: 'from' | 'to'): { peers: NetworkPolic
 }
 
 function decodePeer(item: Field): NetworkPolicyPeer | undefined {
-  const m = item.map();
-  if (m === undefined) {
-    if (!item.present) item.invalid('must be a map');
-    return undefined;
-  }
+  const m = item.itemMap();
+  if (m === undefined) return undefined;
   const podSelector = decodeLabelSelector(m.get('podSelector'));
   const namespaceSelector = decodeLabelSelector(m.get('namespaceSelector'));
   const ipBlockField = m.get('ipBlock');

@@ -148,11 +148,8 @@ function decodeServicePort(
   names: Set<string>,
   portProtocols: Set<string>,
 ): ServicePortDecl | undefined {
-  const m = item.map();
-  if (m === undefined) {
-    if (!item.present) item.invalid('must be a map');
-    return undefined;
-  }
+  const m = item.itemMap();
+  if (m === undefined) return undefined;
   const nameField = m.get('name');
   const name = nameRequired ? required(nameField, checkDnsLabel) : checked(nameField, checkDnsLabel);
   if (name !== undefined) claimUnique(names, name, nameField, 'port name');
@@ -183,22 +180,16 @@ export function decodeEndpoints(root: FieldMap): EndpointsDecl | undefined {
   const meta = decodeMetadata(root, true, checkDnsSubdomain);
   const subsets: EndpointSubset[] = [];
   for (const item of root.get('subsets').list() ?? []) {
-    const m = item.map();
-    if (m === undefined) {
-      if (!item.present) item.invalid('must be a map');
-      continue;
-    }
+    const m = item.itemMap();
+    if (m === undefined) continue;
     const addresses = decodeEndpointAddresses(m.get('addresses'));
     const notReadyAddresses = decodeEndpointAddresses(m.get('notReadyAddresses'));
     const portItems = m.get('ports').list() ?? [];
     const names = new Set<string>();
     const ports: EndpointPort[] = [];
     for (const p of portItems) {
-      const pm = p.map();
-      if (pm === undefined) {
-        if (!p.present) p.invalid('must be a map');
-        continue;
-      }
+      const pm = p.itemMap();
+      if (pm === undefined) continue;
       const nameField = pm.get('name');
       const name = portItems.length > 1 ? required(nameField, checkDnsLabel) : checked(nameField, checkDnsLabel);
       if (name !== undefined) claimUnique(names, name, nameField, 'port name');
@@ -222,11 +213,8 @@ const FORBIDDEN_ENDPOINT_RANGES = [
 function decodeEndpointAddresses(field: Field): EndpointAddress[] {
   const out: EndpointAddress[] = [];
   for (const item of field.list() ?? []) {
-    const m = item.map();
-    if (m === undefined) {
-      if (!item.present) item.invalid('must be a map');
-      continue;
-    }
+    const m = item.itemMap();
+    if (m === undefined) continue;
     const ipField = m.get('ip');
     const ip = ipField.require() ? decodeIpv4(ipField) : undefined;
     for (const range of FORBIDDEN_ENDPOINT_RANGES) {

@@ -36,11 +36,8 @@ export function decodeVolumes(field: Field): DecodedVolumes {
   const leftOut = new Map<string, string>();
   const names = new Set<string>();
   for (const item of field.list() ?? []) {
-    const m = item.map();
-    if (m === undefined) {
-      if (!item.present) item.invalid('must be a map');
-      continue;
-    }
+    const m = item.itemMap();
+    if (m === undefined) continue;
     const nameField = m.get('name');
     const name = required(nameField, checkDnsLabel);
     if (name !== undefined && !claimUnique(names, name, nameField, 'volume name')) continue;
@@ -114,9 +111,8 @@ function decodeItems(field: Field): KeyToPath[] | undefined {
   const items: KeyToPath[] = [];
   let ok = true;
   for (const item of field.list() ?? []) {
-    const m = item.map();
+    const m = item.itemMap();
     if (m === undefined) {
-      if (!item.present) item.invalid('must be a map');
       ok = false;
       continue;
     }
@@ -136,11 +132,8 @@ export function decodeVolumeMounts(field: Field, volumes: DecodedVolumes): Volum
   const paths = new Set<string>();
   const mounts: VolumeMount[] = [];
   for (const item of field.list() ?? []) {
-    const m = item.map();
-    if (m === undefined) {
-      if (!item.present) item.invalid('must be a map');
-      continue;
-    }
+    const m = item.itemMap();
+    if (m === undefined) continue;
     const name = decodeMountName(m.get('name'), declared, volumes.leftOut);
     const pathField = m.get('mountPath');
     const mountPath = required(pathField, checkMountPath);

@@ -203,6 +203,11 @@ export class Field {
     return this.cachedMap;
   }
 
+  /** An item of a list that must be a map: an empty item (`- `) is an error too, unlike an absent field. */
+  itemMap(): FieldMap | undefined {
+    return this.present ? this.map() : this.invalid('must be a map');
+  }
+
   /**
    * Like `map()`, but an absent field reads as an empty map, so that lookups under it still
    * yield absent fields with the right path ("spec.containers: required" without a spec).
