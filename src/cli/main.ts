@@ -11,6 +11,7 @@
  *   podwire delete [--name NAME] [-n NAMESPACE] pod NAME
  *   podwire restart-node [--name NAME] NODE [--pcap DIR]
  *   podwire get    pods|services|endpoints|nodes|ingresses [-n NS|-A] [-o wide|json|yaml]
+ *   podwire observe [--name NAME] [--node NODE] [-f] [--last N] [--since D] [filters] [-o compact|json|table]
  *
  * Several machines (the cluster in etcd):
  *
@@ -35,6 +36,7 @@ import { execCommand } from './commands/exec.js';
 import { rulesCommand } from './commands/rules.js';
 import { conntrackCommand } from './commands/conntrack.js';
 import { traceCommand } from './commands/trace.js';
+import { observeCommand } from './commands/observe.js';
 import { dnsCommand } from './commands/dns.js';
 import { scaleCommand } from './commands/scale.js';
 import { deleteCommand } from './commands/delete.js';
@@ -55,6 +57,7 @@ const commands: Record<string, Command> = {
   rules: rulesCommand,
   conntrack: conntrackCommand,
   trace: traceCommand,
+  observe: observeCommand,
   dns: dnsCommand,
   scale: scaleCommand,
   delete: deleteCommand,

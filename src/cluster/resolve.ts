@@ -113,6 +113,7 @@ function resolveSettings(c: ClusterDecl): ClusterSettings {
     overlayOffload: c.overlayOffload,
     nodeGracePeriodSeconds: c.nodeGracePeriodSeconds,
     subnetLeaseTTLSeconds: c.subnetLeaseTTLSeconds,
+    flowBufferCapacity: c.flowBufferCapacity,
   };
 }
 

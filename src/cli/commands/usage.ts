@@ -18,6 +18,12 @@ export const USAGE = `usage: podwire COMMAND [options]
   trace  [--name NAME] NODE --from POD|outside:IP|node:NAME --to IP:PORT[/tcp|udp]
          [--sport N] [--src IP] [-n NAMESPACE] [--json]
                                           push a packet through the node's live tables
+  observe [--name NAME] [--node NODE] [-f|--follow] [--last N] [--since DURATION|TIME]
+         [--pod [NS/]POD] [--from-pod ...] [--to-pod ...] [-n NS] [--ip CIDR] [--port N]
+         [--protocol tcp|udp|icmp|dns] [--verdict FORWARDED|DROPPED|TRANSLATED]
+         [--type drop|policy-verdict|trace|trace-sock|l7] [--service NS/NAME] [--not]
+         [-o compact|json|table|dict] [--print-node-name] [--print-policy-names]
+                                          the nodes' flows, as hubble observe prints them
   dns    [--name NAME] NAME [TYPE]        ask the cluster DNS
   scale  [--name NAME] [-n NAMESPACE] deployment/NAME --replicas N
   delete [--name NAME] [-n NAMESPACE] pod NAME
