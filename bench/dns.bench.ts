@@ -116,6 +116,7 @@ export function syntheticCluster(services: number): { cluster: Cluster; endpoint
       overlayOffload: true,
       nodeGracePeriodSeconds: 20,
       subnetLeaseTTLSeconds: 20,
+      flowBufferCapacity: 4096,
     },
     nodes: [],
     namespaces,

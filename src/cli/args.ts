@@ -34,6 +34,19 @@ export function parseCommand<O extends Options>(command: string, argv: string[],
   }
 }
 
+/**
+ * parseCommand with the options also in the order they were given (node's parseArgs
+ * tokens), for commands whose options mean something in sequence (observe's `--not`).
+ */
+export function parseCommandTokens<O extends Options>(command: string, argv: string[], options: O) {
+  try {
+    const { values, positionals, tokens } = parseArgs({ args: argv, options, allowPositionals: true, strict: true, tokens: true });
+    return { values, positionals, tokens };
+  } catch (err) {
+    throw new UsageError(`podwire ${command}: ${(err as Error).message}`);
+  }
+}
+
 /** `--name`, by the same rule as a Cluster document's metadata.name. */
 export function checkClusterNameOption(name: string): string {
   const bad = checkClusterName(name);

@@ -12,6 +12,7 @@
  *   podwire restart-node [--name NAME] NODE [--pcap DIR] [--metrics-port N]
  *   podwire get    pods|services|endpoints|nodes|ingresses [-n NS|-A] [-o wide|json|yaml]
  *   podwire capture (--pod [NS/]POD | --node NODE [--iface IFACE]) [-w FILE|-] [--filter EXPR]
+ *   podwire observe [--name NAME] [--node NODE] [-f] [--last N] [--since D] [filters] [-o compact|json|table]
  *
  * Several machines (the cluster in etcd):
  *
@@ -36,6 +37,7 @@ import { execCommand } from './commands/exec.js';
 import { rulesCommand } from './commands/rules.js';
 import { conntrackCommand } from './commands/conntrack.js';
 import { traceCommand } from './commands/trace.js';
+import { observeCommand } from './commands/observe.js';
 import { dnsCommand } from './commands/dns.js';
 import { scaleCommand } from './commands/scale.js';
 import { deleteCommand } from './commands/delete.js';
@@ -57,6 +59,7 @@ const commands: Record<string, Command> = {
   rules: rulesCommand,
   conntrack: conntrackCommand,
   trace: traceCommand,
+  observe: observeCommand,
   dns: dnsCommand,
   scale: scaleCommand,
   delete: deleteCommand,

@@ -38,6 +38,8 @@ export interface ClusterDecl {
   readonly nodeGracePeriodSeconds: number;
   /** TTL of a node's subnet lease in etcd (several machines). */
   readonly subnetLeaseTTLSeconds: number;
+  /** Flow events each node keeps for `podwire observe`. */
+  readonly flowBufferCapacity: number;
 }
 
 export const DEFAULT_CLUSTER_NAME = 'podwire';
@@ -70,6 +72,11 @@ export const DEFAULT_SUBNET_LEASE_TTL_SECONDS = 20;
 const MIN_SUBNET_LEASE_TTL_SECONDS = 5;
 const MAX_SUBNET_LEASE_TTL_SECONDS = 3600;
 
+/** Hubble keeps 4,095 flows a node by default; podwire 4,096, up to a million. */
+export const DEFAULT_FLOW_BUFFER_CAPACITY = 4096;
+const MIN_FLOW_BUFFER_CAPACITY = 16;
+const MAX_FLOW_BUFFER_CAPACITY = 1 << 20;
+
 /** Node N's address on the outside network is this far past the network address plus N. */
 export const EXTERNAL_NODE_OFFSET = 10;
 
@@ -91,6 +98,7 @@ export function defaultClusterDecl(): ClusterDecl {
     overlayOffload: true,
     nodeGracePeriodSeconds: DEFAULT_NODE_GRACE_PERIOD_SECONDS,
     subnetLeaseTTLSeconds: DEFAULT_SUBNET_LEASE_TTL_SECONDS,
+    flowBufferCapacity: DEFAULT_FLOW_BUFFER_CAPACITY,
   };
 }
 
@@ -161,8 +169,13 @@ export function decodeCluster(root: FieldMap): ClusterDecl | undefined {
   const subnetLeaseTTLSeconds = ttlField.present
     ? ttlField.integer(`must be an integer number of seconds between ${MIN_SUBNET_LEASE_TTL_SECONDS} and ${MAX_SUBNET_LEASE_TTL_SECONDS}`, MIN_SUBNET_LEASE_TTL_SECONDS, MAX_SUBNET_LEASE_TTL_SECONDS)
     : defaults.subnetLeaseTTLSeconds;
+  const flowsField = spec.get('flowBufferCapacity');
+  const flowBufferCapacity = flowsField.present
+    ? flowsField.integer(`must be an integer number of flows between ${MIN_FLOW_BUFFER_CAPACITY} and ${MAX_FLOW_BUFFER_CAPACITY}`, MIN_FLOW_BUFFER_CAPACITY, MAX_FLOW_BUFFER_CAPACITY)
+    : defaults.flowBufferCapacity;
 
   if (
+    flowBufferCapacity === undefined ||
     nodeGracePeriodSeconds === undefined ||
     subnetLeaseTTLSeconds === undefined ||
     overlayOffload === undefined ||
@@ -180,7 +193,24 @@ export function decodeCluster(root: FieldMap): ClusterDecl | undefined {
   ) {
     return undefined;
   }
-  return { kind: 'Cluster', name, nodes, podCIDR, serviceCIDR, clusterDomain, vni, mtu, externalCIDR, loadBalancerCIDR, conntrackMax, dnsUpstreams, overlayOffload, nodeGracePeriodSeconds, subnetLeaseTTLSeconds };
+  return {
+    kind: 'Cluster',
+    name,
+    nodes,
+    podCIDR,
+    serviceCIDR,
+    clusterDomain,
+    vni,
+    mtu,
+    externalCIDR,
+    loadBalancerCIDR,
+    conntrackMax,
+    dnsUpstreams,
+    overlayOffload,
+    nodeGracePeriodSeconds,
+    subnetLeaseTTLSeconds,
+    flowBufferCapacity,
+  };
 }
 
 /** `nodes: 3`, or a list whose items are names or `{ name, labels }`. */

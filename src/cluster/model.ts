@@ -477,6 +477,8 @@ export interface ClusterSettings {
    * drops that subnet's route, neighbour and FDB entry.
    */
   readonly subnetLeaseTTLSeconds: number;
+  /** Flow events each node keeps for `podwire observe` (its ring; default 4,096). */
+  readonly flowBufferCapacity: number;
 }
 
 export interface Node {

@@ -125,6 +125,7 @@ function resolveSettings(c: ClusterDecl): ClusterSettings {
     overlayOffload: c.overlayOffload,
     nodeGracePeriodSeconds: c.nodeGracePeriodSeconds,
     subnetLeaseTTLSeconds: c.subnetLeaseTTLSeconds,
+    flowBufferCapacity: c.flowBufferCapacity,
   };
 }
 

@@ -22,6 +22,7 @@ import type { Peer } from '../overlay/peers.js';
 import type { TxOffload } from '../port/port.js';
 import { VNET_HDR_GSO_NONE } from '../port/port.js';
 import { Drop } from './drops.js';
+import type { FlowRecorder } from './flow-recorder.js';
 import type { PathRecorder } from './recorder.js';
 import type { FrameTap } from './transmit.js';
 
@@ -87,6 +88,16 @@ export function newCounters(): PathCounters {
 
 /** `parseIpv4` found nothing wrong. */
 export const PARSED = -1;
+
+/** How far a frame's headers have been checked (`ctx.parsed`): what its views can be trusted for. */
+export const Parsed = {
+  None: 0,
+  /** The Ethernet view is the frame's. */
+  Ethernet: 1,
+  /** The IPv4 view is too (and the transport view, when `l4` is set). */
+  Ipv4: 2,
+} as const;
+export type Parsed = (typeof Parsed)[keyof typeof Parsed];
 const NO_SLOT = -1;
 const SCRATCH_LEN = 2048;
 /** Ethernet, IPv4 and UDP headers in front of a DNS message of up to 64 KiB. */
@@ -123,6 +134,8 @@ export class FrameContext {
   l4: TcpView | UdpView | IcmpView | undefined = undefined;
   /** TCP flags of a TCP segment, 0 otherwise (conntrack's input). */
   tcpFlags = 0;
+  /** Which views hold this frame's headers: the previous frame's stay in them until re-pointed. */
+  parsed: Parsed = Parsed.None;
 
   // ---- connection tracking ---------------------------------------------------------
   readonly orig = new FlowTuple();
@@ -171,8 +184,10 @@ export class FrameContext {
   // ---- run mode ----------------------------------------------------------------------
   /** Sees received overlay frames (captures); undefined in a dry run. */
   tap: FrameTap | undefined = undefined;
-  /** Notes each stage's decision (trace, observe); undefined on the plain forwarding path. */
+  /** Notes each stage's decision in words (trace); undefined on the plain forwarding path. */
   recorder: PathRecorder | undefined = undefined;
+  /** Writes the node's flow events (observe): the live path's, never a dry run's. */
+  flows: FlowRecorder | undefined = undefined;
   /** A dry run (trace): decide everything, change no table, send nothing. */
   dry = false;
   /** Uniform in [0, 1): endpoint choice and SNAT ports. */
@@ -192,6 +207,7 @@ export class FrameContext {
     this.fromPeer = undefined;
     this.l4 = undefined;
     this.tcpFlags = 0;
+    this.parsed = Parsed.None;
     this.isNew = false;
     this.untracked = false;
     this.foreignSource = false;
@@ -251,6 +267,7 @@ export class FrameContext {
     const ip = this.ip;
     if (ip.check(buf, at, available) !== PacketOk || ip.version !== 4) return Drop.Malformed;
     if (!ip.verifyChecksum()) return Drop.BadChecksum;
+    this.parsed = Parsed.Ipv4;
     this.l4 = undefined;
     this.tcpFlags = 0;
     // A fragment's transport header is judged once its datagram is whole (reassembly).

@@ -26,6 +26,7 @@ import { FrameContext, Ingress, Verdict, type PathCounters } from './context.js'
 import { DefragDrop } from '../netfilter/defrag.js';
 import { Drop, DROP_REASONS, DROP_TRANSPORTS, DropTransport } from './drops.js';
 import { OVERLAY_PATH, POD_PATH, UPLINK_PATH } from './paths.js';
+import type { FlowRecorder } from './flow-recorder.js';
 import type { PathRecorder } from './recorder.js';
 import { DNS_FRAME_HEADERS, frameDnsAnswer } from './dns-frame.js';
 import { dropOfDefrag } from './stages/reassemble.js';
@@ -73,6 +74,7 @@ export class Pipeline {
     ctx.counters = t.counters;
     ctx.drops = t.drops;
     ctx.dropTransports = t.dropTransports;
+    ctx.flows = t.flows;
     const dry = this.dry;
     dry.dry = true;
     dry.drops = new Float64Array(DROP_REASONS.length);
@@ -107,6 +109,10 @@ export class Pipeline {
   }
   set policy(policy: PolicyTables | undefined) {
     this.tables.policy = policy;
+  }
+  /** The node's flow events (observe); undefined when turned off. */
+  get flows(): FlowRecorder | undefined {
+    return this.tables.flows;
   }
   get services(): LiveServiceTable | undefined {
     return this.tables.services;
@@ -206,6 +212,8 @@ export class Pipeline {
   /** Expires idle connections and unfinished datagrams, a bounded number per call (the agent ticks it). */
   reap(budget: number): number {
     const now = this.clock();
+    // The cell too: a connection the reaper removes is told with the time it was found expired.
+    this.tables.clock[0] = now;
     return this.tables.conntrack.expire(now, budget) + this.tables.reassembly.expire(now, budget);
   }
 
@@ -292,6 +300,7 @@ export class Pipeline {
     this.beginBatch(ctx.dnsFrame, 0);
     ctx.dnsFrame.set(message.subarray(0, length), DNS_FRAME_HEADERS);
     frameDnsAnswer(ctx, t, slot, clientPort, length);
+    if (ctx.flows !== undefined) ctx.flows.dnsAnswer(ctx.dnsFrame, length);
     this.transmit.send(ctx, t);
     this.transmit.flush(t);
   }
@@ -347,7 +356,13 @@ function walk(stages: readonly Stage[], ctx: FrameContext, t: PathTables, transm
     if (verdict !== Verdict.Continue) break;
   }
   if (verdict === Verdict.Continue) verdict = ctx.dropped(Drop.InternalError);
-  if (verdict === Verdict.Drop) countDrop(ctx);
+  if (verdict === Verdict.Drop) {
+    countDrop(ctx);
+    if (ctx.flows !== undefined) ctx.flows.dropped(ctx, stages[Math.min(at, stages.length - 1)].name);
+  } else if (verdict === Verdict.Egress && ctx.isNew && ctx.flows !== undefined) {
+    // A new connection is news once, where it leaves: conntrack confirmed it in source NAT.
+    ctx.flows.connection(ctx, stages[at].name);
+  }
   if (ctx.recorder !== undefined) ctx.recorder.end(stages[Math.min(at, stages.length - 1)].name, verdict, ctx);
   transmit.send(ctx, t);
   if (ctx.tap !== undefined) ctx.tap.verdict?.(ctx, verdict);

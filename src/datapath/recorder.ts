@@ -1,8 +1,8 @@
 /**
- * What a stage tells a recorder: the hook through which `podwire trace` (and later observe)
- * sees the forwarding path's own decisions. The plain path has no recorder; every call
- * site is behind `ctx.recorder !== undefined`, so recording costs nothing when off and
- * strings are only built when someone listens.
+ * What a stage tells a recorder: the hook through which `podwire trace` sees the forwarding
+ * path's own decisions (`podwire observe` has its own, numbers only: flow-recorder.ts).
+ * The plain path has no recorder; every call site is behind `ctx.recorder !== undefined`,
+ * so recording costs nothing when off and strings are only built when someone listens.
  */
 import type { FlowVerdict } from '../kube/service-table.js';
 import type { FrameContext, Verdict } from './context.js';
@@ -24,6 +24,30 @@ export type StageName =
   | 'deliver'
   | 'encap'
   | 'to-uplink';
+
+/** Every stage, in a fixed order: a stage's index here is how a flow event names it. */
+export const STAGE_NAMES: readonly StageName[] = [
+  'pod-ingress',
+  'uplink-ingress',
+  'decap',
+  'arp',
+  'bridge',
+  'reassemble',
+  'local',
+  'conntrack',
+  'service-nat',
+  'route',
+  'policy',
+  'source-nat',
+  'deliver',
+  'encap',
+  'to-uplink',
+];
+
+/** The index of `name` in STAGE_NAMES (a scan of interned strings: no allocation). */
+export function stageIndex(name: StageName): number {
+  return STAGE_NAMES.indexOf(name);
+}
 
 export interface PathRecorder {
   /** A line about what `stage` saw or did, in words a person reads. */

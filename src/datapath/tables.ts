@@ -16,6 +16,7 @@ import type { Port } from '../port/port.js';
 import { Defrag } from '../netfilter/defrag.js';
 import { DROP_REASONS, DROP_TRANSPORTS } from './drops.js';
 import { newCounters } from './context.js';
+import { FlowRecorder, type FlowOptions } from './flow-recorder.js';
 
 /** Outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14): what the overlay adds to an IP packet. */
 export const VXLAN_OVERHEAD = 50;
@@ -73,6 +74,8 @@ export interface PathOptions {
   seed?: number;
   /** Broadcast/unknown-unicast frames a pod may flood per second (burst as many); default 2,000. */
   floodRate?: number;
+  /** The flow ring and its rate limits (observe); `false`: no flow events at all. */
+  flows?: FlowOptions | false;
 }
 
 export const NO_POD = -1;
@@ -117,6 +120,8 @@ export class PathTables {
   /** Walked drops by reason and transport: dropTransports[reason * DROP_TRANSPORTS + DropTransport]. */
   readonly dropTransports = new Float64Array(DROP_REASONS.length * DROP_TRANSPORTS);
   readonly random: () => number;
+  /** The node's flow events (observe); undefined when turned off. */
+  readonly flows: FlowRecorder | undefined;
 
   constructor(
     readonly node: NodeIdentity,
@@ -129,6 +134,8 @@ export class PathTables {
     this.conntrack = new Conntrack({ maxEntries: options.conntrackMax ?? 262_144, seed: options.seed ?? 0x9e3779b9, clock: this.clock });
     this.floods = new FloodLimiter(MAX_SLOTS, options.floodRate ?? 2000, undefined, this.clock);
     this.reassembly = new Defrag({ seed: (options.seed ?? 0x9e3779b9) ^ 0x5bd1e995 });
+    this.flows = options.flows === false ? undefined : new FlowRecorder(this.clock, this.conntrack, options.flows);
+    this.conntrack.listener = this.flows;
   }
 
   /** Largest inner IPv4 packet the overlay carries whole. */

@@ -106,6 +106,16 @@ export class PolicyTables {
   }
 
   /**
+   * Whether some policy selects pod `podIp` for `direction` in these tables, so that a
+   * connection of it gets a verdict at all (flow observers ask, for new connections only).
+   */
+  isolated(direction: PolicyDirection, podIp: number): boolean {
+    const pod = this.podNumberOf.get(podIp | 0);
+    if (pod === IP_ABSENT) return false;
+    return (direction === 'ingress' ? this.ingress : this.egress).isolated[pod] === 1;
+  }
+
+  /**
    * Which policy and rule decide a connection, or why none allows it: for `podwire trace`.
    * Cold path (allocates); it reads the same compiled sets as the checks, so it cannot disagree
    * with them.

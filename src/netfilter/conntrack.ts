@@ -108,6 +108,25 @@ export const TrackVerdict = {
 } as const;
 export type TrackVerdict = (typeof TrackVerdict)[keyof typeof TrackVerdict];
 
+/** Why an entry left the table, as told to a ConntrackListener. */
+export const RemovalCause = {
+  /** Past its timeout: found so by a lookup, the reaper or the search for room. */
+  Expired: 0,
+  /** Dropped to make room for a new connection (early_drop). */
+  Evicted: 1,
+  /** Removed by `destroy`, or by a SYN reopening a closed connection. */
+  Destroyed: 2,
+} as const;
+export type RemovalCause = (typeof RemovalCause)[keyof typeof RemovalCause];
+
+/**
+ * Told about each connection as it leaves the table (the kernel's conntrack DESTROY
+ * event), while its row can still be read; not for `flush`, which empties the table at once.
+ */
+export interface ConntrackListener {
+  removing(id: number, cause: RemovalCause): void;
+}
+
 /** NAT an entry carries, read from its tuples: bit 1 source (SNAT), bit 2 destination (DNAT). */
 export const NatKind = { None: 0, Snat: 1, Dnat: 2, Both: 3 } as const;
 export type NatKind = (typeof NatKind)[keyof typeof NatKind];
@@ -225,6 +244,8 @@ const SIMULTANEOUS_OPEN = 8;
  * so that the packet path can skip translation of the many connections that have none.
  */
 const NATTED = 16;
+/** An observer was told of this connection's end already (it closed): its removal is no news. */
+const REPORTED = 32;
 
 const NS_PER_MS = 1_000_000;
 const TWO_POW_32 = 0x1_0000_0000;
@@ -243,6 +264,8 @@ export class Conntrack {
   readonly accounting: boolean;
   readonly timeouts: ConntrackTimeouts;
   readonly stats: ConntrackStats = { inserted: 0, evicted: 0, refusedFull: 0, expired: 0, invalid: 0, clashed: 0, destroyed: 0 };
+  /** Told of every removal but a flush (the flow recorder's connection ends). */
+  listener: ConntrackListener | undefined = undefined;
 
   private readonly index: FlowTable;
   private readonly rows: Int32Array;
@@ -332,7 +355,7 @@ export class Conntrack {
     const id = ref >>> 1;
     // msOf by hand: should the call not be inlined, the double `now` would cross it boxed.
     if (!this.isLive(id, (now / NS_PER_MS) | 0)) {
-      this.remove(id);
+      this.remove(id, RemovalCause.Expired);
       this.stats.expired++;
       return CT_NOT_FOUND;
     }
@@ -419,7 +442,7 @@ export class Conntrack {
   destroy(ref: number): void {
     const id = ref >>> 1;
     if (id >= this.highWater || (this.status(id) & ALLOCATED) === 0) return;
-    this.remove(id);
+    this.remove(id, RemovalCause.Destroyed);
     this.stats.destroyed++;
   }
 
@@ -451,7 +474,7 @@ export class Conntrack {
     for (let k = 0; k < steps; k++) {
       if (hand >= hw) hand = 0;
       if ((this.status(hand) & ALLOCATED) !== 0 && !this.isLive(hand, t)) {
-        this.remove(hand);
+        this.remove(hand, RemovalCause.Expired);
         removed++;
       }
       hand++;
@@ -499,6 +522,21 @@ export class Conntrack {
 
   seenReply(id: number): boolean {
     return (this.status(id) & SEEN_REPLY) !== 0;
+  }
+
+  /**
+   * Marks that an observer has told of this connection's end; true the first time, false
+   * when it was marked already. The mark lives as long as the entry.
+   */
+  markReported(id: number): boolean {
+    const r = id * this.rowWords + META;
+    if (((this.rows[r] >>> STATUS_SHIFT) & REPORTED) !== 0) return false;
+    this.rows[r] |= REPORTED << STATUS_SHIFT;
+    return true;
+  }
+
+  isReported(id: number): boolean {
+    return (this.status(id) & REPORTED) !== 0;
   }
 
   mark(id: number): number {
@@ -637,7 +675,7 @@ export class Conntrack {
         // NAT decision, so the old entry goes and the caller starts afresh. (The kernel
         // ignores the SYN in one corner, a CLOSE reached by the peer's RST with no FIN
         // seen; podwire reopens there too rather than keep a stale 10-second entry.)
-        this.remove(id);
+        this.remove(id, RemovalCause.Destroyed);
         this.stats.destroyed++;
         return TrackVerdict.Reopen;
       }
@@ -742,7 +780,7 @@ export class Conntrack {
       const status = (meta >>> STATUS_SHIFT) & 0xff;
       if ((status & ALLOCATED) === 0) continue;
       if (!this.isLive(id, t)) {
-        this.remove(id);
+        this.remove(id, RemovalCause.Expired);
         this.stats.expired++;
         this.evictHand = hand;
         return true;
@@ -757,13 +795,14 @@ export class Conntrack {
     }
     this.evictHand = hand;
     if (victim < 0) return false;
-    this.remove(victim);
+    this.remove(victim, RemovalCause.Evicted);
     this.stats.evicted++;
     return true;
   }
 
-  /** Unindexes entry `id` and puts it on the free list. */
-  private remove(id: number): void {
+  /** Tells the listener, then unindexes entry `id` and puts it on the free list. */
+  private remove(id: number, cause: RemovalCause): void {
+    if (this.listener !== undefined) this.listener.removing(id, cause);
     const rows = this.rows;
     const r = id * this.rowWords;
     const proto = rows[r + META] & 0xff;

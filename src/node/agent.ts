@@ -30,8 +30,10 @@ import type { DatagramPort, Port } from '../port/port.js';
 import { VtepSocket } from '../overlay/vtep.js';
 import { NodeCapture } from './capture.js';
 import { serveControl } from './control.js';
-import { NODE_OP_ARGS, type TraceArgs } from './control-protocol.js';
+import { NODE_OP_ARGS, type ChunkSink, type ObserveChunk, type ObserveQuery, type ObserveSummary, type TraceArgs } from './control-protocol.js';
 import { ConntrackListing } from './conntrack-listing.js';
+import { FlowContexts } from './flow-context.js';
+import { FlowFeed } from './flow-feed.js';
 import {
   createNamespace,
   destroyNamespace,
@@ -63,9 +65,10 @@ const DEFAULT_TRACE_SPORT = 40000;
  */
 function dataplaneOptions(cluster: Cluster, node: Node): PipelineOptions {
   const seed = cluster.settings.dataplaneSeed;
-  if (seed === undefined) return { conntrackMax: cluster.settings.conntrackMax, seed: randomInt(2 ** 31) };
+  const flows = { capacity: cluster.settings.flowBufferCapacity };
+  if (seed === undefined) return { conntrackMax: cluster.settings.conntrackMax, seed: randomInt(2 ** 31), flows };
   const mixed = (seed ^ Math.imul(node.index, 0x9e3779b1)) >>> 0;
-  return { conntrackMax: cluster.settings.conntrackMax, seed: mixed & 0x7fffffff, random: seededRandom(mixed) };
+  return { conntrackMax: cluster.settings.conntrackMax, seed: mixed & 0x7fffffff, random: seededRandom(mixed), flows };
 }
 
 /** The uplink's TAP takes the last sequence number of the node's TAP names. */
@@ -170,6 +173,8 @@ export interface NodeStatus {
   capture?: { path: string; records: number; dropped: number };
   dns?: ReturnType<DnsServer['status']>;
   conntrack: { entries: number; max: number; stats: Record<string, number> };
+  /** The flow ring `podwire observe` reads: events recorded, held, and held back by the rate limits. */
+  flows?: { recorded: number; capacity: number; suppressed: Readonly<Record<string, number>> };
   /** This node's judgement of the others: which nodes' pods it counts in its Services. */
   lifecycle: { gracePeriodSeconds: number; readyNodes: string[] };
   /** Which store this node follows and how it stands with it. */
@@ -213,6 +218,8 @@ export class NodeAgent {
   flows: FlowsProcessedSource | undefined;
   /** podwire-sandbox, or undefined where it is not built: pods then get their network namespace only. */
   private readonly sandboxBinary = sandboxUnavailable() === undefined ? SANDBOX_BINARY : undefined;
+  private readonly flowContexts: FlowContexts;
+  private flowFeed: FlowFeed | undefined;
 
   private constructor(
     public cluster: Cluster,
@@ -236,6 +243,8 @@ export class NodeAgent {
       () => Math.round((performance.now() - t0) * 1e6),
       dataplaneOptions(cluster, node),
     );
+    // The clock's zero on the wall clock, for the times of flow events.
+    this.flowContexts = new FlowContexts(node.name, performance.timeOrigin + t0);
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
     this.underlayPort = options.underlayPort ?? VXLAN_PORT;
     this.state = options.state ?? new FileAgentState(options.paths.dir, node.name, () => this.cluster, this.log, options.wallClock);
@@ -293,6 +302,8 @@ export class NodeAgent {
     this.liveCaptures = liveCaptures;
 
     const conntrackListing = new ConntrackListing(this.pipeline.conntrack, () => this.pipeline.clock());
+    const flows = this.pipeline.flows;
+    if (flows !== undefined) this.flowFeed = new FlowFeed(flows, () => this.flowContext(), () => this.pipeline.clock());
     this.control = await serveControl(this.options.paths.nodeSocket(node.name), NODE_OP_ARGS, {
       status: () => this.status(),
       rules: ({ format }) => this.rules(format),
@@ -300,6 +311,7 @@ export class NodeAgent {
       trace: (args) => this.trace(args),
       capture: (args, out) => liveCaptures.stream(args, out),
       exec: (args) => this.execCommand(args),
+      observe: (query, out) => this.observe(query, out),
     });
     this.metrics = await serveMetrics(nodeRegistry(this.metricSources()), this.options.metricsPort ?? 0, this.log);
     this.readinessTimer = setInterval(() => void this.checkReadiness(), 250);
@@ -658,6 +670,7 @@ export class NodeAgent {
       tapBackend: this.pods[0]?.backend ?? 'none',
       ...(this.dns !== undefined ? { dns: this.dns.status() } : {}),
       conntrack: { entries: this.pipeline.conntrack.size, max: this.cluster.settings.conntrackMax, stats: { ...this.pipeline.conntrack.stats } },
+      ...(this.flowFeed !== undefined ? { flows: this.flowFeed.stats() } : {}),
       lifecycle: { gracePeriodSeconds: this.cluster.settings.nodeGracePeriodSeconds, readyNodes: this.state.readyNodes() },
       store: this.state.describe(),
       ...(this.metrics !== undefined ? { metrics: { url: this.metrics.url, port: this.metrics.port } } : {}),
@@ -665,6 +678,18 @@ export class NodeAgent {
         ? { capture: { path: this.capturePath, records: this.capture.stats.records, dropped: this.capture.stats.dropped } }
         : {}),
     };
+  }
+
+  /** `podwire observe`: the node's flows, filtered, and as they happen when following. */
+  observe(query: ObserveQuery, out: ChunkSink<ObserveChunk>): Promise<ObserveSummary> {
+    if (this.flowFeed === undefined) throw new Error(`node ${this.node.name} records no flow events`);
+    return this.flowFeed.stream(query, out);
+  }
+
+  /** Names and times for flows: the view and the pods on their slots now. */
+  private flowContext() {
+    const slots = new Map(this.pods.filter((r) => r.slot >= 0).map((r) => [`${r.pod.namespace}/${r.pod.name}`, r.slot]));
+    return this.flowContexts.get(this.cluster, slots, this.pipeline.policy);
   }
 
   private ruleInputs(): ServiceRuleInputs {
@@ -714,6 +739,7 @@ export class NodeAgent {
     if (this.reaperTimer !== undefined) clearInterval(this.reaperTimer);
     this.stopWatching?.();
     this.liveCaptures?.stop();
+    this.flowFeed?.close();
     this.control?.close();
     await this.metrics?.close();
     await this.state.end();

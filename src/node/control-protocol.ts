@@ -20,6 +20,9 @@ import type { TraceResult } from './trace.js';
 import type { ConntrackEntry } from '../netfilter/conntrack.js';
 import { conntrackFilterProblem, type ConntrackFilter } from '../netfilter/conntrack-filter.js';
 import type { RuleSetJson } from '../kube/rules-json.js';
+import { MAX_FLOW_CAPACITY } from '../datapath/flow-ring.js';
+import { decodeFilters, FilterError, type FlowFilters } from '../observe/filter.js';
+import type { Flow } from '../observe/flow.js';
 
 /** One op: what a request carries, what its answer holds, what it streams before (never: nothing). */
 export type OpSpec = { readonly args: object; readonly result: unknown; readonly chunk: unknown };
@@ -71,6 +74,30 @@ export type ExecArgs = {
 /** The command line the CLI runs (it enters the pod's namespaces itself) and its environment. */
 export type ExecCommand = { readonly argv: readonly string[]; readonly env: Readonly<Record<string, string>> };
 
+/** What an `observe` request asks for: Hubble's flow filters, and which flows of the ring. */
+export type ObserveQuery = {
+  readonly filters: FlowFilters;
+  /** The newest N flows that pass (then the new ones, when following); absent: all held, or none when following. */
+  readonly last?: number;
+  /** Only flows at or after this time (µs since the epoch). */
+  readonly since?: number;
+  /** Go on sending flows as they happen, until the client goes. */
+  readonly follow: boolean;
+};
+/** A flow with its time as a number (µs since the epoch), for merging nodes in time order. */
+export type ObservedFlow = { readonly at: number; readonly flow: Flow };
+/** Flows in time order; `lost`: events the reader fell too far behind to read; `watermark`: the node's clock (µs), before which nothing more comes. */
+export type ObserveChunk = { readonly flows: readonly ObservedFlow[]; readonly lost?: number; readonly watermark: number };
+export type ObserveSummary = {
+  readonly shown: number;
+  readonly lost: number;
+  /** Events the node has recorded since it started, and how many its ring holds. */
+  readonly recorded: number;
+  readonly capacity: number;
+  /** Events the rate limits did not write, by drop reason (and `dns`). */
+  readonly suppressed: Readonly<Record<string, number>>;
+};
+
 export type NodeOps = {
   status: { args: NoArgs; result: NodeStatus; chunk: never };
   rules: { args: RulesArgs; result: string | RuleSetJson; chunk: never };
@@ -78,6 +105,7 @@ export type NodeOps = {
   trace: { args: TraceArgs; result: TraceResult; chunk: never };
   capture: { args: CaptureArgs; result: CaptureEnded; chunk: CaptureChunk };
   exec: { args: ExecArgs; result: ExecCommand; chunk: never };
+  observe: { args: ObserveQuery; result: ObserveSummary; chunk: ObserveChunk };
 };
 
 /** Where a streaming op's handler sends its chunks; `send` resolves once the connection can take more. */
@@ -137,6 +165,15 @@ function conntrackFilter(raw: unknown): ConntrackFilter {
   const problem = conntrackFilterProblem(filter);
   if (problem !== undefined) throw new ControlArgsError(`conntrack: ${problem}`);
   return filter;
+}
+
+function flowFilters(raw: unknown): FlowFilters {
+  try {
+    return decodeFilters(raw);
+  } catch (err) {
+    if (err instanceof FilterError) throw new ControlArgsError(`observe: ${err.message}`);
+    throw err;
+  }
 }
 
 /** The node's checks, one per op of NodeOps. */
@@ -199,6 +236,13 @@ export const NODE_OP_ARGS: ArgsValidators<NodeOps> = {
       ...(user !== undefined ? { user } : {}),
       argv,
     };
+  },
+  observe: (raw) => {
+    const a = argsObject('observe', raw, ['filters', 'last', 'since', 'follow']);
+    if (typeof a.follow !== 'boolean') throw new ControlArgsError('observe: follow must be true or false');
+    const last = optionalInteger('observe', 'last', a.last, 0, MAX_FLOW_CAPACITY);
+    const since = optionalInteger('observe', 'since', a.since, 0, Number.MAX_SAFE_INTEGER);
+    return { filters: flowFilters(a.filters), follow: a.follow, ...(last !== undefined ? { last } : {}), ...(since !== undefined ? { since } : {}) };
   },
 };
 

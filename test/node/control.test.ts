@@ -338,7 +338,7 @@ test('the node checks every op\'s args at its edge: a bad request is an error an
     handled++;
     throw new Error('a handler ran');
   };
-  const handlers: ControlHandlers<NodeOps> = { status: unreachable, rules: unreachable, conntrack: unreachable, trace: unreachable, capture: unreachable, exec: unreachable };
+  const handlers: ControlHandlers<NodeOps> = { status: unreachable, rules: unreachable, conntrack: unreachable, trace: unreachable, capture: unreachable, exec: unreachable, observe: unreachable };
   const server = await serveControl(path, NODE_OP_ARGS, handlers);
   const bad: [string, unknown, RegExp][] = [
     ['status', { verbose: true }, /status: unknown argument "verbose"/],
@@ -373,6 +373,13 @@ test('the node checks every op\'s args at its edge: a bad request is an error an
     ['exec', { namespace: 'default', pod: 'c', argv: ['id'], user: { name: 'root' } }, /exec user: unknown argument "name"/],
     ['exec', { pod: 'c', argv: ['id'] }, /exec: namespace must be a string/],
     ['exec', { namespace: 'default', pod: 'c', container: '', argv: ['id'] }, /exec: container must be a string of 1 to 63/],
+    ['observe', {}, /observe: follow must be true or false/],
+    ['observe', { follow: false, last: -1 }, /observe: last must be an integer from 0 to 1048576, got -1/],
+    ['observe', { follow: false, since: 'yesterday' }, /observe: since must be an integer/],
+    ['observe', { follow: true, filters: { whitelist: [{ source_pod: 'client' }] } }, /observe: whitelist\[0\]\.source_pod must be a list of strings/],
+    ['observe', { follow: true, filters: { whitelist: [{ source_mac: ['x'] }] } }, /observe: whitelist\[0\]: unknown field "source_mac"/],
+    ['observe', { follow: true, filters: 'all' }, /observe: filters must be \{whitelist/],
+    ['observe', { follow: true, tail: 3 }, /observe: unknown argument "tail"/],
   ];
   try {
     const c = await raw(path);

@@ -19,6 +19,12 @@ export const USAGE = `usage: podwire COMMAND [options]
   trace  [--name NAME] NODE --from POD|outside:IP|node:NAME --to IP:PORT[/tcp|udp]
          [--sport N] [--src IP] [-n NAMESPACE] [--json]
                                           push a packet through the node's live tables
+  observe [--name NAME] [--node NODE] [-f|--follow] [--last N] [--since DURATION|TIME]
+         [--pod [NS/]POD] [--from-pod ...] [--to-pod ...] [-n NS] [--ip CIDR] [--port N]
+         [--protocol tcp|udp|icmp|dns] [--verdict FORWARDED|DROPPED|TRANSLATED]
+         [--type drop|policy-verdict|trace|trace-sock|l7] [--service NS/NAME] [--not]
+         [-o compact|json|table|dict] [--print-node-name] [--print-policy-names]
+                                          the nodes' flows, as hubble observe prints them
   dns    [--name NAME] NAME [TYPE]        ask the cluster DNS
   capture [--name NAME] (--pod [NS/]POD | --node NODE [--iface IFACE]) [-w FILE|-] [--filter EXPR]
          [-s SNAPLEN] [-B KiB]            stream pcapng while the cluster runs (-w - | tcpdump -r -);

@@ -14,6 +14,9 @@ import { Verdict, type FrameContext } from '../context.js';
 import type { PathTables } from '../tables.js';
 import { translate } from '../translate.js';
 import type { Stage } from './stage.js';
+import { TCP_FIN, TCP_RST } from '../../packet/tcp.js';
+
+const CLOSING_FLAGS = TCP_FIN | TCP_RST;
 
 function conntrack(ctx: FrameContext, t: PathTables): Verdict {
   const ip = ctx.ip;
@@ -46,8 +49,10 @@ function conntrack(ctx: FrameContext, t: PathTables): Verdict {
     if (verdict === TrackVerdict.Invalid) return ctx.dropped(Drop.CtInvalid);
     if (verdict !== TrackVerdict.Reopen) {
       if (ctx.foreignSource && refDir(ref) !== CtDir.Reply) return ctx.dropped(Drop.OverlaySpoofed);
+      // A FIN or RST is the connection's end as an observer tells it (once: conntrack marks it).
+      if (ctx.flows !== undefined && (ctx.tcpFlags & CLOSING_FLAGS) !== 0) ctx.flows.closing(ctx, ref);
       translate(ctx, t, ref);
-        ctx.dstAddr = ip.dstAddr;
+      ctx.dstAddr = ip.dstAddr;
       ctx.dstPort = ctx.orig.dport;
       ctx.recorder?.note('conntrack', `an entry exists: ${refDir(ref) === CtDir.Reply ? 'a reply' : 'ESTABLISHED'}, its NAT applies`);
       return Verdict.Continue;

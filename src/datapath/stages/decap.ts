@@ -14,7 +14,7 @@ import { PacketOk } from '../../packet/errors.js';
 import { ETHERTYPE } from '../../packet/ethernet.js';
 import { decodeSuperFrameBits } from '../../overlay/superframe.js';
 import { Drop } from '../drops.js';
-import { PARSED, Verdict, type FrameContext } from '../context.js';
+import { PARSED, Parsed, Verdict, type FrameContext } from '../context.js';
 import type { PathTables } from '../tables.js';
 import type { Stage } from './stage.js';
 
@@ -30,6 +30,7 @@ function decap(ctx: FrameContext, t: PathTables): Verdict {
   ctx.counters.decapsulated++;
   const inner = ctx.eth;
   if (inner.check(buf, vx.payloadOffset, vx.payloadLength) !== PacketOk) return ctx.dropped(Drop.Malformed);
+  ctx.parsed = Parsed.Ethernet;
   if (!inner.dstIs(t.vtepMacBytes)) return ctx.dropped(Drop.NotForThisNode);
   if (inner.ethertype !== ETHERTYPE.IPV4) return ctx.dropped(inner.ethertype === ETHERTYPE.IPV6 ? Drop.Ipv6 : Drop.UnknownEthertype);
   const bad = ctx.parseIpv4(buf, inner.payloadOffset, inner.payloadLength);

@@ -74,18 +74,25 @@ function echoed(ctx: FrameContext, egress: Egress): Verdict {
 function answerDns(ctx: FrameContext, t: PathTables): Verdict {
   const ip = ctx.ip;
   const udp = ctx.udp;
-  if (t.policy !== undefined && !t.policy.egressAllowed(ip.srcAddr, ip.dstAddr, IPPROTO.UDP, DNS_PORT)) {
-    ctx.recorder?.policy('egress', ip.srcAddr, ip.dstAddr, IPPROTO.UDP, DNS_PORT, false);
-    return ctx.dropped(Drop.PolicyDenied);
+  const policy = t.policy;
+  if (policy !== undefined) {
+    const allowed = policy.egressAllowed(ip.srcAddr, ip.dstAddr, IPPROTO.UDP, DNS_PORT);
+    if (ctx.flows !== undefined) ctx.flows.policyVerdict(ctx, 'local', policy, true, allowed);
+    if (!allowed) {
+      ctx.recorder?.policy('egress', ip.srcAddr, ip.dstAddr, IPPROTO.UDP, DNS_PORT, false);
+      return ctx.dropped(Drop.PolicyDenied);
+    }
   }
   ctx.counters.dnsQueries++;
   if (ctx.dry) {
     ctx.recorder?.note('local', `a DNS query to ${formatIpv4(ip.dstAddr)}: answered by the node's embedded DNS`);
     return ctx.stolen();
   }
+  if (ctx.flows !== undefined) ctx.flows.dnsQuery(ctx);
   const result = t.dns!.fromPod(ip.buf, udp.payloadOffset, udp.payloadLength, ip.srcAddr, udp.srcPort, ctx.dnsFrame, DNS_FRAME_HEADERS);
   if (result.action !== 'answer') return ctx.stolen(); // forwarded upstream: the answer comes later
   frameDnsAnswer(ctx, t, ctx.inSlot, udp.srcPort, result.length);
+  if (ctx.flows !== undefined) ctx.flows.dnsAnswer(ctx.dnsFrame, result.length);
   return Verdict.Stolen;
 }
 

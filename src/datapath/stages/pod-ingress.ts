@@ -7,7 +7,7 @@
 import { PacketOk } from '../../packet/errors.js';
 import { ETHERTYPE } from '../../packet/ethernet.js';
 import { Drop } from '../drops.js';
-import { PARSED, Verdict, type FrameContext } from '../context.js';
+import { PARSED, Parsed, Verdict, type FrameContext } from '../context.js';
 import type { PathTables } from '../tables.js';
 import type { Stage } from './stage.js';
 
@@ -19,6 +19,7 @@ function podIngress(ctx: FrameContext, t: PathTables): Verdict {
   if (pod === undefined) return ctx.dropped(Drop.NoNeighbour);
   const eth = ctx.eth;
   if (eth.check(ctx.buf, ctx.offset, ctx.length) !== PacketOk) return ctx.dropped(Drop.Malformed);
+  ctx.parsed = Parsed.Ethernet;
   if (!eth.srcIs(pod.macBytes)) return ctx.dropped(Drop.Spoofed);
   if (!ctx.dry) t.fdb.learnHalves(pod.macHigh, pod.macLow, ctx.inSlot);
   const type = eth.ethertype;

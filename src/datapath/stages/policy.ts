@@ -22,11 +22,13 @@ function policy(ctx: FrameContext, t: PathTables): Verdict {
   if (ctx.ingress === Ingress.Pod) {
     const allowed = tables.egressAllowed(src, dst, proto, port);
     ctx.recorder?.policy('egress', src, dst, proto, port, allowed);
+    if (ctx.flows !== undefined) ctx.flows.policyVerdict(ctx, 'policy', tables, true, allowed);
     if (!allowed) return ctx.dropped(Drop.PolicyDenied);
   }
   if (cidrContains(t.node.subnet, dst)) {
     const allowed = tables.ingressAllowed(dst, src, proto, port);
     ctx.recorder?.policy('ingress', dst, src, proto, port, allowed);
+    if (ctx.flows !== undefined) ctx.flows.policyVerdict(ctx, 'policy', tables, false, allowed);
     if (!allowed) return ctx.dropped(Drop.PolicyDenied);
   } else if (ctx.recorder !== undefined && cidrContains(t.node.clusterCidr, dst)) {
     ctx.recorder.note('policy', 'ingress is judged on the destination node');

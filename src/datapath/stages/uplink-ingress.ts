@@ -6,7 +6,7 @@
 import { PacketOk } from '../../packet/errors.js';
 import { ETHERTYPE } from '../../packet/ethernet.js';
 import { Drop } from '../drops.js';
-import { PARSED, Verdict, type FrameContext } from '../context.js';
+import { PARSED, Parsed, Verdict, type FrameContext } from '../context.js';
 import type { PathTables } from '../tables.js';
 import type { Stage } from './stage.js';
 
@@ -15,6 +15,7 @@ function uplinkIngress(ctx: FrameContext, t: PathTables): Verdict {
   if (up === undefined) return ctx.dropped(Drop.NotForThisNode);
   const eth = ctx.eth;
   if (eth.check(ctx.buf, ctx.offset, ctx.length) !== PacketOk) return ctx.dropped(Drop.Malformed);
+  ctx.parsed = Parsed.Ethernet;
   if (!eth.dstIs(t.uplinkMacBytes) && !eth.dstIsGroup) return ctx.dropped(Drop.NotForThisNode);
   const type = eth.ethertype;
   if (type === ETHERTYPE.ARP) {
