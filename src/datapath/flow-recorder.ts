@@ -142,6 +142,7 @@ export class FlowRecorder implements ConntrackListener {
     r.stage[i] = stageIndex(stage);
     this.packet(i, ctx);
     r.flags[i] |= direction | (allowed ? FlowFlag.Allowed : 0);
+    if (allowed) r.allowedVerdicts++;
   }
 
   /** A pod's UDP query to the cluster DNS address, in the frame in `ctx`. */

@@ -70,6 +70,10 @@ export const MAX_FLOW_CAPACITY = 1 << 20;
 
 export class FlowRing {
   readonly capacity: number;
+  /** Events recorded since the start, by FlowKind (what hubble_flows_processed_total counts). */
+  readonly recordedByKind = new Float64Array(8);
+  /** Of them, policy verdicts that allowed. */
+  allowedVerdicts = 0;
   /** Events ever written: the sequence number the next one gets. */
   written = 0;
   private head = 0;
@@ -185,6 +189,7 @@ export class FlowRing {
     const i = this.head;
     this.head = i + 1 === this.capacity ? 0 : i + 1;
     this.written++;
+    this.recordedByKind[kind]++;
     // From the cell, not an argument: a time above 2^31 passed in would be a heap number.
     this.time[i] = this.clock[0];
     this.kind[i] = kind;

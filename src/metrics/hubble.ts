@@ -79,3 +79,32 @@ export class FlowsProcessed implements FlowsProcessedSource {
     return this.kinds.values();
   }
 }
+
+/** What a flow ring counts, as hubble_flows_processed_total reads it (src/datapath/flow-ring.ts). */
+export interface RecordedFlows {
+  /** By FlowKind: 1 connection, 2 translation, 3 drop, 4 policy verdict, 5 connection end, 6 DNS request, 7 DNS response. */
+  readonly recordedByKind: Float64Array;
+  readonly allowedVerdicts: number;
+}
+
+/**
+ * hubble_flows_processed_total from a ring's counters, in Hubble's types and verdicts: a
+ * connection, its NAT and its end are traces (FORWARDED, TRANSLATED), drops DROPPED, policy
+ * verdicts FORWARDED or DROPPED, DNS L7 with subtype dns. Read at scrape time only.
+ */
+export function ringFlowsProcessed(ring: RecordedFlows): FlowsProcessedSource {
+  return {
+    *flowsProcessed() {
+      const k = ring.recordedByKind;
+      const kinds: [string, string, string, number][] = [
+        ['Trace', '', 'FORWARDED', k[1] + k[5]],
+        ['Trace', '', 'TRANSLATED', k[2]],
+        ['Drop', '', 'DROPPED', k[3]],
+        ['PolicyVerdict', '', 'FORWARDED', ring.allowedVerdicts],
+        ['PolicyVerdict', '', 'DROPPED', k[4] - ring.allowedVerdicts],
+        ['L7', 'dns', 'FORWARDED', k[6] + k[7]],
+      ];
+      for (const [type, subtype, verdict, count] of kinds) if (count > 0) yield { type, subtype, verdict, count };
+    },
+  };
+}

@@ -48,7 +48,7 @@ import { Pipeline, type PipelineOptions } from '../datapath/pipeline.js';
 import { seededRandom } from '../cluster/random.js';
 import { KubeProxySyncs } from '../metrics/kube-proxy.js';
 import { nodeRegistry, type PortMetrics } from '../metrics/node-metrics.js';
-import type { FlowsProcessedSource } from '../metrics/hubble.js';
+import { ringFlowsProcessed, type FlowsProcessedSource } from '../metrics/hubble.js';
 import { serveMetrics, type MetricsServer } from './metrics-server.js';
 import { LiveCaptures } from './live-captures.js';
 import { containersSummary, PodRuntime, type ContainerPlan, type ContainerState } from './pod-runtime.js';
@@ -214,7 +214,7 @@ export class NodeAgent {
   private liveCaptures: LiveCaptures | undefined;
   /** kube-proxy's timings of this node's service syncs, for /metrics. */
   readonly kubeProxySyncs = new KubeProxySyncs();
-  /** The flow ring's counts for hubble_flows_processed_total, once a ring feeds them. */
+  /** The flow ring's counts, for hubble_flows_processed_total. */
   flows: FlowsProcessedSource | undefined;
   /** podwire-sandbox, or undefined where it is not built: pods then get their network namespace only. */
   private readonly sandboxBinary = sandboxUnavailable() === undefined ? SANDBOX_BINARY : undefined;
@@ -303,7 +303,10 @@ export class NodeAgent {
 
     const conntrackListing = new ConntrackListing(this.pipeline.conntrack, () => this.pipeline.clock());
     const flows = this.pipeline.flows;
-    if (flows !== undefined) this.flowFeed = new FlowFeed(flows, () => this.flowContext(), () => this.pipeline.clock());
+    if (flows !== undefined) {
+      this.flowFeed = new FlowFeed(flows, () => this.flowContext(), () => this.pipeline.clock());
+      this.flows = ringFlowsProcessed(flows.ring);
+    }
     this.control = await serveControl(this.options.paths.nodeSocket(node.name), NODE_OP_ARGS, {
       status: () => this.status(),
       rules: ({ format }) => this.rules(format),
