@@ -93,6 +93,20 @@ if (reason !== undefined) test(`cluster DNS end-to-end skipped: ${reason}`, (t) 
 
 const inPod = (argv: string[]) => cluster.exec('client', argv);
 
+/**
+ * The client's node learns the other node's pods' readiness through the store, as a real
+ * node learns endpoints through the API server: a moment after `up` saw them ready. Waits
+ * (at most 15 s) until `dig +short NAME` gives `lines` lines, then the test asks as before.
+ */
+async function untilAnswered(name: string, lines: number): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    const r = await inPod(['dig', '+tcp', '+short', name]);
+    if (r.stdout.trim().split('\n').filter(Boolean).length === lines) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
 serial('the short name resolves through the search path, the full name directly', async (t) => {
   const short = await inPod(['getent', 'hosts', 'web']);
   t.is(short.stdout.trim(), '10.100.100.100  web.default.svc.cluster.local');
@@ -104,6 +118,7 @@ serial('pod records, headless services and hostname.subdomain', async (t) => {
   const status = await cluster.status();
   const db = status.pods.find((p) => p.name === 'db-0')!.ip;
   const dashed = db.replace(/\./g, '-');
+  await untilAnswered('db.default.svc.cluster.local', 1);
   t.is((await inPod(['dig', '+short', `${dashed}.default.pod.cluster.local`])).stdout.trim(), db);
   t.is((await inPod(['dig', '+short', 'db.default.svc.cluster.local'])).stdout.trim(), db, 'one A per ready endpoint');
   t.is((await inPod(['dig', '+short', 'db-0.db.default.svc.cluster.local'])).stdout.trim(), db);
@@ -132,6 +147,7 @@ serial('names outside the cluster go to the upstream (a dnsmasq on loopback)', a
 });
 
 serial('a headless answer too large for UDP comes whole over TCP: dig +tcp, and the retry after TC', async (t) => {
+  await untilAnswered('many.default.svc.cluster.local', MANY);
   const udp = await inPod(['dig', '+notcp', '+ignore', '+bufsize=512', 'many.default.svc.cluster.local']);
   t.regex(udp.stdout, /flags: qr aa tc rd/, 'truncated over UDP');
   const tcp = await inPod(['dig', '+tcp', '+short', 'many.default.svc.cluster.local']);
