@@ -91,3 +91,10 @@ test('no file of the forwarding path is the old single-file pipeline: the stages
   const crossing = stages.flatMap((file) => importsOf(file).filter((target) => target.startsWith('src/datapath/stages/') && !target.endsWith('/stage.js')).map((target) => `${file} imports ${target}`));
   t.deepEqual(crossing, []);
 });
+
+test('flows are made and matched by pure modules: src/observe imports no agent, CLI or I/O, and the forwarding path does not import them', (t) => {
+  for (const above of ['src/node', 'src/cli', 'src/io', 'src/store', 'src/controller']) t.deepEqual(violations('src/observe', above), [], above);
+  t.deepEqual(violations('src/datapath', 'src/observe'), []);
+  const io = sourcesUnder('src/observe').filter((file) => /from 'node:(fs|net|dgram|child_process)'/.test(readFileSync(join(ROOT, file), 'utf8')));
+  t.deepEqual(io, []);
+});
