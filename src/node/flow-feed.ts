@@ -105,12 +105,12 @@ export class FlowFeed {
       const ctx = this.context();
       const sliceEnd = Math.min(end, reader.seq + this.limits.eventsPerTurn);
       reader.read(sliceEnd, ctx);
-      if (!hold && reader.ready(reader.seq >= end)) {
+      while (!hold && reader.full()) {
         await sink.send(reader.chunk(this.watermark()));
         sent = true;
       }
     }
-    if (!hold && reader.pendingLost > 0) {
+    while (!hold && reader.pending()) {
       await sink.send(reader.chunk(this.watermark()));
       sent = true;
     }
@@ -165,9 +165,14 @@ class Reader {
     }
   }
 
-  /** Whether a chunk should go now: full, or the read caught up. */
-  ready(caughtUp: boolean): boolean {
-    return this.flows.length >= this.perChunk || (caughtUp && (this.flows.length > 0 || this.pendingLost > 0));
+  /** A whole chunk is waiting. */
+  full(): boolean {
+    return this.flows.length >= this.perChunk;
+  }
+
+  /** Something is waiting to be sent: flows, or the count of lost ones. */
+  pending(): boolean {
+    return this.flows.length > 0 || this.pendingLost > 0;
   }
 
   chunk(watermark: number): ObserveChunk {

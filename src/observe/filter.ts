@@ -6,6 +6,7 @@
  *   of its values does. So flags of one kind OR together, different kinds AND.
  * - A flag that names both ends (`--pod`, `--ip`, `--port`, `--service`) fills the source
  *   field of one filter and the destination field of a second: the flow matches either.
+ *   Two such flags pair up by end (`--ip A --port 80`: A:80 as source or as destination).
  *   `--from-*` and `--to-*` fill one end in both.
  * - `-n NS` puts the pod and service names of either end into the namespace (`NS/` alone
  *   when none is named: every pod of it); `--from-namespace` and `--to-namespace` one end.

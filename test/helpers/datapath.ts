@@ -19,6 +19,7 @@ import { compile as compilePolicy } from '../../src/kube/policy.js';
 import { LiveServiceTable } from '../../src/kube/service-table.js';
 import type { ServiceRuleInputs } from '../../src/kube/kube-proxy.js';
 import { Pipeline } from '../../src/datapath/pipeline.js';
+import type { FlowOptions } from '../../src/datapath/flow-recorder.js';
 import type { OverlayLink } from '../../src/overlay/link.js';
 import type { DatagramBatch } from '../../src/port/port.js';
 import { FakePort } from './fake-port.js';
@@ -124,6 +125,8 @@ export interface WireOptions {
   floodRate?: number;
   /** Readiness of "namespace/name"; every pod is ready when not given. */
   ready?: (key: string) => boolean;
+  /** The flow ring's options (observe), `false` for none. */
+  flows?: FlowOptions | false;
 }
 
 export function wireCluster(cluster: Cluster, options: WireOptions = {}): TestCluster {
@@ -145,7 +148,7 @@ export function wireCluster(cluster: Cluster, options: WireOptions = {}): TestCl
         dnsIp: cluster.settings.dnsIP,
       },
       () => now,
-      { random: options.random, conntrackMax: options.conntrackMax ?? 4096, seed: node.index, floodRate: options.floodRate },
+      { random: options.random, conntrackMax: options.conntrackMax ?? 4096, seed: node.index, floodRate: options.floodRate, flows: options.flows },
     );
     for (const other of cluster.nodes) {
       if (other !== node) pipeline.peers.add({ node: other.name, subnet: other.podCIDR, vtepMac: other.vtepMac, underlayAddr: other.underlay, underlayPort: VXLAN_PORT });

@@ -114,6 +114,12 @@ test('the sandbox launcher imports nothing of ours: the node agent and the CLI d
 test("the kubelet's semantics (src/pod) are pure: they read the cluster model and packet's addresses, and do no I/O", (t) => {
   const found = sourcesUnder('src/pod').flatMap((file) => importsOf(file).filter((target) => !/^src\/(pod|packet|cluster)\//.test(target)).map((target) => `${file} imports ${target}`));
   t.deepEqual(found, []);
-  const io = sourcesUnder('src/pod').flatMap((file) => [...readFileSync(join(ROOT, file), 'utf8').matchAll(/from\s+'(node:[^']+)'/g)].map((m) => `${file} imports ${m[1]}`));
+  t.deepEqual(sourcesUnder('src/pod').flatMap(nodeImportsOf), []);
+});
+
+test('flows are made and matched by pure modules: src/observe imports no agent, CLI or I/O, and the forwarding path does not import them', (t) => {
+  for (const above of ['src/node', 'src/cli', 'src/io', 'src/store', 'src/controller']) t.deepEqual(violations('src/observe', above), [], above);
+  t.deepEqual(violations('src/datapath', 'src/observe'), []);
+  const io = sourcesUnder('src/observe').filter((file) => /from 'node:(fs|net|dgram|child_process)'/.test(readFileSync(join(ROOT, file), 'utf8')));
   t.deepEqual(io, []);
 });
