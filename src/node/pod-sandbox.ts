@@ -92,12 +92,15 @@ export function planContainer(input: ContainerPlanInput): ContainerPlan {
 
   const { podDir } = input.sandbox;
   const kinds = new Map(pod.volumes.map((v) => [v.name, v.kind]));
-  const mounts: MountSpec[] = container.volumeMounts.map((m) => ({
-    source: m.subPath !== undefined && m.subPath !== '' ? `${volumeDirectory(podDir, m.name)}/${m.subPath}` : volumeDirectory(podDir, m.name),
-    target: m.mountPath,
-    // The kubelet mounts ConfigMap and Secret volumes read-only whatever the mount says.
-    readOnly: m.readOnly || kinds.get(m.name) !== 'emptyDir',
-  }));
+  const mounts: MountSpec[] = [
+    ...workload.hostPaths.map((path) => ({ source: path, target: path, readOnly: true })),
+    ...container.volumeMounts.map((m) => ({
+      source: m.subPath !== undefined && m.subPath !== '' ? `${volumeDirectory(podDir, m.name)}/${m.subPath}` : volumeDirectory(podDir, m.name),
+      target: m.mountPath,
+      // The kubelet mounts ConfigMap and Secret volumes read-only whatever the mount says.
+      readOnly: m.readOnly || kinds.get(m.name) !== 'emptyDir',
+    })),
+  ];
   const command = containerCommand(
     {
       initPid: input.sandbox.initPid,

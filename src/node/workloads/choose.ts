@@ -4,6 +4,7 @@
  * nginx, httpd and echoserver images get podwire's HTTP echo server on each containerPort
  * (80 when none is declared); any other image sleeps, like a busybox pod kept alive.
  */
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Container } from '../../cluster/model.js';
 
@@ -14,18 +15,24 @@ export interface Workload {
   /** TCP ports that must listen before the container counts as ready. */
   readyPorts: number[];
   builtin: 'http-echo' | 'sleep' | undefined;
+  /**
+   * Host directories the command needs that a pod's filesystem may not show (podwire's own
+   * scripts, when the package lies under /tmp or /run, which the sandbox replaces): bound
+   * read-only at the same path.
+   */
+  hostPaths: string[];
 }
 
 export function chooseWorkload(container: Container): Workload {
   const declared = container.ports.filter((p) => p.protocol === 'TCP').map((p) => p.containerPort);
   if (container.command.length > 0 || container.args.length > 0) {
     // args without command override the image's CMD; our images have no ENTRYPOINT.
-    return { argv: [...container.command, ...container.args], readyPorts: declared, builtin: undefined };
+    return { argv: [...container.command, ...container.args], readyPorts: declared, builtin: undefined, hostPaths: [] };
   }
   if (HTTP_IMAGES.test(container.image)) {
     const ports = declared.length > 0 ? declared : [80];
     const script = fileURLToPath(new URL('./http-echo.js', import.meta.url));
-    return { argv: [process.execPath, script, ...ports.map(String)], readyPorts: ports, builtin: 'http-echo' };
+    return { argv: [process.execPath, script, ...ports.map(String)], readyPorts: ports, builtin: 'http-echo', hostPaths: [dirname(script)] };
   }
-  return { argv: ['sleep', 'infinity'], readyPorts: declared, builtin: 'sleep' };
+  return { argv: ['sleep', 'infinity'], readyPorts: declared, builtin: 'sleep', hostPaths: [] };
 }

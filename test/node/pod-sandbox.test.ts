@@ -1,0 +1,50 @@
+import test from 'ava';
+import { dirname } from 'node:path';
+import { cluster, yaml } from '../cluster/helpers.js';
+import { planContainer } from '../../src/node/pod-sandbox.js';
+
+const c = cluster(yaml`
+apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec: {nodeName: node-1, containers: [{name: nginx, image: nginx}, {name: tool, image: busybox, command: [sleep, "1"]}]}
+`);
+const pod = c.pods[0];
+const node = c.nodes[0];
+const sandbox = { binary: '/sbx', initPid: 42, podDir: '/state/pods/default_web', hide: ['/state'] };
+
+function plan(container: number) {
+  const p = planContainer({ pod, container: pod.containers[container], cluster: c, node, netns: 'pw-x', sandbox, volumeProblems: new Map() });
+  if ('problem' in p) throw new Error(p.problem);
+  return p;
+}
+
+test("a built-in server's script directory is bound read-only at its path: a package under /tmp stays visible in the pod", (t) => {
+  const p = plan(0);
+  const script = p.argv[p.argv.indexOf('--') + 2];
+  t.regex(script, /http-echo\.js$/);
+  t.true(p.argv.includes(`${dirname(script)}:${dirname(script)}:ro`), p.argv.join(' '));
+  t.false(plan(1).argv.some((a) => a.includes('workloads')), "a manifest's own command gets no extra mount");
+});
+
+test('without the sandbox a container runs in the network namespace only, with the same environment', (t) => {
+  const p = planContainer({ pod, container: pod.containers[1], cluster: c, node, netns: 'pw-x', sandbox: undefined, volumeProblems: new Map() });
+  if ('problem' in p) return t.fail(p.problem);
+  t.deepEqual(p.argv, ['ip', 'netns', 'exec', 'pw-x', 'sleep', '1']);
+  t.is(p.env.HOSTNAME, 'web');
+  t.is(p.env.KUBERNETES_SERVICE_HOST, '10.96.0.1');
+});
+
+test('a volume that could not be made stops the containers that mount it, in the kubelet\'s words', (t) => {
+  const withVolume = cluster(yaml`
+apiVersion: v1
+kind: Pod
+metadata: {name: app}
+spec:
+  volumes: [{name: cfg, configMap: {name: gone}}]
+  containers: [{name: c, image: busybox, volumeMounts: [{name: cfg, mountPath: /etc/cfg}]}]
+`);
+  const p = withVolume.pods[0];
+  const r = planContainer({ pod: p, container: p.containers[0], cluster: withVolume, node: withVolume.nodes[0], netns: 'pw-x', sandbox, volumeProblems: new Map([['cfg', 'configmap "gone" not found']]) });
+  t.deepEqual(r, { problem: 'MountVolume.SetUp failed for volume "cfg": configmap "gone" not found' });
+});
