@@ -30,7 +30,7 @@ import type { DatagramPort, Port } from '../port/port.js';
 import { VtepSocket } from '../overlay/vtep.js';
 import { NodeCapture } from './capture.js';
 import { serveControl } from './control.js';
-import { NODE_OP_ARGS, type ChunkSink, type ObserveChunk, type ObserveQuery, type ObserveSummary, type TraceArgs } from './control-protocol.js';
+import { NODE_OP_ARGS, type ChunkSink, type ExecArgs, type ExecCommand, type ObserveChunk, type ObserveQuery, type ObserveSummary, type TraceArgs } from './control-protocol.js';
 import { ConntrackListing } from './conntrack-listing.js';
 import { FlowContexts } from './flow-context.js';
 import { FlowFeed } from './flow-feed.js';
@@ -54,7 +54,6 @@ import { LiveCaptures } from './live-captures.js';
 import { containersSummary, PodRuntime, type ContainerPlan, type ContainerState } from './pod-runtime.js';
 import { planContainer, podFiles, type ExecOverride } from './pod-sandbox.js';
 import { preparePodDirectory, sandboxUnavailable, SANDBOX_BINARY } from '../sandbox/launcher.js';
-import type { ExecArgs, ExecCommand } from './control-protocol.js';
 
 /** The source port of a traced packet when none is given: one from Linux's ephemeral range. */
 const DEFAULT_TRACE_SPORT = 40000;
@@ -216,8 +215,9 @@ export class NodeAgent {
   readonly kubeProxySyncs = new KubeProxySyncs();
   /** The flow ring's counts, for hubble_flows_processed_total. */
   flows: FlowsProcessedSource | undefined;
-  /** podwire-sandbox, or undefined where it is not built: pods then get their network namespace only. */
-  private readonly sandboxBinary = sandboxUnavailable() === undefined ? SANDBOX_BINARY : undefined;
+  /** Why pods cannot have podwire-sandbox here (then they get their network namespace only), or undefined. */
+  private readonly noSandbox = sandboxUnavailable();
+  private readonly sandboxBinary = this.noSandbox === undefined ? SANDBOX_BINARY : undefined;
   private readonly flowContexts: FlowContexts;
   private flowFeed: FlowFeed | undefined;
 
@@ -266,8 +266,7 @@ export class NodeAgent {
 
   private async bringUp(): Promise<void> {
     const { cluster, node } = this;
-    const noSandbox = sandboxUnavailable();
-    if (noSandbox !== undefined) this.log(`pods get their network namespace only, not their own hostname, processes, mounts or users: ${noSandbox}`);
+    if (this.noSandbox !== undefined) this.log(`pods get their network namespace only, not their own hostname, processes, mounts or users: ${this.noSandbox}`);
     // The store first: the rest of the bring-up (many pods) may take longer than the grace.
     this.state.begin();
     this.publishedReadiness = JSON.stringify([]);

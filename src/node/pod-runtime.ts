@@ -90,6 +90,8 @@ export class RunningContainer {
 export class PodRuntime {
   readonly containers: RunningContainer[];
   private pause: PauseProcess | undefined;
+  /** The pause being started: containers that need one at once wait for the same. */
+  private pausing: Promise<void> | undefined;
   private stopping = false;
   private readonly now: () => number;
 
@@ -120,16 +122,26 @@ export class PodRuntime {
     for (const c of this.containers) this.startContainer(c);
   }
 
-  private async ensurePause(): Promise<void> {
-    if (this.options.sandboxBinary === undefined || this.pause !== undefined) return;
-    const pause = await startPause(this.options.netnsPath, this.options.hostname, this.options.sandboxBinary);
-    this.pause = pause;
-    pause.process.on('exit', (code, signal) => {
-      if (this.pause === pause) this.pause = undefined;
-      if (this.stopping) return;
-      // As the kubelet does when a sandbox dies: a new one, and every container started again.
-      this.options.log(`${this.pod.namespace}/${this.pod.name}: the pod's pause exited (${signal ?? code}); its containers start again in a new one`);
-    });
+  private ensurePause(): Promise<void> {
+    const binary = this.options.sandboxBinary;
+    if (binary === undefined || this.pause !== undefined) return Promise.resolve();
+    this.pausing ??= startPause(this.options.netnsPath, this.options.hostname, binary)
+      .then((pause) => {
+        if (this.stopping) {
+          pause.process.kill('SIGKILL'); // the pod was stopped while its pause started
+          return;
+        }
+        this.pause = pause;
+        pause.process.on('exit', (code, signal) => {
+          if (this.pause === pause) this.pause = undefined;
+          // Its containers died with it; those their restartPolicy starts again get a new pause.
+          if (!this.stopping) this.options.log(`${this.pod.namespace}/${this.pod.name}: the pod's pause exited (${signal ?? code})`);
+        });
+      })
+      .finally(() => {
+        this.pausing = undefined;
+      });
+    return this.pausing;
   }
 
   private startContainer(c: RunningContainer): void {

@@ -63,7 +63,7 @@ export function planContainer(input: ContainerPlanInput): ContainerPlan {
     if (problem !== undefined) return { problem: `MountVolume.SetUp failed for volume "${m.name}": ${problem}` };
   }
   const uid = input.override?.user?.uid ?? security.uid;
-  const gid = input.override?.user?.gid ?? (input.override?.user !== undefined ? input.override.user.uid : security.gid);
+  const gid = input.override?.user?.gid ?? security.gid;
 
   const kubelet = containerEnvironment({
     pod,
