@@ -58,6 +58,8 @@ const UDP_OWNERS_FRESH_MS = 5;
 const OWNER_PENDING_MAX = 512;
 const OWNER_READ_INTERVAL_MS = 20;
 const OWNER_READ_ATTEMPTS = 3;
+/** Kernel-chosen UDP ports tried before giving up on finding one free for TCP too. */
+const LOOPBACK_PORT_ATTEMPTS = 16;
 /** A client that does not read its answers: past this many unsent bytes we stop reading its queries. */
 const MAX_UNSENT = 256 << 10;
 const MAX_MESSAGE = 65535;
@@ -174,24 +176,43 @@ export class DnsServer {
   }
 
   async start(): Promise<void> {
-    const port = this.options.port ?? 0;
-    // A modest receive buffer: under a burst, queries beyond it are dropped and retried by
-    // the client instead of queueing behind a stall and being answered seconds late.
-    this.udp = await openOverlaySocket(LOOPBACK_ADDR, port, { bufferBytes: 256 << 10 });
-    this.udp.start((batch) => this.fromLoopbackUdp(batch));
-    this.port = this.udp.port;
-    // TCP on the same port number, as a DNS server is found at one port for both.
-    this.tcp = createServer((socket) => this.acceptLoopbackTcp(socket));
-    await new Promise<void>((resolve, reject) => {
-      this.tcp!.once('error', reject);
-      this.tcp!.listen(this.port, LOOPBACK, () => resolve());
-    });
+    await this.listenLoopback();
     this.upstreamSocket = createSocket('udp4');
     this.upstreamSocket.on('message', (msg, rinfo) => this.fromUpstream(msg, rinfo.address, rinfo.port));
     this.upstreamSocket.on('error', (err) => this.options.log(`dns upstream: ${err.message}`));
     await new Promise<void>((resolve) => this.upstreamSocket!.bind(0, () => resolve()));
     this.timer = setInterval(() => this.pollForwarder(), 100);
     this.timer.unref();
+  }
+
+  /**
+   * UDP and TCP on one loopback port, as a DNS server is found at one port for both. With
+   * no port given, the kernel picks a free UDP port, and its number may be taken for TCP
+   * by another program (a listener, or a connection's ephemeral port): then another pick.
+   */
+  private async listenLoopback(): Promise<void> {
+    const chosen = this.options.port ?? 0;
+    for (let attempt = 1; ; attempt++) {
+      // A modest receive buffer: under a burst, queries beyond it are dropped and retried by
+      // the client instead of queueing behind a stall and being answered seconds late.
+      const udp = await openOverlaySocket(LOOPBACK_ADDR, chosen, { bufferBytes: 256 << 10 });
+      const tcp = createServer((socket) => this.acceptLoopbackTcp(socket));
+      try {
+        await new Promise<void>((resolve, reject) => {
+          tcp.once('error', reject);
+          tcp.listen(udp.port, LOOPBACK, () => resolve());
+        });
+      } catch (err) {
+        udp.close();
+        if (chosen !== 0 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt === LOOPBACK_PORT_ATTEMPTS) throw err;
+        continue;
+      }
+      this.udp = udp;
+      this.tcp = tcp;
+      this.port = udp.port;
+      udp.start((batch) => this.fromLoopbackUdp(batch));
+      return;
+    }
   }
 
   /**
