@@ -12,6 +12,11 @@
  *   <- {"id":1,"ok":true,"result":{"shown":1}}                             then exactly one answer
  *   <- {"id":1,"ok":false,"error":"conntrack: unknown argument \"x\""}      or an error instead
  *
+ * A chunk may carry bytes as they are (a capture's pcapng): its line says how many with
+ * `"attached":N`, and exactly N raw bytes follow the newline, before the next message.
+ *
+ *   <- {"id":1,"chunk":{"records":812,"dropped":0},"attached":98304}\n<98304 bytes>
+ *
  * Addresses travel as uint32 numbers and protocols as IP protocol numbers, as the tables
  * hold them; the CLI parses the user's text and this module judges the numbers.
  */
@@ -57,8 +62,11 @@ export type TraceArgs = {
  * subset of pcap syntax in src/pcap/filter.ts).
  */
 export type CaptureArgs = { readonly pod?: string; readonly iface?: string; readonly filter?: string; readonly snaplen?: number; readonly bufferBytes?: number };
-/** A piece of the pcapng stream (whole blocks, base64) and the counts so far; sent at least once a second. */
-export type CaptureChunk = { readonly data: string; readonly records: number; readonly dropped: number };
+/**
+ * The counts so far, sent at least once a second; the piece of the pcapng stream taken
+ * since the last chunk (whole blocks) is attached to it as raw bytes.
+ */
+export type CaptureChunk = { readonly records: number; readonly dropped: number };
 /** Sent when the node ends the capture itself (the pod went away, the node stops). */
 export type CaptureEnded = { readonly records: number; readonly dropped: number; readonly reason: string };
 
@@ -110,7 +118,11 @@ export type NodeOps = {
 
 /** Where a streaming op's handler sends its chunks; `send` resolves once the connection can take more. */
 export interface ChunkSink<C> {
-  send(chunk: C): Promise<void>;
+  /**
+   * Resolves once the socket has taken it (or after 'drain'); `attached` goes as raw bytes
+   * after it, and may be reused once this resolves (the socket has written it by then).
+   */
+  send(chunk: C, attached?: Uint8Array): Promise<void>;
 }
 
 /** A request whose arguments do not fit its op: answered with this message, never handled. */

@@ -16,6 +16,9 @@
  * - A request line longer than `maxLineBytes` gets an error answer and the connection ends.
  *
  * A bad line gets an error answer, never a crash of the node.
+ *
+ * A chunk's attached bytes (control-protocol.ts) follow its line as they are: the client
+ * reads the node's answers as bytes, each scanned once for the newline that ends a line.
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { promises as fs } from 'node:fs';
@@ -92,9 +95,12 @@ function serveConnection<Ops extends OpTable>(socket: Socket, validators: ArgsVa
     return drain;
   };
 
-  const send = async (message: object): Promise<void> => {
+  const send = async (message: object, attached?: Uint8Array): Promise<void> => {
     if (socket.destroyed || !socket.writable) throw new ConnectionClosed();
     socket.write(line(message));
+    // The sender may reuse the attached bytes once this resolves: wait until the socket
+    // has written them, not only until it has room.
+    if (attached !== undefined && attached.length > 0) await new Promise<void>((resolve) => socket.write(attached, () => resolve()));
     await room();
     if (socket.destroyed) throw new ConnectionClosed();
   };
@@ -108,7 +114,9 @@ function serveConnection<Ops extends OpTable>(socket: Socket, validators: ArgsVa
       const op = request.op;
       if (!Object.hasOwn(handlers, op) || !Object.hasOwn(validators, op)) throw new ControlArgsError(`unknown op ${JSON.stringify(op)}`);
       const args = validators[op](request.args);
-      const sink: ChunkSink<unknown> = { send: (chunk) => send({ id, chunk }) };
+      const sink: ChunkSink<unknown> = {
+        send: (chunk, attached) => send(attached !== undefined && attached.length > 0 ? { id, chunk, attached: attached.length } : { id, chunk }, attached),
+      };
       answer = { id, ok: true, result: await handlers[op](args, sink) };
     } catch (err) {
       if (err instanceof ConnectionClosed) return;
@@ -189,7 +197,7 @@ export interface ControlClient<Ops extends OpTable> {
     path: string,
     op: Op,
     args: Ops[Op]['args'],
-    onChunk: (chunk: Ops[Op]['chunk']) => void | Promise<void>,
+    onChunk: (chunk: Ops[Op]['chunk'], attached?: Buffer) => void | Promise<void>,
     idleTimeoutMs?: number,
   ): Promise<Ops[Op]['result']>;
 }
@@ -208,7 +216,10 @@ export const callControl = nodeClient.call;
 /** One request to a streaming op of a node (NodeOps). */
 export const streamControl = nodeClient.stream;
 
-type Answer = { kind: 'chunk'; chunk: unknown } | { kind: 'result'; result: unknown } | { kind: 'error'; error: string };
+type Answer = { kind: 'chunk'; chunk: unknown; attached: number } | { kind: 'result'; result: unknown } | { kind: 'error'; error: string };
+
+/** The most raw bytes a chunk may say it carries; a node's capture buffer holds far less. */
+export const MAX_ATTACHED_BYTES = 256 << 20;
 
 function parseAnswer(text: string): Answer | undefined {
   let message: unknown;
@@ -218,17 +229,77 @@ function parseAnswer(text: string): Answer | undefined {
     return undefined;
   }
   if (typeof message !== 'object' || message === null) return undefined;
-  const m = message as { ok?: unknown; result?: unknown; error?: unknown; chunk?: unknown };
+  const m = message as { ok?: unknown; result?: unknown; error?: unknown; chunk?: unknown; attached?: unknown };
   if (m.ok === true) return { kind: 'result', result: m.result };
   if (m.ok === false) return { kind: 'error', error: typeof m.error === 'string' ? m.error : 'error' };
-  if ('chunk' in m) return { kind: 'chunk', chunk: m.chunk };
-  return undefined;
+  if (!('chunk' in m)) return undefined;
+  const attached = 'attached' in m ? m.attached : 0;
+  if (typeof attached !== 'number' || !Number.isInteger(attached) || attached < 0 || attached > MAX_ATTACHED_BYTES) return undefined;
+  return { kind: 'chunk', chunk: m.chunk, attached };
 }
 
-function request<R, C>(path: string, op: string, args: object, onChunk: ((chunk: C) => void | Promise<void>) | undefined, timeoutMs: number): Promise<R> {
+/** A node's answer, with the bytes its chunk carried. */
+export interface ReadAnswer {
+  readonly answer: Answer;
+  readonly attached?: Buffer;
+}
+
+/**
+ * The node's answers as they come off the socket: JSON lines, where a chunk line that
+ * says `"attached":N` is followed by N raw bytes. The bytes wait in one buffer that grows
+ * as a message needs, and each is scanned for a newline once.
+ */
+export class AnswerReader {
+  private buf = Buffer.alloc(64 * 1024);
+  private start = 0;
+  private end = 0;
+  /** Where the search for the next newline goes on: the bytes before it hold none. */
+  private scanned = 0;
+  /** A chunk's line whose attached bytes have not all come yet. */
+  private waiting: Answer | undefined;
+
+  push(data: Buffer): void {
+    if (this.end + data.length > this.buf.length) {
+      const live = this.end - this.start;
+      const target = live + data.length <= this.buf.length ? this.buf : Buffer.alloc(Math.max(2 * this.buf.length, live + data.length));
+      this.buf.copy(target, 0, this.start, this.end);
+      this.buf = target;
+      this.scanned -= this.start;
+      this.end = live;
+      this.start = 0;
+    }
+    data.copy(this.buf, this.end);
+    this.end += data.length;
+  }
+
+  /** The next whole message; undefined until one is whole. Throws ControlError on a line that is no answer. */
+  next(): ReadAnswer | undefined {
+    if (this.waiting === undefined) {
+      const nl = this.buf.subarray(0, this.end).indexOf(10, this.scanned);
+      if (nl < 0) {
+        this.scanned = this.end;
+        return undefined;
+      }
+      const answer = parseAnswer(this.buf.toString('utf8', this.start, nl));
+      this.start = this.scanned = nl + 1;
+      if (answer === undefined) throw new ControlError('answer is not a control message');
+      if (answer.kind !== 'chunk' || answer.attached === 0) return { answer };
+      this.waiting = answer;
+    }
+    const answer = this.waiting;
+    const need = answer.kind === 'chunk' ? answer.attached : 0;
+    if (this.end - this.start < need) return undefined;
+    const attached = Buffer.from(this.buf.subarray(this.start, this.start + need));
+    this.start = this.scanned = this.start + need;
+    this.waiting = undefined;
+    return { answer, attached };
+  }
+}
+
+function request<R, C>(path: string, op: string, args: object, onChunk: ((chunk: C, attached?: Buffer) => void | Promise<void>) | undefined, timeoutMs: number): Promise<R> {
   return new Promise<R>((resolve, reject) => {
     const socket = createConnection(path);
-    let buffered = '';
+    const reader = new AnswerReader();
     let settled = false;
     let ended = false;
     let reading = false;
@@ -256,17 +327,21 @@ function request<R, C>(path: string, op: string, args: object, onChunk: ((chunk:
       if (reading) return;
       reading = true;
       try {
-        let nl: number;
-        while (!settled && (nl = buffered.indexOf('\n')) >= 0) {
-          const answer = parseAnswer(buffered.slice(0, nl));
-          buffered = buffered.slice(nl + 1);
-          if (answer === undefined) return fail(new ControlError(`${path}: answer is not a control message`));
+        let message: ReadAnswer | undefined;
+        while (!settled) {
+          try {
+            message = reader.next();
+          } catch (err) {
+            return fail(new ControlError(`${path}: ${(err as Error).message}`));
+          }
+          if (message === undefined) break;
+          const { answer, attached } = message;
           if (answer.kind === 'result') return finish(answer.result);
           if (answer.kind === 'error') return fail(new ControlError(answer.error));
           if (onChunk === undefined) return fail(new ControlError(`${path}: ${op} does not stream, but a chunk came`));
           clearTimeout(timer);
           socket.pause();
-          await onChunk(answer.chunk as C);
+          await onChunk(answer.chunk as C, attached);
           socket.resume();
           arm();
         }
@@ -279,11 +354,10 @@ function request<R, C>(path: string, op: string, args: object, onChunk: ((chunk:
       }
     };
     arm();
-    socket.setEncoding('utf8');
     socket.on('connect', () => socket.write(line({ id: 1, op, args })));
     socket.on('error', (err) => fail(new ControlError(`${path}: ${err.message}`)));
-    socket.on('data', (chunk: string) => {
-      buffered += chunk;
+    socket.on('data', (chunk: Buffer) => {
+      reader.push(chunk);
       void read();
     });
     socket.on('close', () => {

@@ -13,6 +13,7 @@ import type { Peer } from '../overlay/peers.js';
 import type { FrameContext, Verdict } from '../datapath/context.js';
 import type { FrameTap, Pipeline } from '../datapath/pipeline.js';
 import { compileFilter, FilterError } from '../pcap/filter.js';
+import { SplitClock } from '../pcap/pcapng.js';
 import type { CaptureNode } from './capture.js';
 import { ControlArgsError, type CaptureArgs, type CaptureChunk, type CaptureEnded, type ChunkSink } from './control-protocol.js';
 import { LiveCapture, type LivePod } from './live-capture.js';
@@ -53,6 +54,8 @@ export class LiveCaptures {
     private readonly node: CaptureNode,
     /** The `--pcap` file capture, which keeps its place on the tap. */
     private readonly fileTap: FrameTap | undefined,
+    /** Where the pipeline's clock (ns) reads 0, in ms since the epoch: records are stamped with the batch's time. */
+    private readonly clockZeroEpochMs: number,
   ) {}
 
   get running(): number {
@@ -84,6 +87,7 @@ export class LiveCaptures {
       selection: args.pod !== undefined ? { pod: args.pod } : { iface: args.iface },
       podAt: (slot) => this.podAt(slot),
       matcher,
+      clock: new SplitClock(BigInt(Math.round(this.clockZeroEpochMs * 1e6)), () => this.pipeline.tables.clock[0]),
       ...(args.snaplen !== undefined ? { snaplen: args.snaplen } : {}),
       ...(args.bufferBytes !== undefined ? { bufferBytes: args.bufferBytes } : {}),
     });
@@ -97,7 +101,7 @@ export class LiveCaptures {
         const data = capture.take();
         const now = performance.now();
         if (data.length > 0 || now - sentAt >= HEARTBEAT_MS || reason !== undefined) {
-          await out.send({ data: data.toString('base64'), ...capture.stats });
+          await out.send(capture.stats, data);
           sentAt = now;
         }
         if (reason !== undefined) return { ...capture.stats, reason };
@@ -113,19 +117,19 @@ export class LiveCaptures {
     this.pipeline.tap = taps.length === 0 ? undefined : taps.length === 1 ? taps[0] : new TapSet(taps);
   }
 
+  /** The slot table's own object: nothing is made per frame. */
   private podAt(slot: number): LivePod | undefined {
-    const pod = this.pipeline.tables.slots[slot];
-    return pod === undefined ? undefined : { name: pod.name, ip: pod.ip, device: pod.port.name };
+    return this.pipeline.tables.slots[slot];
   }
 
-  private pods(): LivePod[] {
-    return this.pipeline.pods().map((p) => ({ name: p.name, ip: p.ip, device: p.port.name }));
+  private pods(): readonly LivePod[] {
+    return this.pipeline.pods();
   }
 
   /** What `--iface` takes: pods by name or TAP, each peer's VXLAN, the uplink. */
   private interfaceNames(): string[] {
     return [
-      ...this.pods().flatMap((p) => [p.name, p.device]),
+      ...this.pods().flatMap((p) => [p.name, p.port.name]),
       ...this.pipeline.peers.all().map((p) => `vxlan:${p.node}`),
       ...(this.node.uplink !== undefined ? [`uplink:${this.node.name}`, 'uplink'] : []),
     ];

@@ -3,7 +3,8 @@ import { createConnection, type Server, type Socket } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { callControl, controlClient, serveControl, type ControlHandlers, type ControlLimits } from '../../src/node/control.js';
+import fc from 'fast-check';
+import { AnswerReader, callControl, controlClient, MAX_ATTACHED_BYTES, serveControl, type ControlHandlers, type ControlLimits, type ReadAnswer } from '../../src/node/control.js';
 import { ControlArgsError, NODE_OP_ARGS, type ArgsValidators, type NoArgs, type NodeOps } from '../../src/node/control-protocol.js';
 
 /** A protocol of the test's own, to drive the wire and its bounds. */
@@ -16,6 +17,8 @@ type TestOps = {
   big: { args: { bytes: number }; result: string; chunk: never };
   /** `chunks` chunks of `bytes` characters, then their count; stops when the client goes away. */
   stream: { args: { chunks: number; bytes: number }; result: number; chunk: string };
+  /** `chunks` chunks, chunk i carrying i * `bytes` + 1 raw bytes of the value i & 0xff (and no bytes when i % 3 is 2). */
+  attach: { args: { chunks: number; bytes: number }; result: number; chunk: { i: number } };
 };
 
 const noArgs = (raw: unknown): NoArgs => {
@@ -33,7 +36,10 @@ const TEST_ARGS: ArgsValidators<TestOps> = {
   hold: noArgs,
   big: (raw) => ({ bytes: count(raw, 'bytes') }),
   stream: (raw) => ({ chunks: count(raw, 'chunks'), bytes: count(raw, 'bytes') }),
+  attach: (raw) => ({ chunks: count(raw, 'chunks'), bytes: count(raw, 'bytes') }),
 };
+
+const attachedBytes = (i: number, bytes: number): Buffer | undefined => (i % 3 === 2 ? undefined : Buffer.alloc(i * bytes + 1, i & 0xff));
 const client = controlClient<TestOps>();
 
 interface Rig {
@@ -52,7 +58,7 @@ interface Rig {
 async function rig(limits: Partial<ControlLimits> = {}): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'pw-control-'));
   const path = join(dir, 'node.sock');
-  const calls = { echo: 0, boom: 0, hold: 0, big: 0, stream: 0 };
+  const calls = { echo: 0, boom: 0, hold: 0, big: 0, stream: 0, attach: 0 };
   const holding = { now: 0, most: 0 };
   const waiting: (() => void)[] = [];
   const streamed = { sent: 0, abandoned: false };
@@ -88,6 +94,11 @@ async function rig(limits: Partial<ControlLimits> = {}): Promise<Rig> {
         streamed.abandoned = true;
         throw err;
       }
+      return chunks;
+    },
+    attach: async ({ chunks, bytes }, out) => {
+      calls.attach++;
+      for (let i = 0; i < chunks; i++) await out.send({ i }, attachedBytes(i, bytes));
       return chunks;
     },
   };
@@ -403,5 +414,68 @@ test('the node checks every op\'s args at its edge: a bad request is an error an
   } finally {
     server.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('chunks carry raw bytes after their line: small and large, with none between, each whole and in order', async (t) => {
+  const r = await rig();
+  try {
+    const seen: string[] = [];
+    // Up to 600 KB a chunk: far more than one socket read, so a chunk's bytes arrive in pieces.
+    const done = client.stream(r.path, 'attach', { chunks: 30, bytes: 20_000 }, (chunk, attached) => {
+      const want = attachedBytes(chunk.i, 20_000);
+      seen.push(`${chunk.i}:${attached?.length ?? 0}`);
+      if (want === undefined) t.is(attached, undefined);
+      else t.true(attached !== undefined && attached.equals(want), `chunk ${chunk.i}`);
+    });
+    t.is(await within(done, 20_000), 30);
+    t.deepEqual(seen, Array.from({ length: 30 }, (_, i) => `${i}:${attachedBytes(i, 20_000)?.length ?? 0}`));
+  } finally {
+    r.close();
+  }
+});
+
+/** The messages an AnswerReader makes of `stream` fed in pieces cut at `cuts`. */
+function readAll(stream: Buffer, cuts: number[]): ReadAnswer[] {
+  const reader = new AnswerReader();
+  const out: ReadAnswer[] = [];
+  let at = 0;
+  for (const cut of [...cuts.map((c) => c % (stream.length + 1)).sort((a, b) => a - b), stream.length]) {
+    reader.push(stream.subarray(at, cut));
+    at = Math.max(at, cut);
+    for (let m = reader.next(); m !== undefined; m = reader.next()) out.push(m);
+  }
+  return out;
+}
+
+test('AnswerReader: the same messages however the stream is cut into reads', (t) => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.oneof(fc.record({ n: fc.nat(1000) }), fc.uint8Array({ maxLength: 200_000 }).map((b) => Buffer.from(b))), { maxLength: 12 }),
+      fc.array(fc.nat(), { maxLength: 30 }),
+      (messages, cuts) => {
+        // Attached bytes full of newlines: they must never be taken for a line's end.
+        const parts = messages.map((m, i) => (Buffer.isBuffer(m) ? [Buffer.from(`${JSON.stringify({ id: 1, chunk: i, attached: m.length })}\n`), m] : [Buffer.from(`${JSON.stringify({ id: 1, chunk: m })}\n`)]));
+        parts.push([Buffer.from('{"id":1,"ok":true,"result":"end"}\n')]);
+        const got = readAll(Buffer.concat(parts.flat()), cuts);
+        t.is(got.length, messages.length + 1);
+        messages.forEach((m, i) => {
+          const g = got[i];
+          if (g.answer.kind !== 'chunk') return t.fail(`message ${i} is ${g.answer.kind}`);
+          if (Buffer.isBuffer(m)) t.true(m.length === 0 ? g.attached === undefined : g.attached?.equals(m) === true, `message ${i}`);
+          else t.deepEqual([g.answer.chunk, g.attached], [m, undefined]);
+        });
+        t.deepEqual(got[messages.length].answer, { kind: 'result', result: 'end' });
+      },
+    ),
+    { numRuns: 60 },
+  );
+});
+
+test('AnswerReader: an attached count that is negative, fractional, too large or not a number is no answer', (t) => {
+  for (const attached of [-1, 1.5, MAX_ATTACHED_BYTES + 1, '12', null]) {
+    const reader = new AnswerReader();
+    reader.push(Buffer.from(`${JSON.stringify({ id: 1, chunk: {}, attached })}\n`));
+    t.throws(() => reader.next(), { message: 'answer is not a control message' }, String(attached));
   }
 });

@@ -109,10 +109,10 @@ export async function captureCommand(argv: string[]): Promise<number> {
   process.on('SIGTERM', interrupt);
   process.on('SIGHUP', interrupt);
   let writing: Promise<void> = Promise.resolve();
-  const onChunk = async (chunk: CaptureChunk): Promise<void> => {
+  const onChunk = async (chunk: CaptureChunk, data?: Buffer): Promise<void> => {
     // After Ctrl-C nothing more is started: the output ends after the last whole chunk.
     if (stopping) return;
-    writing = chunk.data.length > 0 ? writeAll(fd, Buffer.from(chunk.data, 'base64')) : Promise.resolve();
+    writing = data !== undefined && data.length > 0 ? writeAll(fd, data) : Promise.resolve();
     await writing;
     last = { records: chunk.records, dropped: chunk.dropped };
   };

@@ -33,7 +33,7 @@ export async function streamFromNode<Op extends keyof NodeOps>(
   node: string,
   op: Op,
   args: NodeOps[Op]['args'],
-  onChunk: (chunk: NodeOps[Op]['chunk']) => void | Promise<void>,
+  onChunk: (chunk: NodeOps[Op]['chunk'], attached?: Buffer) => void | Promise<void>,
 ): Promise<NodeOps[Op]['result']> {
   return streamControl(nodeSocket(values, node), op, args, onChunk, 10_000);
 }
