@@ -219,6 +219,8 @@ export class NodeAgent {
   private readonly noSandbox = sandboxUnavailable();
   private readonly sandboxBinary = this.noSandbox === undefined ? SANDBOX_BINARY : undefined;
   private readonly flowContexts: FlowContexts;
+  /** Where the pipeline's clock reads 0, in ms since the epoch (flow times and capture records). */
+  private readonly clockZeroEpochMs: number;
   private flowFeed: FlowFeed | undefined;
 
   private constructor(
@@ -244,7 +246,8 @@ export class NodeAgent {
       dataplaneOptions(cluster, node),
     );
     // The clock's zero on the wall clock, for the times of flow events.
-    this.flowContexts = new FlowContexts(node.name, performance.timeOrigin + t0);
+    this.clockZeroEpochMs = performance.timeOrigin + t0;
+    this.flowContexts = new FlowContexts(node.name, this.clockZeroEpochMs);
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
     this.underlayPort = options.underlayPort ?? VXLAN_PORT;
     this.state = options.state ?? new FileAgentState(options.paths.dir, node.name, () => this.cluster, this.log, options.wallClock);
@@ -297,7 +300,7 @@ export class NodeAgent {
       );
       this.pipeline.tap = this.capture;
     }
-    const liveCaptures = new LiveCaptures(this.pipeline, captureNode, this.capture);
+    const liveCaptures = new LiveCaptures(this.pipeline, captureNode, this.capture, this.clockZeroEpochMs);
     this.liveCaptures = liveCaptures;
 
     const conntrackListing = new ConntrackListing(this.pipeline.conntrack, () => this.pipeline.clock());
@@ -316,6 +319,7 @@ export class NodeAgent {
       observe: (query, out) => this.observe(query, out),
     });
     this.metrics = await serveMetrics(nodeRegistry(this.metricSources()), this.options.metricsPort ?? 0, this.log);
+    this.state.publishMetricsPort(this.metrics.port);
     this.readinessTimer = setInterval(() => void this.checkReadiness(), 250);
     // The conntrack reaper walks a slice of the table each tick: all 262,144 slots in ~6 s.
     this.reaperTimer = setInterval(() => this.pipeline.reap(4096), 100);

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compileFilter } from '../../src/pcap/filter.js';
 import { readCapture } from '../../src/pcap/reader.js';
+import { SplitClock } from '../../src/pcap/pcapng.js';
 import { LiveCapture, type CaptureSelection } from '../../src/node/live-capture.js';
 import { cluster as loadYaml } from '../cluster/helpers.js';
 import { HARDENED_YAML } from '../helpers/hardened-cluster.js';
@@ -25,13 +26,10 @@ function setup(selection: CaptureSelection, filter = '', bufferBytes?: number) {
   const capture = new LiveCapture({
     node: { name: node.node.name, underlayAddr: node.node.underlay, underlayPort: 4789, vni: c.cluster.settings.vni },
     selection,
-    podAt: (slot) => {
-      const p = pipeline.tables.slots[slot];
-      return p === undefined ? undefined : { name: p.name, ip: p.ip, device: p.port.name };
-    },
+    podAt: (slot) => pipeline.tables.slots[slot],
     matcher: compileFilter(filter),
     ...(bufferBytes !== undefined ? { bufferBytes } : {}),
-    clock: () => 1_700_000_000_000_000_000n,
+    clock: new SplitClock(1_700_000_000_000_000_000n, () => 0),
   });
   pipeline.tap = capture;
   const client = c.pod('client');

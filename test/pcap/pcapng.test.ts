@@ -9,8 +9,11 @@ import {
   MAX_OPTION_VALUE_LEN,
   optionStringLen,
   shbLen,
+  SplitClock,
+  writeEpb,
   type EnhancedPacket,
 } from '../../src/pcap/pcapng.js';
+import fc from 'fast-check';
 import { readCapture } from '../../src/pcap/reader.js';
 import { hex, poisoned } from '../helpers/bytes.js';
 
@@ -166,3 +169,47 @@ function readSingle(epb: Buffer) {
   const file = readCapture(Buffer.concat([head, epb]));
   return file.records[0];
 }
+
+test('writeEpb writes the bytes encodeEpb writes, for any frame, snaplen, offset and timestamp', (t) => {
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ minLength: 0, maxLength: 700 }),
+      fc.nat(40),
+      fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 800 })),
+      fc.nat(0xffff_ffff),
+      fc.bigInt({ min: 0n, max: (1n << 64n) - 1n - (1n << 40n) }),
+      fc.nat(1 << 30),
+      (frame, lead, snaplen, interfaceId, epochNs, elapsedNs) => {
+        const source = new Uint8Array(lead + frame.length);
+        source.set(frame, lead);
+        const clock = new SplitClock(epochNs, () => elapsedNs);
+        clock.read();
+        const expected = poisoned(epbLen(capturedLength(frame.length, snaplen)) + 3);
+        const written = encodeEpb({ interfaceId, timestampNs: epochNs + BigInt(elapsedNs), data: frame, snaplen }, expected, 3);
+        const actual = poisoned(written + 3);
+        t.is(writeEpb(actual, 3, interfaceId, clock, source, lead, frame.length, snaplen), written);
+        t.deepEqual(actual, expected);
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+test('SplitClock carries the low half into the high one, and never reads before its zero', (t) => {
+  let now = 0;
+  const clock = new SplitClock(0xffff_fff0n, () => now);
+  now = 32; // past 2^32
+  clock.read();
+  t.deepEqual([clock.high, clock.low], [1, 0x10]);
+  now = 3 * 2 ** 32 + 0.4; // whole nanoseconds, several carries
+  clock.read();
+  t.deepEqual([clock.high, clock.low], [3, 0xffff_fff0]);
+  now = -5;
+  clock.read();
+  t.deepEqual([clock.high, clock.low], [0, 0xffff_fff0]);
+  // By default: the wall clock now, moving on.
+  const wall = new SplitClock();
+  wall.read();
+  const ns = BigInt(wall.high) * 2n ** 32n + BigInt(wall.low);
+  t.true(ns >= (BigInt(Date.now()) - 1000n) * 1_000_000n && ns <= (BigInt(Date.now()) + 1000n) * 1_000_000n);
+});
