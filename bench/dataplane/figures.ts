@@ -23,7 +23,21 @@ export const UDP_PACED_PPS = 300_000;
  * VM measures the neighbours: one 4 ms stall of the host is 1200 datagrams at 300k pps.
  */
 export const UDP_PACED_LOSS_ALLOWED = 0.005;
+/** The watched flood's rate: the observe issue's 200k packets/s. */
+export const WATCHED_PPS = 200_000;
+/** Plain and watched windows, alternated. */
+export const WATCHED_ROUNDS = 2;
 const NODES = ['node-1', 'node-2'] as const;
+
+/** What watched the flood: nothing, observe following, observe following and a capture of cli1. */
+export type Watching = 'plain' | 'observed' | 'captured';
+const WATCHINGS: readonly Watching[] = ['plain', 'observed', 'captured'];
+const WATCHING: Readonly<Record<Watching, string>> = {
+  plain: 'nothing watching',
+  observed: 'observe --follow',
+  captured: 'observe --follow and capture --pod cli1',
+};
+
 
 const WHERE: Readonly<Record<PathKind, string>> = { cross: 'cross-node', same: 'same-node' };
 
@@ -36,6 +50,8 @@ export const TARGETS = {
    * nodes get is the scheduler's call, not the dataplane's.
    */
   udpPacedDelivered: { cross: atLeast(UDP_PACED_PPS * (1 - UDP_PACED_LOSS_ALLOWED)) } as Readonly<Partial<Record<PathKind, Target>>>,
+  /** Observe following adds at most 5% node CPU per frame (the observe issue's bound). */
+  observedRatio: atMost(1.05),
 };
 
 export const NAMES = {
@@ -61,6 +77,10 @@ export const NAMES = {
   udpNodeCores: (p: PathKind, node: string) => `dataplane: UDP ${UDP_PAYLOAD} B ${WHERE[p]}, podwire ${node} CPU`,
   udpPacedDelivered: (p: PathKind, s: Side) => `dataplane: UDP ${UDP_PAYLOAD} B ${WHERE[p]} paced at ${UDP_PACED_PPS / 1000}k pps, delivered, ${s}`,
   udpPacedLoss: (p: PathKind, s: Side) => `dataplane: UDP ${UDP_PAYLOAD} B ${WHERE[p]} paced at ${UDP_PACED_PPS / 1000}k pps, lost, ${s}`,
+  watchedCpuFrame: (w: Watching) => `dataplane: UDP ${UDP_PAYLOAD} B cross-node at ${WATCHED_PPS / 1000}k pps, podwire node CPU per frame, ${WATCHING[w]}`,
+  watchedRatio: (w: Exclude<Watching, 'plain'>) => `dataplane: UDP ${UDP_PAYLOAD} B cross-node at ${WATCHED_PPS / 1000}k pps, node CPU per frame, ${WATCHING[w]} / nothing watching`,
+  watchedLoss: (w: Watching) => `dataplane: UDP ${UDP_PAYLOAD} B cross-node at ${WATCHED_PPS / 1000}k pps, lost, ${WATCHING[w]}`,
+  watchedCaptureDropped: `dataplane: UDP ${UDP_PAYLOAD} B cross-node at ${WATCHED_PPS / 1000}k pps, packets the capture's reader was too slow for`,
   wakeMedian: 'dataplane: process wake-up latency, median',
   wakeP99: 'dataplane: process wake-up latency, p99',
 };
@@ -80,6 +100,12 @@ export const STEP_NAMES = {
     ...NODES.flatMap((n) => [NAMES.udpNodeRate(p, n), NAMES.udpNodeCores(p, n)]),
   ],
   udpPaced: (p: PathKind) => SIDES.flatMap((s) => [NAMES.udpPacedDelivered(p, s), NAMES.udpPacedLoss(p, s)]),
+  watched: [
+    ...WATCHINGS.flatMap((w) => [NAMES.watchedCpuFrame(w), NAMES.watchedLoss(w)]),
+    NAMES.watchedRatio('observed'),
+    NAMES.watchedRatio('captured'),
+    NAMES.watchedCaptureDropped,
+  ],
 };
 
 export type Pair<T> = Readonly<Record<Side, T>>;
@@ -92,6 +118,30 @@ export interface Results {
   udpPaced: Partial<Record<PathKind, Pair<UdpResult>>>;
   /** How late a sleeping process wakes here: each hop through a node process pays it. */
   wake?: WakeResult;
+  /** podwire only: the flood at WATCHED_PPS with and without observe and capture running. */
+  watched?: WatchedResult;
+}
+
+export interface WatchedResult extends Readonly<Record<Watching, readonly UdpResult[]>> {
+  /** What each captured window's capture reported. */
+  readonly captures: readonly { captured: number; dropped: number; bytes: number }[];
+}
+
+/** Node CPU per frame over several windows: their CPU summed over their frames summed. */
+function pooledCpuPerFrame(results: readonly UdpResult[]): number {
+  let cpuUs = 0;
+  let frames = 0;
+  for (const r of results) {
+    cpuUs += r.usage?.cpuUs ?? NaN;
+    frames += r.usage?.frames ?? NaN;
+  }
+  return frames > 0 ? cpuUs / frames : NaN;
+}
+
+function pooledLossPercent(results: readonly UdpResult[]): number {
+  const sent = results.reduce((s, r) => s + r.sent, 0);
+  const delivered = results.reduce((s, r) => s + Math.min(r.sent, r.delivered), 0);
+  return sent > 0 ? (100 * (sent - delivered)) / sent : NaN;
 }
 
 function fig(name: string, value: number, unit: string, target?: Target): Figure {
@@ -177,6 +227,17 @@ export function buildFigures(r: Results): Figure[] {
         out.push(fig(NAMES.udpPacedLoss(p, s), lossPercent(paced[s]), '%'));
       }
     }
+  }
+  const w = r.watched;
+  if (w !== undefined) {
+    for (const watching of WATCHINGS) {
+      out.push(fig(NAMES.watchedCpuFrame(watching), pooledCpuPerFrame(w[watching]), 'µs/frame'));
+      out.push(fig(NAMES.watchedLoss(watching), pooledLossPercent(w[watching]), '%'));
+    }
+    const plain = pooledCpuPerFrame(w.plain);
+    out.push(fig(NAMES.watchedRatio('observed'), pooledCpuPerFrame(w.observed) / plain, 'x', TARGETS.observedRatio));
+    out.push(fig(NAMES.watchedRatio('captured'), pooledCpuPerFrame(w.captured) / plain, 'x'));
+    out.push(fig(NAMES.watchedCaptureDropped, w.captures.reduce((s, c) => s + c.dropped, 0), 'packets'));
   }
   return out;
 }

@@ -13,13 +13,13 @@
  * super-frame counts as one frame: compare CPU per Gbit across offload settings, not
  * CPU per frame.
  */
-import { writeFileSync } from 'node:fs';
+import { rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { describeBackends } from '../../src/cli/status.js';
-import { interfacePackets, processCpu, run, type RunOptions } from './proc.js';
+import { Background, interfacePackets, processCpu, run, waitUntil, type RunOptions } from './proc.js';
 import type { NodeUsage, PodRef, PodRole, Topology, UsageSnapshot } from './topology.js';
 
 /** dist/bench/dataplane/podwire.js -> dist/src/cli/main.js */
@@ -108,6 +108,30 @@ export class PodwireCluster implements Topology {
     return new PodwireCluster(name, stateDir, pods, pids, podPids, describeBackends(first));
   }
 
+  /**
+   * What a user watching the cluster runs beside it: `podwire observe --follow -o json`,
+   * and with `captured` also `podwire capture --pod ROLE -w FILE`, started as a user
+   * starts them and running until stopped. Resolves once observe has had its first answer
+   * from every node and the capture's file has its first chunk.
+   */
+  async watch(captured?: PodRole): Promise<Watchers> {
+    const file = captured === undefined ? undefined : path.join(this.stateDir, `watch-${captured}.pcapng`);
+    const cli = (args: string[]) => new Background([process.execPath, CLI, ...args, '--name', this.name, '--state-dir', this.stateDir]);
+    const observe = cli(['observe', '--follow', '-o', 'json']);
+    const capture = file === undefined ? undefined : cli(['capture', '--pod', captured!, '-w', file]);
+    const watchers = new Watchers(observe, capture, file);
+    try {
+      // Following starts with the flows so far (the pings of bring-up, earlier rounds'):
+      // once they are printed, observe is connected to every node.
+      await waitUntil('podwire observe --follow printing', () => observe.output.length > 0, 20_000);
+      if (file !== undefined) await waitUntil(`podwire capture --pod ${captured} writing ${file}`, () => fileSize(file) > 0, 20_000);
+    } catch (err) {
+      await watchers.stop();
+      throw new Error(`${(err as Error).message}: ${capture?.errorOutput.trim() || observe.errorOutput.trim()}`);
+    }
+    return watchers;
+  }
+
   async snapshot(): Promise<UsageSnapshot> {
     const status = await readStatus(this.name, this.stateDir);
     const atMs = performance.now();
@@ -130,6 +154,42 @@ export class PodwireCluster implements Topology {
       return { name, cpuUs: cpu.cpuUs, sysUs: cpu.sysUs, wakeups: cpu.voluntary, preempted: cpu.involuntary, frames, drops, tapDropsIn, tapDropsOut };
     });
     return { atMs, nodes };
+  }
+}
+
+/** What a capture of `PodwireCluster.watch` reported when it ended. */
+export interface CaptureReport {
+  readonly captured: number;
+  /** Packets the node dropped because the reader was slow. */
+  readonly dropped: number;
+  readonly bytes: number;
+}
+
+/** The observe and capture commands of `PodwireCluster.watch`. */
+export class Watchers {
+  constructor(
+    private readonly observe: Background,
+    private readonly capture: Background | undefined,
+    private readonly file: string | undefined,
+  ) {}
+
+  /** Ends them as Ctrl-C would and removes the capture's file; returns the capture's report. */
+  async stop(): Promise<CaptureReport | undefined> {
+    const bytes = this.file === undefined ? 0 : fileSize(this.file);
+    await Promise.all([this.observe.stop(), this.capture?.stop()]);
+    if (this.capture === undefined || this.file === undefined) return undefined;
+    rmSync(this.file, { force: true });
+    const report = this.capture.errorOutput;
+    const count = (re: RegExp) => Number(re.exec(report)?.[1] ?? NaN);
+    return { captured: count(/^(\d+) packets captured/m), dropped: count(/^(\d+) packets dropped by the node/m), bytes };
+  }
+}
+
+function fileSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
   }
 }
 

@@ -5,6 +5,8 @@
  *   iperf3 TCP      cli1 -> srv2 (cross-node), cli1 -> srv1 (same-node)
  *   ping RTT        the same two paths
  *   UDP flood       64-byte datagrams from a C sendmmsg() loop, the same two paths
+ *   watched         podwire alone: the flood cross-node at 200k pps with nothing, observe
+ *                   --follow, and observe and capture --pod cli1 running (watched.ts)
  *   TAP I/O         the io benchmark's read/write rates of the tuntap2 fork and the addon
  *
  * Each measurement runs on podwire and then at once on the kernel, rather than all of
@@ -27,6 +29,7 @@ import { acquireLock, type Lock } from './lock.js';
 import { ping, tcp, udpFlood } from './measure.js';
 import { pickClusterNames } from '../cluster-names.js';
 import { PodwireCluster, podwireDown } from './podwire.js';
+import { measureWatched } from './watched.js';
 import { abortAll, inNetns, run, stopAllBackground } from './proc.js';
 import type { PodRef, Topology, Usage } from './topology.js';
 
@@ -167,7 +170,7 @@ export async function runDataplane(opts: DataplaneOptions): Promise<Figure[]> {
   const { log } = opts;
   const d = opts.quick ? QUICK : FULL;
   const wantMeasurements =
-    STEP_NAMES.wake.some((n) => opts.selects(n)) || PATHS.some((p) => [...STEP_NAMES.tcp(p), ...STEP_NAMES.ping(p), ...STEP_NAMES.udp(p), ...STEP_NAMES.udpPaced(p)].some((n) => opts.selects(n)));
+    [...STEP_NAMES.wake, ...STEP_NAMES.watched].some((n) => opts.selects(n)) || PATHS.some((p) => [...STEP_NAMES.tcp(p), ...STEP_NAMES.ping(p), ...STEP_NAMES.udp(p), ...STEP_NAMES.udpPaced(p)].some((n) => opts.selects(n)));
   const wantIo = IO_FIGURES.some((n) => opts.selects(ioFigureName(n)));
   if (!wantMeasurements && !wantIo) return [];
   const reason = await whyCannotRun();
@@ -282,5 +285,7 @@ async function measureBothSides(opts: DataplaneOptions, d: Durations, owned: Own
       });
     }
   }
-  return measureAll(topologies, flood, d, opts);
+  const results = await measureAll(topologies, flood, d, opts);
+  if (STEP_NAMES.watched.some((n) => opts.selects(n))) results.watched = await measureWatched(podwire, flood, d.udpSeconds, log);
+  return results;
 }
