@@ -6,6 +6,7 @@ import { formatCidr, formatIpv4 } from '../packet/addr.js';
 import { joinEndpoints } from '../store/records.js';
 import type { ClusterView } from '../store/view.js';
 import type { ClusterFacts } from './get-inputs.js';
+import { metricsUrl } from '../node/metrics-server.js';
 import { table } from './table.js';
 
 export function etcdFacts(view: ClusterView, now: number): ClusterFacts | undefined {
@@ -28,7 +29,18 @@ export interface EtcdStatus {
   readonly store: string;
   readonly revision: number;
   readonly controller?: string;
-  readonly nodes: { name: string; machine: string; underlay: string; subnet: string; lease: 'held' | 'expired'; heartbeatAgeSeconds?: number; ready: boolean; reason?: string }[];
+  readonly nodes: {
+    name: string;
+    machine: string;
+    underlay: string;
+    subnet: string;
+    lease: 'held' | 'expired';
+    heartbeatAgeSeconds?: number;
+    /** Where the node serves /metrics, on its machine: http://127.0.0.1:PORT/metrics. */
+    metrics?: string;
+    ready: boolean;
+    reason?: string;
+  }[];
   readonly pods: { namespace: string; name: string; ip: string; node: string; ready: boolean }[];
 }
 
@@ -51,6 +63,7 @@ export function etcdStatus(view: ClusterView, store: string, controller: string 
         subnet: formatCidr(reg.subnet),
         lease: subnetHolders.has(reg.name) ? 'held' : 'expired',
         ...(heartbeat !== undefined ? { heartbeatAgeSeconds: Math.max(0, Math.round((now - heartbeat.renewTime) / 100) / 10) } : {}),
+        ...(heartbeat?.metricsPort !== undefined ? { metrics: metricsUrl(heartbeat.metricsPort) } : {}),
         ready: condition?.ready === true,
         ...(condition !== undefined ? { reason: condition.reason } : {}),
       };
@@ -61,7 +74,7 @@ export function etcdStatus(view: ClusterView, store: string, controller: string 
 
 export function formatEtcdStatus(status: EtcdStatus): string {
   const nodes = table(
-    ['NODE', 'READY', 'MACHINE', 'UNDERLAY', 'SUBNET', 'LEASE', 'HEARTBEAT', 'PODS'],
+    ['NODE', 'READY', 'MACHINE', 'UNDERLAY', 'SUBNET', 'LEASE', 'HEARTBEAT', 'PODS', 'METRICS (ON ITS MACHINE)'],
     status.nodes.map((n) => [
       n.name,
       n.ready ? 'Ready' : 'NotReady',
@@ -71,6 +84,7 @@ export function formatEtcdStatus(status: EtcdStatus): string {
       n.lease,
       n.heartbeatAgeSeconds !== undefined ? `${n.heartbeatAgeSeconds.toFixed(1)}s ago` : '-',
       String(status.pods.filter((p) => p.node === n.name).length),
+      n.metrics !== undefined ? new URL(n.metrics).host : '-',
     ]),
   );
   const pods = table(

@@ -32,6 +32,11 @@ export interface AgentState {
   peers(cluster: Cluster, self: Node): Lease[];
   /** This node's pods' readiness, for the others. */
   publishReadiness(pods: ReadonlyMap<string, boolean>, containers: ReadonlyMap<string, PodContainersStatus>): void;
+  /**
+   * Where this node serves /metrics, for `status` from other machines. The directory store
+   * has no need of it: its status asks each node's control socket on this machine.
+   */
+  publishMetricsPort(port: number): void;
   /** Calls `onChange` whenever something above may have changed. Returns stop(). */
   watch(onChange: () => void): () => void;
   /** The nodes whose pods count now (for status). */
@@ -97,6 +102,8 @@ export class FileAgentState implements AgentState {
   publishReadiness(pods: ReadonlyMap<string, boolean>): void {
     this.store.publishReadiness(this.nodeName, pods);
   }
+
+  publishMetricsPort(): void {}
 
   watch(onChange: () => void): () => void {
     this.onChange = onChange;

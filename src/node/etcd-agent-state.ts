@@ -116,6 +116,10 @@ export class EtcdAgentState implements AgentState {
     this.membership.publishPods(pods, containers);
   }
 
+  publishMetricsPort(port: number): void {
+    this.membership.publishMetricsPort(port);
+  }
+
   watch(onChange: () => void): () => void {
     this.listener = onChange;
     return () => {

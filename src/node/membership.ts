@@ -39,6 +39,7 @@ export class Membership {
   private publishedPods: Record<string, boolean> = {};
   private publishedContainers: Record<string, PodContainersStatus> = {};
   private podsDirty = false;
+  private metricsPort: number | undefined;
   private stopped = false;
   private reacquiring = false;
   private readonly wallClock: () => number;
@@ -120,7 +121,14 @@ export class Membership {
   }
 
   private heartbeat(): Heartbeat {
-    return { node: this.options.node, renewTime: this.wallClock(), leaseDurationSeconds: this.graceSeconds };
+    const metricsPort = this.metricsPort;
+    return { node: this.options.node, renewTime: this.wallClock(), leaseDurationSeconds: this.graceSeconds, ...(metricsPort !== undefined ? { metricsPort } : {}) };
+  }
+
+  /** Where the node serves /metrics: carried by every heartbeat from now on, starting with one at once. */
+  publishMetricsPort(port: number): void {
+    this.metricsPort = port;
+    void this.renew();
   }
 
   private podStatusRecord(): PodStatusRecord {

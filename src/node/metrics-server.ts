@@ -12,6 +12,11 @@ import type { Registry } from 'prom-client';
 export const METRICS_HOST = '127.0.0.1';
 export const METRICS_PATH = '/metrics';
 
+/** The address a node's /metrics is read at, on its own machine. */
+export function metricsUrl(port: number): string {
+  return `http://${METRICS_HOST}:${port}${METRICS_PATH}`;
+}
+
 export interface MetricsServer {
   readonly port: number;
   /** `http://127.0.0.1:PORT/metrics` */
@@ -51,7 +56,7 @@ export async function serveMetrics(registry: Registry, port: number, log: (line:
   const bound = typeof address === 'object' && address !== null ? address.port : port;
   return {
     port: bound,
-    url: `http://${METRICS_HOST}:${bound}${METRICS_PATH}`,
+    url: metricsUrl(bound),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

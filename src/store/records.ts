@@ -37,6 +37,12 @@ export interface Heartbeat {
   readonly node: string;
   readonly renewTime: number;
   readonly leaseDurationSeconds: number;
+  /**
+   * The TCP port of the node's /metrics on its machine's loopback, as a Node's
+   * status.daemonEndpoints names the kubelet's: absent until it is served (and in the
+   * records of older agents).
+   */
+  readonly metricsPort?: number;
 }
 
 /** podstatus/<node>: readiness of that node's pods by "namespace/name", on the agent's etcd lease. */

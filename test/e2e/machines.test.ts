@@ -84,6 +84,20 @@ e2e('the three nodes hold three subnets, one replica each, and their pods reach 
   t.regex(decoded, /^1\t(0|8)$/m);
 });
 
+e2e("status from one machine names where every node serves /metrics, and each answers on its own machine's loopback", async (t) => {
+  const s = await c().status();
+  for (const node of s.nodes) {
+    t.regex(node.metrics ?? '', /^http:\/\/127\.0\.0\.1:\d+\/metrics$/, node.name);
+    // Each node runs in its own machine (namespace): its loopback is that machine's.
+    const machine = underlay!.machines[Number(node.name.replace('node-', '')) - 1];
+    const text = await machine.exec(['curl', '-s', '-m', '5', node.metrics!]);
+    t.regex(text, new RegExp(`^node_network_receive_packets_total\\{device="[^"]+"\\} \\d+`, 'm'), node.name);
+  }
+  const table = await c().podwire(['status', '--name', c().name, '--store', c().store]);
+  t.regex(table, /METRICS \(ON ITS MACHINE\)/);
+  for (const node of s.nodes) t.true(table.includes(new URL(node.metrics!).host), `${node.name} in the table`);
+});
+
 e2e('the ClusterIP answers from a pod on every machine, and DNS names pods on other machines', async (t) => {
   const s = await c().status();
   for (const pod of webPods(s)) {

@@ -22,7 +22,7 @@ const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 export interface StatusJson {
   controller?: string;
-  nodes: { name: string; subnet: string; ready: boolean; lease: string }[];
+  nodes: { name: string; machine: string; subnet: string; ready: boolean; lease: string; metrics?: string }[];
   pods: { namespace: string; name: string; ip: string; node: string; ready: boolean }[];
 }
 
