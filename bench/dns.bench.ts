@@ -7,6 +7,7 @@
  * endpoints each, and a pod per endpoint. The queries rotate through 16 letter-case and ID
  * variants, so the precompiled path really patches case and ID on every answer.
  */
+import { DEFAULT_CONNTRACK } from '../src/cluster/decode-conntrack.js';
 import dnsPacket, { type Packet } from 'dns-packet';
 import type { ServicePortEndpoints } from '../src/cluster/endpoints.js';
 import type { Cluster, Namespace, Pod, Service, ServicePort } from '../src/cluster/model.js';
@@ -112,6 +113,7 @@ export function syntheticCluster(services: number): { cluster: Cluster; endpoint
       externalGateway: parseIpv4('192.0.2.1')!,
       loadBalancerCIDR: parseCidr('198.51.100.0/24')!,
       conntrackMax: 262_144,
+      conntrack: DEFAULT_CONNTRACK,
       dnsUpstreams: [],
       overlayOffload: true,
       nodeGracePeriodSeconds: 20,

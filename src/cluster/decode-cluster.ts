@@ -3,10 +3,11 @@
  * installer rather than from objects — the nodes and the network settings.
  */
 
+import { decodeConntrack, DEFAULT_CONNTRACK } from './decode-conntrack.js';
 import { cidrContains, formatCidr, parseCidr, parseIpv4, type Cidr } from '../packet/addr.js';
 import { checked, checkedStrings, checkedValue, decodeCidr, decodeLabels } from './decode-common.js';
 import { MAX_NODES, nodeCapacity } from './ipam.js';
-import type { Labels } from './model.js';
+import type { ConntrackSettings, Labels } from './model.js';
 import { checkClusterName, checkDnsLabel, checkDnsSubdomain } from './names.js';
 import type { Field, FieldMap } from './yaml-reader.js';
 
@@ -30,6 +31,7 @@ export interface ClusterDecl {
   readonly loadBalancerCIDR: Cidr;
   /** Connections each node tracks at most (the kernel's nf_conntrack_max). */
   readonly conntrackMax: number;
+  readonly conntrack: ConntrackSettings;
   /** Resolvers for names outside the cluster domain; empty: the host's resolv.conf. */
   readonly dnsUpstreams: readonly string[];
   /** UDP segmentation offload on the overlay socket (see ClusterSettings.overlayOffload). */
@@ -94,6 +96,7 @@ export function defaultClusterDecl(): ClusterDecl {
     externalCIDR: parseCidr(DEFAULT_EXTERNAL_CIDR)!,
     loadBalancerCIDR: parseCidr(DEFAULT_LOAD_BALANCER_CIDR)!,
     conntrackMax: DEFAULT_CONNTRACK_MAX,
+    conntrack: DEFAULT_CONNTRACK,
     dnsUpstreams: [],
     overlayOffload: true,
     nodeGracePeriodSeconds: DEFAULT_NODE_GRACE_PERIOD_SECONDS,
@@ -155,6 +158,7 @@ export function decodeCluster(root: FieldMap): ClusterDecl | undefined {
 
   const ctField = spec.get('conntrackMax');
   const conntrackMax = ctField.present ? ctField.integer('must be an integer between 1 and 16777216', 1, 16_777_216) : defaults.conntrackMax;
+  const conntrack = decodeConntrack(spec.get('conntrack'));
   const upstreamField = spec.get('dnsUpstreams');
   const dnsUpstreams = upstreamField.present ? checkedStrings(upstreamField, (v) => (parseIpv4(v) === undefined ? `must be an IPv4 address, got ${JSON.stringify(v)}` : undefined)) : defaults.dnsUpstreams;
 
@@ -180,6 +184,7 @@ export function decodeCluster(root: FieldMap): ClusterDecl | undefined {
     subnetLeaseTTLSeconds === undefined ||
     overlayOffload === undefined ||
     conntrackMax === undefined ||
+    conntrack === undefined ||
     dnsUpstreams === undefined ||
     externalCIDR === undefined ||
     loadBalancerCIDR === undefined ||
@@ -205,6 +210,7 @@ export function decodeCluster(root: FieldMap): ClusterDecl | undefined {
     externalCIDR,
     loadBalancerCIDR,
     conntrackMax,
+    conntrack,
     dnsUpstreams,
     overlayOffload,
     nodeGracePeriodSeconds,

@@ -387,6 +387,20 @@ export interface NetworkPolicy {
 // ---------------------------------------------------------------------------------------------
 // ConfigMaps and Secrets
 
+/** Connection tracking as a node running kube-proxy has it. */
+export interface ConntrackSettings {
+  /** Packet and byte counters per connection (the kernel's nf_conntrack_acct); default false. */
+  readonly accounting: boolean;
+  /** kube-proxy's conntrack.tcpEstablishedTimeout (default 86400 s, 24h). */
+  readonly tcpEstablishedTimeoutSeconds: number;
+  /** kube-proxy's conntrack.tcpCloseWaitTimeout (default 3600 s, 1h). */
+  readonly tcpCloseWaitTimeoutSeconds: number;
+  /** nf_conntrack_udp_timeout: UDP until it counts as a stream (default 30 s). */
+  readonly udpTimeoutSeconds: number;
+  /** nf_conntrack_udp_timeout_stream (default 120 s). */
+  readonly udpStreamTimeoutSeconds: number;
+}
+
 /** Values keyed by key, as the API server holds them after decoding: bytes, not text. */
 export type DataMap = Readonly<Record<string, Buffer>>;
 
@@ -450,6 +464,8 @@ export interface ClusterSettings {
   readonly loadBalancerCIDR: Cidr;
   /** Connections each node tracks at most. */
   readonly conntrackMax: number;
+  /** Each node's connection tracking: kube-proxy's timeouts and the kernel's accounting (`spec.conntrack`). */
+  readonly conntrack: ConntrackSettings;
   /**
    * `podwire up --seed N`: each node seeds its dataplane's random source from it (endpoint
    * choice, SNAT ports), so a seeded cluster picks the same endpoints every run. Absent:

@@ -121,6 +121,7 @@ function resolveSettings(c: ClusterDecl): ClusterSettings {
     externalGateway: (c.externalCIDR.base + 1) >>> 0,
     loadBalancerCIDR: c.loadBalancerCIDR,
     conntrackMax: c.conntrackMax,
+    conntrack: c.conntrack,
     dnsUpstreams: c.dnsUpstreams,
     overlayOffload: c.overlayOffload,
     nodeGracePeriodSeconds: c.nodeGracePeriodSeconds,

@@ -6,6 +6,7 @@
  */
 import { cidrContains, cidrSize, macBytes, type Cidr } from '../packet/addr.js';
 import { Conntrack } from '../netfilter/conntrack.js';
+import { KUBE_PROXY_TIMEOUTS, type ConntrackTimeouts } from '../netfilter/conntrack-timeouts.js';
 import type { PolicyTables } from '../kube/policy.js';
 import { AffinityTable, type LiveServiceTable } from '../kube/service-table.js';
 import { Fdb } from '../l2/fdb.js';
@@ -70,6 +71,10 @@ export interface PathOptions {
   random?: () => number;
   /** Connection table size (the kernel's nf_conntrack_max); default 262,144. */
   conntrackMax?: number;
+  /** Conntrack timeouts in seconds; unset ones as a kube-proxy node has them (KUBE_PROXY_TIMEOUTS). */
+  conntrackTimeouts?: Partial<ConntrackTimeouts>;
+  /** Conntrack's packet and byte counters (nf_conntrack_acct); default off, as on a real node. */
+  conntrackAccounting?: boolean;
   /** Hash seed of the connection table. */
   seed?: number;
   /** Broadcast/unknown-unicast frames a pod may flood per second (burst as many); default 2,000. */
@@ -131,7 +136,13 @@ export class PathTables {
     this.vtepMacBytes = macBytes(node.vtepMac);
     this.slotByHost = new Int32Array(Math.min(cidrSize(node.subnet), 1 << 16)).fill(NO_POD);
     this.random = options.random ?? Math.random;
-    this.conntrack = new Conntrack({ maxEntries: options.conntrackMax ?? 262_144, seed: options.seed ?? 0x9e3779b9, clock: this.clock });
+    this.conntrack = new Conntrack({
+      maxEntries: options.conntrackMax ?? 262_144,
+      seed: options.seed ?? 0x9e3779b9,
+      clock: this.clock,
+      timeouts: { ...KUBE_PROXY_TIMEOUTS, ...options.conntrackTimeouts },
+      accounting: options.conntrackAccounting ?? false,
+    });
     this.floods = new FloodLimiter(MAX_SLOTS, options.floodRate ?? 2000, undefined, this.clock);
     this.reassembly = new Defrag({ seed: (options.seed ?? 0x9e3779b9) ^ 0x5bd1e995 });
     this.flows = options.flows === false ? undefined : new FlowRecorder(this.clock, this.conntrack, options.flows);

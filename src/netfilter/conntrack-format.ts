@@ -40,6 +40,14 @@ function formatCounters(c: ConntrackCounters | undefined): string {
   return c === undefined ? '' : `packets=${c.packets} bytes=${c.bytes} `;
 }
 
+/**
+ * `conntrack -L -o extended`: the layer-3 protocol's name (padded to 8) and number in
+ * front of the line, as conntrack-tools prints them (`ipv4     2 tcp      6 ...`).
+ */
+export function extendedConntrackLine(line: string): string {
+  return `ipv4     2 ${line}`;
+}
+
 export function formatConntrack(entry: ConntrackEntry): string {
   const { proto } = entry;
   let line = `${protocolName(proto).padEnd(8)} ${proto} ${entry.timeoutSeconds} `;

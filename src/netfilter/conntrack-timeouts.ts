@@ -46,6 +46,14 @@ export const DEFAULT_TIMEOUTS: ConntrackTimeouts = {
 };
 
 /**
+ * What a node running kube-proxy has: kube-proxy sets nf_conntrack_tcp_timeout_established
+ * to its `conntrack.tcpEstablishedTimeout` (24h by default) and
+ * nf_conntrack_tcp_timeout_close_wait to `conntrack.tcpCloseWaitTimeout` (1h) at start, and
+ * leaves the rest as the kernel has them (its UDP settings default to "do not change").
+ */
+export const KUBE_PROXY_TIMEOUTS: ConntrackTimeouts = { ...DEFAULT_TIMEOUTS, tcpEstablished: 86400, tcpCloseWait: 3600 };
+
+/**
  * Entries keep their expiry as an int32 count of milliseconds that wraps (see conntrack.ts),
  * so no timeout may come near 2^31 ms (24.8 days); the kernel's largest default is 5 days.
  */

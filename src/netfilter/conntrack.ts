@@ -35,14 +35,21 @@
  *
  * Layout. Everything lives in one Int32Array, a row per entry id; there is no object per
  * entry. A row holds both tuples (6 words), the expiry, a word for protocol, TCP state and
- * status, and the mark: 36 bytes. With accounting it also holds a packet count (32 bits)
- * and a byte count (48 bits) per direction, both wrapping: 56 bytes. A row rather than a
- * column per field because a packet touches most of them: in a table of a million
- * entries each column cost its own cache miss, a row costs one or two adjacent lines.
- * The index is one FlowTable holding both tuples of every entry, 18 bytes a slot at a
- * load of at most 0.75: 48 to 96 bytes per connection depending on how `2 * maxEntries`
- * rounds up to a power of two of slots (72 at the default 262,144). `bytesPerEntry`
- * reports the total: 128 bytes at the default size with accounting, 108 without.
+ * status, the mark, and when a UDP flow counts as a stream: 40 bytes. With accounting it
+ * also holds a packet count (32 bits) and a byte count (48 bits) per direction, both
+ * wrapping: 60 bytes. A row rather than a column per field because a packet touches most
+ * of them: in a table of a million entries each column cost its own cache miss, a row
+ * costs one or two adjacent lines. The index is one FlowTable holding both tuples of
+ * every entry, 18 bytes a slot at a load of at most 0.75: 48 to 96 bytes per connection
+ * depending on how `2 * maxEntries` rounds up to a power of two of slots (72 at the
+ * default 262,144). `bytesPerEntry` reports the total: 112 bytes at the default size
+ * without accounting (the kernel's default, nf_conntrack_acct=0), 132 with.
+ *
+ * UDP as kernel 6.x tracks it (nf_conntrack_udp_packet): until a reply is seen, and for
+ * the reply itself, the entry keeps the short timeout (`udp`, 30 s). A packet after the
+ * reply earns the stream timeout (`udpStream`, 120 s) and ASSURED only once the flow is
+ * two seconds old (the kernel's stream_ts): a query and its answers within two seconds
+ * stay short-lived and evictable however many packets they take.
  *
  * Addresses are int32 on the packet path (see FlowTuple): pass them so (readPacketTuple
  * reads them so), since a uint32 above 2^31 handed across a call can cost an allocation.
@@ -138,7 +145,7 @@ export interface ConntrackOptions {
   readonly seed?: number;
   /** Per-protocol timeouts in seconds; unset ones are the kernel's defaults. */
   readonly timeouts?: Partial<ConntrackTimeouts>;
-  /** Packet and byte counters per direction (the kernel's nf_conntrack_acct); default true. */
+  /** Packet and byte counters per direction (the kernel's nf_conntrack_acct); default false, as the kernel's. */
   readonly accounting?: boolean;
   /** Entries examined to make room when the table is full; default 8, as the kernel's NF_CT_EVICTION_RANGE. */
   readonly evictionCandidates?: number;
@@ -219,17 +226,21 @@ const EXPIRES = 6;
 /** protocol | TCP state << 8 | status << 16. */
 const META = 7;
 const MARK = 8;
+/** UDP: the wrapping ms after which a flow seen both ways counts as a stream (the kernel's stream_ts). */
+const STREAM_AT = 9;
 /**
  * With accounting: packets per direction (uint32, wrapping), the low 32 bits of the bytes
  * per direction, and one word holding both directions' next 16 bits (original low half,
  * reply high half): 48-bit byte counts, 256 TiB per direction, for one word less than a
  * pair of 64-bit ones, which keeps the default table within 128 bytes a connection.
  */
-const PACKETS = 9;
-const BYTES_LOW = 11;
-const BYTES_HIGH = 13;
-const ROW_WORDS_PLAIN = 9;
-const ROW_WORDS_ACCOUNTING = 14;
+const PACKETS = 10;
+const BYTES_LOW = 12;
+const BYTES_HIGH = 14;
+const ROW_WORDS_PLAIN = 10;
+const ROW_WORDS_ACCOUNTING = 15;
+/** How long a UDP flow must have lived before replies make it a stream: the kernel's 2 * HZ. */
+const UDP_STREAM_AFTER_MS = 2000;
 
 const STATE_SHIFT = 8;
 const STATUS_SHIFT = 16;
@@ -303,7 +314,7 @@ export class Conntrack {
       throw new RangeError(`conntrack evictionCandidates must be a non-negative integer, got ${candidates}`);
     }
     this.maxEntries = max;
-    this.accounting = options.accounting ?? true;
+    this.accounting = options.accounting ?? false;
     this.evictionCandidates = candidates;
     this.timeouts = resolveTimeouts(options.timeouts);
 
@@ -419,6 +430,7 @@ export class Conntrack {
     rows[r + META] = proto | (TcpState.None << STATE_SHIFT) | (ALLOCATED << STATUS_SHIFT);
     if (this.natKind(id) !== NatKind.None) rows[r + META] |= NATTED << STATUS_SHIFT;
     rows[r + MARK] = 0;
+    rows[r + STREAM_AT] = (t + UDP_STREAM_AFTER_MS) | 0;
     if (this.accounting) rows.fill(0, r + PACKETS, r + ROW_WORDS_ACCOUNTING);
     // Both keys were checked free above and the index has room for two per entry.
     this.index.insert(orig.src, orig.dst, orig.sport, orig.dport, proto, id * 2);
@@ -708,14 +720,14 @@ export class Conntrack {
         status |= ASSURED;
       }
     } else if (proto === IPPROTO_UDP) {
-      // Traffic both ways makes a stream: the packet after the first reply (SEEN_REPLY is set
-      // once the reply itself has been handled) earns the long timeout and ASSURED. A DNS
-      // query and its answer alone stay short-lived and evictable, as in the kernel.
-      if ((status & SEEN_REPLY) !== 0) {
+      // Traffic both ways makes a stream once the flow is two seconds old: a packet after
+      // the first reply (SEEN_REPLY is set once the reply itself has been handled) earns the
+      // long timeout and ASSURED from then on. A DNS query and its answers stay short-lived
+      // and evictable, as in the kernel.
+      timeout = this.udpMs;
+      if ((status & SEEN_REPLY) !== 0 && ((t - rows[r + STREAM_AT]) | 0) > 0) {
         timeout = this.udpStreamMs;
         status |= ASSURED;
-      } else {
-        timeout = this.udpMs;
       }
     } else if (proto === IPPROTO_ICMP) {
       timeout = this.icmpMs;

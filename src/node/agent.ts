@@ -65,9 +65,15 @@ const DEFAULT_TRACE_SPORT = 40000;
 function dataplaneOptions(cluster: Cluster, node: Node): PipelineOptions {
   const seed = cluster.settings.dataplaneSeed;
   const flows = { capacity: cluster.settings.flowBufferCapacity };
-  if (seed === undefined) return { conntrackMax: cluster.settings.conntrackMax, seed: randomInt(2 ** 31), flows };
+  const ct = cluster.settings.conntrack;
+  const conntrack = {
+    conntrackMax: cluster.settings.conntrackMax,
+    conntrackAccounting: ct.accounting,
+    conntrackTimeouts: { tcpEstablished: ct.tcpEstablishedTimeoutSeconds, tcpCloseWait: ct.tcpCloseWaitTimeoutSeconds, udp: ct.udpTimeoutSeconds, udpStream: ct.udpStreamTimeoutSeconds },
+  };
+  if (seed === undefined) return { ...conntrack, seed: randomInt(2 ** 31), flows };
   const mixed = (seed ^ Math.imul(node.index, 0x9e3779b1)) >>> 0;
-  return { conntrackMax: cluster.settings.conntrackMax, seed: mixed & 0x7fffffff, random: seededRandom(mixed), flows };
+  return { ...conntrack, seed: mixed & 0x7fffffff, random: seededRandom(mixed), flows };
 }
 
 /** The uplink's TAP takes the last sequence number of the node's TAP names. */

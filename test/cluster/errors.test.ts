@@ -472,6 +472,16 @@ const CASES: ReadonlyArray<readonly [string, string, readonly string[]]> = [
   ['subnet lease TTL below etcd\'s minimum', clusterDoc('{subnetLeaseTTLSeconds: 2}'), ['t.yaml: document 1 (Cluster c), line 4: spec.subnetLeaseTTLSeconds: must be an integer number of seconds between 5 and 3600, got 2']],
   ['node grace period not whole seconds', clusterDoc('{nodeGracePeriodSeconds: 2.5}'), ['t.yaml: document 1 (Cluster c), line 4: spec.nodeGracePeriodSeconds: must be an integer number of seconds between 1 and 3600, got 2.5']],
   ['flow buffer too small', clusterDoc('{flowBufferCapacity: 8}'), ['t.yaml: document 1 (Cluster c), line 4: spec.flowBufferCapacity: must be an integer number of flows between 16 and 1048576, got 8']],
+  ['conntrack not a map', clusterDoc('{conntrack: 5}'), ['t.yaml: document 1 (Cluster c), line 4: spec.conntrack: must be a map, got 5']],
+  [
+    'conntrack timeout out of range, accounting not a boolean, an unknown setting',
+    clusterDoc('{conntrack: {tcpEstablishedTimeoutSeconds: 0, accounting: 1, udpTimeout: 5}}'),
+    [
+      't.yaml: document 1 (Cluster c), line 4: spec.conntrack.tcpEstablishedTimeoutSeconds: must be an integer number of seconds between 1 and 864000, got 0',
+      't.yaml: document 1 (Cluster c), line 4: spec.conntrack.accounting: must be a boolean, got 1',
+      't.yaml: document 1 (Cluster c), line 4: spec.conntrack.udpTimeout: is not a conntrack setting (they are accounting, tcpEstablishedTimeoutSeconds, tcpCloseWaitTimeoutSeconds, udpTimeoutSeconds, udpStreamTimeoutSeconds)',
+    ],
+  ],
   [
     'two Cluster documents',
     `${clusterDoc('{}')}---\n${clusterDoc('{}')}`,

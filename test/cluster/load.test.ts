@@ -22,6 +22,8 @@ test('demo: settings, nodes and their addresses', (t) => {
   const c = demo();
   t.is(t0Warnings, 0);
   t.like(c.settings, { name: 'podwire', clusterDomain: 'cluster.local', vni: 1, mtu: 1450, overlayOffload: true, nodeGracePeriodSeconds: 20, subnetLeaseTTLSeconds: 20, flowBufferCapacity: 4096 });
+  // A node running kube-proxy: 24 h ESTABLISHED, 1 h CLOSE_WAIT, the kernel's UDP timeouts, no counters.
+  t.deepEqual(c.settings.conntrack, { accounting: false, tcpEstablishedTimeoutSeconds: 86400, tcpCloseWaitTimeoutSeconds: 3600, udpTimeoutSeconds: 30, udpStreamTimeoutSeconds: 120 });
   t.is(formatCidr(c.settings.podCIDR), '10.244.0.0/16');
   t.is(formatCidr(c.settings.serviceCIDR), '10.96.0.0/12');
   t.is(formatIpv4(c.settings.kubernetesIP), '10.96.0.1');
@@ -184,8 +186,11 @@ test('a Cluster document with named, labelled nodes and its own networks', (t) =
       nodeGracePeriodSeconds: 3
       subnetLeaseTTLSeconds: 7
       flowBufferCapacity: 65536
+      conntrack: {accounting: true, tcpEstablishedTimeoutSeconds: 7200, udpStreamTimeoutSeconds: 180}
   `);
   t.like(c.settings, { name: 'podwire', clusterDomain: 'example.internal', vni: 42, mtu: 9000, overlayOffload: false, nodeGracePeriodSeconds: 3, subnetLeaseTTLSeconds: 7, flowBufferCapacity: 65536 });
+  // What is not given keeps kube-proxy's and the kernel's values.
+  t.deepEqual(c.settings.conntrack, { accounting: true, tcpEstablishedTimeoutSeconds: 7200, tcpCloseWaitTimeoutSeconds: 3600, udpTimeoutSeconds: 30, udpStreamTimeoutSeconds: 180 });
   t.is(formatIpv4(c.settings.dnsIP), '10.20.0.10');
   t.deepEqual(
     c.nodes.map((n) => [n.name, formatCidr(n.podCIDR)]),

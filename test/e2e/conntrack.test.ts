@@ -124,6 +124,32 @@ serial('-p icmp and -p tcp show ping and curl', async (t) => {
   t.is(FOOTER.exec(tcp.stderr)?.[1], String(tcpLines.length));
 });
 
+serial('an open TCP connection lasts 24 h as on a kube-proxy node, with no counters unless accounting is on; -o extended adds the layer-3 prefix', async (t) => {
+  // Held open (request answered, the socket kept) while the node is asked.
+  const script = `import socket, time
+s = socket.create_connection(('${server}', 80))
+s.sendall(b'GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')
+s.recv(100)
+print(s.getsockname()[1], flush=True)
+time.sleep(4)`;
+  const holding = cluster.exec('client', ['python3', '-c', script], 30_000);
+  try {
+    let line = '';
+    for (let i = 0; i < 40 && line === ''; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const r = await conntrack('-p', 'tcp', '--dport', '80', '-d', server, '-o', 'extended');
+      line = r.stdout.split('\n').find((l) => l.includes(' ESTABLISHED ') && l.includes('[ASSURED]')) ?? '';
+    }
+    t.regex(line, /^ipv4 {5}2 tcp {6}6 (86399|86400) ESTABLISHED src=/);
+    t.false(line.includes('packets='), line);
+  } finally {
+    await holding;
+  }
+  const bad = await conntrack('-o', 'xml');
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /-o xml: podwire prints the default and extended formats/);
+});
+
 serial('bad filters are usage errors (exit 2) that name the problem', async (t) => {
   const cases: [string[], RegExp][] = [
     [['--dport', '80'], /ports need a protocol with ports: -p tcp or -p udp/],

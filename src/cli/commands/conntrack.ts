@@ -6,13 +6,14 @@
 import { COMMON_OPTIONS, parseCommand, UsageError } from '../args.js';
 import { parseIpv4 } from '../../packet/addr.js';
 import { CONNTRACK_PROTOCOLS, conntrackFilterProblem, type ConntrackFilter } from '../../netfilter/conntrack-filter.js';
+import { extendedConntrackLine } from '../../netfilter/conntrack-format.js';
 import { Printer, ReaderGone, streamFromNode } from './common.js';
 import { usage } from './usage.js';
 
 /** The conntrack-tools release whose output podwire's follows (Debian bookworm's). */
 export const CONNTRACK_TOOLS_VERSION = '1.4.7';
 
-const USAGE_LINE = 'podwire conntrack: usage: podwire conntrack NODE [-L] [-p tcp|udp|icmp] [-s IP] [-d IP] [--sport PORT] [--dport PORT] [-C | --json]';
+const USAGE_LINE = 'podwire conntrack: usage: podwire conntrack NODE [-L] [-p tcp|udp|icmp] [-s IP] [-d IP] [--sport PORT] [--dport PORT] [-o extended] [-C | --json]';
 
 function address(flag: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
@@ -51,6 +52,7 @@ export async function conntrackCommand(argv: string[]): Promise<number> {
     dst: { type: 'string', short: 'd' },
     sport: { type: 'string' },
     dport: { type: 'string' },
+    output: { type: 'string', short: 'o' },
   });
   if (values.help === true) return usage();
   if (positionals.length !== 1 || (values.count === true && values.json === true)) throw new UsageError(USAGE_LINE);
@@ -64,6 +66,11 @@ export async function conntrackCommand(argv: string[]): Promise<number> {
   const problem = conntrackFilterProblem(filter);
   if (problem !== undefined) throw new UsageError(`podwire conntrack: ${problem}`);
   const output = values.count === true ? 'count' : values.json === true ? 'json' : 'text';
+  if (values.output !== undefined && values.output !== 'extended') {
+    throw new UsageError(`podwire conntrack: -o ${values.output}: podwire prints the default and extended formats of conntrack -L (-o extended)`);
+  }
+  if (values.output !== undefined && output !== 'text') throw new UsageError(`podwire conntrack: -o extended formats the listing; it does not go with ${output === 'count' ? '-C' : '--json'}`);
+  const line = values.output === 'extended' ? extendedConntrackLine : (l: string) => l;
 
   const out = new Printer();
   let printed = 0;
@@ -71,7 +78,7 @@ export async function conntrackCommand(argv: string[]): Promise<number> {
   try {
     ({ shown } = await streamFromNode(values, positionals[0], 'conntrack', { output, filter }, async (chunk) => {
       if ('lines' in chunk) {
-        await out.write(`${chunk.lines.join('\n')}\n`);
+        await out.write(`${chunk.lines.map(line).join('\n')}\n`);
       } else {
         await out.write(`${printed === 0 ? '[\n' : ',\n'}${chunk.entries.map(jsonElement).join(',\n')}`);
         printed += chunk.entries.length;

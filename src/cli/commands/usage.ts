@@ -14,7 +14,7 @@ export const USAGE = `usage: podwire COMMAND [options]
                                           NodePort and LoadBalancer clients, egress targets)
   rules  [--name NAME] NODE [--format iptables|json]
                                           the node's service rules as iptables-save prints them
-  conntrack [--name NAME] NODE [-p tcp|udp|icmp] [-s IP] [-d IP] [--sport PORT] [--dport PORT] [-C | --json]
+  conntrack [--name NAME] NODE [-p tcp|udp|icmp] [-s IP] [-d IP] [--sport PORT] [--dport PORT] [-o extended] [-C | --json]
                                           the node's connections, as conntrack -L prints them
   trace  [--name NAME] NODE --from POD|outside:IP|node:NAME --to IP:PORT[/tcp|udp]
          [--sport N] [--src IP] [-n NAMESPACE] [--json]
