@@ -113,6 +113,7 @@ export function syntheticCluster(services: number): { cluster: Cluster; endpoint
       loadBalancerCIDR: parseCidr('198.51.100.0/24')!,
       conntrackMax: 262_144,
       dnsUpstreams: [],
+      dnsTTLSeconds: 30,
       overlayOffload: true,
       nodeGracePeriodSeconds: 20,
       subnetLeaseTTLSeconds: 20,

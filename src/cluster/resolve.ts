@@ -122,6 +122,7 @@ function resolveSettings(c: ClusterDecl): ClusterSettings {
     loadBalancerCIDR: c.loadBalancerCIDR,
     conntrackMax: c.conntrackMax,
     dnsUpstreams: c.dnsUpstreams,
+    dnsTTLSeconds: c.dnsTTLSeconds,
     overlayOffload: c.overlayOffload,
     nodeGracePeriodSeconds: c.nodeGracePeriodSeconds,
     subnetLeaseTTLSeconds: c.subnetLeaseTTLSeconds,

@@ -21,7 +21,7 @@ let t0Warnings = -1;
 test('demo: settings, nodes and their addresses', (t) => {
   const c = demo();
   t.is(t0Warnings, 0);
-  t.like(c.settings, { name: 'podwire', clusterDomain: 'cluster.local', vni: 1, mtu: 1450, overlayOffload: true, nodeGracePeriodSeconds: 20, subnetLeaseTTLSeconds: 20, flowBufferCapacity: 4096 });
+  t.like(c.settings, { name: 'podwire', clusterDomain: 'cluster.local', vni: 1, mtu: 1450, overlayOffload: true, nodeGracePeriodSeconds: 20, subnetLeaseTTLSeconds: 20, flowBufferCapacity: 4096, dnsTTLSeconds: 30 });
   t.is(formatCidr(c.settings.podCIDR), '10.244.0.0/16');
   t.is(formatCidr(c.settings.serviceCIDR), '10.96.0.0/12');
   t.is(formatIpv4(c.settings.kubernetesIP), '10.96.0.1');
@@ -184,8 +184,19 @@ test('a Cluster document with named, labelled nodes and its own networks', (t) =
       nodeGracePeriodSeconds: 3
       subnetLeaseTTLSeconds: 7
       flowBufferCapacity: 65536
+      dnsTTLSeconds: 5
   `);
-  t.like(c.settings, { name: 'podwire', clusterDomain: 'example.internal', vni: 42, mtu: 9000, overlayOffload: false, nodeGracePeriodSeconds: 3, subnetLeaseTTLSeconds: 7, flowBufferCapacity: 65536 });
+  t.like(c.settings, {
+    name: 'podwire',
+    clusterDomain: 'example.internal',
+    vni: 42,
+    mtu: 9000,
+    overlayOffload: false,
+    nodeGracePeriodSeconds: 3,
+    subnetLeaseTTLSeconds: 7,
+    flowBufferCapacity: 65536,
+    dnsTTLSeconds: 5,
+  });
   t.is(formatIpv4(c.settings.dnsIP), '10.20.0.10');
   t.deepEqual(
     c.nodes.map((n) => [n.name, formatCidr(n.podCIDR)]),
