@@ -56,7 +56,12 @@ class Client {
   edns = false;
   dnssecOk = false;
   udpLimit = CLASSIC_UDP_SIZE;
-  /** Answer records to put before the upstream's (the CNAMEs of an ExternalName), already in wire form. */
+  /**
+   * Answer records to put before the upstream's (the CNAMEs of an ExternalName), already in
+   * wire form. Such an answer is the kubernetes plugin's, not the forward plugin's: AA set, RA
+   * not, and when the upstream fails the CNAMEs alone with NOERROR (CoreDNS skips a failed
+   * lookup of the target, plugin/backend_lookup.go).
+   */
   prefix: Uint8Array | undefined = undefined;
   prefixCount = 0;
   /** When the client's query arrived (its context's `now`). */
@@ -307,7 +312,7 @@ export class Forwarder {
     const w = this.w;
     const room = out.length - offset;
     w.begin(out, offset, room);
-    w.header(c.id, FLAG.QR | FLAG.RA | c.flags | (truncated ? FLAG.TC : 0) | (rcode & RCODE_MASK), 1);
+    w.header(c.id, FLAG.QR | answerFlags(c) | c.flags | (truncated ? FLAG.TC : 0) | (rcode & RCODE_MASK), 1);
     w.question(c.question, c.questionOffset, c.nameLength, c.qtype, c.qclass);
     w.startSection(Section.Answer);
     if (c.prefix !== undefined) {
@@ -324,8 +329,15 @@ export class Forwarder {
     const w = this.w;
     const room = out.length - offset;
     w.begin(out, offset, room);
-    w.header(c.id, FLAG.QR | FLAG.RA | c.flags | rcode, 1);
+    if (c.prefix !== undefined) rcode = RCODE.NOERROR;
+    w.header(c.id, FLAG.QR | answerFlags(c) | c.flags | rcode, 1);
     w.question(c.question, c.questionOffset, c.nameLength, c.qtype, c.qclass);
+    if (c.prefix !== undefined) {
+      w.startSection(Section.Answer);
+      w.bytes(c.prefix, 0, c.prefix.length);
+      w.counts[Section.Answer] += c.prefixCount;
+      w.startSection(Section.Additional);
+    }
     w.complete(c.edns, c.dnssecOk, 0);
     this.finish(c, rcode, room, result);
     return result;
@@ -346,6 +358,11 @@ export class Forwarder {
     result.qtype = c.qtype;
     result.startedAt = c.startedAt;
   }
+}
+
+/** The forward plugin passes on an upstream's RA; the kubernetes plugin's chase answers are authoritative. */
+function answerFlags(c: Client): number {
+  return c.prefix !== undefined ? FLAG.AA : FLAG.RA;
 }
 
 function u16(buf: Uint8Array, pos: number): number {

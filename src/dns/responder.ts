@@ -127,7 +127,7 @@ export class Responder {
     if (outcome === ZoneOutcome.Chase) w.startSection(Section.Additional);
     const rcode = this.zoneResponder.rcode;
     const full = w.complete(q.edns, q.dnssecOk, 0);
-    if (full > 0 && cache !== undefined) cache.store(q, shape, out, outOffset, full, rcode);
+    if (full > 0 && cache !== undefined) cache.store(q, shape, out, outOffset, full, rcode, w);
     return this.answered(rcode, w.fit(limit), w.truncated, Writer.Kubernetes);
   }
 

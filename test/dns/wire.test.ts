@@ -26,7 +26,7 @@ test('golden answer: every byte written into a poisoned buffer', (t) => {
   t.deepEqual(
     out.subarray(0, r.length),
     hex(`
-      ab cd 85 80 00 01 00 01 00 00 00 00
+      ab cd 85 00 00 01 00 01 00 00 00 00
       03 77 65 62 07 64 65 66 61 75 6c 74 03 73 76 63 07 63 6c 75 73 74 65 72 05 6c 6f 63 61 6c 00 00 01 00 01
       c0 0c | 00 01 | 00 01 | 00 00 00 1e | 00 04 | 0a 60 00 14
     `),
@@ -34,7 +34,7 @@ test('golden answer: every byte written into a poisoned buffer', (t) => {
   t.is(out[r.length], 0xa5, 'nothing written past the answer');
 });
 
-test('golden SRV answer: the target written whole (RFC 2782), its glue compressed', (t) => {
+test('golden SRV answer: the target written whole (RFC 2782), its glue a pointer to that target', (t) => {
   const q = hex(`
     ab cd 01 00 00 01 00 00 00 00 00 00
     05 5f 68 74 74 70 04 5f 74 63 70 03 77 65 62 07 64 65 66 61 75 6c 74 03 73 76 63 07 63 6c 75 73 74 65 72 05 6c 6f 63 61 6c 00 00 21 00 01
@@ -44,11 +44,11 @@ test('golden SRV answer: the target written whole (RFC 2782), its glue compresse
   t.deepEqual(
     out.subarray(0, r.length),
     hex(`
-      ab cd 85 80 00 01 00 01 00 00 00 01
+      ab cd 85 00 00 01 00 01 00 00 00 01
       05 5f 68 74 74 70 04 5f 74 63 70 03 77 65 62 07 64 65 66 61 75 6c 74 03 73 76 63 07 63 6c 75 73 74 65 72 05 6c 6f 63 61 6c 00 00 21 00 01
       c0 0c 00 21 00 01 00 00 00 1e 00 25 | 00 00 | 00 64 | 00 50 |
         03 77 65 62 07 64 65 66 61 75 6c 74 03 73 76 63 07 63 6c 75 73 74 65 72 05 6c 6f 63 61 6c 00
-      c0 17 00 01 00 01 00 00 00 1e 00 04 0a 60 00 14
+      c0 4c 00 01 00 01 00 00 00 1e 00 04 0a 60 00 14
     `),
   );
 });
@@ -188,8 +188,10 @@ const REQUESTS: Array<[string, Partial<RecordRequest> | 'invalid' | 'apex']> = [
   ['_http._tcp.web.default.svc.cluster.local', { kind: 'svc', service: 'web', port: 'http', protocol: 'tcp', endpoint: '' }],
   ['_tcp.web.default.svc.cluster.local', { kind: 'svc', service: 'web', endpoint: '_tcp' }],
   ['10-244-1-2.default.pod.cluster.local', { kind: 'pod', namespace: 'default', service: '10-244-1-2' }],
-  ['http.tcp.web.default.svc.cluster.local', 'invalid'],
-  ['_http.tcp.web.default.svc.cluster.local', 'invalid'],
+  // The underscores are optional, as CoreDNS strips them where it finds them.
+  ['http.tcp.web.default.svc.cluster.local', { kind: 'svc', service: 'web', port: 'http', protocol: 'tcp', endpoint: '' }],
+  ['_http.tcp.web.default.svc.cluster.local', { kind: 'svc', service: 'web', port: 'http', protocol: 'tcp', endpoint: '' }],
+  ['_._tcp.web.default.svc.cluster.local', 'invalid'],
   ['a.b.c.web.default.svc.cluster.local', 'invalid'],
   ['web.default.cluster.local', 'invalid'],
   ['foo.cluster.local', 'invalid'],
