@@ -59,8 +59,9 @@ class Client {
   /**
    * Answer records to put before the upstream's (the CNAMEs of an ExternalName), already in
    * wire form. Such an answer is the kubernetes plugin's, not the forward plugin's: AA set, RA
-   * not, and when the upstream fails the CNAMEs alone with NOERROR (CoreDNS skips a failed
-   * lookup of the target, plugin/backend_lookup.go).
+   * not, NOERROR with the target's answer records alone (an upstream NXDOMAIN or NODATA leaves
+   * the CNAMEs alone), and when the upstream fails the CNAMEs alone too (CoreDNS skips a
+   * failed lookup of the target, plugin/backend_lookup.go).
    */
   prefix: Uint8Array | undefined = undefined;
   prefixCount = 0;
@@ -312,6 +313,10 @@ export class Forwarder {
     const w = this.w;
     const room = out.length - offset;
     w.begin(out, offset, room);
+    // A chase keeps the target's answer records and nothing else, under the plugin's NOERROR
+    // (backend_lookup.go appends the lookup's Answer alone), whatever the upstream said.
+    const chase = c.prefix !== undefined;
+    if (chase) rcode = RCODE.NOERROR;
     w.header(c.id, FLAG.QR | answerFlags(c) | c.flags | (truncated ? FLAG.TC : 0) | (rcode & RCODE_MASK), 1);
     w.question(c.question, c.questionOffset, c.nameLength, c.qtype, c.qclass);
     w.startSection(Section.Answer);
@@ -319,7 +324,7 @@ export class Forwarder {
       w.bytes(c.prefix, 0, c.prefix.length);
       w.counts[Section.Answer] += c.prefixCount;
     }
-    writeRecords(w, block, age, cap);
+    writeRecords(w, block, age, cap, chase ? 1 : 3);
     w.startSection(Section.Additional);
     w.complete(c.edns, c.dnssecOk, 0);
     this.finish(c, rcode, room, result);

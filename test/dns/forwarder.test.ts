@@ -269,6 +269,21 @@ test('an ExternalName outside the zone: its CNAME, then the target resolved upst
   t.true(direct.packet.flag_ra);
 });
 
+test('an ExternalName whose target is NXDOMAIN upstream: the CNAME alone, NOERROR, no SOA, as the kubernetes plugin keeps only the Answer', (t) => {
+  const r = forwarding();
+  const sent = send(r, 'ext.default.svc.cluster.local', 'A');
+  if (!isForward(sent)) return t.fail();
+  const reply = deliver(r, upstreamReply(sent, { rcode: RCODE.NXDOMAIN, authorities: [SOA_EXAMPLE] }), T0);
+  t.is(reply.rcode, 'NOERROR');
+  t.deepEqual(reply.answer, ['ext.default.svc.cluster.local. 30 IN CNAME example.com.']);
+  t.deepEqual(reply.authority, []);
+  t.true(reply.packet.flag_aa);
+  // The target itself, asked directly, is still the upstream's NXDOMAIN (from the cache).
+  const direct = send(r, 'example.com', 'A', T0 + 1000) as Reply;
+  t.is(direct.rcode, 'NXDOMAIN');
+  t.is(direct.authority.length, 1);
+});
+
 test('an ExternalName whose target upstream never answers: the CNAME alone, NOERROR, as CoreDNS skips a failed lookup', (t) => {
   const r = forwarding();
   const sent = send(r, 'ext.default.svc.cluster.local', 'A', T0, { id: 0x3333 });
