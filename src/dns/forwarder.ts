@@ -334,8 +334,10 @@ export class Forwarder {
     const w = this.w;
     const room = out.length - offset;
     w.begin(out, offset, room);
+    // A chase's CNAMEs are the plugin's answer (AA); a failure is the server's own error,
+    // written as CoreDNS writes it (SetRcode: no RA).
     if (c.prefix !== undefined) rcode = RCODE.NOERROR;
-    w.header(c.id, FLAG.QR | answerFlags(c) | c.flags | rcode, 1);
+    w.header(c.id, FLAG.QR | (c.prefix !== undefined ? FLAG.AA : 0) | c.flags | rcode, 1);
     w.question(c.question, c.questionOffset, c.nameLength, c.qtype, c.qclass);
     if (c.prefix !== undefined) {
       w.startSection(Section.Answer);
@@ -365,7 +367,7 @@ export class Forwarder {
   }
 }
 
-/** The forward plugin passes on an upstream's RA; the kubernetes plugin's chase answers are authoritative. */
+/** The forward plugin passes on an upstream's RA; the kubernetes plugin's chase answers are authoritative, without RA. */
 function answerFlags(c: Client): number {
   return c.prefix !== undefined ? FLAG.AA : FLAG.RA;
 }

@@ -302,7 +302,12 @@ test('an ExternalName whose target upstream never answers: the CNAME alone, NOER
 
 test('no upstream configured: REFUSED; too many in flight: SERVFAIL at once', (t) => {
   const none = testResponder();
-  t.is((send(none, 'example.com', 'A') as Reply).rcode, 'REFUSED');
+  const refused = send(none, 'example.com', 'A') as Reply;
+  t.is(refused.rcode, 'REFUSED');
+  // The server's own errors, as CoreDNS writes them: RD echoed, no RA, no AA.
+  t.true(refused.packet.flag_rd);
+  t.false(refused.packet.flag_ra);
+  t.false(refused.packet.flag_aa);
   const busy = testResponder({ forwarder: { upstreams: 1, random: seededRandom(1), maxPending: 2 } });
   t.true(isForward(send(busy, 'a.example.com', 'A')));
   t.true(isForward(send(busy, 'b.example.com', 'A')));

@@ -176,6 +176,8 @@ test('bad queries: FORMERR, NOTIMP or a drop, never a throw', (t) => {
     t.is(r.header.id, 0xabcd, `${name}: ID echoed`);
     t.true((r.header.flags & 0x8000) !== 0, `${name}: QR`);
     t.is(r.header.flags & 0xf, rcode & 0xf, `${name}: rcode`);
+    // The zone's answers and the server's own errors alike: never RA, as CoreDNS writes them.
+    t.is(r.header.flags & 0x0080, 0, `${name}: no RA`);
   }
 });
 
