@@ -5,6 +5,7 @@
  * RA, as the plugin writes it.
  */
 import test from 'ava';
+import fc from 'fast-check';
 import { computeEndpoints } from '../../src/cluster/endpoints.js';
 import { buildZone } from '../../src/dns/zone.js';
 import { Responder } from '../../src/dns/responder.js';
@@ -48,4 +49,28 @@ test('the comparison is not blind: a wrong address, a missing record or another 
   t.notDeepEqual(comparable(['a. 5 IN A 10.0.0.1', 'a. 5 IN A 10.0.0.2']), comparable(['a. 5 IN A 10.0.0.1']));
   t.deepEqual(comparable(['z. 5 IN SOA ns.dns.z. hostmaster.z. 1 7200 1800 86400 5']), comparable(['z. 5 IN SOA ns.dns.z. hostmaster.z. 2 7200 1800 86400 5']));
   t.notDeepEqual(comparable(['z. 5 IN SOA ns.dns.z. hostmaster.z. 1 7200 1800 86400 5']), comparable(['z. 5 IN SOA ns.dns.z. hostmaster.z. 1 7200 1800 86400 30']));
+});
+
+test('property: whatever the letter case of a question, the precompiled answer is the plain one, and SRV targets end in the zone as asked', (t) => {
+  const c = cluster(HANDLER_YAML);
+  const zone = buildZone(c, computeEndpoints(c, new Map()), { serial: 1499347823 });
+  const policy = clientPolicy([c.settings.podCIDR]);
+  const plain = new Responder({ zone, policy, answerCache: false });
+  const cached = new Responder({ zone, policy });
+  const clientAddr = c.nodes[0].podCIDR.base + 2;
+  const questions = HANDLER_CASES.map((k) => ({ q: k.q.replace(/\.$/, ''), type: k.type }));
+  fc.assert(
+    fc.property(fc.constantFrom(...questions), fc.array(fc.boolean(), { minLength: 64, maxLength: 64 }), fc.integer({ min: 0, max: 0xffff }), ({ q, type }, mask, id) => {
+      const name = [...q].map((ch, i) => (mask[i % 64] ? ch.toUpperCase() : ch.toLowerCase())).join('');
+      const a = ask(plain, name, type, { id, edns: 1232, ctx: { clientAddr } });
+      // Twice: the first may build and store, the second is a hit whichever case stored it.
+      ask(cached, name, type, { id, edns: 1232, ctx: { clientAddr } });
+      const b = ask(cached, name, type, { id, edns: 1232, ctx: { clientAddr } });
+      if (!a.bytes.equals(b.bytes)) return false;
+      const apex = name.slice(name.length - 'cluster.local'.length);
+      return b.answer.filter((l) => l.includes(' IN SRV ')).every((l) => l.endsWith(`.${apex}.`)) && b.additional.every((l) => l.split(' ')[0].endsWith(`.${apex}.`));
+    }),
+    { numRuns: 500 },
+  );
+  t.true(cached.status().answerCache.hits >= 500);
 });
