@@ -241,15 +241,6 @@ export class ZoneResponder {
    * as the question spelled it (`svc1.testns.svc.cLuStEr.LoCaL.`), as CoreDNS builds them from
    * the query's own zone; the additional records' owners point at those targets, so they too.
    */
-  /** Where the SRV target of the first record named as `records[i]` was written (see writeServices), or -1. */
-  private targetOf(records: readonly ZoneRecord[], i: number): number {
-    const name = records[i].name;
-    for (let j = 0; j <= i && j < this.targetAt.length; j++) {
-      if (records[j].port >= 0 && records[j].name === name && this.targetAt[j] >= 0) return this.targetAt[j];
-    }
-    return -1;
-  }
-
   private writeServices(w: MessageWriter, owner: Owner, records: readonly ZoneRecord[]): number {
     const ttl = this.zone.ttl;
     let withPort = 0;
@@ -280,6 +271,15 @@ export class ZoneResponder {
       writeA(w, target >= 0 ? target : r.name, ttl, r.addr);
     }
     return written;
+  }
+
+  /** Where the SRV target of the first record named as `records[i]` was written (see writeServices), or -1. */
+  private targetOf(records: readonly ZoneRecord[], i: number): number {
+    const name = records[i].name;
+    for (let j = 0; j <= i && j < this.targetAt.length; j++) {
+      if (records[j].port >= 0 && records[j].name === name && this.targetAt[j] >= 0) return this.targetAt[j];
+    }
+    return -1;
   }
 }
 

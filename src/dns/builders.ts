@@ -8,6 +8,8 @@ import { CLASS, DNS_HEADER_LEN, TYPE } from './constants.js';
 import type { MessageWriter } from './writer.js';
 import type { Soa } from './zone.js';
 
+const MAX_POINTER = 0x3fff;
+
 /** The owner is the question name. */
 export const QNAME = null;
 export type Owner = string | number | typeof QNAME;
@@ -84,7 +86,8 @@ export function writeSrvInQuestionCase(
   const at = w.pos - w.start;
   w.textNameInQuestionCase(target, relativeEnd, questionAt, suffixLength);
   w.endRecord(rd);
-  return w.overflow ? -1 : at;
+  // Only the first 16 KiB of a message can be pointed at (14-bit offsets).
+  return w.overflow || at > MAX_POINTER ? -1 : at;
 }
 
 /** One character-string per 255 bytes of ASCII text. */

@@ -27,7 +27,7 @@ export type Section = (typeof Section)[keyof typeof Section];
 const MAX_ANCHORS = 512;
 /** Compression pointers hold 14 bits of offset. */
 const MAX_POINTER = 0x3fff;
-/** Names past this many echoes are written in the zone's own case (and the answer is not cached). */
+/** An answer that copies the question's case into more names than this is not cached: its copies could not all be patched. */
 const MAX_ECHOES = 256;
 
 export class MessageWriter {

@@ -12,7 +12,12 @@ import { parseDashedIpv4 } from '../../src/dns/lookup.js';
 import { MessageWriter, Section } from '../../src/dns/writer.js';
 import { hex, poisoned } from '../helpers/bytes.js';
 import { capturedBytes, CAPTURED } from './corpus.js';
-import { ctx, testResponder } from './helpers.js';
+import { ask, ctx, testResponder } from './helpers.js';
+import { computeEndpoints } from '../../src/cluster/endpoints.js';
+import { buildZone } from '../../src/dns/zone.js';
+import { Responder } from '../../src/dns/responder.js';
+import { clientPolicy } from '../../src/dns/policy.js';
+import { cluster } from '../cluster/helpers.js';
 
 // `web.default.svc.cluster.local A`, no EDNS, ID abcd, RD.
 const WEB_QUERY = hex(`
@@ -215,4 +220,28 @@ test('dashed addresses', (t) => {
   t.is(parseDashedIpv4('0-0-0-0'), 0);
   t.is(parseDashedIpv4('255-255-255-255'), 0xffffffff);
   for (const bad of ['10-244-1', '10-244-1-2-3', '10-244-01-2', '10-244-1-256', '10--1-2', 'a-b-c-d', '', '1000-1-1-1', '10-244-1-2-']) t.is(parseDashedIpv4(bad), -1, bad);
+});
+
+test('an SRV answer past 16 KiB over TCP: glue beyond a pointer\'s reach owns its name whole, every target in the zone as asked', (t) => {
+  const addresses = Array.from({ length: 600 }, (_, i) => `{ip: 10.244.${1 + Math.floor(i / 200)}.${1 + (i % 200)}, hostname: member-${i}}`).join(', ');
+  const yaml = `
+apiVersion: v1
+kind: Service
+metadata: {name: big}
+spec: {clusterIP: None, ports: [{name: p, protocol: TCP, port: 7}]}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: big}
+subsets: [{addresses: [${addresses}], ports: [{name: p, protocol: TCP, port: 7}]}]
+`;
+  const c = cluster(yaml);
+  const responder = new Responder({ zone: buildZone(c, computeEndpoints(c, new Map())), policy: clientPolicy([c.settings.podCIDR]) });
+  const reply = ask(responder, '_p._tcp.big.default.svc.Cluster.Local', 'SRV', { ctx: { transport: 'tcp' } });
+  t.true(reply.bytes.length > 0x4000, `${reply.bytes.length} bytes`);
+  t.is(reply.answer.length, 600);
+  t.is(reply.additional.length, 600);
+  const targets = new Set(reply.answer.map((l) => l.split(' ').at(-1)));
+  for (const line of reply.additional) t.true(targets.has(line.split(' ')[0]), line);
+  t.true([...targets].every((name) => name?.endsWith('.big.default.svc.Cluster.Local.')));
 });
