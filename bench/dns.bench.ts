@@ -115,6 +115,7 @@ export function syntheticCluster(services: number): { cluster: Cluster; endpoint
       conntrackMax: 262_144,
       conntrack: DEFAULT_CONNTRACK,
       dnsUpstreams: [],
+      dnsTTLSeconds: 30,
       overlayOffload: true,
       nodeGracePeriodSeconds: 20,
       subnetLeaseTTLSeconds: 20,

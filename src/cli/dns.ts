@@ -38,11 +38,13 @@ export function formatResponse(msg: Buffer): string {
   const counts: [number, number, number] = [msg.readUInt16BE(HDR.ANCOUNT), msg.readUInt16BE(HDR.NSCOUNT), msg.readUInt16BE(HDR.ARCOUNT)];
   const flagNames = (['QR', 'AA', 'TC', 'RD', 'RA'] as const).filter((f) => (flags & FLAG[f]) !== 0).map((f) => f.toLowerCase());
   const out = [`;; status: ${RCODE_NAMES.get(rcode) ?? rcode}, id: ${msg.readUInt16BE(HDR.ID)}, flags: ${flagNames.join(' ')}`];
+  // dig's warning, which a real node's CoreDNS draws for every answer of its zone.
+  if ((flags & FLAG.RD) !== 0 && (flags & FLAG.RA) === 0) out.push(';; WARNING: recursion requested but not available');
   // Skip the question, then read every record uncompressed.
   const reader = new NameReader();
-  if (reader.read(msg, 0, msg.length, DNS_HEADER_LEN, false) !== 0) return `${out[0]}\n;; malformed question\n`;
+  if (reader.read(msg, 0, msg.length, DNS_HEADER_LEN, false) !== 0) return `${out.join('\n')}\n;; malformed question\n`;
   const block = readRecords(msg, 0, msg.length, reader.end + 4, counts);
-  if (typeof block === 'number') return `${out[0]}\n;; malformed records\n`;
+  if (typeof block === 'number') return `${out.join('\n')}\n;; malformed records\n`;
   const titles = ['ANSWER', 'AUTHORITY', 'ADDITIONAL'];
   let at = 0;
   const b = Buffer.from(block.bytes.buffer, block.bytes.byteOffset, block.bytes.byteLength);

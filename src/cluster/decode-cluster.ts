@@ -34,6 +34,8 @@ export interface ClusterDecl {
   readonly conntrack: ConntrackSettings;
   /** Resolvers for names outside the cluster domain; empty: the host's resolv.conf. */
   readonly dnsUpstreams: readonly string[];
+  /** TTL of the cluster DNS's records (the kubernetes plugin's `ttl`). */
+  readonly dnsTTLSeconds: number;
   /** UDP segmentation offload on the overlay socket (see ClusterSettings.overlayOffload). */
   readonly overlayOffload: boolean;
   /** How long a node may go without renewing its lease before it is NotReady. */
@@ -63,6 +65,13 @@ const MAX_VNI = 0xffffff;
 const MAX_SERVICE_PREFIX = 28;
 
 export const DEFAULT_CONNTRACK_MAX = 262_144;
+
+/**
+ * CoreDNS's kubernetes plugin defaults to 5 s; kubeadm's Corefile (`ttl 30`) and podwire keep
+ * 30. The plugin takes 0 to 3600.
+ */
+export const DEFAULT_DNS_TTL_SECONDS = 30;
+const MAX_DNS_TTL_SECONDS = 3600;
 
 /** Issue 11's "grace period (default 20 s, configurable)"; at most an hour. */
 export const DEFAULT_NODE_GRACE_PERIOD_SECONDS = 20;
@@ -98,6 +107,7 @@ export function defaultClusterDecl(): ClusterDecl {
     conntrackMax: DEFAULT_CONNTRACK_MAX,
     conntrack: DEFAULT_CONNTRACK,
     dnsUpstreams: [],
+    dnsTTLSeconds: DEFAULT_DNS_TTL_SECONDS,
     overlayOffload: true,
     nodeGracePeriodSeconds: DEFAULT_NODE_GRACE_PERIOD_SECONDS,
     subnetLeaseTTLSeconds: DEFAULT_SUBNET_LEASE_TTL_SECONDS,
@@ -162,6 +172,11 @@ export function decodeCluster(root: FieldMap): ClusterDecl | undefined {
   const upstreamField = spec.get('dnsUpstreams');
   const dnsUpstreams = upstreamField.present ? checkedStrings(upstreamField, (v) => (parseIpv4(v) === undefined ? `must be an IPv4 address, got ${JSON.stringify(v)}` : undefined)) : defaults.dnsUpstreams;
 
+  const dnsTtlField = spec.get('dnsTTLSeconds');
+  const dnsTTLSeconds = dnsTtlField.present
+    ? dnsTtlField.integer(`must be an integer number of seconds between 0 and ${MAX_DNS_TTL_SECONDS}`, 0, MAX_DNS_TTL_SECONDS)
+    : defaults.dnsTTLSeconds;
+
   const offloadField = spec.get('overlayOffload');
   const overlayOffload = offloadField.present ? offloadField.boolean() : defaults.overlayOffload;
 
@@ -186,6 +201,7 @@ export function decodeCluster(root: FieldMap): ClusterDecl | undefined {
     conntrackMax === undefined ||
     conntrack === undefined ||
     dnsUpstreams === undefined ||
+    dnsTTLSeconds === undefined ||
     externalCIDR === undefined ||
     loadBalancerCIDR === undefined ||
     name === undefined ||
@@ -212,6 +228,7 @@ export function decodeCluster(root: FieldMap): ClusterDecl | undefined {
     conntrackMax,
     conntrack,
     dnsUpstreams,
+    dnsTTLSeconds,
     overlayOffload,
     nodeGracePeriodSeconds,
     subnetLeaseTTLSeconds,

@@ -474,6 +474,8 @@ export interface ClusterSettings {
   readonly dataplaneSeed?: number;
   /** Upstream resolvers of the cluster DNS; empty: each node's host resolv.conf. */
   readonly dnsUpstreams: readonly string[];
+  /** TTL of every cluster DNS record, and the SOA's minimum (default 30 s, as kubeadm's Corefile). */
+  readonly dnsTTLSeconds: number;
   /**
    * Whether the overlay socket uses UDP segmentation offload (default true): each run of
    * equal-sized VXLAN datagrams to one peer leaves as one glued datagram (one skb), and

@@ -123,6 +123,7 @@ function resolveSettings(c: ClusterDecl): ClusterSettings {
     conntrackMax: c.conntrackMax,
     conntrack: c.conntrack,
     dnsUpstreams: c.dnsUpstreams,
+    dnsTTLSeconds: c.dnsTTLSeconds,
     overlayOffload: c.overlayOffload,
     nodeGracePeriodSeconds: c.nodeGracePeriodSeconds,
     subnetLeaseTTLSeconds: c.subnetLeaseTTLSeconds,

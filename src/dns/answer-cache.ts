@@ -11,7 +11,10 @@
  * - the RD and CD bits, echoed from the query;
  * - the question name's letter case (the 0x20 echo). The question has the same length whatever
  *   its case, and every answer owner and every name compressed against it is a pointer into
- *   it, so the patched bytes carry the new case everywhere the plain path would have put it.
+ *   it, so the patched bytes carry the new case everywhere the plain path would have put it;
+ * - the names that copied the zone's case from the question instead of pointing at it (SRV
+ *   targets, which stay whole): the writer listed where (`MessageWriter.echoes`), and those
+ *   bytes are copied again from the patched question.
  *
  * Bounded: a fixed number of slots, direct-mapped by the question hash, a newcomer replaces
  * whatever held its slot; answers above `maxAnswer` bytes are not kept. The owner clears it
@@ -19,6 +22,7 @@
  */
 import { DNS_HEADER_LEN, FLAG, HDR } from './constants.js';
 import type { Query } from './query.js';
+import type { MessageWriter } from './writer.js';
 
 export const EdnsShape = { None: 0, Edns: 1, EdnsDo: 2 } as const;
 export type EdnsShape = (typeof EdnsShape)[keyof typeof EdnsShape];
@@ -44,6 +48,10 @@ export class AnswerCache {
   private readonly keys: (Uint8Array | undefined)[];
   private readonly answers: (Uint8Array | undefined)[];
   private readonly rcodes: Uint8Array;
+  /** Per slot: where the answer copies the question's suffix (see the module comment), and which suffix. */
+  private readonly echoes: (Uint16Array | undefined)[];
+  private readonly echoFrom: Uint16Array;
+  private readonly echoLength: Uint16Array;
   private count = 0;
 
   constructor(options: AnswerCacheOptions = {}) {
@@ -54,6 +62,9 @@ export class AnswerCache {
     this.keys = new Array<Uint8Array | undefined>(slots).fill(undefined);
     this.answers = new Array<Uint8Array | undefined>(slots).fill(undefined);
     this.rcodes = new Uint8Array(slots);
+    this.echoes = new Array<Uint16Array | undefined>(slots).fill(undefined);
+    this.echoFrom = new Uint16Array(slots);
+    this.echoLength = new Uint16Array(slots);
   }
 
   get size(): number {
@@ -94,12 +105,24 @@ export class AnswerCache {
     const from = q.nameOffset;
     const to = offset + DNS_HEADER_LEN;
     for (let i = 0, n = q.name.length; i < n; i++) out[to + i] = msg[from + i];
+    const echoes = this.echoes[slot];
+    if (echoes !== undefined) {
+      const source = offset + this.echoFrom[slot];
+      const n = this.echoLength[slot];
+      for (let e = 0; e < echoes.length; e++) {
+        const at = offset + echoes[e];
+        for (let i = 0; i < n; i++) out[at + i] = out[source + i];
+      }
+    }
     return answer.length;
   }
 
-  /** Keeps `response[start, start + length)` as the answer to `q` (allocates: a miss is the cold path). */
-  store(q: Query, shape: EdnsShape, response: Uint8Array, start: number, length: number, rcode: number): void {
-    if (length > this.maxAnswer) return;
+  /**
+   * Keeps `response[start, start + length)` as the answer to `q`, with the echoes `w` wrote
+   * into it (allocates: a miss is the cold path).
+   */
+  store(q: Query, shape: EdnsShape, response: Uint8Array, start: number, length: number, rcode: number, w?: Pick<MessageWriter, 'echoes' | 'echoCount' | 'echoFrom' | 'echoLength' | 'echoOverflow'>): void {
+    if (length > this.maxAnswer || w?.echoOverflow === true) return;
     const h = slotHash(q.hash, shape);
     const slot = h & this.mask;
     if (this.keys[slot] === undefined) this.count++;
@@ -116,11 +139,18 @@ export class AnswerCache {
     // A copy: `Buffer#slice` would be a view of the caller's buffer.
     this.answers[slot] = new Uint8Array(response.subarray(start, start + length));
     this.rcodes[slot] = rcode;
+    const echoes = w === undefined || w.echoCount === 0 ? undefined : w.echoes.slice(0, w.echoCount);
+    this.echoes[slot] = echoes;
+    if (echoes !== undefined) {
+      this.echoFrom[slot] = w!.echoFrom;
+      this.echoLength[slot] = w!.echoLength;
+    }
   }
 
   clear(): void {
     this.keys.fill(undefined);
     this.answers.fill(undefined);
+    this.echoes.fill(undefined);
     this.count = 0;
   }
 }

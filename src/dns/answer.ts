@@ -10,13 +10,13 @@
  * the message is written, and `Chase` when an ExternalName led outside the zone: the CNAME
  * records are written, `chaseTarget` names what the forwarder must resolve next.
  */
-import { FLAG, RCODE, TYPE } from './constants.js';
-import { QNAME, writeA, writeCname, writeNs, writePtr, writeSoa, writeSrv, writeTxt, type Owner } from './builders.js';
+import { DNS_HEADER_LEN, FLAG, RCODE, TYPE } from './constants.js';
+import { QNAME, writeA, writeCname, writeNs, writePtr, writeSoa, writeSrvInQuestionCase, writeTxt, type Owner } from './builders.js';
 import { EMPTY_NON_TERMINAL, lookup, NO_SUCH_NAME, type LookupResult } from './lookup.js';
 import type { Query } from './query.js';
 import { parseRequest, relativeLabels } from './request.js';
 import { Section, type MessageWriter } from './writer.js';
-import { DNS_SCHEMA_VERSION, hasReverse, inReverseAuthority, reverseNames, reversePrefixKey, soaFor, srvWeight, type Soa, type Zone, type ZoneRecord } from './zone.js';
+import { DNS_SCHEMA_VERSION, DNS_SCHEMA_VERSION_TTL, hasReverse, inReverseAuthority, reverseNames, reversePrefixKey, soaFor, srvWeight, type Soa, type Zone, type ZoneRecord } from './zone.js';
 
 export const ZoneOutcome = { NotOurs: 0, Answered: 1, Chase: 2 } as const;
 export type ZoneOutcome = (typeof ZoneOutcome)[keyof typeof ZoneOutcome];
@@ -29,6 +29,8 @@ const MAX_RELATIVE_LABELS = 5;
 /** CoreDNS follows at most 8 CNAMEs inside its zone. */
 const MAX_CHASE = 8;
 const MAX_LABELS = 128;
+/** SRV answers with more records than this give the rest of their glue a compressed owner (the zone's case). */
+const MAX_SRV_TARGETS = 1024;
 
 const Place = { None: 0, Zone: 1, Reverse: 2 } as const;
 type Place = (typeof Place)[keyof typeof Place];
@@ -45,6 +47,8 @@ export class ZoneResponder {
   private readonly labels: string[] = [];
   /** Labels in the cluster domain (2 for cluster.local). */
   private zoneLabels: number;
+  /** Per record of an SRV answer: where its target was written (writeServices), -1 when it was not. */
+  private readonly targetAt = new Int32Array(MAX_SRV_TARGETS);
 
   constructor(private zone: Zone) {
     this.zoneSoa = soaFor(zone, zone.domain);
@@ -68,7 +72,9 @@ export class ZoneResponder {
     const place = this.place(q);
     if (place === Place.None) return ZoneOutcome.NotOurs;
     this.rcode = RCODE.NOERROR;
-    w.header(q.id, FLAG.QR | FLAG.AA | FLAG.RA | (q.flags & (FLAG.RD | FLAG.CD)), 1);
+    // Authoritative, and never RA: the kubernetes plugin answers its zone without recursing,
+    // so dig on a real node warns "recursion requested but not available".
+    w.header(q.id, FLAG.QR | FLAG.AA | (q.flags & (FLAG.RD | FLAG.CD)), 1);
     w.question(msg, q.nameOffset, q.name.length, q.qtype, q.qclass);
     w.startSection(Section.Answer);
     const outcome = place === Place.Zone ? this.answerZone(q, w) : this.answerReverse(q, w);
@@ -131,14 +137,14 @@ export class ZoneResponder {
       return ZoneOutcome.Answered;
     }
     if (count === 0 && qtype === TYPE.NS) {
-      const ns = this.zoneSoa.mname;
-      writeNs(w, QNAME, zone.ttl, ns);
+      // The DNS service's name and address, as CoreDNS finds itself among its Service's endpoints.
+      writeNs(w, QNAME, zone.ttl, zone.nameserver);
       w.startSection(Section.Additional);
-      writeA(w, ns, zone.ttl, zone.dnsIP);
+      writeA(w, zone.nameserver, zone.ttl, zone.dnsIP);
       return ZoneOutcome.Answered;
     }
     if (count === 1 && labels[0] === 'dns-version' && qtype === TYPE.TXT) {
-      writeTxt(w, QNAME, zone.ttl, DNS_SCHEMA_VERSION);
+      writeTxt(w, QNAME, DNS_SCHEMA_VERSION_TTL, DNS_SCHEMA_VERSION);
       return ZoneOutcome.Answered;
     }
     return this.emit(w, QNAME, resolveLabels(zone, labels), qtype, 0);
@@ -167,7 +173,7 @@ export class ZoneResponder {
     }
     let written = 0;
     if (qtype === TYPE.A) written = writeAddresses(w, owner, zone.ttl, records);
-    else if (qtype === TYPE.SRV) written = writeServices(w, owner, zone.ttl, records);
+    else if (qtype === TYPE.SRV) written = this.writeServices(w, owner, records);
     return written > 0 ? ZoneOutcome.Answered : this.negative(w, RCODE.NOERROR, this.zoneSoa);
   }
 
@@ -227,6 +233,54 @@ export class ZoneResponder {
     if (extra === 0 && zone.reversePrefixes.has(reversePrefixKey(addr, octets))) return this.negative(w, RCODE.NOERROR, this.reverseSoa);
     return this.negative(w, RCODE.NXDOMAIN, this.reverseSoa);
   }
+
+  /**
+   * SRV records, priority 0 and the weight shared out as CoreDNS does, each target's address
+   * in the additional section (plugin/backend_lookup.go `SRV`). Records without a port (-1)
+   * make no SRV. Duplicates (same target and port) are written once. Targets end in the zone
+   * as the question spelled it (`svc1.testns.svc.cLuStEr.LoCaL.`), as CoreDNS builds them from
+   * the query's own zone; the additional records' owners point at those targets, so they too.
+   */
+  private writeServices(w: MessageWriter, owner: Owner, records: readonly ZoneRecord[]): number {
+    const ttl = this.zone.ttl;
+    let withPort = 0;
+    for (const r of records) if (r.port >= 0) withPort++;
+    if (withPort === 0) return 0;
+    const weight = srvWeight(withPort);
+    const apexStart = this.labelStarts[this.labelCount - this.zoneLabels];
+    const apexLength = this.labelStarts[this.labelCount] + 1 - apexStart;
+    const domainLength = this.zone.domain.length;
+    const targetAt = this.targetAt;
+    let written = 0;
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i];
+      if (i < targetAt.length) targetAt[i] = -1;
+      if (r.port < 0 || duplicate(records, i, (a, b) => a.name === b.name && a.port === b.port)) continue;
+      // Every SRV target is a name of the zone: `<relative>.<domain>`.
+      const at = writeSrvInQuestionCase(w, owner, ttl, 0, weight, r.port, r.name, r.name.length - domainLength - 1, DNS_HEADER_LEN + apexStart, apexLength);
+      if (i < targetAt.length) targetAt[i] = at;
+      written++;
+    }
+    w.startSection(Section.Additional);
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i];
+      if (r.port < 0 || duplicate(records, i, (a, b) => b.port >= 0 && a.name === b.name && a.addr === b.addr)) continue;
+      // Owned by the target exactly as written: compression, which ignores case, might
+      // otherwise point into the question and give the owner the client's case throughout.
+      const target = this.targetOf(records, i);
+      writeA(w, target >= 0 ? target : r.name, ttl, r.addr);
+    }
+    return written;
+  }
+
+  /** Where the SRV target of the first record named as `records[i]` was written (see writeServices), or -1. */
+  private targetOf(records: readonly ZoneRecord[], i: number): number {
+    const name = records[i].name;
+    for (let j = 0; j <= i && j < this.targetAt.length; j++) {
+      if (records[j].port >= 0 && records[j].name === name && this.targetAt[j] >= 0) return this.targetAt[j];
+    }
+    return -1;
+  }
 }
 
 /**
@@ -254,32 +308,6 @@ function writeAddresses(w: MessageWriter, owner: Owner, ttl: number, records: re
     if (seen) continue;
     writeA(w, owner, ttl, addr);
     written++;
-  }
-  return written;
-}
-
-/**
- * SRV records, priority 0 and the weight shared out as CoreDNS does, each target's address
- * in the additional section (plugin/backend_lookup.go `SRV`). Records without a port (-1)
- * make no SRV. Duplicates (same target and port) are written once.
- */
-function writeServices(w: MessageWriter, owner: Owner, ttl: number, records: readonly ZoneRecord[]): number {
-  let withPort = 0;
-  for (const r of records) if (r.port >= 0) withPort++;
-  if (withPort === 0) return 0;
-  const weight = srvWeight(withPort);
-  let written = 0;
-  for (let i = 0; i < records.length; i++) {
-    const r = records[i];
-    if (r.port < 0 || duplicate(records, i, (a, b) => a.name === b.name && a.port === b.port)) continue;
-    writeSrv(w, owner, ttl, 0, weight, r.port, r.name);
-    written++;
-  }
-  w.startSection(Section.Additional);
-  for (let i = 0; i < records.length; i++) {
-    const r = records[i];
-    if (r.port < 0 || duplicate(records, i, (a, b) => b.port >= 0 && a.name === b.name && a.addr === b.addr)) continue;
-    writeA(w, r.name, ttl, r.addr);
   }
   return written;
 }

@@ -56,7 +56,13 @@ class Client {
   edns = false;
   dnssecOk = false;
   udpLimit = CLASSIC_UDP_SIZE;
-  /** Answer records to put before the upstream's (the CNAMEs of an ExternalName), already in wire form. */
+  /**
+   * Answer records to put before the upstream's (the CNAMEs of an ExternalName), already in
+   * wire form. Such an answer is the kubernetes plugin's, not the forward plugin's: AA set, RA
+   * not, NOERROR with the target's answer records alone (an upstream NXDOMAIN or NODATA leaves
+   * the CNAMEs alone), and when the upstream fails the CNAMEs alone too (CoreDNS skips a
+   * failed lookup of the target, plugin/backend_lookup.go).
+   */
   prefix: Uint8Array | undefined = undefined;
   prefixCount = 0;
   /** When the client's query arrived (its context's `now`). */
@@ -307,14 +313,18 @@ export class Forwarder {
     const w = this.w;
     const room = out.length - offset;
     w.begin(out, offset, room);
-    w.header(c.id, FLAG.QR | FLAG.RA | c.flags | (truncated ? FLAG.TC : 0) | (rcode & RCODE_MASK), 1);
+    // A chase keeps the target's answer records and nothing else, under the plugin's NOERROR
+    // (backend_lookup.go appends the lookup's Answer alone), whatever the upstream said.
+    const chase = c.prefix !== undefined;
+    if (chase) rcode = RCODE.NOERROR;
+    w.header(c.id, FLAG.QR | answerFlags(c) | c.flags | (truncated ? FLAG.TC : 0) | (rcode & RCODE_MASK), 1);
     w.question(c.question, c.questionOffset, c.nameLength, c.qtype, c.qclass);
     w.startSection(Section.Answer);
     if (c.prefix !== undefined) {
       w.bytes(c.prefix, 0, c.prefix.length);
       w.counts[Section.Answer] += c.prefixCount;
     }
-    writeRecords(w, block, age, cap);
+    writeRecords(w, block, age, cap, chase ? 1 : 3);
     w.startSection(Section.Additional);
     w.complete(c.edns, c.dnssecOk, 0);
     this.finish(c, rcode, room, result);
@@ -324,8 +334,17 @@ export class Forwarder {
     const w = this.w;
     const room = out.length - offset;
     w.begin(out, offset, room);
-    w.header(c.id, FLAG.QR | FLAG.RA | c.flags | rcode, 1);
+    // A chase's CNAMEs are the plugin's answer (AA); a failure is the server's own error,
+    // written as CoreDNS writes it (SetRcode: no RA).
+    if (c.prefix !== undefined) rcode = RCODE.NOERROR;
+    w.header(c.id, FLAG.QR | (c.prefix !== undefined ? FLAG.AA : 0) | c.flags | rcode, 1);
     w.question(c.question, c.questionOffset, c.nameLength, c.qtype, c.qclass);
+    if (c.prefix !== undefined) {
+      w.startSection(Section.Answer);
+      w.bytes(c.prefix, 0, c.prefix.length);
+      w.counts[Section.Answer] += c.prefixCount;
+      w.startSection(Section.Additional);
+    }
     w.complete(c.edns, c.dnssecOk, 0);
     this.finish(c, rcode, room, result);
     return result;
@@ -346,6 +365,11 @@ export class Forwarder {
     result.qtype = c.qtype;
     result.startedAt = c.startedAt;
   }
+}
+
+/** The forward plugin passes on an upstream's RA; the kubernetes plugin's chase answers are authoritative, without RA. */
+function answerFlags(c: Client): number {
+  return c.prefix !== undefined ? FLAG.AA : FLAG.RA;
 }
 
 function u16(buf: Uint8Array, pos: number): number {

@@ -42,6 +42,9 @@ export {
   hasReverse,
   reverseNames,
   DNS_SCHEMA_VERSION,
+  DNS_SCHEMA_VERSION_TTL,
+  DNS_SERVICE_NAME,
+  DNS_SERVICE_NAMESPACE,
   reverseName,
   soaFor,
   srvWeight,
@@ -54,7 +57,7 @@ export {
   ZoneService,
 } from './zone.js';
 export { lookup, parseDashedIpv4, type LookupResult } from './lookup.js';
-export { QNAME, writeA, writeCname, writeNs, writePtr, writeSoa, writeSrv, writeTxt, type Owner } from './builders.js';
+export { QNAME, writeA, writeCname, writeNs, writePtr, writeSoa, writeSrv, writeSrvInQuestionCase, writeTxt, type Owner } from './builders.js';
 export { resolveLabels, ZoneOutcome, ZoneResponder } from './answer.js';
 export { AnswerCache, EdnsShape, ednsShape, type AnswerCacheOptions } from './answer-cache.js';
 export { readRecords, RecordScratch, RecordsError, writeRecords, type RecordBlock } from './records.js';

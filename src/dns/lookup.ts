@@ -5,8 +5,10 @@
  *
  * - `exists: false` is NXDOMAIN: no such name, and nothing below it.
  * - `exists: true` with no records is an empty non-terminal (`svc.cluster.local`,
- *   `default.svc.cluster.local`, `_tcp.web.default.svc.cluster.local`): the name exists
- *   because names below it do (RFC 8020), so every type gets NODATA.
+ *   `default.svc.cluster.local`): the name exists because names below it do (RFC 8020), so
+ *   every type gets NODATA. `_tcp.web.default.svc.cluster.local` is not one: CoreDNS reads a
+ *   single label below a service as an endpoint, finds none, and answers NXDOMAIN; so does
+ *   podwire (request.ts).
  * - `exists: true` with records is a name that owns records; a type it lacks (AAAA in an IPv4
  *   cluster, TXT for a service) gets NODATA from the answer builder.
  *
@@ -14,7 +16,7 @@
  * as CoreDNS answers it. A cluster-IP service owns its address whatever its endpoints.
  */
 import type { RecordRequest } from './request.js';
-import type { Zone, ZoneRecord, ZoneService } from './zone.js';
+import type { Zone, ZoneRecord } from './zone.js';
 
 export interface LookupResult {
   readonly exists: boolean;
@@ -67,18 +69,9 @@ function findService(zone: Zone, req: RecordRequest): LookupResult {
     // An alias owns only its CNAME: no endpoints, no ports below it.
     return req.endpoint === '' && req.port === '' ? found(svc.records) : NO_SUCH_NAME;
   }
-  if (req.endpoint !== '') {
-    if (req.endpoint.charCodeAt(0) === 0x5f) return protocolNode(svc, req.endpoint.slice(1));
-    return found(svc.endpoints.filter((r) => r.endpoint === req.endpoint));
-  }
+  if (req.endpoint !== '') return found(svc.endpoints.filter((r) => r.endpoint === req.endpoint));
   if (req.port !== '') return found(svc.records.filter((r) => r.port >= 0 && r.portName === req.port && r.protocol === req.protocol));
   return found(svc.records);
-}
-
-/** `_tcp.<service>...` is an empty non-terminal when some `_<port>._tcp.<service>...` exists. */
-function protocolNode(svc: ZoneService, protocol: string): LookupResult {
-  for (const r of svc.records) if (r.port >= 0 && r.portName !== '' && r.protocol === protocol) return EMPTY_NON_TERMINAL;
-  return NO_SUCH_NAME;
 }
 
 /**

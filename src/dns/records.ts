@@ -165,12 +165,13 @@ export function readRecords(msg: Uint8Array, start: number, end: number, pos: nu
  * seconds (never below 0) and held to `cap`, the seconds the block has left in the cache:
  * no client may keep a record longer than the cache itself would (a capped TTL, the SOA of a
  * negative answer). Sections follow the block's counts; `w` must be in the answer section.
+ * `sections` 1 writes the answer records alone.
  */
-export function writeRecords(w: MessageWriter, block: RecordBlock, age: number, cap = 0xffffffff): void {
+export function writeRecords(w: MessageWriter, block: RecordBlock, age: number, cap = 0xffffffff, sections = 3): void {
   const b = block.bytes;
   let pos = 0;
   let record = 0;
-  for (let section = 0; section < 3; section++) {
+  for (let section = 0; section < sections; section++) {
     if (section > 0) w.startSection(section as Section);
     for (let i = 0; i < block.counts[section]; i++, record++) {
       const ownerLength = nameLength(b, pos);

@@ -11,10 +11,14 @@
  *     <a-b-c-d>.<namespace>.pod                         a pod by address ("pods insecure")
  *     <namespace>.svc, svc, pod, the apex               empty non-terminals: they exist
  *
- * One deliberate difference from CoreDNS: a two-label prefix is a port only when both labels
- * carry the underscore the Kubernetes DNS specification writes (`_http._tcp`); CoreDNS also
- * reads `http.tcp.web...` as a port. Anything else is `invalid`, which lookup answers with
- * NXDOMAIN.
+ * A two-label prefix is a port and a protocol with or without the underscores the Kubernetes
+ * DNS specification writes: `http.tcp.web...` asks what `_http._tcp.web...` asks, as CoreDNS's
+ * parser strips an underscore where it finds one (plugin/kubernetes/parse.go). Kept because a
+ * client that drops the underscores gets the same answer from a real cluster; a label that is
+ * only an underscore names no port, and is `invalid`. A one-label prefix is an endpoint, even
+ * `_tcp`: no endpoint is called that, so `_tcp.web...` is NXDOMAIN, as CoreDNS answers it
+ * (not the empty non-terminal RFC 8020 would make of it). Longer prefixes are `invalid`,
+ * which lookup answers with NXDOMAIN.
  */
 
 export type RequestKind = 'apex' | 'svc' | 'pod' | 'invalid';
@@ -61,14 +65,16 @@ export function parseRequest(labels: readonly string[]): RecordRequest {
   if (--last < 0) return request(kind, namespace, service);
   if (last === 0) return request(kind, namespace, service, labels[0]);
   if (last === 1) {
-    const port = labels[0];
-    const protocol = labels[1];
-    if (port.length > 1 && protocol.length > 1 && port.charCodeAt(0) === 0x5f && protocol.charCodeAt(0) === 0x5f) {
-      return request(kind, namespace, service, EMPTY, port.slice(1), protocol.slice(1));
-    }
+    const port = stripUnderscore(labels[0]);
+    const protocol = stripUnderscore(labels[1]);
+    if (port !== EMPTY && protocol !== EMPTY) return request(kind, namespace, service, EMPTY, port, protocol);
   }
-  // Longer names, or two labels that are not a port: nothing can live there.
+  // Longer names, or two labels that name no port: nothing can live there.
   return INVALID;
+}
+
+function stripUnderscore(label: string): string {
+  return label.charCodeAt(0) === 0x5f ? label.slice(1) : label;
 }
 
 /**

@@ -127,7 +127,7 @@ export class Responder {
     if (outcome === ZoneOutcome.Chase) w.startSection(Section.Additional);
     const rcode = this.zoneResponder.rcode;
     const full = w.complete(q.edns, q.dnssecOk, 0);
-    if (full > 0 && cache !== undefined) cache.store(q, shape, out, outOffset, full, rcode);
+    if (full > 0 && cache !== undefined) cache.store(q, shape, out, outOffset, full, rcode, w);
     return this.answered(rcode, w.fit(limit), w.truncated, Writer.Kubernetes);
   }
 
@@ -215,13 +215,17 @@ export class Responder {
     return this.answered(rcode, w.finish(), false, Writer.Server);
   }
 
-  /** An error answer that echoes the question, with an OPT when the client sent one (BADVERS's upper bits go there). */
+  /**
+   * An error answer that echoes the question, with an OPT when the client sent one (BADVERS's
+   * upper bits go there). No RA: CoreDNS's server writes its own errors with `SetRcode`, which
+   * copies RD and CD and sets nothing else.
+   */
   private error(rcode: number, query: Uint8Array, out: Uint8Array, outOffset: number): DnsResult {
     const q = this.q;
     const w = this.w;
     const room = Math.min(out.length - outOffset, MAX_ROOM);
     w.begin(out, outOffset, room);
-    w.header(q.id, FLAG.QR | FLAG.RA | (q.flags & (FLAG.RD | FLAG.CD)) | (rcode & 0xf), 1);
+    w.header(q.id, FLAG.QR | (q.flags & (FLAG.RD | FLAG.CD)) | (rcode & 0xf), 1);
     w.question(query, q.nameOffset, q.name.length, q.qtype, q.qclass);
     w.complete(q.edns, q.dnssecOk, rcode >>> 4);
     return this.answered(rcode, w.fit(room), w.truncated, Writer.Server);

@@ -12,6 +12,9 @@
  *   the client's letter case (the 0x20 echo) for free.
  * - `cut` rewinds to a section boundary. Pointers only ever point backwards, so the bytes
  *   kept never refer to the bytes dropped.
+ * - A name that must stay whole yet end in the zone as the client spelled it (an SRV target,
+ *   `textNameInQuestionCase`) copies that suffix from the question and is listed in `echoes`,
+ *   so that the answer cache can patch those bytes too when it replays the answer.
  *
  * One writer serves every message (re-pointed by `begin`); it allocates nothing.
  */
@@ -24,6 +27,8 @@ export type Section = (typeof Section)[keyof typeof Section];
 const MAX_ANCHORS = 512;
 /** Compression pointers hold 14 bits of offset. */
 const MAX_POINTER = 0x3fff;
+/** An answer that copies the question's case into more names than this is not cached: its copies could not all be patched. */
+const MAX_ECHOES = 256;
 
 export class MessageWriter {
   buf: Uint8Array = new Uint8Array(0);
@@ -49,6 +54,16 @@ export class MessageWriter {
   private ednsRcode = 0;
   private readonly anchors = new Int32Array(MAX_ANCHORS);
   private anchorCount = 0;
+  /**
+   * Offsets (from the message's start) of the copies of the question's suffix
+   * `[echoFrom, echoFrom + echoLength)` made by `textNameInQuestionCase`; `echoOverflow` when
+   * more were wanted than fit, so the copies are incomplete and the answer must not be replayed.
+   */
+  readonly echoes = new Uint16Array(MAX_ECHOES);
+  echoCount = 0;
+  echoFrom = 0;
+  echoLength = 0;
+  echoOverflow = false;
 
   /** Points the writer at `buf[start, start + room)` for a new message. */
   begin(buf: Uint8Array, start: number, room: number): void {
@@ -64,6 +79,8 @@ export class MessageWriter {
     this.additionalStart = -1;
     this.truncated = false;
     this.edns = false;
+    this.echoCount = 0;
+    this.echoOverflow = false;
   }
 
   /** Records go into `section` from now on; sections are written in order. */
@@ -192,6 +209,41 @@ export class MessageWriter {
     else this.keepWhole(s, p);
   }
 
+  /**
+   * `text[0, textEnd)` as labels, then the question's own bytes at `[questionAt, questionAt +
+   * suffixLength)` from the message's start: a zone name whose apex keeps the letter case the
+   * client asked with, as CoreDNS keeps it. Written whole (an SRV target, RFC 2782); later names
+   * may point into it, and so carry the same case.
+   */
+  textNameInQuestionCase(text: string, textEnd: number, questionAt: number, suffixLength: number): void {
+    const s = this.pos;
+    if (!this.room(textEnd + 1 + suffixLength)) return;
+    const b = this.buf;
+    let p = s;
+    let labelStart = 0;
+    for (let i = 0; i <= textEnd; i++) {
+      if (i === textEnd || text.charCodeAt(i) === 0x2e) {
+        const len = i - labelStart;
+        if (len > 0) {
+          b[p] = len;
+          for (let j = 0; j < len; j++) b[p + 1 + j] = text.charCodeAt(labelStart + j);
+          p += len + 1;
+        }
+        labelStart = i + 1;
+      }
+    }
+    const from = this.start + questionAt;
+    for (let i = 0; i < suffixLength; i++) b[p + i] = b[from + i];
+    if (this.echoCount === MAX_ECHOES || (this.echoCount > 0 && (this.echoFrom !== questionAt || this.echoLength !== suffixLength))) {
+      this.echoOverflow = true;
+    } else {
+      this.echoFrom = questionAt;
+      this.echoLength = suffixLength;
+      this.echoes[this.echoCount++] = p - this.start;
+    }
+    this.keepWhole(s, p + suffixLength - 1);
+  }
+
   /** An uncompressed wire name from `src` (a decompressed upstream name, say). */
   wireName(src: Uint8Array, at: number, length: number, compress = true): void {
     const s = this.pos;
@@ -259,6 +311,9 @@ export class MessageWriter {
     let kept = 0;
     for (let i = 0; i < this.anchorCount; i++) if (this.anchors[i] < pos) this.anchors[kept++] = this.anchors[i];
     this.anchorCount = kept;
+    kept = 0;
+    for (let i = 0; i < this.echoCount; i++) if (this.start + this.echoes[i] < pos) this.echoes[kept++] = this.echoes[i];
+    this.echoCount = kept;
   }
 
   /** Fills in the section counts and returns the message length (0 when not even the header fitted). */

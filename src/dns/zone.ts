@@ -24,6 +24,11 @@ import { textToWire } from './name.js';
 export const DEFAULT_TTL = 30;
 /** The Kubernetes DNS schema version CoreDNS reports at `dns-version.<zone>` (TXT). */
 export const DNS_SCHEMA_VERSION = '1.1.0';
+/** CoreDNS gives that TXT record a TTL of its own, whatever the zone's: 8 hours. */
+export const DNS_SCHEMA_VERSION_TTL = 28800;
+/** The cluster DNS Service every cluster has (kubeadm's CoreDNS keeps the kube-dns name). */
+export const DNS_SERVICE_NAMESPACE = 'kube-system';
+export const DNS_SERVICE_NAME = 'kube-dns';
 
 export interface ZoneRecord {
   /** IPv4 address as a uint32, or -1 when the record is a name (an ExternalName's CNAME). */
@@ -133,7 +138,7 @@ export class ZoneService {
 }
 
 export interface ZoneOptions {
-  /** TTL of every record, 30 by default. */
+  /** TTL of every record; the cluster's `dnsTTLSeconds` by default. */
   readonly ttl?: number;
   /** The cluster domain, `cluster.settings.clusterDomain` by default. */
   readonly domain?: string;
@@ -164,6 +169,11 @@ export interface Zone {
   readonly serial: number;
   /** The cluster DNS service address: `ns.dns.<domain>` and the NS glue. */
   readonly dnsIP: number;
+  /**
+   * The apex NS target, `kube-dns.kube-system.svc.<domain>`: CoreDNS names itself by the
+   * Service whose endpoint it is (plugin/kubernetes/ns.go), and in a cluster that is kube-dns.
+   */
+  readonly nameserver: string;
   readonly namespaces: ReadonlySet<string>;
   /** By namespace, then name. */
   readonly services: ReadonlyMap<string, ReadonlyMap<string, ZoneService>>;
@@ -218,7 +228,7 @@ export function buildZone(cluster: Cluster, endpoints: readonly ServicePortEndpo
   const domain = normalizeDomain(options.domain ?? cluster.settings.clusterDomain);
   const domainWire = textToWire(domain);
   if (domainWire === undefined) throw new Error(`buildZone: bad cluster domain ${JSON.stringify(domain)}`);
-  const ttl = options.ttl ?? DEFAULT_TTL;
+  const ttl = options.ttl ?? cluster.settings.dnsTTLSeconds ?? DEFAULT_TTL;
   const dnsIP = cluster.settings.dnsIP;
 
   const namespaces = new Set<string>();
@@ -256,7 +266,7 @@ export function buildZone(cluster: Cluster, endpoints: readonly ServicePortEndpo
     const zs = zoneService(cluster, service, list, start, end, options.readiness, domain);
     if (zs !== undefined) add(zs);
   }
-  if (options.builtinDns !== false && services.get('kube-system')?.has('kube-dns') !== true) add(kubeDns(dnsIP, domain));
+  if (options.builtinDns !== false && services.get(DNS_SERVICE_NAMESPACE)?.has(DNS_SERVICE_NAME) !== true) add(kubeDns(dnsIP, domain));
 
   const podNamespaces = new Map<number, string>();
   for (const pod of cluster.pods) {
@@ -269,6 +279,7 @@ export function buildZone(cluster: Cluster, endpoints: readonly ServicePortEndpo
     ttl,
     serial: options.serial ?? 1,
     dnsIP,
+    nameserver: `${DNS_SERVICE_NAME}.${DNS_SERVICE_NAMESPACE}.svc.${domain}`,
     namespaces,
     services,
     reverseOwners,
@@ -418,9 +429,9 @@ function portless(cluster: Cluster, service: Service, readiness: Readiness | und
 }
 
 function kubeDns(dnsIP: number, domain: string): ZoneService {
-  const fqdn = `kube-dns.kube-system.svc.${domain}`;
+  const fqdn = `${DNS_SERVICE_NAME}.${DNS_SERVICE_NAMESPACE}.svc.${domain}`;
   const port = (portName: string, protocol: string): ZoneRecord => record(dnsIP, '', 53, portName, protocol, fqdn, '');
-  return new ZoneService('kube-system', 'kube-dns', 'ClusterIP', dnsIP, domain, NO_SERVICE_PORTS, '', NO_PORTS, 0, 0, [port('dns', 'udp'), port('dns-tcp', 'tcp')]);
+  return new ZoneService(DNS_SERVICE_NAMESPACE, DNS_SERVICE_NAME, 'ClusterIP', dnsIP, domain, NO_SERVICE_PORTS, '', NO_PORTS, 0, 0, [port('dns', 'udp'), port('dns-tcp', 'tcp')]);
 }
 
 /** Whether `addr` lies in a CIDR the zone answers reverse names for. */
@@ -473,9 +484,10 @@ export function zoneLines(zone: Zone): string[] {
   const soa = soaFor(zone, d);
   const lines = [
     `${d}. ${soa.ttl} IN SOA ${soa.mname}. ${soa.rname}. ${soa.serial} ${soa.refresh} ${soa.retry} ${soa.expire} ${soa.minimum}`,
-    `${d}. ${ttl} IN NS ns.dns.${d}.`,
+    `${d}. ${ttl} IN NS ${zone.nameserver}.`,
+    `${zone.nameserver}. ${ttl} IN A ${formatIpv4(zone.dnsIP)}`,
     `ns.dns.${d}. ${ttl} IN A ${formatIpv4(zone.dnsIP)}`,
-    `dns-version.${d}. ${ttl} IN TXT "${DNS_SCHEMA_VERSION}"`,
+    `dns-version.${d}. ${DNS_SCHEMA_VERSION_TTL} IN TXT "${DNS_SCHEMA_VERSION}"`,
   ];
   for (const s of zone.serviceList) {
     if (s.kind === 'ExternalName') {

@@ -71,6 +71,7 @@ export interface DnsServerOptions {
   upstreams: string[];
   /** Who may ask besides loopback: the pod CIDR. */
   clients: Cidr[];
+  /** Record TTL; default: the cluster's `dnsTTLSeconds`. */
   ttl?: number;
   /** Loopback port for tools; 0 picks a free one. */
   port?: number;
@@ -160,7 +161,7 @@ export class DnsServer {
     const readTcpOwners = options.socketOwners?.tcp ?? ((peers) => tcpOwners.lookup(peers, LOOPBACK_ADDR, this.port));
     this.ownerGate = new TcpOwnerGate({ maxPending: OWNER_PENDING_MAX, minIntervalMs: OWNER_READ_INTERVAL_MS, attempts: OWNER_READ_ATTEMPTS, read: readTcpOwners });
     this.responder = new Responder({
-      zone: buildZone(cluster, [], { ttl: options.ttl ?? 30 }),
+      zone: buildZone(cluster, [], { ttl: options.ttl ?? cluster.settings.dnsTTLSeconds }),
       policy: clientPolicy(options.clients),
       forwarder: { upstreams: this.upstreams.length, random: Math.random },
       // Room for a zone of tens of thousands of names: a direct-mapped cache smaller than
@@ -235,7 +236,7 @@ export class DnsServer {
 
   /** Rebuilds the zone from the cluster state (cheap: 10,000 services in well under 100 ms). */
   setCluster(cluster: Cluster, endpoints: readonly ServicePortEndpoints[], readiness: Readiness): void {
-    this.responder.setZone(buildZone(cluster, endpoints, { ttl: this.options.ttl ?? 30, readiness, serial: Math.floor(Date.now() / 1000) }));
+    this.responder.setZone(buildZone(cluster, endpoints, { ttl: this.options.ttl ?? cluster.settings.dnsTTLSeconds, readiness, serial: Math.floor(Date.now() / 1000) }));
   }
 
   /**

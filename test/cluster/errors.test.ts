@@ -471,6 +471,8 @@ const CASES: ReadonlyArray<readonly [string, string, readonly string[]]> = [
   ['node grace period out of range', clusterDoc('{nodeGracePeriodSeconds: 0}'), ['t.yaml: document 1 (Cluster c), line 4: spec.nodeGracePeriodSeconds: must be an integer number of seconds between 1 and 3600, got 0']],
   ['subnet lease TTL below etcd\'s minimum', clusterDoc('{subnetLeaseTTLSeconds: 2}'), ['t.yaml: document 1 (Cluster c), line 4: spec.subnetLeaseTTLSeconds: must be an integer number of seconds between 5 and 3600, got 2']],
   ['node grace period not whole seconds', clusterDoc('{nodeGracePeriodSeconds: 2.5}'), ['t.yaml: document 1 (Cluster c), line 4: spec.nodeGracePeriodSeconds: must be an integer number of seconds between 1 and 3600, got 2.5']],
+  ['DNS TTL past CoreDNS\'s cap', clusterDoc('{dnsTTLSeconds: 3601}'), ['t.yaml: document 1 (Cluster c), line 4: spec.dnsTTLSeconds: must be an integer number of seconds between 0 and 3600, got 3601']],
+  ['DNS TTL not a number', clusterDoc('{dnsTTLSeconds: thirty}'), ['t.yaml: document 1 (Cluster c), line 4: spec.dnsTTLSeconds: must be an integer number of seconds between 0 and 3600, got "thirty"']],
   ['flow buffer too small', clusterDoc('{flowBufferCapacity: 8}'), ['t.yaml: document 1 (Cluster c), line 4: spec.flowBufferCapacity: must be an integer number of flows between 16 and 1048576, got 8']],
   ['conntrack not a map', clusterDoc('{conntrack: 5}'), ['t.yaml: document 1 (Cluster c), line 4: spec.conntrack: must be a map, got 5']],
   [

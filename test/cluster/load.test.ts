@@ -21,7 +21,7 @@ let t0Warnings = -1;
 test('demo: settings, nodes and their addresses', (t) => {
   const c = demo();
   t.is(t0Warnings, 0);
-  t.like(c.settings, { name: 'podwire', clusterDomain: 'cluster.local', vni: 1, mtu: 1450, overlayOffload: true, nodeGracePeriodSeconds: 20, subnetLeaseTTLSeconds: 20, flowBufferCapacity: 4096 });
+  t.like(c.settings, { name: 'podwire', clusterDomain: 'cluster.local', vni: 1, mtu: 1450, overlayOffload: true, nodeGracePeriodSeconds: 20, subnetLeaseTTLSeconds: 20, flowBufferCapacity: 4096, dnsTTLSeconds: 30 });
   // A node running kube-proxy: 24 h ESTABLISHED, 1 h CLOSE_WAIT, the kernel's UDP timeouts, no counters.
   t.deepEqual(c.settings.conntrack, { accounting: false, tcpEstablishedTimeoutSeconds: 86400, tcpCloseWaitTimeoutSeconds: 3600, udpTimeoutSeconds: 30, udpStreamTimeoutSeconds: 120 });
   t.is(formatCidr(c.settings.podCIDR), '10.244.0.0/16');
@@ -187,8 +187,19 @@ test('a Cluster document with named, labelled nodes and its own networks', (t) =
       subnetLeaseTTLSeconds: 7
       flowBufferCapacity: 65536
       conntrack: {accounting: true, tcpEstablishedTimeoutSeconds: 7200, udpStreamTimeoutSeconds: 180}
+      dnsTTLSeconds: 5
   `);
-  t.like(c.settings, { name: 'podwire', clusterDomain: 'example.internal', vni: 42, mtu: 9000, overlayOffload: false, nodeGracePeriodSeconds: 3, subnetLeaseTTLSeconds: 7, flowBufferCapacity: 65536 });
+  t.like(c.settings, {
+    name: 'podwire',
+    clusterDomain: 'example.internal',
+    vni: 42,
+    mtu: 9000,
+    overlayOffload: false,
+    nodeGracePeriodSeconds: 3,
+    subnetLeaseTTLSeconds: 7,
+    flowBufferCapacity: 65536,
+    dnsTTLSeconds: 5,
+  });
   // What is not given keeps kube-proxy's and the kernel's values.
   t.deepEqual(c.settings.conntrack, { accounting: true, tcpEstablishedTimeoutSeconds: 7200, tcpCloseWaitTimeoutSeconds: 3600, udpTimeoutSeconds: 30, udpStreamTimeoutSeconds: 180 });
   t.is(formatIpv4(c.settings.dnsIP), '10.20.0.10');

@@ -255,15 +255,59 @@ test('an ExternalName outside the zone: its CNAME, then the target resolved upst
   t.is(reply.packet.id, 0x2222);
   t.deepEqual(reply.packet.questions, [{ name: 'Ext.Default.svc.cluster.local', type: 'A', class: 'IN' }]);
   t.deepEqual(reply.answer, ['Ext.Default.svc.cluster.local. 30 IN CNAME example.com.', 'example.com. 120 IN A 192.0.2.80']);
+  // The kubernetes plugin's answer, not the forward plugin's: authoritative, no recursion.
+  t.true(reply.packet.flag_aa);
+  t.false(reply.packet.flag_ra);
   // The target is cached on its own; the next client gets the CNAME again from the zone.
   const cached = send(r, 'ext.default.svc.cluster.local', 'A', T0 + 1000) as Reply;
   t.deepEqual(cached.answer, ['ext.default.svc.cluster.local. 30 IN CNAME example.com.', 'example.com. 119 IN A 192.0.2.80']);
-  t.deepEqual((send(r, 'example.com', 'A', T0 + 1000) as Reply).answer, ['example.com. 119 IN A 192.0.2.80']);
+  t.true(cached.packet.flag_aa);
+  t.false(cached.packet.flag_ra);
+  const direct = send(r, 'example.com', 'A', T0 + 1000) as Reply;
+  t.deepEqual(direct.answer, ['example.com. 119 IN A 192.0.2.80']);
+  t.false(direct.packet.flag_aa);
+  t.true(direct.packet.flag_ra);
+});
+
+test('an ExternalName whose target is NXDOMAIN upstream: the CNAME alone, NOERROR, no SOA, as the kubernetes plugin keeps only the Answer', (t) => {
+  const r = forwarding();
+  const sent = send(r, 'ext.default.svc.cluster.local', 'A');
+  if (!isForward(sent)) return t.fail();
+  const reply = deliver(r, upstreamReply(sent, { rcode: RCODE.NXDOMAIN, authorities: [SOA_EXAMPLE] }), T0);
+  t.is(reply.rcode, 'NOERROR');
+  t.deepEqual(reply.answer, ['ext.default.svc.cluster.local. 30 IN CNAME example.com.']);
+  t.deepEqual(reply.authority, []);
+  t.true(reply.packet.flag_aa);
+  // The target itself, asked directly, is still the upstream's NXDOMAIN (from the cache).
+  const direct = send(r, 'example.com', 'A', T0 + 1000) as Reply;
+  t.is(direct.rcode, 'NXDOMAIN');
+  t.is(direct.authority.length, 1);
+});
+
+test('an ExternalName whose target upstream never answers: the CNAME alone, NOERROR, as CoreDNS skips a failed lookup', (t) => {
+  const r = forwarding();
+  const sent = send(r, 'ext.default.svc.cluster.local', 'A', T0, { id: 0x3333 });
+  if (!isForward(sent)) return t.fail();
+  const out = Buffer.alloc(4096);
+  let result = r.poll(T0 + 2001, out);
+  if (result?.action === 'forward') result = r.poll(T0 + 4002, out);
+  if (result === undefined) return t.fail('expected the client to be answered');
+  const reply = readReply(result, out);
+  t.is(reply.rcode, 'NOERROR');
+  t.is(reply.packet.id, 0x3333);
+  t.deepEqual(reply.answer, ['ext.default.svc.cluster.local. 30 IN CNAME example.com.']);
+  t.true(reply.packet.flag_aa);
+  t.false(reply.packet.flag_ra);
 });
 
 test('no upstream configured: REFUSED; too many in flight: SERVFAIL at once', (t) => {
   const none = testResponder();
-  t.is((send(none, 'example.com', 'A') as Reply).rcode, 'REFUSED');
+  const refused = send(none, 'example.com', 'A') as Reply;
+  t.is(refused.rcode, 'REFUSED');
+  // The server's own errors, as CoreDNS writes them: RD echoed, no RA, no AA.
+  t.true(refused.packet.flag_rd);
+  t.false(refused.packet.flag_ra);
+  t.false(refused.packet.flag_aa);
   const busy = testResponder({ forwarder: { upstreams: 1, random: seededRandom(1), maxPending: 2 } });
   t.true(isForward(send(busy, 'a.example.com', 'A')));
   t.true(isForward(send(busy, 'b.example.com', 'A')));

@@ -107,15 +107,16 @@ test('EDNS version other than 0: BADVERS with an OPT and the question', (t) => {
   t.deepEqual(reply.packet.questions, [{ name: 'web.default.svc.cluster.local', type: 'A', class: 'IN' }]);
 });
 
-test('the ID, the question, RD and CD are echoed; AA and RA are set', (t) => {
+test('the ID, the question, RD and CD are echoed; AA is set and RA never is (the kubernetes plugin does not recurse)', (t) => {
   const reply = ask(testResponder(), 'web.default.svc.cluster.local', 'A', { id: 0xbeef, rd: false, cd: true });
   t.is(reply.packet.id, 0xbeef);
   t.false(reply.packet.flag_rd);
   t.true(reply.packet.flag_cd);
   t.true(reply.packet.flag_aa);
-  t.true(reply.packet.flag_ra);
+  t.false(reply.packet.flag_ra);
   const rd = ask(testResponder(), 'web.default.svc.cluster.local', 'A', { id: 7 });
   t.true(rd.packet.flag_rd);
+  t.false(rd.packet.flag_ra, 'recursion requested but not available');
   t.false(rd.packet.flag_cd);
 });
 
@@ -175,6 +176,8 @@ test('bad queries: FORMERR, NOTIMP or a drop, never a throw', (t) => {
     t.is(r.header.id, 0xabcd, `${name}: ID echoed`);
     t.true((r.header.flags & 0x8000) !== 0, `${name}: QR`);
     t.is(r.header.flags & 0xf, rcode & 0xf, `${name}: rcode`);
+    // The zone's answers and the server's own errors alike: never RA, as CoreDNS writes them.
+    t.is(r.header.flags & 0x0080, 0, `${name}: no RA`);
   }
 });
 

@@ -100,10 +100,18 @@ const CASES: readonly Case[] = [
   },
   // The port names answer A too, with the service's address.
   { q: '_http._tcp.web.default.svc.cluster.local', type: 'A', rcode: 'NOERROR', answer: ['_http._tcp.web.default.svc.cluster.local. 30 IN A 10.96.0.20'] },
-  // Wrong protocol, unknown port, no underscores: no such name.
+  // Wrong protocol, unknown port: no such name.
   nxdomain('_http._udp.web.default.svc.cluster.local', 'SRV'),
   nxdomain('_nope._tcp.web.default.svc.cluster.local', 'SRV'),
-  nxdomain('http.tcp.web.default.svc.cluster.local', 'SRV'),
+  nxdomain('_._tcp.web.default.svc.cluster.local', 'SRV'),
+  // Without the underscores, the same port, as CoreDNS strips them.
+  {
+    q: 'http.tcp.web.default.svc.cluster.local',
+    type: 'SRV',
+    rcode: 'NOERROR',
+    answer: ['http.tcp.web.default.svc.cluster.local. 30 IN SRV 0 100 80 web.default.svc.cluster.local.'],
+    additional: ['web.default.svc.cluster.local. 30 IN A 10.96.0.20'],
+  },
   // A port-less service has addresses but no SRV.
   nodata('peers.default.svc.cluster.local', 'SRV'),
 
@@ -163,7 +171,6 @@ const CASES: readonly Case[] = [
   nodata('svc.cluster.local', 'A'),
   nodata('pod.cluster.local', 'A'),
   nodata('default.pod.cluster.local', 'A'),
-  nodata('_tcp.web.default.svc.cluster.local', 'SRV'),
   nodata('cluster.local', 'A'),
   nodata('dns.cluster.local', 'A'),
 
@@ -173,6 +180,8 @@ const CASES: readonly Case[] = [
   nxdomain('nowhere.svc.cluster.local'),
   nxdomain('web.default.cluster.local'),
   nxdomain('foo.cluster.local'),
+  // A protocol alone is read as an endpoint, and none is called `_tcp`: CoreDNS's NXDOMAIN.
+  nxdomain('_tcp.web.default.svc.cluster.local', 'SRV'),
   nxdomain('_tcp.quiet.default.svc.cluster.local', 'SRV'),
   nxdomain('a.b.c.web.default.svc.cluster.local'),
   // The ndots:5 search path's misses.
@@ -182,9 +191,17 @@ const CASES: readonly Case[] = [
 
   // The zone apex and the plugin's own names.
   { q: 'cluster.local', type: 'SOA', rcode: 'NOERROR', answer: [SOA] },
-  { q: 'cluster.local', type: 'NS', rcode: 'NOERROR', answer: ['cluster.local. 30 IN NS ns.dns.cluster.local.'], additional: ['ns.dns.cluster.local. 30 IN A 10.96.0.10'] },
+  // The NS target is the DNS Service, as a real cluster's CoreDNS finds itself behind kube-dns.
+  {
+    q: 'cluster.local',
+    type: 'NS',
+    rcode: 'NOERROR',
+    answer: ['cluster.local. 30 IN NS kube-dns.kube-system.svc.cluster.local.'],
+    additional: ['kube-dns.kube-system.svc.cluster.local. 30 IN A 10.96.0.10'],
+  },
   { q: 'ns.dns.cluster.local', type: 'A', rcode: 'NOERROR', answer: ['ns.dns.cluster.local. 30 IN A 10.96.0.10'] },
-  { q: 'dns-version.cluster.local', type: 'TXT', rcode: 'NOERROR', answer: ['dns-version.cluster.local. 30 IN TXT "1.1.0"'] },
+  // CoreDNS's own TTL for the schema version, whatever the zone's.
+  { q: 'dns-version.cluster.local', type: 'TXT', rcode: 'NOERROR', answer: ['dns-version.cluster.local. 28800 IN TXT "1.1.0"'] },
 ];
 
 // One responder for the whole table: its precompiled cache is shared, as in a node.
@@ -196,7 +213,7 @@ for (const c of CASES) {
     t.is(reply.result.action, 'answer');
     t.is(reply.rcode, c.rcode);
     t.true(reply.packet.flag_aa, 'authoritative');
-    t.true(reply.packet.flag_ra, 'recursion available');
+    t.false(reply.packet.flag_ra, 'no recursion available, as CoreDNS answers its zone');
     t.deepEqual(reply.packet.questions, [{ name: c.q, type: c.type, class: 'IN' }]);
     t.deepEqual(reply.answer, c.answer ?? []);
     t.deepEqual(reply.authority, c.authority ?? []);
@@ -214,11 +231,22 @@ test('names are case-insensitive and the answer echoes the query case (0x20)', (
       t.deepEqual(reply.answer, [`${name}. 30 IN A 10.96.0.20`]);
     }
   }
-  const srv = ask(responder, '_PG._TCP.DB.default.svc.cluster.local', 'SRV');
-  t.deepEqual(srv.answer, [
-    '_PG._TCP.DB.default.svc.cluster.local. 30 IN SRV 0 50 5432 db-0.db.default.svc.cluster.local.',
-    '_PG._TCP.DB.default.svc.cluster.local. 30 IN SRV 0 50 5433 db-2.db.default.svc.cluster.local.',
-  ]);
+  // SRV targets and their addresses end in the zone as the question spelled it, as CoreDNS
+  // builds them (handler_case_test.go); the rest of the target is the zone's own.
+  for (let i = 0; i < 3; i++) {
+    for (const zone of ['cLuStEr.LoCaL', 'CLUSTER.local', 'cluster.local']) {
+      const cased = ask(responder, `_PG._TCP.DB.default.svc.${zone}`, 'SRV');
+      t.deepEqual(cased.answer, [
+        `_PG._TCP.DB.default.svc.${zone}. 30 IN SRV 0 50 5432 db-0.db.default.svc.${zone}.`,
+        `_PG._TCP.DB.default.svc.${zone}. 30 IN SRV 0 50 5433 db-2.db.default.svc.${zone}.`,
+      ]);
+      t.deepEqual(cased.additional, [`db-0.db.default.svc.${zone}. 30 IN A 10.244.1.4`, `db-2.db.default.svc.${zone}. 30 IN A 10.244.1.6`]);
+      t.deepEqual(ask(responder, `_HtTp._TcP.wEb.DeFaUlT.sVc.${zone}`, 'SRV').additional, [`web.default.svc.${zone}. 30 IN A 10.96.0.20`]);
+    }
+  }
+  const ns = ask(responder, 'Cluster.Local', 'NS');
+  t.deepEqual(ns.answer, ['Cluster.Local. 30 IN NS kube-dns.kube-system.svc.Cluster.Local.']);
+  t.deepEqual(ns.additional, ['kube-dns.kube-system.svc.Cluster.Local. 30 IN A 10.96.0.10']);
   const neg = ask(responder, 'NoPe.default.svc.cluster.local', 'A');
   t.is(neg.rcode, 'NXDOMAIN');
   t.is(neg.packet.questions?.[0].name, 'NoPe.default.svc.cluster.local');

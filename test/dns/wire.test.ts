@@ -12,7 +12,12 @@ import { parseDashedIpv4 } from '../../src/dns/lookup.js';
 import { MessageWriter, Section } from '../../src/dns/writer.js';
 import { hex, poisoned } from '../helpers/bytes.js';
 import { capturedBytes, CAPTURED } from './corpus.js';
-import { ctx, testResponder } from './helpers.js';
+import { ask, ctx, testResponder } from './helpers.js';
+import { computeEndpoints } from '../../src/cluster/endpoints.js';
+import { buildZone } from '../../src/dns/zone.js';
+import { Responder } from '../../src/dns/responder.js';
+import { clientPolicy } from '../../src/dns/policy.js';
+import { cluster } from '../cluster/helpers.js';
 
 // `web.default.svc.cluster.local A`, no EDNS, ID abcd, RD.
 const WEB_QUERY = hex(`
@@ -26,7 +31,7 @@ test('golden answer: every byte written into a poisoned buffer', (t) => {
   t.deepEqual(
     out.subarray(0, r.length),
     hex(`
-      ab cd 85 80 00 01 00 01 00 00 00 00
+      ab cd 85 00 00 01 00 01 00 00 00 00
       03 77 65 62 07 64 65 66 61 75 6c 74 03 73 76 63 07 63 6c 75 73 74 65 72 05 6c 6f 63 61 6c 00 00 01 00 01
       c0 0c | 00 01 | 00 01 | 00 00 00 1e | 00 04 | 0a 60 00 14
     `),
@@ -34,7 +39,7 @@ test('golden answer: every byte written into a poisoned buffer', (t) => {
   t.is(out[r.length], 0xa5, 'nothing written past the answer');
 });
 
-test('golden SRV answer: the target written whole (RFC 2782), its glue compressed', (t) => {
+test('golden SRV answer: the target written whole (RFC 2782), its glue a pointer to that target', (t) => {
   const q = hex(`
     ab cd 01 00 00 01 00 00 00 00 00 00
     05 5f 68 74 74 70 04 5f 74 63 70 03 77 65 62 07 64 65 66 61 75 6c 74 03 73 76 63 07 63 6c 75 73 74 65 72 05 6c 6f 63 61 6c 00 00 21 00 01
@@ -44,11 +49,11 @@ test('golden SRV answer: the target written whole (RFC 2782), its glue compresse
   t.deepEqual(
     out.subarray(0, r.length),
     hex(`
-      ab cd 85 80 00 01 00 01 00 00 00 01
+      ab cd 85 00 00 01 00 01 00 00 00 01
       05 5f 68 74 74 70 04 5f 74 63 70 03 77 65 62 07 64 65 66 61 75 6c 74 03 73 76 63 07 63 6c 75 73 74 65 72 05 6c 6f 63 61 6c 00 00 21 00 01
       c0 0c 00 21 00 01 00 00 00 1e 00 25 | 00 00 | 00 64 | 00 50 |
         03 77 65 62 07 64 65 66 61 75 6c 74 03 73 76 63 07 63 6c 75 73 74 65 72 05 6c 6f 63 61 6c 00
-      c0 17 00 01 00 01 00 00 00 1e 00 04 0a 60 00 14
+      c0 4c 00 01 00 01 00 00 00 1e 00 04 0a 60 00 14
     `),
   );
 });
@@ -188,8 +193,10 @@ const REQUESTS: Array<[string, Partial<RecordRequest> | 'invalid' | 'apex']> = [
   ['_http._tcp.web.default.svc.cluster.local', { kind: 'svc', service: 'web', port: 'http', protocol: 'tcp', endpoint: '' }],
   ['_tcp.web.default.svc.cluster.local', { kind: 'svc', service: 'web', endpoint: '_tcp' }],
   ['10-244-1-2.default.pod.cluster.local', { kind: 'pod', namespace: 'default', service: '10-244-1-2' }],
-  ['http.tcp.web.default.svc.cluster.local', 'invalid'],
-  ['_http.tcp.web.default.svc.cluster.local', 'invalid'],
+  // The underscores are optional, as CoreDNS strips them where it finds them.
+  ['http.tcp.web.default.svc.cluster.local', { kind: 'svc', service: 'web', port: 'http', protocol: 'tcp', endpoint: '' }],
+  ['_http.tcp.web.default.svc.cluster.local', { kind: 'svc', service: 'web', port: 'http', protocol: 'tcp', endpoint: '' }],
+  ['_._tcp.web.default.svc.cluster.local', 'invalid'],
   ['a.b.c.web.default.svc.cluster.local', 'invalid'],
   ['web.default.cluster.local', 'invalid'],
   ['foo.cluster.local', 'invalid'],
@@ -213,4 +220,28 @@ test('dashed addresses', (t) => {
   t.is(parseDashedIpv4('0-0-0-0'), 0);
   t.is(parseDashedIpv4('255-255-255-255'), 0xffffffff);
   for (const bad of ['10-244-1', '10-244-1-2-3', '10-244-01-2', '10-244-1-256', '10--1-2', 'a-b-c-d', '', '1000-1-1-1', '10-244-1-2-']) t.is(parseDashedIpv4(bad), -1, bad);
+});
+
+test('an SRV answer past 16 KiB over TCP: glue beyond a pointer\'s reach owns its name whole, every target in the zone as asked', (t) => {
+  const addresses = Array.from({ length: 600 }, (_, i) => `{ip: 10.244.${1 + Math.floor(i / 200)}.${1 + (i % 200)}, hostname: member-${i}}`).join(', ');
+  const yaml = `
+apiVersion: v1
+kind: Service
+metadata: {name: big}
+spec: {clusterIP: None, ports: [{name: p, protocol: TCP, port: 7}]}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: big}
+subsets: [{addresses: [${addresses}], ports: [{name: p, protocol: TCP, port: 7}]}]
+`;
+  const c = cluster(yaml);
+  const responder = new Responder({ zone: buildZone(c, computeEndpoints(c, new Map())), policy: clientPolicy([c.settings.podCIDR]) });
+  const reply = ask(responder, '_p._tcp.big.default.svc.Cluster.Local', 'SRV', { ctx: { transport: 'tcp' } });
+  t.true(reply.bytes.length > 0x4000, `${reply.bytes.length} bytes`);
+  t.is(reply.answer.length, 600);
+  t.is(reply.additional.length, 600);
+  const targets = new Set(reply.answer.map((l) => l.split(' ').at(-1)));
+  for (const line of reply.additional) t.true(targets.has(line.split(' ')[0]), line);
+  t.true([...targets].every((name) => name?.endsWith('.big.default.svc.Cluster.Local.')));
 });
