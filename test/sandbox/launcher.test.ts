@@ -56,7 +56,17 @@ test.before(async () => {
 
 test.after.always(() => {
   if (skip !== undefined) return;
-  pause?.process.kill('SIGKILL');
+  if (pause !== undefined) {
+    pause.process.kill('SIGKILL');
+    // Its init holds the pause's stderr: should it outlive the pause, the pipe must not keep this worker alive.
+    try {
+      process.kill(pause.initPid, 'SIGKILL');
+    } catch {
+      // Gone with the pause, as it should be.
+    }
+    pause.process.stdout?.destroy();
+    pause.process.stderr?.destroy();
+  }
   spawnSync('ip', ['netns', 'del', NETNS]);
   rmSync(root, { recursive: true, force: true });
 });
