@@ -4,10 +4,11 @@
  * YAML asked for.
  */
 
-import { cidrContains, parseCidr } from '../packet/addr.js';
+import { cidrContains, parseCidr, type Cidr } from '../packet/addr.js';
 import {
   checked,
   claimUnique,
+  decodeCidr,
   decodeIpv4,
   decodeLabels,
   decodeMetadata,
@@ -47,6 +48,8 @@ export interface ServiceDecl {
   readonly sessionAffinityTimeoutSeconds?: number;
   readonly externalTrafficPolicy?: 'Cluster' | 'Local';
   readonly loadBalancerIP?: number;
+  readonly loadBalancerSourceRanges?: readonly Cidr[];
+  readonly externalIPs?: readonly number[];
   readonly externalName?: string;
 }
 
@@ -61,7 +64,6 @@ export function decodeService(root: FieldMap): ServiceDecl | undefined {
   const spec = root.get('spec').mapOrEmpty();
   if (spec === undefined) return undefined;
   const type = spec.get('type').oneOf(SERVICE_TYPES) ?? 'ClusterIP';
-  const external = type === 'NodePort' || type === 'LoadBalancer';
 
   const clusterIPField = spec.get('clusterIP');
   const clusterIP = decodeClusterIP(clusterIPField, type);
@@ -94,9 +96,18 @@ export function decodeService(root: FieldMap): ServiceDecl | undefined {
     affinityConfigField.error('must not be set when sessionAffinity is None');
   }
 
+  const rangesField = spec.get('loadBalancerSourceRanges');
+  // The API server reads each range as net.ParseCIDR does: host bits are allowed and dropped.
+  const loadBalancerSourceRanges = (rangesField.list() ?? []).flatMap((item) => decodeCidr(item, true) ?? []);
+  if (rangesField.present && type !== 'LoadBalancer') rangesField.error("may only be used when type is 'LoadBalancer'");
+
+  const externalIPs = decodeExternalIPs(spec.get('externalIPs'));
+  // The API server's ExternallyAccessible: a ClusterIP service with external IPs is reached from outside too.
+  const external = type === 'NodePort' || type === 'LoadBalancer' || (type === 'ClusterIP' && clusterIP !== 'None' && externalIPs.length > 0);
+
   const etpField = spec.get('externalTrafficPolicy');
   let externalTrafficPolicy = etpField.oneOf(['Cluster', 'Local'] as const);
-  if (externalTrafficPolicy !== undefined && !external) etpField.error(`may only be set when type is NodePort or LoadBalancer`);
+  if (externalTrafficPolicy !== undefined && !external) etpField.error('may only be set for externally-accessible services (NodePort, LoadBalancer, or with externalIPs)');
   if (external) externalTrafficPolicy ??= 'Cluster';
   else externalTrafficPolicy = undefined;
 
@@ -123,8 +134,33 @@ export function decodeService(root: FieldMap): ServiceDecl | undefined {
     ...(sessionAffinityTimeoutSeconds !== undefined && { sessionAffinityTimeoutSeconds }),
     ...(externalTrafficPolicy !== undefined && { externalTrafficPolicy }),
     ...(loadBalancerIP !== undefined && type === 'LoadBalancer' && { loadBalancerIP }),
+    ...(loadBalancerSourceRanges.length > 0 && { loadBalancerSourceRanges }),
+    ...(externalIPs.length > 0 && { externalIPs }),
     ...(externalName !== undefined && { externalName }),
   };
+}
+
+/** The API server's ValidateNonSpecialIP: addresses that can never be a service's outside address. */
+const SPECIAL_EXTERNAL_RANGES = [
+  ['0.0.0.0/32', 'unspecified'],
+  ['127.0.0.0/8', 'in the loopback range'],
+  ['169.254.0.0/16', 'in the link-local range'],
+  ['224.0.0.0/24', 'in the link-local multicast range'],
+].map(([text, what]) => ({ text, what, cidr: parseCidr(text)! }));
+
+function decodeExternalIPs(field: Field): number[] {
+  const out: number[] = [];
+  for (const item of field.list() ?? []) {
+    const ip = decodeIpv4(item);
+    if (ip === undefined) continue;
+    const special = SPECIAL_EXTERNAL_RANGES.find((r) => cidrContains(r.cidr, ip));
+    if (special !== undefined) {
+      item.error(`may not be ${special.what} (${special.text})`);
+      continue;
+    }
+    out.push(ip);
+  }
+  return out;
 }
 
 function decodeClusterIP(field: Field, type: ServiceType): number | 'None' | undefined {

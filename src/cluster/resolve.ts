@@ -339,6 +339,8 @@ function resolveServices(declared: readonly Declared[], serviceCIDR: Cidr): Serv
       ...(decl.sessionAffinityTimeoutSeconds !== undefined && { sessionAffinityTimeoutSeconds: decl.sessionAffinityTimeoutSeconds }),
       ...(decl.externalTrafficPolicy !== undefined && { externalTrafficPolicy: decl.externalTrafficPolicy }),
       ...(decl.loadBalancerIP !== undefined && { loadBalancerIP: decl.loadBalancerIP }),
+      ...(decl.loadBalancerSourceRanges !== undefined && { loadBalancerSourceRanges: decl.loadBalancerSourceRanges }),
+      ...(decl.externalIPs !== undefined && { externalIPs: decl.externalIPs }),
       ...(decl.externalName !== undefined && { externalName: decl.externalName }),
       origin,
     };

@@ -117,7 +117,8 @@ export function saveRuleArgs(rule: Rule, names: InterfaceNames = DEFAULT_INTERFA
     const saved = saveMatch(m, rule);
     if (saved !== undefined) parts.push(saved);
   }
-  parts.push(saveTarget(rule.target));
+  const target = saveTarget(rule.target);
+  if (target !== '') parts.push(target);
   return parts.join(' ');
 }
 
@@ -161,6 +162,8 @@ function saveMatch(m: Match, rule: Rule): string | undefined {
 
 function saveTarget(t: Target): string {
   switch (t.kind) {
+    case 'none':
+      return '';
     case 'accept':
       return '-j ACCEPT';
     case 'drop':
@@ -223,7 +226,8 @@ function kubeProxyAddress(cidr: Cidr): string {
 export function kubeProxyRuleArgs(rule: Rule, names: InterfaceNames = DEFAULT_INTERFACE_NAMES): string {
   const parts: string[] = [];
   for (const m of rule.matches) parts.push(kubeProxyMatch(m, names));
-  parts.push(kubeProxyTarget(rule.target));
+  const target = kubeProxyTarget(rule.target);
+  if (target !== '') parts.push(target);
   return parts.join(' ');
 }
 

@@ -133,6 +133,7 @@ class TraceRecorder implements PathRecorder {
     if (verdict === FlowVerdict.Dnat) this.add('service-nat', `DNAT to ${describe(cluster, decision.dnatAddress)}:${decision.dnatPort}`);
     if (verdict === FlowVerdict.Reject) this.add('service-nat', 'no ready endpoint: REJECT with ICMP port unreachable');
     if (verdict === FlowVerdict.Drop) this.add('service-nat', 'external traffic to a Local service with no endpoint on this node: DROP');
+    if (verdict === FlowVerdict.Firewall) this.add('service-nat', "a source outside the load balancer's loadBalancerSourceRanges: DROP (KUBE-PROXY-FIREWALL)");
   }
 
   policy(direction: 'egress' | 'ingress', subject: number, peer: number, protocol: number, port: number, allowed: boolean): void {

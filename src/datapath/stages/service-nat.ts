@@ -1,8 +1,8 @@
 /**
  * Service NAT for a new connection (PREROUTING's nat table, KUBE-SERVICES): the compiled
  * service table makes kube-proxy's decision (DNAT to an endpoint, REJECT without ready
- * endpoints, DROP for an external Local-policy flow with no local endpoint, masquerade
- * or not). Pods' TCP DNS to the cluster DNS address goes to the node's DNS relay. The
+ * endpoints, DROP for an external Local-policy flow with no local endpoint or a source
+ * outside a load balancer's source ranges, masquerade or not). Pods' TCP DNS to the cluster DNS address goes to the node's DNS relay. The
  * destination chosen here is what routing and policy see; the packet is rewritten when
  * the connection is confirmed (source NAT stage).
  */
@@ -42,6 +42,7 @@ function serviceNat(ctx: FrameContext, t: PathTables): Verdict {
   ctx.recorder?.service(ctx, verdict);
   if (verdict === FlowVerdict.Reject) return icmpError(ctx, t, ICMP_DEST_UNREACHABLE, ICMP_PORT_UNREACHABLE, 0, Drop.NoEndpoints);
   if (verdict === FlowVerdict.Drop) return ctx.dropped(Drop.NoLocalEndpoints);
+  if (verdict === FlowVerdict.Firewall) return ctx.dropped(Drop.SourceRangeDenied);
   if (verdict === FlowVerdict.Dnat) {
     ctx.dstAddr = decision.dnatAddress;
     ctx.dstPort = decision.dnatPort;
