@@ -50,6 +50,9 @@ export interface ServiceDecl {
   readonly loadBalancerIP?: number;
   readonly loadBalancerSourceRanges?: readonly Cidr[];
   readonly externalIPs?: readonly number[];
+  /** Set when the service needs one (LoadBalancer, Local): the number asked for, or 'auto'. */
+  readonly healthCheckNodePort?: number | 'auto';
+  readonly healthCheckNodePortField: Field;
   readonly externalName?: string;
 }
 
@@ -115,6 +118,18 @@ export function decodeService(root: FieldMap): ServiceDecl | undefined {
   const loadBalancerIP = decodeIpv4(lbField);
   if (loadBalancerIP !== undefined && type !== 'LoadBalancer') lbField.error('may only be set when type is LoadBalancer');
 
+  // The API server allocates one for exactly the services that need it, and refuses it elsewhere.
+  const healthField = spec.get('healthCheckNodePort');
+  const needsHealthCheck = type === 'LoadBalancer' && externalTrafficPolicy === 'Local';
+  let healthCheckNodePort: number | 'auto' | undefined;
+  if (needsHealthCheck) {
+    healthCheckNodePort = healthField.present
+      ? healthField.integer(`must be an integer between ${NODE_PORT_MIN} and ${NODE_PORT_MAX} (the node port range)`, NODE_PORT_MIN, NODE_PORT_MAX)
+      : 'auto';
+  } else if (healthField.present) {
+    healthField.error("may only be set when type is 'LoadBalancer' and externalTrafficPolicy is 'Local'");
+  }
+
   let externalName: string | undefined;
   if (type === 'ExternalName') {
     // Kubernetes accepts the absolute form (trailing dot) of the name too.
@@ -136,6 +151,8 @@ export function decodeService(root: FieldMap): ServiceDecl | undefined {
     ...(loadBalancerIP !== undefined && type === 'LoadBalancer' && { loadBalancerIP }),
     ...(loadBalancerSourceRanges.length > 0 && { loadBalancerSourceRanges }),
     ...(externalIPs.length > 0 && { externalIPs }),
+    ...(healthCheckNodePort !== undefined && { healthCheckNodePort }),
+    healthCheckNodePortField: healthField,
     ...(externalName !== undefined && { externalName }),
   };
 }

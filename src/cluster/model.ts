@@ -300,6 +300,12 @@ export interface Service {
    * load-balancer address; empty allows every source.
    */
   readonly loadBalancerSourceRanges?: readonly Cidr[];
+  /**
+   * spec.healthCheckNodePort (LoadBalancer with externalTrafficPolicy Local; allocated from
+   * the node port range when the YAML leaves it out): where every node answers whether it
+   * has endpoints of the service.
+   */
+  readonly healthCheckNodePort?: number;
   /** spec.externalIPs: addresses outside the cluster that the service answers at too. */
   readonly externalIPs?: readonly number[];
   readonly externalName?: string;

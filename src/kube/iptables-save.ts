@@ -107,6 +107,8 @@ export function saveRuleArgs(rule: Rule, names: InterfaceNames = DEFAULT_INTERFA
   for (const kind of ['source', 'destination', 'inInterface', 'protocol'] as const) {
     const m = rule.matches.find((x) => x.kind === kind);
     if (m === undefined) continue;
+    // Any address (0.0.0.0/0) is no match at all to the kernel: iptables-save leaves it out.
+    if ((m.kind === 'source' || m.kind === 'destination') && m.cidr.prefix === 0 && !m.negate) continue;
     if (m.kind === 'source') parts.push(`${not(m.negate)}-s ${savedCidr(m.cidr)}`);
     else if (m.kind === 'destination') parts.push(`${not(m.negate)}-d ${savedCidr(m.cidr)}`);
     else if (m.kind === 'inInterface') parts.push(`${not(m.negate)}-i ${names[m.role]}`);

@@ -13,8 +13,7 @@
  * - `kubeProxyRules` writes the plan as kube-proxy writes it, plus podwire's own masquerade
  *   for pod traffic leaving the cluster, in flannel's `--ip-masq` style.
  *
- * What kube-proxy does that podwire does not model, and so is left out: health check node
- * ports, internalTrafficPolicy, topology hints, terminating endpoints, localhost NodePorts
+ * What kube-proxy does that podwire does not model, and so is left out: internalTrafficPolicy, topology hints, terminating endpoints, localhost NodePorts
  * (the nfacct rule is only written when its counter exists) and kubelet's KUBE-FIREWALL
  * chain.
  */
@@ -178,6 +177,8 @@ export interface ServicePortPlan {
   readonly nodePort?: number;
   /** spec.externalIPs, in the spec's order. */
   readonly externalIPs: readonly number[];
+  /** spec.healthCheckNodePort: the filter table accepts it, and the node's health server answers there. */
+  readonly healthCheckNodePort?: number;
   readonly loadBalancerIPs: readonly number[];
   /** spec.loadBalancerSourceRanges: with any, the load-balancer addresses go through KUBE-FW-. */
   readonly loadBalancerSourceRanges: readonly Cidr[];
@@ -449,6 +450,7 @@ export function planServicePort(entry: ServicePortEndpoints, nodeName: string, s
     port: servicePort.port,
     nodePort: nodePortOf(service, servicePort),
     externalIPs: externalIPsOf(service),
+    healthCheckNodePort: service.healthCheckNodePort,
     loadBalancerIPs: loadBalancerIPsOf(service),
     loadBalancerSourceRanges: sourceRangesOf(service),
     externalPolicyLocal: externalPolicyLocalOf(service, servicePort),
@@ -633,6 +635,10 @@ class ServicePortWriter {
       if (!externalEndpoints) {
         b.append('filter', KUBE_EXTERNAL_SERVICES, [comment(externalFilterComment), addrTypeLocal('destination'), proto, destinationPort(plan.nodePort)], externalFilterTarget);
       }
+    }
+    // Accept the health check node port whether or not this node has endpoints: the answer says which.
+    if (plan.healthCheckNodePort !== undefined) {
+      b.append('filter', KUBE_NODEPORTS, [comment(`${plan.name} health check node port`), protocol('tcp'), destinationPort(plan.healthCheckNodePort)], ACCEPT);
     }
     if (!anyEndpoints) return;
 

@@ -20,6 +20,7 @@ import { LiveServiceTable } from '../kube/service-table.js';
 import type { ServicePortEndpoints } from '../cluster/endpoints.js';
 import { FileAgentState, type AgentState } from './agent-state.js';
 import { announcedAddresses, serviceFingerprints } from './services.js';
+import { healthChecks } from '../kube/health-check.js';
 import { DnsServer, nameserversOf } from './dns-server.js';
 import { tracePacket, type TraceResult, type TraceSource } from './trace.js';
 import { kubeProxyRules, type ServiceRuleInputs } from '../kube/kube-proxy.js';
@@ -209,6 +210,7 @@ export class NodeAgent {
   endpoints: ServicePortEndpoints[] = [];
   private dns: DnsServer | undefined;
   private dnsRelay: { netns: string; slot: number; process: ChildProcess } | undefined;
+  private healthServer: ChildProcess | undefined;
   private metrics: MetricsServer | undefined;
   private liveCaptures: LiveCaptures | undefined;
   /** kube-proxy's timings of this node's service syncs, for /metrics. */
@@ -390,6 +392,11 @@ export class NodeAgent {
     }
     this.pipeline.announce(announcedAddresses(cluster, endpoints, this.node.name));
     try {
+      this.publishHealthChecks(endpoints);
+    } catch (err) {
+      this.log(`health checks not updated: ${(err as Error).message}`);
+    }
+    try {
       this.dns?.setCluster(cluster, endpoints, readiness);
     } catch (err) {
       this.log(`DNS zone build failed, keeping the previous zone: ${(err as Error).message}`);
@@ -479,6 +486,29 @@ export class NodeAgent {
     this.dns = dns;
     this.pipeline.dns = dns;
     await this.startDnsRelay(dns);
+    this.startHealthServer();
+  }
+
+  /**
+   * kube-proxy's service health server, in the DNS relay's namespace (the node's own place on
+   * the pod network): the pipeline sends TCP for the node's addresses on each health check
+   * node port there, and applyClusterState tells it the checks.
+   */
+  private startHealthServer(): void {
+    if (this.dnsRelay === undefined) return;
+    const script = fileURLToPath(new URL('./workloads/health-server.js', import.meta.url));
+    const child = spawnInNamespace(this.dnsRelay.netns, [process.execPath, script], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], detached: true });
+    child.on('error', (err) => this.log(`health server: ${err.message}`));
+    this.healthServer = child;
+    this.publishHealthChecks(this.endpoints);
+  }
+
+  private publishHealthChecks(endpoints: readonly ServicePortEndpoints[]): void {
+    const server = this.healthServer;
+    if (server === undefined || this.dnsRelay === undefined) return;
+    const checks = healthChecks(endpoints, this.node.name);
+    this.pipeline.serveHealthChecks(dnsRelayAddress(this.node.podCIDR), checks.map((c) => c.port));
+    if (server.connected) server.send(checks);
   }
 
   /**
@@ -751,6 +781,14 @@ export class NodeAgent {
       if (running.slot >= 0) this.pipeline.removePod(running.slot);
       await destroyNamespace(running.netns).catch((err: Error) => this.log(`removing ${running.netns}: ${err.message}`));
       await this.removePodDirectory(running.pod);
+    }
+    const healthPid = this.healthServer?.pid;
+    if (healthPid !== undefined) {
+      try {
+        process.kill(-healthPid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
     }
     if (this.dnsRelay !== undefined) {
       const pid = this.dnsRelay.process.pid;

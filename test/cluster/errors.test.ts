@@ -384,6 +384,14 @@ const CASES: ReadonlyArray<readonly [string, string, readonly string[]]> = [
       't.yaml: document 1 (Service s), line 4: spec.externalIPs[5]: must be an IPv4 address, got "1.2.3"',
     ],
   ],
+  [
+    'healthCheckNodePort: only for a LoadBalancer with Local policy, in the node port range',
+    `${svc('{type: LoadBalancer, healthCheckNodePort: 30500, ports: [{port: 80}]}')}---\n${svc('{type: LoadBalancer, externalTrafficPolicy: Local, healthCheckNodePort: 80, ports: [{port: 80}]}').replace('name: s', 'name: t')}`,
+    [
+      "t.yaml: document 1 (Service s), line 4: spec.healthCheckNodePort: may only be set when type is 'LoadBalancer' and externalTrafficPolicy is 'Local'",
+      't.yaml: document 2 (Service t), line 9: spec.healthCheckNodePort: must be an integer between 30000 and 32767 (the node port range), got 80',
+    ],
+  ],
   ['externalTrafficPolicy unknown', svc('{type: NodePort, externalTrafficPolicy: local, ports: [{port: 80}]}'), ['t.yaml: document 1 (Service s), line 4: spec.externalTrafficPolicy: must be one of Cluster, Local, got "local"']],
   ['selector values are label values', svc('{selector: {app: "a b"}, ports: [{port: 80}]}'), ['t.yaml: document 1 (Service s), line 4: spec.selector.app: must be a valid label value (letters, digits, \'-\', \'_\' and \'.\', starting and ending with a letter or digit), got "a b"']],
 

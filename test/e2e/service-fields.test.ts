@@ -3,7 +3,8 @@
  * network and from a pod: loadBalancerSourceRanges (an allowed and a refused source, pods
  * included, the NodePort left open as kube-proxy leaves it) and externalIPs (served at an
  * address only the service holds, which its node answers ARP for, and at a node's own
- * address).
+ * address), and healthCheckNodePort (every node answers, 200 where the service has
+ * endpoints and 503 where it has none).
  */
 import anyTest, { type TestFn } from 'ava';
 import { kernelSkipReason, TestCluster } from '../helpers/cluster.js';
@@ -50,6 +51,22 @@ spec:
   loadBalancerIP: 192.0.2.202
   loadBalancerSourceRanges: [203.0.113.0/24]
   selector: {app: web}
+  ports: [{port: 80}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: solo, labels: {app: solo}}
+spec: {nodeName: node-1, containers: [{name: web, image: nginx}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: solo-lb}
+spec:
+  type: LoadBalancer
+  loadBalancerIP: 192.0.2.203
+  externalTrafficPolicy: Local
+  healthCheckNodePort: 30100
+  selector: {app: solo}
   ports: [{port: 80}]
 ---
 apiVersion: v1
@@ -118,4 +135,18 @@ serial('externalIPs: served at an address only the service holds (its node answe
   t.is(fromPod.code, 0, 'pods reach an external IP too, caught before it leaves the node');
   const wrongPort = await fromOutside('http://192.0.2.210:80/', 2);
   t.not(wrongPort.code, 0, 'only the service port is served at the external IP');
+});
+
+serial('healthCheckNodePort: every node answers on its own address, 200 with the local endpoint count where the pods are, 503 elsewhere', async (t) => {
+  const withPod = await cluster.podwire(['outside', '--', 'curl', '-s', '-m', '3', '-i', 'http://192.0.2.11:30100/healthz']);
+  t.is(withPod.code, 0, withPod.stderr);
+  t.regex(withPod.stdout, /^HTTP\/1\.1 200 OK\r\n/);
+  t.regex(withPod.stdout, /X-Load-Balancing-Endpoint-Weight: 1\r\n/i);
+  t.true(withPod.stdout.endsWith('{\n\t"service": {\n\t\t"namespace": "default",\n\t\t"name": "solo-lb"\n\t},\n\t"localEndpoints": 1,\n\t"serviceProxyHealthy": true\n}'), withPod.stdout);
+  const without = await cluster.podwire(['outside', '--', 'curl', '-s', '-m', '3', '-o', '/dev/null', '-w', '%{http_code}', 'http://192.0.2.12:30100/']);
+  t.is(without.stdout, '503', without.stderr);
+  const body = await cluster.podwire(['outside', '--', 'curl', '-s', '-m', '3', 'http://192.0.2.12:30100/']);
+  t.regex(body.stdout, /"localEndpoints": 0,/);
+  const rules = await cluster.podwire(['rules', 'node-2']);
+  t.regex(rules.stdout, /-A KUBE-NODEPORTS -p tcp -m comment --comment "default\/solo-lb health check node port" -m tcp --dport 30100 -j ACCEPT/);
 });

@@ -47,6 +47,7 @@ export const GOLDEN_SAVE = `
 -A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP
 -A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT
 -A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A KUBE-NODEPORTS -p tcp -m comment --comment "default/edge:https health check node port" -m tcp --dport 30000 -j ACCEPT
 -A KUBE-SERVICES -d 10.96.0.53/32 -p udp -m comment --comment "default/dns:dns has no endpoints" -m udp --dport 53 -j REJECT --reject-with icmp-port-unreachable
 -A KUBE-SERVICES -d 10.96.0.60/32 -p tcp -m comment --comment "default/idle has no endpoints" -m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable
 COMMIT
@@ -132,6 +133,7 @@ export const GOLDEN_KUBE_PROXY = `
 :KUBE-FORWARD - [0:0]
 :KUBE-NODEPORTS - [0:0]
 :KUBE-PROXY-FIREWALL - [0:0]
+-A KUBE-NODEPORTS -m comment --comment "default/edge:https health check node port" -m tcp -p tcp --dport 30000 -j ACCEPT
 -A KUBE-SERVICES -m comment --comment "default/dns:dns has no endpoints" -m udp -p udp -d 10.96.0.53 --dport 53 -j REJECT
 -A KUBE-SERVICES -m comment --comment "default/idle has no endpoints" -m tcp -p tcp -d 10.96.0.60 --dport 80 -j REJECT
 -A KUBE-EXTERNAL-SERVICES -m comment --comment "default/idle has no endpoints" -m addrtype --dst-type LOCAL -m tcp -p tcp --dport 30060 -j REJECT
