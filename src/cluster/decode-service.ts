@@ -21,6 +21,7 @@ import {
 import type { EndpointAddress, EndpointPort, EndpointSubset, Labels, ObjectReference, ServicePort, ServiceType } from './model.js';
 import { checkDns1035Label, checkDnsLabel, checkDnsSubdomain } from './names.js';
 import { NODE_PORT_MAX, NODE_PORT_MIN } from './nodeports.js';
+import { reportEndpointsFields, reportServiceFields } from './service-fields.js';
 import type { Field, FieldMap } from './yaml-reader.js';
 
 const SERVICE_TYPES: readonly ServiceType[] = ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'];
@@ -50,6 +51,8 @@ export interface ServiceDecl {
   readonly loadBalancerIP?: number;
   readonly loadBalancerSourceRanges?: readonly Cidr[];
   readonly externalIPs?: readonly number[];
+  /** spec.allocateLoadBalancerNodePorts: false leaves a LoadBalancer's ports without node ports unless they ask for one. */
+  readonly allocateLoadBalancerNodePorts: boolean;
   /** Set when the service needs one (LoadBalancer, Local): the number asked for, or 'auto'. */
   readonly healthCheckNodePort?: number | 'auto';
   readonly healthCheckNodePortField: Field;
@@ -63,6 +66,7 @@ export interface EndpointsDecl {
 }
 
 export function decodeService(root: FieldMap): ServiceDecl | undefined {
+  reportServiceFields(root);
   const meta = decodeMetadata(root, true, checkDns1035Label);
   const spec = root.get('spec').mapOrEmpty();
   if (spec === undefined) return undefined;
@@ -130,6 +134,10 @@ export function decodeService(root: FieldMap): ServiceDecl | undefined {
     healthField.error("may only be set when type is 'LoadBalancer' and externalTrafficPolicy is 'Local'");
   }
 
+  const allocateField = spec.get('allocateLoadBalancerNodePorts');
+  const allocateLoadBalancerNodePorts = allocateField.present ? allocateField.boolean() ?? true : true;
+  if (allocateField.present && type !== 'LoadBalancer') allocateField.error("may only be used when type is 'LoadBalancer'");
+
   let externalName: string | undefined;
   if (type === 'ExternalName') {
     // Kubernetes accepts the absolute form (trailing dot) of the name too.
@@ -153,6 +161,7 @@ export function decodeService(root: FieldMap): ServiceDecl | undefined {
     ...(externalIPs.length > 0 && { externalIPs }),
     ...(healthCheckNodePort !== undefined && { healthCheckNodePort }),
     healthCheckNodePortField: healthField,
+    allocateLoadBalancerNodePorts,
     ...(externalName !== undefined && { externalName }),
   };
 }
@@ -230,6 +239,7 @@ function decodeServicePort(
 }
 
 export function decodeEndpoints(root: FieldMap): EndpointsDecl | undefined {
+  reportEndpointsFields(root);
   const meta = decodeMetadata(root, true, checkDnsSubdomain);
   const subsets: EndpointSubset[] = [];
   for (const item of root.get('subsets').list() ?? []) {

@@ -305,8 +305,11 @@ function resolveServices(declared: readonly Declared[], serviceCIDR: Cidr): Serv
     else ipClaimants[i].decl.clusterIPField.error(a.reason);
   });
 
+  // allocateLoadBalancerNodePorts: false gives node ports only to the ports that ask for one.
   const portClaimants = services.flatMap(({ decl }) =>
-    decl.type === 'NodePort' || decl.type === 'LoadBalancer' ? decl.ports.map((port) => ({ decl, port })) : [],
+    decl.type === 'NodePort' || decl.type === 'LoadBalancer'
+      ? decl.ports.filter((port) => decl.allocateLoadBalancerNodePorts || port.port.nodePort !== undefined).map((port) => ({ decl, port }))
+      : [],
   );
   const portClaims: NodePortClaim[] = portClaimants.map(({ decl, port }) => ({
     owner: key(decl),
