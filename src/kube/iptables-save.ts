@@ -26,6 +26,7 @@ import {
   type Match,
   type Rule,
   type RuleSet,
+  type TableName,
   type Target,
 } from './rules.js';
 
@@ -34,8 +35,20 @@ export type InterfaceNames = Readonly<Record<InterfaceRole, string>>;
 
 export const DEFAULT_INTERFACE_NAMES: InterfaceNames = { pod: 'cni0', overlay: 'flannel.1', uplink: 'eth0' };
 
+/** Which iptables `iptables-save` imitates: 1.8's nf_tables backend (the default) or legacy. */
+export type IptablesBackend = 'nft' | 'legacy';
+
+/**
+ * The order iptables-save prints tables in. iptables-nft walks its own fixed list (filter
+ * first); legacy reads /proc/net/ip_tables_names, which lists tables newest module first:
+ * a kube-proxy node loads iptable_filter before iptable_nat, so nat comes first.
+ */
+export const SAVED_TABLE_ORDER: Readonly<Record<IptablesBackend, readonly TableName[]>> = { nft: ['filter', 'nat'], legacy: ['nat', 'filter'] };
+
 export interface RenderOptions {
   readonly interfaceNames?: InterfaceNames;
+  /** Default nft. */
+  readonly backend?: IptablesBackend;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -194,11 +207,11 @@ function byteOrder(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** The rule set as `iptables-save` prints it (filter, then nat; no "#" lines). */
+/** The rule set as `iptables-save` prints it (tables in the backend's order; no "#" lines). */
 export function renderIptablesSave(ruleSet: RuleSet, options: RenderOptions = {}): string {
   const names = options.interfaceNames ?? DEFAULT_INTERFACE_NAMES;
   const lines: string[] = [];
-  for (const table of TABLE_NAMES) {
+  for (const table of SAVED_TABLE_ORDER[options.backend ?? 'nft']) {
     const byChain = rulesByChain(ruleSet, table);
     const userChains = [...ruleSet[table].chains].sort(byteOrder);
     lines.push(`*${table}`);

@@ -310,7 +310,7 @@ export class NodeAgent {
     }
     this.control = await serveControl(this.options.paths.nodeSocket(node.name), NODE_OP_ARGS, {
       status: () => this.status(),
-      rules: ({ format }) => this.rules(format),
+      rules: ({ format, backend }) => this.rules(format, backend),
       conntrack: (query, out) => conntrackListing.stream(query, out),
       trace: (args) => this.trace(args),
       capture: (args, out) => liveCaptures.stream(args, out),
@@ -728,10 +728,10 @@ export class NodeAgent {
     return { cluster: this.cluster, endpoints: this.endpoints, nodeName: this.node.name, nodeAddress: this.node.externalIP };
   }
 
-  /** The node's rules as kube-proxy would write them: iptables-save text or JSON. */
-  rules(format: 'iptables' | 'json'): string | RuleSetJson {
+  /** The node's rules as kube-proxy would write them: iptables-save text (of either backend) or JSON. */
+  rules(format: 'iptables' | 'json', backend: 'nft' | 'legacy' = 'nft'): string | RuleSetJson {
     const ruleSet = kubeProxyRules(this.ruleInputs());
-    return format === 'json' ? ruleSetToJson(ruleSet) : renderIptablesSave(ruleSet);
+    return format === 'json' ? ruleSetToJson(ruleSet) : renderIptablesSave(ruleSet, { backend });
   }
 
   trace(args: TraceArgs): TraceResult {
