@@ -13,9 +13,17 @@
  * - `kubeProxyRules` writes the plan as kube-proxy writes it, plus podwire's own masquerade
  *   for pod traffic leaving the cluster, in flannel's `--ip-masq` style.
  *
- * What kube-proxy does that podwire does not model, and so is left out: internalTrafficPolicy, topology hints, terminating endpoints, localhost NodePorts
- * (the nfacct rule is only written when its counter exists) and kubelet's KUBE-FIREWALL
- * chain.
+ * What kube-proxy does that podwire does not model, and so is left out: internalTrafficPolicy,
+ * topology hints and terminating endpoints (load-time warnings say so). Two choices a real
+ * node makes by its host are made here as a node without them would:
+ * - localhost NodePorts: a podwire node has no host network stack, so nothing on it can
+ *   connect to 127.0.0.1 and no packet to 127.0.0.0/8 ever reaches its rules; the rules are
+ *   those of `--iptables-localhost-nodeports=false` (`! -d 127.0.0.0/8` on the NodePort
+ *   jump, no KUBE-FIREWALL "block incoming localnet connections" rule, which only guards
+ *   the route_localnet that localhost NodePorts need);
+ * - `-m nfacct --nfacct-name ct_state_invalid_dropped_pkts` on the INVALID drop: kube-proxy
+ *   writes it only when the kernel's nfacct counter exists, and iptables-restore refuses the
+ *   rule without it; podwire counts those drops itself (conntrack-invalid).
  */
 import { createHash, hash } from 'node:crypto';
 import { formatIpv4, type Cidr } from '../packet/addr.js';
@@ -70,6 +78,7 @@ export const MASQUERADE_MARK = 0x4000;
 export const PODWIRE_POSTRTG = 'PODWIRE-POSTRTG';
 export const PODWIRE_MASQ_COMMENT = 'podwire masq';
 const MULTICAST: Cidr = { base: 0xe0000000, prefix: 4 };
+const LOOPBACK: Cidr = { base: 0x7f000000, prefix: 8 };
 
 /**
  * Above this many endpoints kube-proxy drops the per-endpoint comments to keep
@@ -538,8 +547,9 @@ export function kubeProxyRules(inputs: ServiceRuleInputs, options: KubeProxyRule
   const writer = new ServicePortWriter(b, podCIDR, inputs.nodeAddress, totalEndpoints > LARGE_CLUSTER_ENDPOINTS);
   for (const plan of plans) writer.write(plan);
 
-  // Last in KUBE-SERVICES: anything addressed to the node itself may be a NodePort.
-  b.append('nat', KUBE_SERVICES, [comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain'), addrTypeLocal('destination')], jump(KUBE_NODEPORTS));
+  // Last in KUBE-SERVICES: anything addressed to the node itself may be a NodePort, but not
+  // at 127.0.0.0/8 (kube-proxy with --iptables-localhost-nodeports=false; see the module comment).
+  b.append('nat', KUBE_SERVICES, [comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain'), addrTypeLocal('destination'), destination(LOOPBACK, true)], jump(KUBE_NODEPORTS));
 
   b.append('filter', KUBE_FORWARD, [ctstate(['INVALID'])], DROP);
   b.append('filter', KUBE_FORWARD, [comment('kubernetes forwarding rules'), markMatch(MASQUERADE_MARK, MASQUERADE_MARK)], ACCEPT);
