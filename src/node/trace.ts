@@ -88,7 +88,7 @@ function podAt(cluster: Cluster, ip: number): Pod | undefined {
 function describe(cluster: Cluster, ip: number): string {
   const pod = podAt(cluster, ip);
   if (pod !== undefined) return `${formatIpv4(ip)} (pod ${pod.namespace}/${pod.name} on ${pod.node})`;
-  const service = cluster.services.find((s) => s.clusterIP === ip || s.loadBalancerIngress === ip);
+  const service = cluster.services.find((s) => s.clusterIP === ip || s.loadBalancerIngress === ip || s.externalIPs?.includes(ip) === true);
   if (service !== undefined) return `${formatIpv4(ip)} (service ${service.namespace}/${service.name})`;
   const node = cluster.nodes.find((n) => n.externalIP === ip || n.gateway === ip);
   if (node !== undefined) return `${formatIpv4(ip)} (node ${node.name})`;
