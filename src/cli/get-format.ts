@@ -295,7 +295,7 @@ function serviceObject(info: ServiceInfo): JsonObject {
       ipFamilies: hasIP ? ['IPv4'] : undefined,
       ipFamilyPolicy: hasIP ? 'SingleStack' : undefined,
       internalTrafficPolicy: hasIP ? 'Cluster' : undefined,
-      allocateLoadBalancerNodePorts: svc.type === 'LoadBalancer' ? true : undefined,
+      allocateLoadBalancerNodePorts: svc.type === 'LoadBalancer' ? svc.allocateLoadBalancerNodePorts ?? true : undefined,
       ports: nonEmptyList(svc.ports.map((p) => ({ name: p.name, protocol: p.protocol, port: p.port, targetPort: p.targetPort, nodePort: p.nodePort }))),
       selector: svc.selector !== undefined ? nonEmpty(svc.selector) : undefined,
       sessionAffinity: svc.sessionAffinity,

@@ -306,6 +306,8 @@ export interface Service {
    * has endpoints of the service.
    */
   readonly healthCheckNodePort?: number;
+  /** spec.allocateLoadBalancerNodePorts: false (LoadBalancer only) when the ports got node ports only where they asked. */
+  readonly allocateLoadBalancerNodePorts?: false;
   /** spec.externalIPs: addresses outside the cluster that the service answers at too. */
   readonly externalIPs?: readonly number[];
   readonly externalName?: string;

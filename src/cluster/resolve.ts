@@ -355,6 +355,7 @@ function resolveServices(declared: readonly Declared[], serviceCIDR: Cidr): Serv
       ...(decl.loadBalancerSourceRanges !== undefined && { loadBalancerSourceRanges: decl.loadBalancerSourceRanges }),
       ...(decl.externalIPs !== undefined && { externalIPs: decl.externalIPs }),
       ...(healthPorts.has(decl) && { healthCheckNodePort: healthPorts.get(decl)! }),
+      ...(decl.type === 'LoadBalancer' && !decl.allocateLoadBalancerNodePorts && { allocateLoadBalancerNodePorts: false as const }),
       ...(decl.externalName !== undefined && { externalName: decl.externalName }),
       origin,
     };

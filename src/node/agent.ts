@@ -499,6 +499,9 @@ export class NodeAgent {
     const script = fileURLToPath(new URL('./workloads/health-server.js', import.meta.url));
     const child = spawnInNamespace(this.dnsRelay.netns, [process.execPath, script], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], detached: true });
     child.on('error', (err) => this.log(`health server: ${err.message}`));
+    child.on('exit', (code, signal) => {
+      if (!this.stopping) this.log(`health server exited (${signal ?? `code ${code}`}): health check node ports go unanswered`);
+    });
     this.healthServer = child;
     this.publishHealthChecks(this.endpoints);
   }

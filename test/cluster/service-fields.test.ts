@@ -61,6 +61,8 @@ subsets:
 test('allocateLoadBalancerNodePorts: false gives node ports only to the ports that ask', (t) => {
   const c = cluster(SERVICE('{type: LoadBalancer, allocateLoadBalancerNodePorts: false, ports: [{name: a, port: 80}, {name: b, port: 81, nodePort: 30555}]}'));
   t.deepEqual(c.services[0].ports.map((p) => p.nodePort), [undefined, 30555]);
+  t.is(c.services[0].allocateLoadBalancerNodePorts, false);
+  t.is(cluster(SERVICE('{type: LoadBalancer, ports: [{port: 80}]}')).services[0].allocateLoadBalancerNodePorts, undefined, 'the default, true, is not recorded');
   t.deepEqual(errors(SERVICE('{type: NodePort, allocateLoadBalancerNodePorts: false, ports: [{port: 80}]}')), [
     "t.yaml: document 1 (Service s), line 4: spec.allocateLoadBalancerNodePorts: may only be used when type is 'LoadBalancer'",
   ]);
