@@ -392,6 +392,17 @@ const CASES: ReadonlyArray<readonly [string, string, readonly string[]]> = [
       't.yaml: document 2 (Service t), line 9: spec.healthCheckNodePort: must be an integer between 30000 and 32767 (the node port range), got 80',
     ],
   ],
+  [
+    'the new Service fields, of the wrong shape',
+    svc('{type: LoadBalancer, externalTrafficPolicy: Local, loadBalancerSourceRanges: 10.0.0.0/8, externalIPs: 5, healthCheckNodePort: abc, allocateLoadBalancerNodePorts: maybe, clusterIPs: 7, ports: [{port: 80}]}'),
+    [
+      't.yaml: document 1 (Service s), line 4: spec.clusterIPs: must be a list, got 7',
+      't.yaml: document 1 (Service s), line 4: spec.loadBalancerSourceRanges: must be a list, got "10.0.0.0/8"',
+      't.yaml: document 1 (Service s), line 4: spec.externalIPs: must be a list, got 5',
+      't.yaml: document 1 (Service s), line 4: spec.healthCheckNodePort: must be an integer between 30000 and 32767 (the node port range), got "abc"',
+      't.yaml: document 1 (Service s), line 4: spec.allocateLoadBalancerNodePorts: must be a boolean, got "maybe"',
+    ],
+  ],
   ['externalTrafficPolicy unknown', svc('{type: NodePort, externalTrafficPolicy: local, ports: [{port: 80}]}'), ['t.yaml: document 1 (Service s), line 4: spec.externalTrafficPolicy: must be one of Cluster, Local, got "local"']],
   ['selector values are label values', svc('{selector: {app: "a b"}, ports: [{port: 80}]}'), ['t.yaml: document 1 (Service s), line 4: spec.selector.app: must be a valid label value (letters, digits, \'-\', \'_\' and \'.\', starting and ending with a letter or digit), got "a b"']],
 
