@@ -1,7 +1,7 @@
 /**
  * podwire's rules held to kube-proxy's own expectations. The inputs of three tests of
  * kube-proxy's pkg/proxy/iptables/proxier_test.go (TestOverallIPTablesRulesWithMultipleServices,
- * TestLoadBalancer, TestOnlyLocalExternalIPs) are written as manifests in kube-proxy-golden/,
+ * TestLoadBalancer, TestOnlyLocalExternalIPs; and TestNoEndpointsReject's flows) are written as manifests in kube-proxy-golden/,
  * beside the iptables-restore text each test expects, carried over as data. The text is
  * compared as kube-proxy's test compares it: per table, the chains declared and each chain's
  * rules in order. What podwire writes differently is listed below, each with its reason,
@@ -148,7 +148,7 @@ function checkFlows(t: import('ava').ExecutionContext, inputs: ServiceRuleInputs
       const verdict = table.classify(ip(f.src), ip(f.dst), 6, f.port, drawFromUnit(random) | 0, null, decision);
       if (f.output === 'DROP' || f.output === 'REJECT') {
         t.is(walked.verdict, f.output, `${f.name}: rules`);
-        t.true(verdict === (f.output === 'REJECT' ? FlowVerdict.Reject : FlowVerdict.Firewall) || verdict === FlowVerdict.Drop, `${f.name}: table`);
+        t.is(verdict, f.output === 'REJECT' ? FlowVerdict.Reject : FlowVerdict.Firewall, `${f.name}: table`);
         continue;
       }
       t.is(walked.verdict, 'ACCEPT', `${f.name}: rules`);
@@ -186,6 +186,19 @@ test("local-external-ips: kube-proxy's packet flows, through podwire's rules and
   ]);
 });
 
+test("no-endpoints: kube-proxy's packet flows, every address of a service without endpoints rejects", (t) => {
+  const inputs = inputsOf('no-endpoints');
+  const node = formatIpv4(inputs.nodeAddress);
+  checkFlows(t, inputs, [
+    { name: 'pod to cluster IP with no endpoints', src: POD, dst: '172.30.0.41', port: 80, output: 'REJECT' },
+    { name: 'external to external IP with no endpoints', src: EXTERNAL_CLIENT, dst: '192.168.99.11', port: 80, output: 'REJECT' },
+    { name: 'pod to NodePort with no endpoints', src: POD, dst: node, port: 30001, output: 'REJECT' },
+    { name: 'external to NodePort with no endpoints', src: EXTERNAL_CLIENT, dst: node, port: 30001, output: 'REJECT' },
+    { name: 'pod to LoadBalancer IP with no endpoints', src: POD, dst: '1.2.3.4', port: 80, output: 'REJECT' },
+    { name: 'external to LoadBalancer IP with no endpoints', src: EXTERNAL_CLIENT, dst: '1.2.3.4', port: 80, output: 'REJECT' },
+  ]);
+});
+
 // ---------------------------------------------------------------------------------------------
 // A real iptables-restore --test accepts every rule set of the suite, built-in jumps and
 // podwire's egress masquerade included, in a scratch namespace deleted whatever happens.
@@ -196,7 +209,7 @@ const restoreTest = canRestore ? test.serial : test.serial.skip;
 
 restoreTest('iptables-restore --test accepts every rule set of the suite, on every backend installed', (t) => {
   const namespace = `pwtest-golden-${process.pid}`;
-  const ruleSets = [...SCENARIOS.map((s) => [s.name, inputsOf(s.name)] as const), ['the named cluster', goldenInputs()] as const];
+  const ruleSets = [...[...SCENARIOS.map((s) => s.name), 'no-endpoints'].map((name) => [name, inputsOf(name)] as const), ['the named cluster', goldenInputs()] as const];
   const made = spawnSync('ip', ['netns', 'add', namespace]);
   t.is(made.status, 0, made.stderr?.toString());
   try {
