@@ -13,8 +13,9 @@
  * - `kubeProxyRules` writes the plan as kube-proxy writes it, plus podwire's own masquerade
  *   for pod traffic leaving the cluster, in flannel's `--ip-masq` style.
  *
- * What kube-proxy does that podwire does not model, and so is left out: internalTrafficPolicy,
- * topology hints and terminating endpoints (load-time warnings say so). Two choices a real
+ * What kube-proxy does that podwire does not model, and so is left out: internalTrafficPolicy
+ * Local and topology hints (the fields that ask for them get a load-time warning), and
+ * terminating endpoints (a condition of EndpointSlices, which podwire does not read). Two choices a real
  * node makes by its host are made here as a node without them would:
  * - localhost NodePorts: a podwire node has no host network stack, so nothing on it can
  *   connect to 127.0.0.1 and no packet to 127.0.0.0/8 ever reaches its rules; the rules are
