@@ -8,6 +8,9 @@
  *   caches a 10-service table sits in. The same ratio with new flows going to 1K hot
  *   services of the 100K (traffic has locality) separates the two. Classifying a whole new
  *   flow (lookup, endpoint choice, masquerade decision) is timed at the same sizes.
+ * - A new flow to a load-balancer IP with loadBalancerSourceRanges, against 1 and 1,000
+ *   ranges: the check is one probe per distinct prefix length of the service's ranges,
+ *   not one per range; half the sources are inside a range, half are refused.
  * - Compiling the table for 10K services with 3 endpoints each (target < 40 ms), and an
  *   update of one changed service at that size.
  * - The plain chain walk (the interpreter over kube-proxy's rules) against the table, at 10K
@@ -29,6 +32,7 @@ import { performance } from 'node:perf_hooks';
 import { computeEndpoints } from '../src/cluster/endpoints.js';
 import { loadCluster } from '../src/cluster/load.js';
 import type { Cluster, Endpoints, Service } from '../src/cluster/model.js';
+import { prefixMask, type Cidr } from '../src/packet/addr.js';
 import { seededRandom } from '../src/cluster/random.js';
 import { RecentLists, traverse } from '../src/kube/interpreter.js';
 import { kubeProxyRules, nodeLocalAddresses, type ServiceRuleInputs } from '../src/kube/kube-proxy.js';
@@ -72,7 +76,15 @@ const NAMES = {
   restore: 'services: iptables-restore of kube-proxy text, 10K services × 3 endpoints',
   restoreLegacy: 'services: iptables-legacy-restore --noflush (kube-proxy\'s call), 10K services × 3 endpoints',
   speedup: 'services: iptables-restore / compile, CPU time',
+  firewall: (label: string) => `services: classify a new flow to a load-balancer IP, ${label}`,
+  firewallRatio: 'services: load-balancer flow, 1,000 source ranges / 1',
 } as const;
+
+/** loadBalancerSourceRanges sizes: one range, and 1,000 spread over 24 prefix lengths (/8 to /31). */
+const FIREWALL_SIZES = [
+  { ranges: 1, label: '1 source range' },
+  { ranges: 1000, label: '1,000 source ranges (24 prefix lengths)' },
+] as const;
 
 /** A seeded xorshift32: the same keys on every run, so runs compare. */
 function prng(seed: number): () => number {
@@ -423,12 +435,75 @@ function restoreFigures(ctx: BenchContext, inputs: ServiceRuleInputs, compile: T
   return figures.filter((f) => ctx.selects(f.name));
 }
 
+/** One LoadBalancer service (198.51.100.10:80) with `count` source ranges, and flows from inside and outside them. */
+function firewalledInputs(count: number, rand: () => number): { inputs: ServiceRuleInputs; flows: Flows } {
+  const ranges: Cidr[] = [];
+  for (let i = 0; i < count; i++) {
+    const prefix = count === 1 ? 24 : 8 + (i % 24);
+    // Networks in 100.64.0.0/10 and above, away from the pod network and the node.
+    ranges.push({ base: (((0x64400000 + (rand() & 0x3fffffff)) & prefixMask(prefix)) >>> 0), prefix });
+  }
+  const service: Service = {
+    namespace: 'default', name: 'edge', labels: {}, type: 'LoadBalancer', clusterIP: 0x0a600010, headless: false,
+    ports: [{ protocol: 'TCP', port: 80, targetPort: 8080, nodePort: 30080 }], sessionAffinity: 'None', externalTrafficPolicy: 'Cluster',
+    loadBalancerIP: 0xc633640a, loadBalancerSourceRanges: ranges, origin: ORIGIN,
+  };
+  const endpoints: Endpoints = { namespace: 'default', name: 'edge', labels: {}, subsets: [{ addresses: [{ ip: 0x0af40102, nodeName: 'node-1' }], notReadyAddresses: [], ports: [{ port: 8080, protocol: 'TCP' }] }], origin: ORIGIN };
+  const cluster: Cluster = { ...bareCluster(), services: [service], endpoints: [endpoints] };
+  const inputs = { cluster, endpoints: computeEndpoints(cluster, new Map()), nodeName: 'node-1', nodeAddress: NODE_ADDRESS };
+  const n = BATCH;
+  const flows: Flows = { length: n, src: new Int32Array(n), dst: new Int32Array(n).fill(0xc633640a | 0), proto: new Uint8Array(n).fill(6), dport: new Uint16Array(n).fill(80), draw: new Int32Array(n) };
+  for (let i = 0; i < n; i++) {
+    const range = ranges[rand() % ranges.length];
+    // Even flows from inside a range, odd ones from 203.0.113.0/24, outside all of them.
+    flows.src[i] = i % 2 === 0 ? (range.base | (rand() & ~prefixMask(range.prefix))) | 0 : (0xcb007100 | (rand() & 0xff)) | 0;
+    flows.draw[i] = rand() | 0;
+  }
+  return { inputs, flows };
+}
+
+function firewallBatch(table: ServiceTable, f: Flows, outcomes: { allowed: number; refused: number }): () => void {
+  const d = new FlowDecision();
+  return () => {
+    let allowed = 0;
+    let refused = 0;
+    for (let i = 0; i < f.length; i++) {
+      const verdict = table.classify(f.src[i], f.dst[i], f.proto[i], f.dport[i], f.draw[i], null, d);
+      if (verdict === FlowVerdict.Dnat) allowed++;
+      else if (verdict === FlowVerdict.Firewall) refused++;
+    }
+    outcomes.allowed += allowed;
+    outcomes.refused += refused;
+  };
+}
+
+async function firewallFigures(ctx: BenchContext): Promise<Figure[]> {
+  if (!FIREWALL_SIZES.some(({ label }) => ctx.selects(NAMES.firewall(label))) && !ctx.selects(NAMES.firewallRatio)) return [];
+  const rand = prng(SEED ^ 0xf1e1d);
+  const outcomes = FIREWALL_SIZES.map(() => ({ allowed: 0, refused: 0 }));
+  const figures = await runMicroSuite(ctx, {
+    name: 'services-firewall',
+    opsPerCall: BATCH,
+    cases: FIREWALL_SIZES.map(({ ranges, label }, i) => {
+      const { inputs, flows } = firewalledInputs(ranges, rand);
+      return { name: NAMES.firewall(label), run: firewallBatch(compileServiceTable(inputs), flows, outcomes[i]) };
+    }),
+  });
+  // Half the flows come from inside a range (some odd ones may land in a wide range too).
+  for (const [i, o] of outcomes.entries()) if (o.allowed === 0 || o.refused === 0) throw new Error(`${FIREWALL_SIZES[i].label}: ${o.allowed} allowed, ${o.refused} refused`);
+  const one = figures.find((f) => f.name === NAMES.firewall(FIREWALL_SIZES[0].label));
+  const many = figures.find((f) => f.name === NAMES.firewall(FIREWALL_SIZES[1].label));
+  if (one !== undefined && many !== undefined && ctx.selects(NAMES.firewallRatio)) figures.push({ name: NAMES.firewallRatio, value: costRatio(many, one), unit: '×' });
+  return figures;
+}
+
 const services: BenchModule = {
   name: 'services',
   async run(ctx) {
     const figures: Figure[] = [];
     const wantsLookups = SIZES.some(({ label }) => ctx.selects(NAMES.lookup(label)) || ctx.selects(NAMES.classify(label))) || ctx.selects(NAMES.lookupRatio) || ctx.selects(NAMES.lookupHotRatio);
     if (wantsLookups) figures.push(...(await lookupFigures(ctx)));
+    figures.push(...(await firewallFigures(ctx)));
     const inputs = syntheticInputs(COMPILE_SERVICES);
     const built = buildFigures(ctx, inputs);
     figures.push(...built.figures);

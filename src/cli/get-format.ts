@@ -11,7 +11,7 @@
 import { stringify as yamlStringify } from 'yaml';
 import type { ServicePortEndpoints } from '../cluster/endpoints.js';
 import type { Labels, Pod, Protocol, Service } from '../cluster/model.js';
-import { formatIpv4 } from '../packet/addr.js';
+import { formatCidr, formatIpv4 } from '../packet/addr.js';
 
 export type GetKind = 'pods' | 'services' | 'endpoints' | 'nodes' | 'ingresses';
 
@@ -254,17 +254,19 @@ function clusterIP(svc: Service): string | undefined {
   return svc.clusterIP !== undefined ? formatIpv4(svc.clusterIP) : undefined;
 }
 
-/** kubectl's getServiceExternalIP (podwire's services have no spec.externalIPs). */
+/** kubectl's getServiceExternalIP: the load balancer's address, then spec.externalIPs. */
 function externalIP(svc: Service, wide: boolean): string {
+  const externalIPs = (svc.externalIPs ?? []).map(formatIpv4);
   switch (svc.type) {
     case 'ClusterIP':
     case 'NodePort':
-      return '<none>';
+      return externalIPs.length > 0 ? externalIPs.join(',') : '<none>';
     case 'LoadBalancer': {
-      if (svc.loadBalancerIngress === undefined) return '<pending>';
+      if (svc.loadBalancerIngress === undefined) return externalIPs.length > 0 ? externalIPs.join(',') : '<pending>';
       const text = formatIpv4(svc.loadBalancerIngress);
       // loadBalancerStatusStringer cuts a long list outside -o wide.
-      return !wide && text.length > 16 ? `${text.slice(0, 13)}...` : text;
+      const ingress = !wide && text.length > 16 ? `${text.slice(0, 13)}...` : text;
+      return [ingress, ...externalIPs].join(',');
     }
     case 'ExternalName':
       return svc.externalName ?? '';
@@ -293,15 +295,18 @@ function serviceObject(info: ServiceInfo): JsonObject {
       ipFamilies: hasIP ? ['IPv4'] : undefined,
       ipFamilyPolicy: hasIP ? 'SingleStack' : undefined,
       internalTrafficPolicy: hasIP ? 'Cluster' : undefined,
-      allocateLoadBalancerNodePorts: svc.type === 'LoadBalancer' ? true : undefined,
+      allocateLoadBalancerNodePorts: svc.type === 'LoadBalancer' ? svc.allocateLoadBalancerNodePorts ?? true : undefined,
       ports: nonEmptyList(svc.ports.map((p) => ({ name: p.name, protocol: p.protocol, port: p.port, targetPort: p.targetPort, nodePort: p.nodePort }))),
       selector: svc.selector !== undefined ? nonEmpty(svc.selector) : undefined,
       sessionAffinity: svc.sessionAffinity,
       sessionAffinityConfig: svc.sessionAffinity === 'ClientIP'
         ? { clientIP: { timeoutSeconds: svc.sessionAffinityTimeoutSeconds ?? 10800 } }
         : undefined,
+      externalIPs: svc.externalIPs !== undefined ? svc.externalIPs.map(formatIpv4) : undefined,
       externalTrafficPolicy: svc.externalTrafficPolicy,
+      healthCheckNodePort: svc.healthCheckNodePort,
       loadBalancerIP: svc.loadBalancerIP !== undefined ? formatIpv4(svc.loadBalancerIP) : undefined,
+      loadBalancerSourceRanges: svc.loadBalancerSourceRanges !== undefined ? svc.loadBalancerSourceRanges.map(formatCidr) : undefined,
       externalName: svc.externalName,
     },
     status: {

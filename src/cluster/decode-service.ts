@@ -4,10 +4,11 @@
  * YAML asked for.
  */
 
-import { cidrContains, parseCidr } from '../packet/addr.js';
+import { cidrContains, parseCidr, type Cidr } from '../packet/addr.js';
 import {
   checked,
   claimUnique,
+  decodeCidr,
   decodeIpv4,
   decodeLabels,
   decodeMetadata,
@@ -20,6 +21,7 @@ import {
 import type { EndpointAddress, EndpointPort, EndpointSubset, Labels, ObjectReference, ServicePort, ServiceType } from './model.js';
 import { checkDns1035Label, checkDnsLabel, checkDnsSubdomain } from './names.js';
 import { NODE_PORT_MAX, NODE_PORT_MIN } from './nodeports.js';
+import { reportEndpointsFields, reportServiceFields } from './service-fields.js';
 import type { Field, FieldMap } from './yaml-reader.js';
 
 const SERVICE_TYPES: readonly ServiceType[] = ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'];
@@ -47,6 +49,13 @@ export interface ServiceDecl {
   readonly sessionAffinityTimeoutSeconds?: number;
   readonly externalTrafficPolicy?: 'Cluster' | 'Local';
   readonly loadBalancerIP?: number;
+  readonly loadBalancerSourceRanges?: readonly Cidr[];
+  readonly externalIPs?: readonly number[];
+  /** spec.allocateLoadBalancerNodePorts: false leaves a LoadBalancer's ports without node ports unless they ask for one. */
+  readonly allocateLoadBalancerNodePorts: boolean;
+  /** Set when the service needs one (LoadBalancer, Local): the number asked for, or 'auto'. */
+  readonly healthCheckNodePort?: number | 'auto';
+  readonly healthCheckNodePortField: Field;
   readonly externalName?: string;
 }
 
@@ -57,11 +66,11 @@ export interface EndpointsDecl {
 }
 
 export function decodeService(root: FieldMap): ServiceDecl | undefined {
+  reportServiceFields(root);
   const meta = decodeMetadata(root, true, checkDns1035Label);
   const spec = root.get('spec').mapOrEmpty();
   if (spec === undefined) return undefined;
   const type = spec.get('type').oneOf(SERVICE_TYPES) ?? 'ClusterIP';
-  const external = type === 'NodePort' || type === 'LoadBalancer';
 
   const clusterIPField = spec.get('clusterIP');
   const clusterIP = decodeClusterIP(clusterIPField, type);
@@ -94,15 +103,40 @@ export function decodeService(root: FieldMap): ServiceDecl | undefined {
     affinityConfigField.error('must not be set when sessionAffinity is None');
   }
 
+  const rangesField = spec.get('loadBalancerSourceRanges');
+  // The API server reads each range as net.ParseCIDR does: host bits are allowed and dropped.
+  const loadBalancerSourceRanges = (rangesField.list() ?? []).flatMap((item) => decodeCidr(item, true) ?? []);
+  if (rangesField.present && type !== 'LoadBalancer') rangesField.error("may only be used when type is 'LoadBalancer'");
+
+  const externalIPs = decodeExternalIPs(spec.get('externalIPs'));
+  // The API server's ExternallyAccessible: a ClusterIP service with external IPs is reached from outside too.
+  const external = type === 'NodePort' || type === 'LoadBalancer' || (type === 'ClusterIP' && clusterIP !== 'None' && externalIPs.length > 0);
+
   const etpField = spec.get('externalTrafficPolicy');
   let externalTrafficPolicy = etpField.oneOf(['Cluster', 'Local'] as const);
-  if (externalTrafficPolicy !== undefined && !external) etpField.error(`may only be set when type is NodePort or LoadBalancer`);
+  if (externalTrafficPolicy !== undefined && !external) etpField.error('may only be set for externally-accessible services (NodePort, LoadBalancer, or with externalIPs)');
   if (external) externalTrafficPolicy ??= 'Cluster';
   else externalTrafficPolicy = undefined;
 
   const lbField = spec.get('loadBalancerIP');
   const loadBalancerIP = decodeIpv4(lbField);
   if (loadBalancerIP !== undefined && type !== 'LoadBalancer') lbField.error('may only be set when type is LoadBalancer');
+
+  // The API server allocates one for exactly the services that need it, and refuses it elsewhere.
+  const healthField = spec.get('healthCheckNodePort');
+  const needsHealthCheck = type === 'LoadBalancer' && externalTrafficPolicy === 'Local';
+  let healthCheckNodePort: number | 'auto' | undefined;
+  if (needsHealthCheck) {
+    healthCheckNodePort = healthField.present
+      ? healthField.integer(`must be an integer between ${NODE_PORT_MIN} and ${NODE_PORT_MAX} (the node port range)`, NODE_PORT_MIN, NODE_PORT_MAX)
+      : 'auto';
+  } else if (healthField.present) {
+    healthField.error("may only be set when type is 'LoadBalancer' and externalTrafficPolicy is 'Local'");
+  }
+
+  const allocateField = spec.get('allocateLoadBalancerNodePorts');
+  const allocateLoadBalancerNodePorts = allocateField.present ? allocateField.boolean() ?? true : true;
+  if (allocateField.present && type !== 'LoadBalancer') allocateField.error("may only be used when type is 'LoadBalancer'");
 
   let externalName: string | undefined;
   if (type === 'ExternalName') {
@@ -123,8 +157,36 @@ export function decodeService(root: FieldMap): ServiceDecl | undefined {
     ...(sessionAffinityTimeoutSeconds !== undefined && { sessionAffinityTimeoutSeconds }),
     ...(externalTrafficPolicy !== undefined && { externalTrafficPolicy }),
     ...(loadBalancerIP !== undefined && type === 'LoadBalancer' && { loadBalancerIP }),
+    ...(loadBalancerSourceRanges.length > 0 && { loadBalancerSourceRanges }),
+    ...(externalIPs.length > 0 && { externalIPs }),
+    ...(healthCheckNodePort !== undefined && { healthCheckNodePort }),
+    healthCheckNodePortField: healthField,
+    allocateLoadBalancerNodePorts,
     ...(externalName !== undefined && { externalName }),
   };
+}
+
+/** The API server's ValidateNonSpecialIP: addresses that can never be a service's outside address. */
+const SPECIAL_EXTERNAL_RANGES = [
+  ['0.0.0.0/32', 'unspecified'],
+  ['127.0.0.0/8', 'in the loopback range'],
+  ['169.254.0.0/16', 'in the link-local range'],
+  ['224.0.0.0/24', 'in the link-local multicast range'],
+].map(([text, what]) => ({ text, what, cidr: parseCidr(text)! }));
+
+function decodeExternalIPs(field: Field): number[] {
+  const out: number[] = [];
+  for (const item of field.list() ?? []) {
+    const ip = decodeIpv4(item);
+    if (ip === undefined) continue;
+    const special = SPECIAL_EXTERNAL_RANGES.find((r) => cidrContains(r.cidr, ip));
+    if (special !== undefined) {
+      item.error(`may not be ${special.what} (${special.text})`);
+      continue;
+    }
+    out.push(ip);
+  }
+  return out;
 }
 
 function decodeClusterIP(field: Field, type: ServiceType): number | 'None' | undefined {
@@ -177,6 +239,7 @@ function decodeServicePort(
 }
 
 export function decodeEndpoints(root: FieldMap): EndpointsDecl | undefined {
+  reportEndpointsFields(root);
   const meta = decodeMetadata(root, true, checkDnsSubdomain);
   const subsets: EndpointSubset[] = [];
   for (const item of root.get('subsets').list() ?? []) {

@@ -290,11 +290,26 @@ export interface Service {
   readonly sessionAffinity: 'None' | 'ClientIP';
   /** Set (default 10800) when sessionAffinity is ClientIP. */
   readonly sessionAffinityTimeoutSeconds?: number;
-  /** Set (default Cluster) for NodePort and LoadBalancer services only. */
+  /** Set (default Cluster) for externally reachable services only: NodePort, LoadBalancer, or with externalIPs. */
   readonly externalTrafficPolicy?: 'Cluster' | 'Local';
   readonly loadBalancerIP?: number;
   /** The address a LoadBalancer service is reachable at: loadBalancerIP, or one from the pool. */
   readonly loadBalancerIngress?: number;
+  /**
+   * spec.loadBalancerSourceRanges (LoadBalancer only): the sources allowed to reach the
+   * load-balancer address; empty allows every source.
+   */
+  readonly loadBalancerSourceRanges?: readonly Cidr[];
+  /**
+   * spec.healthCheckNodePort (LoadBalancer with externalTrafficPolicy Local; allocated from
+   * the node port range when the YAML leaves it out): where every node answers whether it
+   * has endpoints of the service.
+   */
+  readonly healthCheckNodePort?: number;
+  /** spec.allocateLoadBalancerNodePorts: false (LoadBalancer only) when the ports got node ports only where they asked. */
+  readonly allocateLoadBalancerNodePorts?: false;
+  /** spec.externalIPs: addresses outside the cluster that the service answers at too. */
+  readonly externalIPs?: readonly number[];
   readonly externalName?: string;
   readonly origin: Origin;
 }

@@ -307,8 +307,11 @@ function resolveServices(declared: readonly Declared[], serviceCIDR: Cidr): Serv
     else ipClaimants[i].decl.clusterIPField.error(a.reason);
   });
 
+  // allocateLoadBalancerNodePorts: false gives node ports only to the ports that ask for one.
   const portClaimants = services.flatMap(({ decl }) =>
-    decl.type === 'NodePort' || decl.type === 'LoadBalancer' ? decl.ports.map((port) => ({ decl, port })) : [],
+    decl.type === 'NodePort' || decl.type === 'LoadBalancer'
+      ? decl.ports.filter((port) => decl.allocateLoadBalancerNodePorts || port.port.nodePort !== undefined).map((port) => ({ decl, port }))
+      : [],
   );
   const portClaims: NodePortClaim[] = portClaimants.map(({ decl, port }) => ({
     owner: key(decl),
@@ -316,8 +319,18 @@ function resolveServices(declared: readonly Declared[], serviceCIDR: Cidr): Serv
     protocol: port.port.protocol,
     request: port.port.nodePort ?? 'auto',
   }));
+  // Health check node ports come from the same range, after the service ports' (servicePort 0: never shared).
+  const healthClaimants = services.flatMap(({ decl }) => (decl.healthCheckNodePort !== undefined ? [decl] : []));
+  for (const decl of healthClaimants) portClaims.push({ owner: key(decl), servicePort: 0, protocol: 'TCP', request: decl.healthCheckNodePort! });
   const nodePorts = new Map<ServicePort, number>();
+  const healthPorts = new Map<ServiceDecl, number>();
   allocateNodePorts(portClaims).forEach((a, i) => {
+    if (i >= portClaimants.length) {
+      const decl = healthClaimants[i - portClaimants.length];
+      if (a.ok) healthPorts.set(decl, a.value);
+      else decl.healthCheckNodePortField.error(a.reason);
+      return;
+    }
     const { port } = portClaimants[i];
     if (a.ok) nodePorts.set(port.port, a.value);
     else (port.port.nodePort === undefined ? port.field : port.nodePortField).error(a.reason);
@@ -341,6 +354,10 @@ function resolveServices(declared: readonly Declared[], serviceCIDR: Cidr): Serv
       ...(decl.sessionAffinityTimeoutSeconds !== undefined && { sessionAffinityTimeoutSeconds: decl.sessionAffinityTimeoutSeconds }),
       ...(decl.externalTrafficPolicy !== undefined && { externalTrafficPolicy: decl.externalTrafficPolicy }),
       ...(decl.loadBalancerIP !== undefined && { loadBalancerIP: decl.loadBalancerIP }),
+      ...(decl.loadBalancerSourceRanges !== undefined && { loadBalancerSourceRanges: decl.loadBalancerSourceRanges }),
+      ...(decl.externalIPs !== undefined && { externalIPs: decl.externalIPs }),
+      ...(healthPorts.has(decl) && { healthCheckNodePort: healthPorts.get(decl)! }),
+      ...(decl.type === 'LoadBalancer' && !decl.allocateLoadBalancerNodePorts && { allocateLoadBalancerNodePorts: false as const }),
       ...(decl.externalName !== undefined && { externalName: decl.externalName }),
       origin,
     };

@@ -68,6 +68,8 @@ export const Drop = {
   FragmentTimeout: 30,
   /** A fragment with bad lengths: a first fragment too short for its transport header, a non-final one not a multiple of 8. */
   FragmentInvalid: 31,
+  /** A new connection to a load-balancer IP from outside its loadBalancerSourceRanges (KUBE-PROXY-FIREWALL). */
+  SourceRangeDenied: 32,
 } as const;
 
 export type Drop = (typeof Drop)[keyof typeof Drop];
@@ -105,6 +107,7 @@ export const DROP_REASONS: readonly { name: string; description: string }[] = [
   { name: 'fragment-table-full', description: 'no room in the reassembly table for another datagram' },
   { name: 'fragment-timeout', description: 'fragments of a datagram that never completed in time' },
   { name: 'fragment-invalid', description: 'a fragment with impossible lengths (tiny first fragment, unaligned offset)' },
+  { name: 'source-range-denied', description: "a load-balancer IP reached from outside the service's loadBalancerSourceRanges" },
 ];
 
 export function dropName(reason: number): string {

@@ -191,6 +191,17 @@ export class Pipeline {
     port.start((batch) => this.receiveFromUplink(batch));
   }
 
+  /**
+   * Sends TCP to the node's own addresses on these ports to `target` (same port), where the
+   * node's health server listens, as kube-proxy's listens on the node's addresses.
+   */
+  serveHealthChecks(target: number, ports: readonly number[]): void {
+    const table = new Uint8Array(65536);
+    for (const port of ports) table[port] = 1;
+    this.tables.healthPorts = table;
+    this.tables.healthTarget = target;
+  }
+
   /** Replaces the set of LoadBalancer addresses this node answers ARP for. */
   announce(addrs: readonly number[]): void {
     this.tables.announced = new Set(addrs);

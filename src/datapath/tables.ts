@@ -111,6 +111,10 @@ export class PathTables {
   dns: DnsAnswerer | undefined;
   /** Where pods' TCP connections to the cluster DNS address go (the node's DNS relay); 0: nowhere. */
   dnsTcpTarget = 0;
+  /** Where TCP to the node's own addresses on a health check node port goes (the node's health server); 0: nowhere. */
+  healthTarget = 0;
+  /** healthPorts[port] is 1 for every health check node port of the cluster's services. */
+  healthPorts = new Uint8Array(65536);
   uplink: UplinkIdentity | undefined;
   /** The bridge's, the VTEP's and the uplink's MACs as 6 bytes, for the path to compare and write. */
   readonly gatewayMacBytes: Uint8Array;

@@ -229,6 +229,8 @@ class Walk {
       this.hits.push({ table, chain, position: next, rule });
       const target = rule.target;
       switch (target.kind) {
+        case 'none':
+          break;
         case 'accept':
           return ACCEPTED;
         case 'drop':

@@ -26,6 +26,7 @@ import {
   type Match,
   type Rule,
   type RuleSet,
+  type TableName,
   type Target,
 } from './rules.js';
 
@@ -34,8 +35,20 @@ export type InterfaceNames = Readonly<Record<InterfaceRole, string>>;
 
 export const DEFAULT_INTERFACE_NAMES: InterfaceNames = { pod: 'cni0', overlay: 'flannel.1', uplink: 'eth0' };
 
+/** Which iptables `iptables-save` imitates: 1.8's nf_tables backend (the default) or legacy. */
+export type IptablesBackend = 'nft' | 'legacy';
+
+/**
+ * The order iptables-save prints tables in. iptables-nft walks its own fixed list (filter
+ * first); legacy reads /proc/net/ip_tables_names, which lists tables newest module first:
+ * a kube-proxy node loads iptable_filter before iptable_nat, so nat comes first.
+ */
+export const SAVED_TABLE_ORDER: Readonly<Record<IptablesBackend, readonly TableName[]>> = { nft: ['filter', 'nat'], legacy: ['nat', 'filter'] };
+
 export interface RenderOptions {
   readonly interfaceNames?: InterfaceNames;
+  /** Default nft. */
+  readonly backend?: IptablesBackend;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -107,6 +120,8 @@ export function saveRuleArgs(rule: Rule, names: InterfaceNames = DEFAULT_INTERFA
   for (const kind of ['source', 'destination', 'inInterface', 'protocol'] as const) {
     const m = rule.matches.find((x) => x.kind === kind);
     if (m === undefined) continue;
+    // Any address (0.0.0.0/0) is no match at all to the kernel: iptables-save leaves it out.
+    if ((m.kind === 'source' || m.kind === 'destination') && m.cidr.prefix === 0 && !m.negate) continue;
     if (m.kind === 'source') parts.push(`${not(m.negate)}-s ${savedCidr(m.cidr)}`);
     else if (m.kind === 'destination') parts.push(`${not(m.negate)}-d ${savedCidr(m.cidr)}`);
     else if (m.kind === 'inInterface') parts.push(`${not(m.negate)}-i ${names[m.role]}`);
@@ -117,7 +132,8 @@ export function saveRuleArgs(rule: Rule, names: InterfaceNames = DEFAULT_INTERFA
     const saved = saveMatch(m, rule);
     if (saved !== undefined) parts.push(saved);
   }
-  parts.push(saveTarget(rule.target));
+  const target = saveTarget(rule.target);
+  if (target !== '') parts.push(target);
   return parts.join(' ');
 }
 
@@ -161,6 +177,8 @@ function saveMatch(m: Match, rule: Rule): string | undefined {
 
 function saveTarget(t: Target): string {
   switch (t.kind) {
+    case 'none':
+      return '';
     case 'accept':
       return '-j ACCEPT';
     case 'drop':
@@ -189,11 +207,11 @@ function byteOrder(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** The rule set as `iptables-save` prints it (filter, then nat; no "#" lines). */
+/** The rule set as `iptables-save` prints it (tables in the backend's order; no "#" lines). */
 export function renderIptablesSave(ruleSet: RuleSet, options: RenderOptions = {}): string {
   const names = options.interfaceNames ?? DEFAULT_INTERFACE_NAMES;
   const lines: string[] = [];
-  for (const table of TABLE_NAMES) {
+  for (const table of SAVED_TABLE_ORDER[options.backend ?? 'nft']) {
     const byChain = rulesByChain(ruleSet, table);
     const userChains = [...ruleSet[table].chains].sort(byteOrder);
     lines.push(`*${table}`);
@@ -223,7 +241,8 @@ function kubeProxyAddress(cidr: Cidr): string {
 export function kubeProxyRuleArgs(rule: Rule, names: InterfaceNames = DEFAULT_INTERFACE_NAMES): string {
   const parts: string[] = [];
   for (const m of rule.matches) parts.push(kubeProxyMatch(m, names));
-  parts.push(kubeProxyTarget(rule.target));
+  const target = kubeProxyTarget(rule.target);
+  if (target !== '') parts.push(target);
   return parts.join(' ');
 }
 

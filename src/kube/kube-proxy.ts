@@ -13,11 +13,18 @@
  * - `kubeProxyRules` writes the plan as kube-proxy writes it, plus podwire's own masquerade
  *   for pod traffic leaving the cluster, in flannel's `--ip-masq` style.
  *
- * What kube-proxy does that podwire does not model, and so is left out: externalIPs,
- * loadBalancerSourceRanges (KUBE-FW-* chains, though `serviceFirewallChain` names them),
- * health check node ports, internalTrafficPolicy, topology hints, terminating endpoints,
- * localhost NodePorts (the nfacct rule is only written when its counter exists) and
- * kubelet's KUBE-FIREWALL chain.
+ * What kube-proxy does that podwire does not model, and so is left out: internalTrafficPolicy
+ * Local and topology hints (the fields that ask for them get a load-time warning), and
+ * terminating endpoints (a condition of EndpointSlices, which podwire does not read). Two choices a real
+ * node makes by its host are made here as a node without them would:
+ * - localhost NodePorts: a podwire node has no host network stack, so nothing on it can
+ *   connect to 127.0.0.1 and no packet to 127.0.0.0/8 ever reaches its rules; the rules are
+ *   those of `--iptables-localhost-nodeports=false` (`! -d 127.0.0.0/8` on the NodePort
+ *   jump, no KUBE-FIREWALL "block incoming localnet connections" rule, which only guards
+ *   the route_localnet that localhost NodePorts need);
+ * - `-m nfacct --nfacct-name ct_state_invalid_dropped_pkts` on the INVALID drop: kube-proxy
+ *   writes it only when the kernel's nfacct counter exists, and iptables-restore refuses the
+ *   rule without it; podwire counts those drops itself (conntrack-invalid).
  */
 import { createHash, hash } from 'node:crypto';
 import { formatIpv4, type Cidr } from '../packet/addr.js';
@@ -26,9 +33,11 @@ import type { ServicePortEndpoints } from '../cluster/endpoints.js';
 import {
   ACCEPT,
   DROP,
+  NO_TARGET,
   REJECT,
   RETURN,
   addrTypeLocal,
+  cidrMatches,
   comment,
   ctstate,
   destination,
@@ -70,6 +79,7 @@ export const MASQUERADE_MARK = 0x4000;
 export const PODWIRE_POSTRTG = 'PODWIRE-POSTRTG';
 export const PODWIRE_MASQ_COMMENT = 'podwire masq';
 const MULTICAST: Cidr = { base: 0xe0000000, prefix: 4 };
+const LOOPBACK: Cidr = { base: 0x7f000000, prefix: 8 };
 
 /**
  * Above this many endpoints kube-proxy drops the per-endpoint comments to keep
@@ -135,7 +145,7 @@ export function serviceExternalChain(spName: string, proto: L4Protocol): string 
   return `KUBE-EXT-${portProtoHash(spName, proto)}`;
 }
 
-/** KUBE-FW-…: loadBalancerSourceRanges filtering (not generated: podwire has no source ranges). */
+/** KUBE-FW-…: loadBalancerSourceRanges filtering of the load-balancer addresses. */
 export function serviceFirewallChain(spName: string, proto: L4Protocol): string {
   return `KUBE-FW-${portProtoHash(spName, proto)}`;
 }
@@ -175,7 +185,13 @@ export interface ServicePortPlan {
   readonly clusterIP: number;
   readonly port: number;
   readonly nodePort?: number;
+  /** spec.externalIPs, in the spec's order. */
+  readonly externalIPs: readonly number[];
+  /** spec.healthCheckNodePort: the filter table accepts it, and the node's health server answers there. */
+  readonly healthCheckNodePort?: number;
   readonly loadBalancerIPs: readonly number[];
+  /** spec.loadBalancerSourceRanges: with any, the load-balancer addresses go through KUBE-FW-. */
+  readonly loadBalancerSourceRanges: readonly Cidr[];
   /** externalTrafficPolicy Local on an externally reachable service. */
   readonly externalPolicyLocal: boolean;
   /** sessionAffinity ClientIP: the timeout in seconds; undefined without affinity. */
@@ -193,7 +209,12 @@ export function hasEndpoints(plan: ServicePortPlan): boolean {
 }
 
 export function externallyAccessible(plan: ServicePortPlan): boolean {
-  return plan.nodePort !== undefined || plan.loadBalancerIPs.length > 0;
+  return plan.nodePort !== undefined || plan.loadBalancerIPs.length > 0 || plan.externalIPs.length > 0;
+}
+
+/** kube-proxy's usesFWChain: load-balancer addresses with source ranges, and endpoints to protect. */
+export function usesFirewallChain(plan: ServicePortPlan): boolean {
+  return hasEndpoints(plan) && plan.loadBalancerIPs.length > 0 && plan.loadBalancerSourceRanges.length > 0;
 }
 
 /** Endpoints that external traffic may reach: all of them (Cluster) or this node's (Local). */
@@ -380,10 +401,23 @@ export class EndpointSelection {
 
 // What kube-proxy's ServicePort info holds, from the model: shared by the plan and the compiler.
 
+const NO_ADDRESSES: readonly number[] = [];
+const NO_RANGES: readonly Cidr[] = [];
+
 /** The address a LoadBalancer service got (spec.loadBalancerIP, or one from the pool), as status.loadBalancer.ingress. */
 export function loadBalancerIPsOf(service: Service): readonly number[] {
   const ingressIP = service.loadBalancerIngress ?? service.loadBalancerIP;
   return service.type === 'LoadBalancer' && ingressIP !== undefined ? [ingressIP] : NO_ADDRESSES;
+}
+
+/** spec.externalIPs (kube-proxy's ExternalIPs()). */
+export function externalIPsOf(service: Service): readonly number[] {
+  return service.externalIPs ?? NO_ADDRESSES;
+}
+
+/** spec.loadBalancerSourceRanges, read (as kube-proxy reads it) for LoadBalancer services only. */
+export function sourceRangesOf(service: Service): readonly Cidr[] {
+  return service.type === 'LoadBalancer' && service.loadBalancerSourceRanges !== undefined ? service.loadBalancerSourceRanges : NO_RANGES;
 }
 
 export function nodePortOf(service: Service, servicePort: ServicePort): number | undefined {
@@ -392,7 +426,7 @@ export function nodePortOf(service: Service, servicePort: ServicePort): number |
 
 /** externalTrafficPolicy Local on a service reachable from outside (kube-proxy's ExternalPolicyLocal). */
 export function externalPolicyLocalOf(service: Service, servicePort: ServicePort): boolean {
-  const reachable = nodePortOf(service, servicePort) !== undefined || loadBalancerIPsOf(service).length > 0;
+  const reachable = nodePortOf(service, servicePort) !== undefined || loadBalancerIPsOf(service).length > 0 || externalIPsOf(service).length > 0;
   return reachable && service.externalTrafficPolicy === 'Local';
 }
 
@@ -425,7 +459,10 @@ export function planServicePort(entry: ServicePortEndpoints, nodeName: string, s
     clusterIP: service.clusterIP!,
     port: servicePort.port,
     nodePort: nodePortOf(service, servicePort),
+    externalIPs: externalIPsOf(service),
+    healthCheckNodePort: service.healthCheckNodePort,
     loadBalancerIPs: loadBalancerIPsOf(service),
+    loadBalancerSourceRanges: sourceRangesOf(service),
     externalPolicyLocal: externalPolicyLocalOf(service, servicePort),
     affinitySeconds: affinitySecondsOf(service),
     endpoints,
@@ -434,7 +471,6 @@ export function planServicePort(entry: ServicePortEndpoints, nodeName: string, s
   };
 }
 
-const NO_ADDRESSES: readonly number[] = [];
 
 /** Plans of every proxied service port, in the order of `inputs.endpoints`. */
 export function planServicePorts(inputs: Pick<ServiceRuleInputs, 'endpoints' | 'nodeName'>): ServicePortPlan[] {
@@ -509,11 +545,12 @@ export function kubeProxyRules(inputs: ServiceRuleInputs, options: KubeProxyRule
   b.append('nat', KUBE_MARK_MASQ, [], orMark(MASQUERADE_MARK));
 
   const totalEndpoints = plans.reduce((n, p) => n + p.endpointCount, 0);
-  const writer = new ServicePortWriter(b, podCIDR, totalEndpoints > LARGE_CLUSTER_ENDPOINTS);
+  const writer = new ServicePortWriter(b, podCIDR, inputs.nodeAddress, totalEndpoints > LARGE_CLUSTER_ENDPOINTS);
   for (const plan of plans) writer.write(plan);
 
-  // Last in KUBE-SERVICES: anything addressed to the node itself may be a NodePort.
-  b.append('nat', KUBE_SERVICES, [comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain'), addrTypeLocal('destination')], jump(KUBE_NODEPORTS));
+  // Last in KUBE-SERVICES: anything addressed to the node itself may be a NodePort, but not
+  // at 127.0.0.0/8 (kube-proxy with --iptables-localhost-nodeports=false; see the module comment).
+  b.append('nat', KUBE_SERVICES, [comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain'), addrTypeLocal('destination'), destination(LOOPBACK, true)], jump(KUBE_NODEPORTS));
 
   b.append('filter', KUBE_FORWARD, [ctstate(['INVALID'])], DROP);
   b.append('filter', KUBE_FORWARD, [comment('kubernetes forwarding rules'), markMatch(MASQUERADE_MARK, MASQUERADE_MARK)], ACCEPT);
@@ -555,6 +592,8 @@ class ServicePortWriter {
     private readonly b: RuleSetBuilder,
     /** kube-proxy's LocalTrafficDetector by cluster CIDR. */
     private readonly podCIDR: Cidr,
+    /** The node's address, which a source range may contain (kube-proxy's allowFromNode). */
+    private readonly nodeAddress: number,
     private readonly largeCluster: boolean,
   ) {}
 
@@ -566,6 +605,8 @@ class ServicePortWriter {
     const svcChain = `KUBE-SVC-${portHash}`;
     const localChain = `KUBE-SVL-${portHash}`;
     const extChain = `KUBE-EXT-${portHash}`;
+    const fwChain = `KUBE-FW-${portHash}`;
+    const firewalled = usesFirewallChain(plan);
     const anyEndpoints = hasEndpoints(plan);
     const externalEndpoints = hasExternalEndpoints(plan);
     // Without endpoints anywhere the filter table rejects; with none for Local external
@@ -581,9 +622,18 @@ class ServicePortWriter {
     } else {
       b.append('filter', KUBE_SERVICES, [comment(`${plan.name} has no endpoints`), proto, clusterIP, port], REJECT);
     }
-    // Capture load-balancer IPs.
+    // Capture external IPs.
+    for (const externalIP of plan.externalIPs) {
+      if (anyEndpoints) b.append('nat', KUBE_SERVICES, [comment(`${plan.name} external IP`), proto, destination(hostCidr(externalIP)), port], jump(extChain));
+      if (!externalEndpoints) {
+        b.append('filter', KUBE_EXTERNAL_SERVICES, [comment(externalFilterComment), proto, destination(hostCidr(externalIP)), port], externalFilterTarget);
+      }
+    }
+    // Capture load-balancer IPs: through the firewall chain when source ranges limit them.
     for (const lbIP of plan.loadBalancerIPs) {
-      if (anyEndpoints) b.append('nat', KUBE_SERVICES, [comment(`${plan.name} loadbalancer IP`), proto, destination(hostCidr(lbIP)), port], jump(extChain));
+      if (anyEndpoints) b.append('nat', KUBE_SERVICES, [comment(`${plan.name} loadbalancer IP`), proto, destination(hostCidr(lbIP)), port], jump(firewalled ? fwChain : extChain));
+      // What the firewall chain did not send on was not translated: it still has the LB address.
+      if (firewalled) b.append('filter', KUBE_PROXY_FIREWALL, [comment(`${plan.name} traffic not accepted by ${fwChain}`), proto, destination(hostCidr(lbIP)), port], DROP);
     }
     if (!externalEndpoints) {
       for (const lbIP of plan.loadBalancerIPs) {
@@ -597,6 +647,10 @@ class ServicePortWriter {
         b.append('filter', KUBE_EXTERNAL_SERVICES, [comment(externalFilterComment), addrTypeLocal('destination'), proto, destinationPort(plan.nodePort)], externalFilterTarget);
       }
     }
+    // Accept the health check node port whether or not this node has endpoints: the answer says which.
+    if (plan.healthCheckNodePort !== undefined) {
+      b.append('filter', KUBE_NODEPORTS, [comment(`${plan.name} health check node port`), protocol('tcp'), destinationPort(plan.healthCheckNodePort)], ACCEPT);
+    }
     if (!anyEndpoints) return;
 
     // Off-cluster traffic to the cluster IP may have been routed here by anyone: masquerade it,
@@ -604,6 +658,7 @@ class ServicePortWriter {
     b.append('nat', svcChain, [comment(`${plan.name} cluster IP`), proto, clusterIP, port, source(this.podCIDR, true)], jump(KUBE_MARK_MASQ));
 
     if (externallyAccessible(plan)) this.writeExternalChain(plan, extChain, svcChain, localChain, externalEndpoints);
+    if (firewalled) this.writeFirewallChain(plan, fwChain, extChain);
 
     b.chain('nat', svcChain);
     const names = new Map(plan.endpoints.map((ep) => [ep, endpointNames(plan, ep)] as const));
@@ -630,6 +685,24 @@ class ServicePortWriter {
       b.append('nat', extChain, [comment(`route LOCAL traffic for ${plan.name} external destinations`), addrTypeLocal('source')], jump(svcChain));
     }
     if (externalEndpoints) b.append('nat', extChain, [], jump(plan.externalPolicyLocal ? localChain : svcChain));
+  }
+
+  /**
+   * KUBE-FW-: sources in the ranges go on to the external chain; the rest fall through,
+   * untranslated, to KUBE-PROXY-FIREWALL's DROP. When a range holds the node itself, its
+   * own connections to the address (which come from the address) are let through too.
+   */
+  private writeFirewallChain(plan: ServicePortPlan, fwChain: string, extChain: string): void {
+    const { b } = this;
+    b.chain('nat', fwChain);
+    const note = comment(`${plan.name} loadbalancer IP`);
+    let allowFromNode = false;
+    for (const range of plan.loadBalancerSourceRanges) {
+      b.append('nat', fwChain, [note, source(range)], jump(extChain));
+      if (cidrMatches(range, this.nodeAddress)) allowFromNode = true;
+    }
+    if (allowFromNode) for (const lbIP of plan.loadBalancerIPs) b.append('nat', fwChain, [note, source(hostCidr(lbIP))], jump(extChain));
+    b.append('nat', fwChain, [comment(`other traffic to ${plan.name} will be dropped by KUBE-PROXY-FIREWALL`)], NO_TARGET);
   }
 
   /** writeServiceToEndpointRules: affinity checks first, then 1/(n-i) probabilities, the last unconditional. */

@@ -168,6 +168,8 @@ export type Match =
 export type RejectWith = 'icmp-port-unreachable' | 'icmp-host-unreachable' | 'icmp-net-unreachable' | 'tcp-reset';
 
 export type Target =
+  /** No `-j` at all: the rule only counts what reaches it, and the walk goes on. */
+  | { readonly kind: 'none' }
   | { readonly kind: 'accept' }
   | { readonly kind: 'drop' }
   | { readonly kind: 'return' }
@@ -262,6 +264,7 @@ export function addrTypeLocal(side: 'source' | 'destination', negate = false): A
   return { kind: 'addrtype', side, type: 'LOCAL', negate };
 }
 
+export const NO_TARGET: Target = { kind: 'none' };
 export const ACCEPT: Target = { kind: 'accept' };
 export const DROP: Target = { kind: 'drop' };
 export const RETURN: Target = { kind: 'return' };

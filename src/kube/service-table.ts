@@ -14,6 +14,9 @@
  *   policy Local: this node's endpoints with the source kept, except for pods and the node
  *   itself, which reach every endpoint (the node masqueraded), and DROP when there is no local
  *   endpoint;
+ * - a load-balancer IP with loadBalancerSourceRanges: DROP for a source outside the ranges
+ *   (KUBE-FW- lets it fall through to KUBE-PROXY-FIREWALL), judged on a prefix table;
+ * - external IPs: as load-balancer IPs, without source ranges;
  * - no ready endpoint at all: REJECT;
  * - hairpin: an endpoint reaching itself is masqueraded;
  * - no service: pod traffic leaving the pod and service CIDRs is masqueraded (PODWIRE-POSTRTG).
@@ -42,6 +45,7 @@ import { IPPROTO } from '../packet/ipv4.js';
 import {
   EndpointSelection,
   affinitySecondsOf,
+  externalIPsOf,
   externalPolicyLocalOf,
   isProxied,
   loadBalancerIPsOf,
@@ -50,6 +54,7 @@ import {
   planServicePort,
   protocolOf,
   serviceKey,
+  sourceRangesOf,
   type ServicePortPlan,
   type ServiceRuleInputs,
 } from './kube-proxy.js';
@@ -66,6 +71,8 @@ export const FlowVerdict = {
   Reject: 2,
   /** External traffic to a Local-policy service with no endpoint on this node. */
   Drop: 3,
+  /** A load-balancer IP reached from outside its loadBalancerSourceRanges (KUBE-PROXY-FIREWALL). */
+  Firewall: 4,
 } as const;
 export type FlowVerdict = (typeof FlowVerdict)[keyof typeof FlowVerdict];
 
@@ -136,8 +143,9 @@ function slotsFor(keys: number): number {
 }
 
 // The address map: 16-byte rows (address, protoPort, value, unused), four to a cache line, so
-// a hit costs one line. The value is servicePort << 1 | 1 for a load-balancer IP (external
-// traffic), servicePort << 1 for the cluster IP.
+// a hit costs one line. The value is servicePort << 2 | the kind of destination: the cluster
+// IP, an external IP or a load-balancer IP (bit 0: external traffic; bit 1: source ranges
+// apply). NodePorts come back from their own map as external destinations.
 //
 // Why these two maps are not on src/tables/open-hash.ts, the core under the flow table: rebuilt
 // on it and run side by side with this code (interleaved in one process, CPU time), a lookup
@@ -159,6 +167,18 @@ const SP_LOCAL_COUNT = 6;
 const SP_AFFINITY_SECONDS = 7;
 const FLAG_EXTERNAL_LOCAL = 1;
 const FLAG_AFFINITY = 2;
+/** The load-balancer IPs are limited to loadBalancerSourceRanges (the prefixes in `fwPrefixes`). */
+const FLAG_FIREWALL = 4;
+/** A range is 0.0.0.0/0: every source passes. */
+const FLAG_FIREWALL_ANY = 8;
+/** A range holds the node's address: connections from the load-balancer IP itself pass. */
+const FLAG_FIREWALL_NODE = 16;
+/** What `lookup` returns besides the service port (value & DEST_MASK). */
+export const DEST_CLUSTER_IP = 0;
+export const DEST_EXTERNAL = 1;
+export const DEST_LOAD_BALANCER = 3;
+const DEST_BITS = 2;
+const DEST_MASK = 3;
 // Endpoint rows: address, port with the local bit above it.
 const EP_WORDS = 2;
 const EP_LOCAL_BIT = 0x10000;
@@ -228,6 +248,12 @@ export class ServiceTable {
   private readonly ep: Int32Array;
   private readonly localEndpoints: Int32Array;
   private readonly locals: Int32Array;
+  /** Per service port: bit p-1 set when some source range has prefix length p (1..32). */
+  private readonly fwPrefixes: Int32Array;
+  /** The source ranges, as (service port * 32 + prefix - 1 + 1, network) keys in an open-addressing set. */
+  private readonly ranges: Int32Array;
+  private readonly rangeMask: number;
+  private readonly nodeAddress: number;
   private readonly podBase: number;
   private readonly podMask: number;
   private readonly serviceBase: number;
@@ -252,10 +278,12 @@ export class ServiceTable {
     let vipKeys = 0;
     let nodePortKeys = 0;
     let endpointRoom = 0;
+    let rangeKeys = 0;
     for (const entry of inputs.endpoints) {
       if (!isProxied(entry.service)) continue;
       entries.push(entry);
-      vipKeys += 1 + loadBalancerIPsOf(entry.service).length;
+      vipKeys += 1 + externalIPsOf(entry.service).length + loadBalancerIPsOf(entry.service).length;
+      rangeKeys += sourceRangesOf(entry.service).length;
       if (nodePortOf(entry.service, entry.servicePort) !== undefined) nodePortKeys++;
       endpointRoom += entry.endpoints.length; // at least as many as will be selected
     }
@@ -269,6 +297,11 @@ export class ServiceTable {
     this.sp = new Int32Array(Math.max(1, entries.length) * SP_WORDS);
     this.ep = new Int32Array(Math.max(1, endpointRoom) * EP_WORDS);
     this.localEndpoints = new Int32Array(Math.max(1, endpointRoom));
+    this.fwPrefixes = new Int32Array(Math.max(1, entries.length));
+    const rangeSlots = slotsFor(rangeKeys);
+    this.ranges = new Int32Array(rangeSlots * 2);
+    this.rangeMask = rangeSlots - 1;
+    this.nodeAddress = inputs.nodeAddress | 0;
 
     const selection = new EndpointSelection();
     const cursor = { ep: 0, local: 0 };
@@ -332,8 +365,74 @@ export class ServiceTable {
     const row = index * SP_WORDS;
     this.sp[row + SP_CLUSTER_IP] = service.clusterIP! | 0;
     this.sp[row + SP_PROTO_PORT] = protoPort(protocolCodeOf(protocolOf(servicePort)), servicePort.port);
-    this.sp[row + SP_FLAGS] = (externalPolicyLocalOf(service, servicePort) ? FLAG_EXTERNAL_LOCAL : 0) | (affinity !== undefined ? FLAG_AFFINITY : 0);
+    this.sp[row + SP_FLAGS] = (externalPolicyLocalOf(service, servicePort) ? FLAG_EXTERNAL_LOCAL : 0) | (affinity !== undefined ? FLAG_AFFINITY : 0) | this.writeSourceRanges(index, service);
     this.sp[row + SP_AFFINITY_SECONDS] = affinity ?? 0;
+  }
+
+  /**
+   * The service port's source ranges into the prefix table; returns its firewall flags. Only
+   * a service with load-balancer IPs gets a KUBE-FW- chain (without endpoints it rejects
+   * before any range is read, as REJECT comes first in the rules too).
+   */
+  private writeSourceRanges(index: number, service: ServicePortEndpoints['service']): number {
+    const ranges = sourceRangesOf(service);
+    if (ranges.length === 0 || loadBalancerIPsOf(service).length === 0) return 0;
+    let flags = FLAG_FIREWALL;
+    let prefixes = 0;
+    for (const range of ranges) {
+      if (range.prefix === 0) flags |= FLAG_FIREWALL_ANY;
+      else {
+        prefixes |= 1 << (range.prefix - 1);
+        this.claimRange(rangeKey(index, range.prefix), range.base & prefixMask(range.prefix));
+      }
+      if (((this.nodeAddress ^ range.base) & prefixMask(range.prefix)) === 0) flags |= FLAG_FIREWALL_NODE;
+    }
+    this.fwPrefixes[index] = prefixes;
+    return flags;
+  }
+
+  private claimRange(key: number, network: number): void {
+    const map = this.ranges;
+    let slot = mix(key, network) & this.rangeMask;
+    for (;;) {
+      const r = slot * 2;
+      if (map[r] === 0) {
+        map[r] = key;
+        map[r + 1] = network;
+        return;
+      }
+      if (map[r] === key && map[r + 1] === network) return;
+      slot = (slot + 1) & this.rangeMask;
+    }
+  }
+
+  /**
+   * Whether KUBE-FW- lets `src` through to the service port's load-balancer IP `dst`: one probe
+   * per distinct prefix length among its ranges (at most 32), whatever their number.
+   */
+  private sourceAllowed(spIndex: number, flags: number, src: number, dst: number): boolean {
+    if ((flags & FLAG_FIREWALL_ANY) !== 0) return true;
+    // A service has one load-balancer IP here, so "-s <its LB IP>" is the flow's own destination.
+    if ((flags & FLAG_FIREWALL_NODE) !== 0 && src === dst) return true;
+    const map = this.ranges;
+    const mask = this.rangeMask;
+    let prefixes = this.fwPrefixes[spIndex];
+    while (prefixes !== 0) {
+      const bit = 31 - Math.clz32(prefixes);
+      prefixes ^= 1 << bit;
+      const key = rangeKey(spIndex, bit + 1);
+      // -1 << (32 - p) is the netmask as an int32: no heap number on the packet path.
+      const network = src & (-1 << (31 - bit));
+      let slot = mix(key, network) & mask;
+      for (;;) {
+        const r = slot * 2;
+        const k = map[r];
+        if (k === 0) break;
+        if (k === key && map[r + 1] === network) return true;
+        slot = (slot + 1) & mask;
+      }
+    }
+    return false;
   }
 
   /** Chooses the endpoints as kube-proxy does (kube-proxy.ts EndpointSelection) and appends them. */
@@ -372,12 +471,13 @@ export class ServiceTable {
     }
   }
 
-  /** Claims the service port's keys in KUBE-SERVICES' order: cluster IP, load-balancer IPs; then its NodePort. */
+  /** Claims the service port's keys in KUBE-SERVICES' order: cluster IP, external IPs, load-balancer IPs; then its NodePort. */
   private claimKeys(index: number, entry: ServicePortEndpoints): boolean {
     const { service, servicePort } = entry;
     const pp = this.sp[index * SP_WORDS + SP_PROTO_PORT];
-    let fresh = this.claimAddress(service.clusterIP!, pp, index << 1);
-    for (const lb of loadBalancerIPsOf(service)) fresh = this.claimAddress(lb, pp, (index << 1) | 1) && fresh;
+    let fresh = this.claimAddress(service.clusterIP!, pp, (index << DEST_BITS) | DEST_CLUSTER_IP);
+    for (const external of externalIPsOf(service)) fresh = this.claimAddress(external, pp, (index << DEST_BITS) | DEST_EXTERNAL) && fresh;
+    for (const lb of loadBalancerIPsOf(service)) fresh = this.claimAddress(lb, pp, (index << DEST_BITS) | DEST_LOAD_BALANCER) && fresh;
     const nodePort = nodePortOf(service, servicePort);
     if (nodePort !== undefined) fresh = this.claimNodePort(protoPort(pp >>> 16, nodePort), index) && fresh;
     return fresh;
@@ -389,7 +489,7 @@ export class ServiceTable {
 
   /** Bytes of typed arrays behind the table. */
   get byteLength(): number {
-    return this.vip.byteLength + this.nodePorts.byteLength + this.sp.byteLength + this.ep.byteLength + this.localEndpoints.byteLength;
+    return this.vip.byteLength + this.nodePorts.byteLength + this.sp.byteLength + this.ep.byteLength + this.localEndpoints.byteLength + this.fwPrefixes.byteLength + this.ranges.byteLength;
   }
 
   /** Claims (address, protoPort) for `value` unless already claimed; false when it was. */
@@ -426,8 +526,9 @@ export class ServiceTable {
   }
 
   /**
-   * The service port a destination names: `servicePort << 1 | 1` for a load-balancer IP,
-   * `servicePort << 1` for a cluster IP, or NOT_FOUND. One probe sequence, nothing allocated.
+   * The service port a destination names, `servicePort << 2 | DEST_*` (DEST_CLUSTER_IP,
+   * DEST_EXTERNAL for an external IP, DEST_LOAD_BALANCER), or NOT_FOUND. One probe
+   * sequence, nothing allocated.
    */
   lookup(dstAddr: number, ipProtocol: number, dstPort: number): number {
     const code = protocolCode(ipProtocol);
@@ -498,20 +599,26 @@ export class ServiceTable {
     let value = this.lookup(dst, ipProtocol, dstPort);
     if (value === NOT_FOUND && this.isLocalAddress(dst)) {
       const nodePortTarget = this.lookupNodePort(ipProtocol, dstPort);
-      if (nodePortTarget !== NOT_FOUND) value = (nodePortTarget << 1) | 1;
+      if (nodePortTarget !== NOT_FOUND) value = (nodePortTarget << DEST_BITS) | DEST_EXTERNAL;
     }
     if (value === NOT_FOUND) {
       // Delivered to the node itself, nothing reaches POSTROUTING.
       out.masquerade = !this.isLocalAddress(dst) && this.needsEgressMasquerade(src, dst);
       return out.verdict;
     }
-    const spIndex = value >> 1;
-    const external = (value & 1) === 1;
+    const spIndex = value >> DEST_BITS;
+    const kind = value & DEST_MASK;
+    const external = (kind & DEST_EXTERNAL) !== 0;
     const sp = this.sp;
     const row = spIndex * SP_WORDS;
     out.servicePort = spIndex;
     if (sp[row + SP_EP_COUNT] === 0) {
       out.verdict = FlowVerdict.Reject;
+      return out.verdict;
+    }
+    const flags = sp[row + SP_FLAGS];
+    if (kind === DEST_LOAD_BALANCER && (flags & FLAG_FIREWALL) !== 0 && !this.sourceAllowed(spIndex, flags, src, dst)) {
+      out.verdict = FlowVerdict.Firewall;
       return out.verdict;
     }
 
@@ -520,7 +627,7 @@ export class ServiceTable {
     let masquerade: boolean;
     if (!external) {
       masquerade = !this.inPodCidr(src);
-    } else if ((sp[row + SP_FLAGS] & FLAG_EXTERNAL_LOCAL) === 0) {
+    } else if ((flags & FLAG_EXTERNAL_LOCAL) === 0) {
       masquerade = true;
     } else if (this.inPodCidr(src)) {
       masquerade = false;
@@ -534,7 +641,7 @@ export class ServiceTable {
       return out.verdict;
     }
 
-    const endpoint = (sp[row + SP_FLAGS] & FLAG_AFFINITY) !== 0 && affinity !== null
+    const endpoint = (flags & FLAG_AFFINITY) !== 0 && affinity !== null
       ? this.chooseWithAffinity(spIndex, useLocal, src, draw, affinity)
       : this.endpointAt(spIndex, useLocal, uniformPosition(useLocal ? sp[row + SP_LOCAL_COUNT] : sp[row + SP_EP_COUNT], draw));
     const epAddress = this.ep[endpoint * EP_WORDS];
@@ -616,6 +723,11 @@ export class ServiceTable {
   plans(): ServicePortPlan[] {
     return this.entries.map((_, i) => this.plan(i));
   }
+}
+
+/** A nonzero key word for (service port, prefix length 1..32) in the source-range set. */
+function rangeKey(spIndex: number, prefix: number): number {
+  return spIndex * 32 + prefix;
 }
 
 /** floor(draw * n / 2^32) for the uint32 draw: exact, since draw * n stays below 2^53 for n below 2^21. */

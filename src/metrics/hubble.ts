@@ -31,6 +31,7 @@ const CILIUM_REASONS: Partial<Record<Drop, string>> = {
   [Drop.PolicyDenied]: 'POLICY_DENIED',
   [Drop.NoEndpoints]: 'SERVICE_BACKEND_NOT_FOUND',
   [Drop.NoLocalEndpoints]: 'SERVICE_BACKEND_NOT_FOUND',
+  [Drop.SourceRangeDenied]: 'DENIED_BY_LB_SRC_RANGE_CHECK',
   [Drop.FloodLimited]: 'DROP_RATE_LIMITED',
   [Drop.FragmentTimeout]: 'FIRST_LOGICAL_DATAGRAM_FRAGMENT_NOT_FOUND',
 };

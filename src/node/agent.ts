@@ -20,6 +20,7 @@ import { LiveServiceTable } from '../kube/service-table.js';
 import type { ServicePortEndpoints } from '../cluster/endpoints.js';
 import { FileAgentState, type AgentState } from './agent-state.js';
 import { announcedAddresses, serviceFingerprints } from './services.js';
+import { healthChecks } from '../kube/health-check.js';
 import { DnsServer, nameserversOf } from './dns-server.js';
 import { tracePacket, type TraceResult, type TraceSource } from './trace.js';
 import { kubeProxyRules, type ServiceRuleInputs } from '../kube/kube-proxy.js';
@@ -215,6 +216,7 @@ export class NodeAgent {
   endpoints: ServicePortEndpoints[] = [];
   private dns: DnsServer | undefined;
   private dnsRelay: { netns: string; slot: number; process: ChildProcess } | undefined;
+  private healthServer: ChildProcess | undefined;
   private metrics: MetricsServer | undefined;
   private liveCaptures: LiveCaptures | undefined;
   /** kube-proxy's timings of this node's service syncs, for /metrics. */
@@ -317,7 +319,7 @@ export class NodeAgent {
     }
     this.control = await serveControl(this.options.paths.nodeSocket(node.name), NODE_OP_ARGS, {
       status: () => this.status(),
-      rules: ({ format }) => this.rules(format),
+      rules: ({ format, backend }) => this.rules(format, backend),
       conntrack: (query, out) => conntrackListing.stream(query, out),
       trace: (args) => this.trace(args),
       capture: (args, out) => liveCaptures.stream(args, out),
@@ -399,6 +401,11 @@ export class NodeAgent {
       this.log(`service table build failed, keeping the previous table: ${(err as Error).message}`);
     }
     this.pipeline.announce(announcedAddresses(cluster, endpoints, this.node.name));
+    try {
+      this.publishHealthChecks(endpoints);
+    } catch (err) {
+      this.log(`health checks not updated: ${(err as Error).message}`);
+    }
     try {
       this.dns?.setCluster(cluster, endpoints, readiness);
     } catch (err) {
@@ -489,6 +496,32 @@ export class NodeAgent {
     this.dns = dns;
     this.pipeline.dns = dns;
     await this.startDnsRelay(dns);
+    this.startHealthServer();
+  }
+
+  /**
+   * kube-proxy's service health server, in the DNS relay's namespace (the node's own place on
+   * the pod network): the pipeline sends TCP for the node's addresses on each health check
+   * node port there, and applyClusterState tells it the checks.
+   */
+  private startHealthServer(): void {
+    if (this.dnsRelay === undefined) return;
+    const script = fileURLToPath(new URL('./workloads/health-server.js', import.meta.url));
+    const child = spawnInNamespace(this.dnsRelay.netns, [process.execPath, script], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], detached: true });
+    child.on('error', (err) => this.log(`health server: ${err.message}`));
+    child.on('exit', (code, signal) => {
+      if (!this.stopping) this.log(`health server exited (${signal ?? `code ${code}`}): health check node ports go unanswered`);
+    });
+    this.healthServer = child;
+    this.publishHealthChecks(this.endpoints);
+  }
+
+  private publishHealthChecks(endpoints: readonly ServicePortEndpoints[]): void {
+    const server = this.healthServer;
+    if (server === undefined || this.dnsRelay === undefined) return;
+    const checks = healthChecks(endpoints, this.node.name);
+    this.pipeline.serveHealthChecks(dnsRelayAddress(this.node.podCIDR), checks.map((c) => c.port));
+    if (server.connected) server.send(checks);
   }
 
   /**
@@ -708,10 +741,10 @@ export class NodeAgent {
     return { cluster: this.cluster, endpoints: this.endpoints, nodeName: this.node.name, nodeAddress: this.node.externalIP };
   }
 
-  /** The node's rules as kube-proxy would write them: iptables-save text or JSON. */
-  rules(format: 'iptables' | 'json'): string | RuleSetJson {
+  /** The node's rules as kube-proxy would write them: iptables-save text (of either backend) or JSON. */
+  rules(format: 'iptables' | 'json', backend: 'nft' | 'legacy' = 'nft'): string | RuleSetJson {
     const ruleSet = kubeProxyRules(this.ruleInputs());
-    return format === 'json' ? ruleSetToJson(ruleSet) : renderIptablesSave(ruleSet);
+    return format === 'json' ? ruleSetToJson(ruleSet) : renderIptablesSave(ruleSet, { backend });
   }
 
   trace(args: TraceArgs): TraceResult {
@@ -761,6 +794,14 @@ export class NodeAgent {
       if (running.slot >= 0) this.pipeline.removePod(running.slot);
       await destroyNamespace(running.netns).catch((err: Error) => this.log(`removing ${running.netns}: ${err.message}`));
       await this.removePodDirectory(running.pod);
+    }
+    const healthPid = this.healthServer?.pid;
+    if (healthPid !== undefined) {
+      try {
+        process.kill(-healthPid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
     }
     if (this.dnsRelay !== undefined) {
       const pid = this.dnsRelay.process.pid;

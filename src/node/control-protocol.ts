@@ -35,7 +35,7 @@ export type OpTable = { readonly [op: string]: OpSpec };
 
 export type NoArgs = Record<string, never>;
 
-export type RulesArgs = { readonly format: 'iptables' | 'json' };
+export type RulesArgs = { readonly format: 'iptables' | 'json'; readonly backend: 'nft' | 'legacy' };
 
 /** What a `conntrack` request lists: entries as `conntrack -L` prints them, as JSON, or a count (`-C`). */
 export type ConntrackQuery = { readonly output: 'text' | 'json' | 'count'; readonly filter: ConntrackFilter };
@@ -195,8 +195,10 @@ export const NODE_OP_ARGS: ArgsValidators<NodeOps> = {
     return {};
   },
   rules: (raw) => {
-    const a = argsObject('rules', raw, ['format']);
-    return { format: oneOf('rules', 'format', a.format, ['iptables', 'json'] as const) };
+    const a = argsObject('rules', raw, ['format', 'backend']);
+    // Older clients send no backend: they meant iptables-nft's order, the only one there was.
+    const backend = a.backend === undefined ? 'nft' : oneOf('rules', 'backend', a.backend, ['nft', 'legacy'] as const);
+    return { format: oneOf('rules', 'format', a.format, ['iptables', 'json'] as const), backend };
   },
   conntrack: (raw) => {
     const a = argsObject('conntrack', raw, ['output', 'filter']);

@@ -1,20 +1,26 @@
 /**
- * What a node derives from services beyond the rules: which LoadBalancer addresses it
- * announces, and a fingerprint per service so that only changed services are recompiled.
+ * What a node derives from services beyond the rules: which LoadBalancer and external
+ * addresses it announces, and a fingerprint per service so that only changed services are recompiled.
  */
 import type { ServicePortEndpoints } from '../cluster/endpoints.js';
 import type { Cluster } from '../cluster/model.js';
 
 /**
- * The LoadBalancer addresses `node` answers ARP for, as MetalLB's layer-2 mode elects one
- * speaker per service: the first node (in cluster order) for policy Cluster; for policy
- * Local, the first node with a ready endpoint of the service, so that traffic lands where
- * it may be served and the client's address is kept.
+ * The addresses `node` answers ARP for on the outside network, as MetalLB's layer-2 mode
+ * elects one speaker per service: a LoadBalancer's address, and the service's external IPs
+ * (except those that are some node's own address: that node answers for it already). The
+ * speaker is the first node (in cluster order) for policy Cluster; for policy Local, the
+ * first node with a ready endpoint of the service, so that traffic lands where it may be
+ * served and the client's address is kept.
  */
 export function announcedAddresses(cluster: Cluster, endpoints: readonly ServicePortEndpoints[], node: string): number[] {
   const out: number[] = [];
+  const nodeAddresses = new Set(cluster.nodes.map((n) => n.externalIP));
   for (const service of cluster.services) {
-    if (service.type !== 'LoadBalancer' || service.loadBalancerIngress === undefined) continue;
+    const addresses: number[] = [];
+    if (service.type === 'LoadBalancer' && service.loadBalancerIngress !== undefined) addresses.push(service.loadBalancerIngress);
+    if (service.type !== 'ExternalName' && !service.headless) for (const ip of service.externalIPs ?? []) if (!nodeAddresses.has(ip)) addresses.push(ip);
+    if (addresses.length === 0) continue;
     let speaker: string | undefined;
     if (service.externalTrafficPolicy === 'Local') {
       const withEndpoints = new Set(
@@ -24,7 +30,7 @@ export function announcedAddresses(cluster: Cluster, endpoints: readonly Service
     } else {
       speaker = cluster.nodes[0]?.name;
     }
-    if (speaker === node) out.push(service.loadBalancerIngress);
+    if (speaker === node) out.push(...addresses);
   }
   return out;
 }

@@ -88,7 +88,7 @@ function podAt(cluster: Cluster, ip: number): Pod | undefined {
 function describe(cluster: Cluster, ip: number): string {
   const pod = podAt(cluster, ip);
   if (pod !== undefined) return `${formatIpv4(ip)} (pod ${pod.namespace}/${pod.name} on ${pod.node})`;
-  const service = cluster.services.find((s) => s.clusterIP === ip || s.loadBalancerIngress === ip);
+  const service = cluster.services.find((s) => s.clusterIP === ip || s.loadBalancerIngress === ip || s.externalIPs?.includes(ip) === true);
   if (service !== undefined) return `${formatIpv4(ip)} (service ${service.namespace}/${service.name})`;
   const node = cluster.nodes.find((n) => n.externalIP === ip || n.gateway === ip);
   if (node !== undefined) return `${formatIpv4(ip)} (node ${node.name})`;
@@ -133,6 +133,7 @@ class TraceRecorder implements PathRecorder {
     if (verdict === FlowVerdict.Dnat) this.add('service-nat', `DNAT to ${describe(cluster, decision.dnatAddress)}:${decision.dnatPort}`);
     if (verdict === FlowVerdict.Reject) this.add('service-nat', 'no ready endpoint: REJECT with ICMP port unreachable');
     if (verdict === FlowVerdict.Drop) this.add('service-nat', 'external traffic to a Local service with no endpoint on this node: DROP');
+    if (verdict === FlowVerdict.Firewall) this.add('service-nat', "a source outside the load balancer's loadBalancerSourceRanges: DROP (KUBE-PROXY-FIREWALL)");
   }
 
   policy(direction: 'egress' | 'ingress', subject: number, peer: number, protocol: number, port: number, allowed: boolean): void {

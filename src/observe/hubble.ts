@@ -160,6 +160,7 @@ export function ciliumDropNames(): string[] {
  *   MAC the bridge cannot send to;
  * - conntrack-full and conntrack-clash are a failed conntrack insertion;
  * - no-local-endpoints is a service without a backend (here);
+ * - source-range-denied is Cilium's own load-balancer source range check;
  * - flood-limited is Cilium's rate limit, internal-error its "error writing to packet";
  * - the fragment reasons are invalid packets, but for the reassembly timeout (the rest of
  *   the datagram never came: its first logical fragment was not found);
@@ -198,6 +199,7 @@ export const DROP_OF: Readonly<Record<Drop, number>> = {
   [Drop.FragmentTableFull]: 134,
   [Drop.FragmentTimeout]: 175,
   [Drop.FragmentInvalid]: 134,
+  [Drop.SourceRangeDenied]: 177,
 };
 
 /**

@@ -131,6 +131,8 @@ function keepAllocations(manifest: Manifest, before: Manifest): void {
   const old = before.spec ?? {};
   if (spec.clusterIP === undefined && typeof old.clusterIP === 'string') spec.clusterIP = old.clusterIP;
   if (spec.loadBalancerIP === undefined && typeof old.loadBalancerIP === 'string' && spec.type === old.type) spec.loadBalancerIP = old.loadBalancerIP;
+  const stillLocal = spec.type === 'LoadBalancer' && spec.externalTrafficPolicy === 'Local' && old.externalTrafficPolicy === 'Local';
+  if (spec.healthCheckNodePort === undefined && typeof old.healthCheckNodePort === 'number' && stillLocal) spec.healthCheckNodePort = old.healthCheckNodePort;
   const ports = Array.isArray(spec.ports) ? (spec.ports as Record<string, unknown>[]) : [];
   const oldPorts = Array.isArray(old.ports) ? (old.ports as Record<string, unknown>[]) : [];
   for (const port of ports) {
@@ -147,6 +149,7 @@ function writeAllocations(manifest: Manifest, cluster: Cluster, namespace: strin
   const spec = (manifest.spec ??= {});
   if (service.clusterIP !== undefined && spec.clusterIP === undefined) spec.clusterIP = formatIpv4(service.clusterIP);
   if (service.type === 'LoadBalancer' && service.loadBalancerIngress !== undefined && spec.loadBalancerIP === undefined) spec.loadBalancerIP = formatIpv4(service.loadBalancerIngress);
+  if (service.healthCheckNodePort !== undefined && spec.healthCheckNodePort === undefined) spec.healthCheckNodePort = service.healthCheckNodePort;
   const ports = Array.isArray(spec.ports) ? (spec.ports as Record<string, unknown>[]) : [];
   ports.forEach((port, i) => {
     const resolved = service.ports[i];

@@ -182,6 +182,20 @@ test('a LoadBalancer without an address yet is <pending>', (t) => {
   t.is(out.stdout.split('\n')[1], 'lb     LoadBalancer   10.96.0.4    <pending>     443:30443/TCP,53:30053/UDP   6h');
 });
 
+test("EXTERNAL-IP lists spec.externalIPs after the load balancer's address, as kubectl does; -o json carries the new fields", (t) => {
+  const w = world();
+  const lb = w.services.find((s) => s.service.name === 'lb')!;
+  const withIPs = { ...lb.service, externalIPs: [0xc0000232, 0xc0000233], loadBalancerSourceRanges: [{ base: 0xcb007100, prefix: 25 }], healthCheckNodePort: 30100 };
+  const table = formatGet({ kind: 'services', output: 'table', namespace: 'shop', now: NOW, services: [{ ...lb, service: withIPs }] });
+  t.is(table.stdout.split('\n')[1].split(/\s+/)[3], '192.0.2.192,192.0.2.50,192.0.2.51');
+  const { loadBalancerIngress: _, ...pending } = withIPs;
+  const pendingOut = formatGet({ kind: 'services', output: 'table', namespace: 'shop', now: NOW, services: [{ ...lb, service: pending }] });
+  t.is(pendingOut.stdout.split('\n')[1].split(/\s+/)[3], '192.0.2.50,192.0.2.51', 'no <pending> once there are external IPs');
+  const json = JSON.parse(formatGet({ kind: 'services', output: 'json', namespace: 'shop', now: NOW, services: [{ ...lb, service: withIPs }] }).stdout);
+  const spec = json.items[0].spec;
+  t.deepEqual([spec.externalIPs, spec.loadBalancerSourceRanges, spec.healthCheckNodePort], [['192.0.2.50', '192.0.2.51'], ['203.0.113.0/25'], 30100]);
+});
+
 test('endpoints: ready ip:port per subset and port, cut after three; -o wide prints the same columns', (t) => {
   const w = world();
   t.deepEqual(get(w, 'endpoints', 'table', '-A'), { stdout: `NAMESPACE   NAME     ENDPOINTS                                                     AGE

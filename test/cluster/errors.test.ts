@@ -360,8 +360,47 @@ const CASES: ReadonlyArray<readonly [string, string, readonly string[]]> = [
     'externalTrafficPolicy and loadBalancerIP on a ClusterIP service',
     svc('{externalTrafficPolicy: Local, loadBalancerIP: 192.0.2.1, ports: [{port: 80}]}'),
     [
-      't.yaml: document 1 (Service s), line 4: spec.externalTrafficPolicy: may only be set when type is NodePort or LoadBalancer',
+      't.yaml: document 1 (Service s), line 4: spec.externalTrafficPolicy: may only be set for externally-accessible services (NodePort, LoadBalancer, or with externalIPs)',
       't.yaml: document 1 (Service s), line 4: spec.loadBalancerIP: may only be set when type is LoadBalancer',
+    ],
+  ],
+  [
+    'loadBalancerSourceRanges: CIDRs, and only on a LoadBalancer',
+    `${svc('{type: LoadBalancer, loadBalancerSourceRanges: [10.0.0.0/8, 203.0.113.0/33, nope], ports: [{port: 80}]}')}---\n${svc('{loadBalancerSourceRanges: [10.0.0.0/8], ports: [{port: 80}]}').replace('name: s', 'name: t')}`,
+    [
+      't.yaml: document 1 (Service s), line 4: spec.loadBalancerSourceRanges[1]: must be an IPv4 CIDR such as 10.0.0.0/16, got "203.0.113.0/33"',
+      't.yaml: document 1 (Service s), line 4: spec.loadBalancerSourceRanges[2]: must be an IPv4 CIDR such as 10.0.0.0/16, got "nope"',
+      "t.yaml: document 2 (Service t), line 9: spec.loadBalancerSourceRanges: may only be used when type is 'LoadBalancer'",
+    ],
+  ],
+  [
+    'externalIPs: addresses, none of them special',
+    svc('{externalIPs: [192.0.2.50, 127.0.0.1, 0.0.0.0, 169.254.1.1, 224.0.0.5, 1.2.3], ports: [{port: 80}]}'),
+    [
+      't.yaml: document 1 (Service s), line 4: spec.externalIPs[1]: may not be in the loopback range (127.0.0.0/8)',
+      't.yaml: document 1 (Service s), line 4: spec.externalIPs[2]: may not be unspecified (0.0.0.0/32)',
+      't.yaml: document 1 (Service s), line 4: spec.externalIPs[3]: may not be in the link-local range (169.254.0.0/16)',
+      't.yaml: document 1 (Service s), line 4: spec.externalIPs[4]: may not be in the link-local multicast range (224.0.0.0/24)',
+      't.yaml: document 1 (Service s), line 4: spec.externalIPs[5]: must be an IPv4 address, got "1.2.3"',
+    ],
+  ],
+  [
+    'healthCheckNodePort: only for a LoadBalancer with Local policy, in the node port range',
+    `${svc('{type: LoadBalancer, healthCheckNodePort: 30500, ports: [{port: 80}]}')}---\n${svc('{type: LoadBalancer, externalTrafficPolicy: Local, healthCheckNodePort: 80, ports: [{port: 80}]}').replace('name: s', 'name: t')}`,
+    [
+      "t.yaml: document 1 (Service s), line 4: spec.healthCheckNodePort: may only be set when type is 'LoadBalancer' and externalTrafficPolicy is 'Local'",
+      't.yaml: document 2 (Service t), line 9: spec.healthCheckNodePort: must be an integer between 30000 and 32767 (the node port range), got 80',
+    ],
+  ],
+  [
+    'the new Service fields, of the wrong shape',
+    svc('{type: LoadBalancer, externalTrafficPolicy: Local, loadBalancerSourceRanges: 10.0.0.0/8, externalIPs: 5, healthCheckNodePort: abc, allocateLoadBalancerNodePorts: maybe, clusterIPs: 7, ports: [{port: 80}]}'),
+    [
+      't.yaml: document 1 (Service s), line 4: spec.clusterIPs: must be a list, got 7',
+      't.yaml: document 1 (Service s), line 4: spec.loadBalancerSourceRanges: must be a list, got "10.0.0.0/8"',
+      't.yaml: document 1 (Service s), line 4: spec.externalIPs: must be a list, got 5',
+      't.yaml: document 1 (Service s), line 4: spec.healthCheckNodePort: must be an integer between 30000 and 32767 (the node port range), got "abc"',
+      't.yaml: document 1 (Service s), line 4: spec.allocateLoadBalancerNodePorts: must be a boolean, got "maybe"',
     ],
   ],
   ['externalTrafficPolicy unknown', svc('{type: NodePort, externalTrafficPolicy: local, ports: [{port: 80}]}'), ['t.yaml: document 1 (Service s), line 4: spec.externalTrafficPolicy: must be one of Cluster, Local, got "local"']],

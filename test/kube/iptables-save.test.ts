@@ -47,6 +47,7 @@ export const GOLDEN_SAVE = `
 -A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP
 -A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT
 -A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A KUBE-NODEPORTS -p tcp -m comment --comment "default/edge:https health check node port" -m tcp --dport 30000 -j ACCEPT
 -A KUBE-SERVICES -d 10.96.0.53/32 -p udp -m comment --comment "default/dns:dns has no endpoints" -m udp --dport 53 -j REJECT --reject-with icmp-port-unreachable
 -A KUBE-SERVICES -d 10.96.0.60/32 -p tcp -m comment --comment "default/idle has no endpoints" -m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable
 COMMIT
@@ -104,7 +105,7 @@ COMMIT
 -A KUBE-SERVICES -d 10.96.0.30/32 -p tcp -m comment --comment "default/shop cluster IP" -m tcp --dport 8080 -j KUBE-SVC-PFINMTQ5Y2TT4XZK
 -A KUBE-SERVICES -d 10.96.0.40/32 -p tcp -m comment --comment "default/edge:https cluster IP" -m tcp --dport 443 -j KUBE-SVC-QCFLP2V2YBSUHVTW
 -A KUBE-SERVICES -d 192.0.2.100/32 -p tcp -m comment --comment "default/edge:https loadbalancer IP" -m tcp --dport 443 -j KUBE-EXT-QCFLP2V2YBSUHVTW
--A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS
+-A KUBE-SERVICES ! -d 127.0.0.0/8 -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS
 -A KUBE-SVC-CDGGSHYLG3RE2FKL ! -s 10.244.0.0/16 -d 10.96.0.20/32 -p tcp -m comment --comment "default/web:http cluster IP" -m tcp --dport 80 -j KUBE-MARK-MASQ
 -A KUBE-SVC-CDGGSHYLG3RE2FKL -m comment --comment "default/web:http -> 10.244.1.10:8080" -m statistic --mode random --probability 0.33333333349 -j KUBE-SEP-GWQABTP5GBYXHJY5
 -A KUBE-SVC-CDGGSHYLG3RE2FKL -m comment --comment "default/web:http -> 10.244.1.2:8080" -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-UIQK3OSOSTRHRPBX
@@ -132,6 +133,7 @@ export const GOLDEN_KUBE_PROXY = `
 :KUBE-FORWARD - [0:0]
 :KUBE-NODEPORTS - [0:0]
 :KUBE-PROXY-FIREWALL - [0:0]
+-A KUBE-NODEPORTS -m comment --comment "default/edge:https health check node port" -m tcp -p tcp --dport 30000 -j ACCEPT
 -A KUBE-SERVICES -m comment --comment "default/dns:dns has no endpoints" -m udp -p udp -d 10.96.0.53 --dport 53 -j REJECT
 -A KUBE-SERVICES -m comment --comment "default/idle has no endpoints" -m tcp -p tcp -d 10.96.0.60 --dport 80 -j REJECT
 -A KUBE-EXTERNAL-SERVICES -m comment --comment "default/idle has no endpoints" -m addrtype --dst-type LOCAL -m tcp -p tcp --dport 30060 -j REJECT
@@ -198,7 +200,7 @@ COMMIT
 -A KUBE-SEP-QMS4Y2WNLVHPV45O -m comment --comment default/edge:https -m recent --name KUBE-SEP-QMS4Y2WNLVHPV45O --set -m tcp -p tcp -j DNAT --to-destination 10.244.1.4:8443
 -A KUBE-SEP-FLPAER4S3JQ5B22T -m comment --comment default/edge:https -s 10.244.2.4 -j KUBE-MARK-MASQ
 -A KUBE-SEP-FLPAER4S3JQ5B22T -m comment --comment default/edge:https -m recent --name KUBE-SEP-FLPAER4S3JQ5B22T --set -m tcp -p tcp -j DNAT --to-destination 10.244.2.4:8443
--A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS
+-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL ! -d 127.0.0.0/8 -j KUBE-NODEPORTS
 -A PODWIRE-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "podwire masq" -j RETURN
 -A PODWIRE-POSTRTG -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment "podwire masq" -j RETURN
 -A PODWIRE-POSTRTG -s 10.244.0.0/16 -d 10.96.0.0/12 -m comment --comment "podwire masq" -j RETURN

@@ -1,7 +1,7 @@
 /**
  * The property the issue asks for: on random clusters (every service type, random ports,
  * endpoints, readiness, node-local and remote endpoints, policies, affinity) and random
- * sequences of new flows, walking kube-proxy's generated rules with the plain interpreter and
+ * sequences of new flows (external IPs and load-balancer source ranges included), walking kube-proxy's generated rules with the plain interpreter and
  * asking the compiled service table give the same verdict and the same rewrite, with the same
  * random number and the same clock, affinity state carried along on both sides.
  */
@@ -37,17 +37,20 @@ const randomArb = fc.oneof(
   }),
 );
 
+const FROM_DESTINATION = -1;
+
 /** Mostly flows to the cluster's services (cluster IPs, LB IPs, NodePorts), the rest anywhere. */
 function flowArb(cluster: Cluster): fc.Arbitrary<Flow> {
   const targets = serviceTargets(cluster);
   const anywhere = fc.tuple(fc.constantFrom(...destinationPool(cluster.services.length)), fc.constantFrom(...PORT_POOL), fc.constantFrom(6, 17, 132, 1));
   const destination = targets.length === 0 ? anywhere : fc.oneof({ arbitrary: fc.constantFrom(...targets), weight: 3 }, { arbitrary: anywhere, weight: 1 });
   return fc.record({
-    src: fc.constantFrom(...SOURCE_POOL),
+    // Now and then from the destination address itself, as a node holding a load-balancer IP connects.
+    src: fc.oneof({ arbitrary: fc.constantFrom(...SOURCE_POOL), weight: 9 }, { arbitrary: fc.constant(FROM_DESTINATION), weight: 1 }),
     to: destination,
     random: randomArb,
     elapsed: fc.constantFrom(0, 0, 0.5, 1, 2, 3),
-  }).map(({ src, to, random, elapsed }) => ({ src, dst: to[0], dport: to[1], proto: to[2], random, elapsed }));
+  }).map(({ src, to, random, elapsed }) => ({ src: src === FROM_DESTINATION ? to[0] : src, dst: to[0], dport: to[1], proto: to[2], random, elapsed }));
 }
 
 const scenarioArb = randomClusterArb.chain((cluster) =>

@@ -142,7 +142,20 @@ interface ServiceSpec {
   readonly local: boolean;
   readonly affinitySeconds: number | undefined;
   readonly addresses: readonly AddressSpec[];
+  /** How many external IPs, 192.0.2.(100+i) and 192.0.2.(150+i). */
+  readonly externalIPs: number;
+  /** loadBalancerSourceRanges (LoadBalancer only), from RANGE_POOL. */
+  readonly sourceRanges: readonly number[];
 }
+
+/**
+ * Source ranges: holding some of SOURCE_POOL and not others, one holding the node's address
+ * (kube-proxy then lets the load-balancer IP itself through), every address, and a single host.
+ */
+export const RANGE_POOL = ['192.0.2.0/29', '10.244.1.0/24', '192.0.2.8/30', '0.0.0.0/0', '192.0.2.12/32', '10.244.0.0/16', '198.51.100.0/24'].map((text) => {
+  const [address, prefix] = text.split('/');
+  return { base: ip(address), prefix: Number(prefix) };
+});
 
 const portSpecArb: fc.Arbitrary<PortSpec> = fc.record({
   protocol: fc.constantFrom<Protocol>('TCP', 'TCP', 'UDP', 'SCTP'),
@@ -157,6 +170,8 @@ const serviceSpecArb: fc.Arbitrary<ServiceSpec> = fc.record({
   local: fc.boolean(),
   affinitySeconds: fc.option(fc.constantFrom(1, 2, 5), { nil: undefined }),
   addresses: fc.array(fc.record({ pool: fc.nat({ max: ENDPOINT_POOL.length - 1 }), ready: fc.boolean(), withNode: fc.boolean() }), { maxLength: 5 }),
+  externalIPs: fc.constantFrom(0, 0, 1, 2),
+  sourceRanges: fc.oneof(fc.constant([]), fc.uniqueArray(fc.nat({ max: RANGE_POOL.length - 1 }), { minLength: 1, maxLength: 3 })),
 });
 
 function nodeOf(address: number): string | undefined {
@@ -188,8 +203,10 @@ function buildService(spec: ServiceSpec, i: number): { service: Service; endpoin
     ports: type === 'ExternalName' ? [] : ports,
     sessionAffinity: spec.affinitySeconds === undefined ? 'None' : 'ClientIP',
     ...(spec.affinitySeconds !== undefined ? { sessionAffinityTimeoutSeconds: spec.affinitySeconds } : {}),
-    ...(external ? { externalTrafficPolicy: spec.local ? 'Local' : 'Cluster' } : {}),
+    ...(external || (type === 'ClusterIP' && !headless && spec.externalIPs > 0) ? { externalTrafficPolicy: spec.local ? 'Local' : 'Cluster' } : {}),
     ...(type === 'LoadBalancer' && spec.hasLoadBalancerIP ? { loadBalancerIP: ip(`192.0.2.${200 + i}`) } : {}),
+    ...(type === 'LoadBalancer' && spec.sourceRanges.length > 0 ? { loadBalancerSourceRanges: spec.sourceRanges.map((r) => RANGE_POOL[r]) } : {}),
+    ...(type !== 'ExternalName' && !headless && spec.externalIPs > 0 ? { externalIPs: [ip(`192.0.2.${100 + i}`), ip(`192.0.2.${150 + i}`)].slice(0, spec.externalIPs) } : {}),
     ...(type === 'ExternalName' ? { externalName: 'example.com' } : {}),
     origin: ORIGIN,
   };
@@ -224,12 +241,12 @@ export const randomClusterArb: fc.Arbitrary<Cluster> = fc.array(serviceSpecArb, 
 });
 
 /** Sources the packets come from: local and remote pods, endpoints, the node, its gateway, the outside. */
-export const SOURCE_POOL = [...ENDPOINT_POOL, GATEWAY, NODE_ADDRESS, ip('10.244.2.9'), ip('192.0.2.7'), ip('192.0.2.8'), ip('192.0.2.12')];
+export const SOURCE_POOL = [...ENDPOINT_POOL, GATEWAY, NODE_ADDRESS, ip('10.244.2.9'), ip('192.0.2.7'), ip('192.0.2.8'), ip('192.0.2.12'), ip('192.0.2.200'), ip('192.0.2.201')];
 
 /** Destinations of the packets, for a cluster of `serviceCount` services. */
 export function destinationPool(serviceCount: number): number[] {
   const out = [NODE_ADDRESS, GATEWAY, ip('10.244.2.2'), ip('8.8.8.8'), ip('10.96.0.200'), ip('224.0.0.251')];
-  for (let i = 0; i < serviceCount; i++) out.push(ip(`10.96.0.${20 + i}`), ip(`192.0.2.${200 + i}`));
+  for (let i = 0; i < serviceCount; i++) out.push(ip(`10.96.0.${20 + i}`), ip(`192.0.2.${200 + i}`), ip(`192.0.2.${100 + i}`));
   return out;
 }
 
@@ -243,6 +260,7 @@ export function serviceTargets(cluster: Cluster): [number, number, number][] {
     for (const p of s.ports) {
       if (s.clusterIP !== undefined) out.push([s.clusterIP, p.port, proto(p.protocol)]);
       if (s.loadBalancerIP !== undefined) out.push([s.loadBalancerIP, p.port, proto(p.protocol)]);
+      for (const external of s.externalIPs ?? []) out.push([external, p.port, proto(p.protocol)]);
       if (p.nodePort !== undefined) out.push([NODE_ADDRESS, p.nodePort, proto(p.protocol)], [GATEWAY, p.nodePort, proto(p.protocol)]);
     }
   }

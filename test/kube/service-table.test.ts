@@ -12,18 +12,25 @@ import {
   NOT_FOUND,
   compileServiceTable,
   type ServiceTable,
+  DEST_CLUSTER_IP,
+  DEST_EXTERNAL,
+  DEST_LOAD_BALANCER,
 } from '../../src/kube/service-table.js';
 import { drawFromUnit } from '../../src/kube/rules.js';
 import { NODE, NODE_ADDRESS, SOURCE_POOL, goldenCluster, goldenInputs, inputsFor, ip, modelCluster, randomClusterArb, serviceTargets } from './service-fixtures.js';
+import { cluster as loadYaml } from '../cluster/helpers.js';
 
-test('lookup: cluster IPs give servicePort << 1, load-balancer IPs servicePort << 1 | 1', (t) => {
+const NODE_ADDRESS_TEXT = formatIpv4(NODE_ADDRESS);
+
+test('lookup: servicePort << 2 | the kind of destination (cluster IP, external IP, load-balancer IP)', (t) => {
   const table = compileServiceTable(goldenInputs());
   const web = table.lookup(ip('10.96.0.20'), 6, 80);
-  t.is(web & 1, 0);
-  t.is(table.plan(web >> 1).name, 'default/web:http');
+  t.is(web & 3, DEST_CLUSTER_IP);
+  t.is(table.plan(web >> 2).name, 'default/web:http');
   const edge = table.lookup(ip('192.0.2.100'), 6, 443);
-  t.is(edge & 1, 1);
-  t.is(table.plan(edge >> 1).name, 'default/edge:https');
+  t.is(edge & 3, DEST_LOAD_BALANCER);
+  t.is(table.plan(edge >> 2).name, 'default/edge:https');
+
   t.is(table.lookup(ip('10.96.0.20'), 17, 80), NOT_FOUND);
   t.is(table.lookup(ip('10.96.0.20'), 1, 80), NOT_FOUND, 'ICMP has no services');
   t.is(table.lookup(ip('10.96.0.21'), 6, 80), NOT_FOUND);
@@ -205,4 +212,77 @@ test('services removed by an update leave nothing behind', (t) => {
   t.is(live.update(inputsFor(empty), ['default/web', 'default/shop', 'default/edge', 'default/dns', 'default/idle']).kind, 'partial');
   t.is(live.table.servicePortCount, 0);
   t.is(live.table.lookup(ip('10.96.0.20'), 6, 80), NOT_FOUND);
+});
+
+test('lookup: an external IP names its service port as external traffic, as a load-balancer IP does', (t) => {
+  const cluster = loadYaml(`
+apiVersion: v1
+kind: Service
+metadata: {name: shop}
+spec: {clusterIP: 10.96.0.30, externalIPs: [192.0.2.150, 192.0.2.151], ports: [{port: 8080}]}
+`);
+  const table = compileServiceTable(inputsFor(cluster));
+  for (const address of ['192.0.2.150', '192.0.2.151']) {
+    const value = table.lookup(ip(address), 6, 8080);
+    t.is(value & 3, DEST_EXTERNAL, address);
+    t.is(table.plan(value >> 2).name, 'default/shop');
+  }
+  t.is(table.lookup(ip('10.96.0.30'), 6, 8080) & 3, DEST_CLUSTER_IP);
+  t.is(table.lookup(ip('192.0.2.150'), 6, 80), NOT_FOUND);
+});
+
+const FIREWALLED = `
+apiVersion: podwire.dev/v1alpha1
+kind: Cluster
+spec: {nodes: 2}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: lb}
+spec:
+  type: LoadBalancer
+  clusterIP: 10.96.0.50
+  loadBalancerIP: 192.0.2.100
+  loadBalancerSourceRanges: [192.0.2.0/30, 192.0.2.8/30, 203.0.113.7/32, 10.244.1.0/24]
+  ports: [{port: 80, nodePort: 30080}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: lb}
+subsets: [{addresses: [{ip: 10.244.2.2, nodeName: node-2}], ports: [{port: 80}]}]
+`;
+
+test('loadBalancerSourceRanges: sources in a range reach the load-balancer IP, the rest are dropped, NodePorts are not filtered; as the rules say', (t) => {
+  const inputs = inputsFor(loadYaml(FIREWALLED));
+  const table = compileServiceTable(inputs);
+  const rules = kubeProxyRules(inputs);
+  const locals = nodeLocalAddresses(inputs);
+  const d = new FlowDecision();
+  const cases: [string, string, number, FlowVerdict][] = [
+    ['192.0.2.2', '192.0.2.100', 80, FlowVerdict.Dnat],
+    ['192.0.2.4', '192.0.2.100', 80, FlowVerdict.Firewall],
+    ['192.0.2.9', '192.0.2.100', 80, FlowVerdict.Dnat],
+    ['203.0.113.7', '192.0.2.100', 80, FlowVerdict.Dnat],
+    ['203.0.113.6', '192.0.2.100', 80, FlowVerdict.Firewall],
+    ['10.244.1.5', '192.0.2.100', 80, FlowVerdict.Dnat],
+    ['10.244.2.5', '192.0.2.100', 80, FlowVerdict.Firewall],
+    // The node's address (192.0.2.11) is in 192.0.2.8/30, so kube-proxy lets the LB address itself through.
+    ['192.0.2.100', '192.0.2.100', 80, FlowVerdict.Dnat],
+    ['192.0.2.4', NODE_ADDRESS_TEXT, 30080, FlowVerdict.Dnat],
+    ['192.0.2.4', '10.96.0.50', 80, FlowVerdict.Dnat],
+  ];
+  for (const [src, dst, port, verdict] of cases) {
+    t.is(table.classify(ip(src), ip(dst), 6, port, 0, null, d), verdict, `${src} -> ${dst}:${port}`);
+    const walked = traverse(rules, { src: ip(src), dst: ip(dst), proto: 6, sport: 40000, dport: port, mark: 0, ctstate: 'NEW', inRole: 'uplink' }, { random: () => 0, now: 0, recent: new RecentLists() }, { origin: 'arriving', isLocalAddress: (a) => locals.includes(a >>> 0) });
+    t.is(walked.verdict, verdict === FlowVerdict.Firewall ? 'DROP' : 'ACCEPT', `rules for ${src} -> ${dst}:${port}`);
+    if (verdict === FlowVerdict.Dnat) t.is(walked.dnat?.address, d.dnatAddress);
+  }
+});
+
+test('loadBalancerSourceRanges without the node in any range: the LB address itself is refused too; 0.0.0.0/0 lets everyone in', (t) => {
+  const narrow = compileServiceTable(inputsFor(loadYaml(FIREWALLED.replace('192.0.2.8/30, ', ''))));
+  const open = compileServiceTable(inputsFor(loadYaml(FIREWALLED.replace('192.0.2.8/30', '0.0.0.0/0'))));
+  const d = new FlowDecision();
+  t.is(narrow.classify(ip('192.0.2.100'), ip('192.0.2.100'), 6, 80, 0, null, d), FlowVerdict.Firewall);
+  for (const src of ['192.0.2.100', '198.51.100.1', '10.244.2.5']) t.is(open.classify(ip(src), ip('192.0.2.100'), 6, 80, 0, null, d), FlowVerdict.Dnat, src);
 });

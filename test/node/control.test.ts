@@ -408,7 +408,9 @@ test('the node checks every op\'s args at its edge: a bad request is an error an
       filter: { proto: 17, src: 0x0af40103, dst: undefined, sport: undefined, dport: 53 },
     });
     t.deepEqual(NODE_OP_ARGS.status(undefined), {});
-    await t.throwsAsync(callControl(path, 'rules', { format: 'json' }), { message: 'a handler ran' });
+    t.deepEqual(NODE_OP_ARGS.rules({ format: 'iptables' }), { format: 'iptables', backend: 'nft' }, 'a client that names no backend gets nft');
+    t.throws(() => NODE_OP_ARGS.rules({ format: 'iptables', backend: 'iptables' }), { message: 'rules: backend must be one of nft, legacy, got "iptables"' });
+    await t.throwsAsync(callControl(path, 'rules', { format: 'json', backend: 'legacy' }), { message: 'a handler ran' });
     t.is(handled, 1);
     c.socket.destroy();
   } finally {

@@ -13,6 +13,7 @@ import { UdpView } from '../../src/packet/udp.js';
 import { VXLAN_HEADER_LEN } from '../../src/packet/vxlan.js';
 import type { Cluster, Pod } from '../../src/cluster/model.js';
 import { formatTrace, TRACE_DRAW, tracePacket, type TraceRequest, type TraceResult } from '../../src/node/trace.js';
+import { announcedAddresses } from '../../src/node/services.js';
 import { cluster as loadYaml } from '../cluster/helpers.js';
 import { nextMac, tcpSyn, udpDatagram, vxlanFrom, VXLAN_PORT, wireCluster, type TestCluster, type TestNode } from '../helpers/datapath.js';
 
@@ -22,6 +23,10 @@ interface Shape {
   localPolicy: boolean;
   denyWeb: boolean;
   affinity: boolean;
+  /** loadBalancerSourceRanges 192.0.2.64/28 on web: some outside hosts (50-90) are in it, most not. */
+  sourceRanges: boolean;
+  /** web also answers at the external IP 192.0.2.150. */
+  externalIP: boolean;
 }
 
 function yamlFor(s: Shape): string {
@@ -64,6 +69,8 @@ spec:
   type: LoadBalancer
   externalTrafficPolicy: ${s.localPolicy ? 'Local' : 'Cluster'}
   ${s.affinity ? 'sessionAffinity: ClientIP' : ''}
+  ${s.sourceRanges ? 'loadBalancerSourceRanges: [192.0.2.64/28]' : ''}
+  ${s.externalIP ? 'externalIPs: [192.0.2.150]' : ''}
   selector: {app: web}
   ports: [{name: http, protocol: TCP, port: 80, targetPort: 80, nodePort: 30080}]
 ---
@@ -94,6 +101,8 @@ const shapes = fc.record({
   localPolicy: fc.boolean(),
   denyWeb: fc.boolean(),
   affinity: fc.boolean(),
+  sourceRanges: fc.boolean(),
+  externalIP: fc.boolean(),
 });
 
 type Source = { kind: 'pod'; index: number } | { kind: 'outside'; host: number } | { kind: 'node'; index: number };
@@ -117,6 +126,7 @@ function destinations(cluster: Cluster): number[] {
   for (const s of cluster.services) {
     if (s.clusterIP !== undefined) out.push(s.clusterIP);
     if (s.loadBalancerIngress !== undefined) out.push(s.loadBalancerIngress);
+    out.push(...(s.externalIPs ?? []));
   }
   for (const n of cluster.nodes) out.push(n.externalIP, n.gateway);
   out.push(0xc0000263, 0x08080808, 0x0af40ffe);
@@ -212,6 +222,8 @@ test('trace and the real path agree on verdict, rewrite and egress for random cl
       // A fresh cluster per case: affinity pins and conntrack entries of the real path stay out of the trace's way.
       const c = wireCluster(cluster, { random: () => TRACE_DRAW });
       knowTheOutside(c);
+      // Each node answers for the LoadBalancer and external addresses it speaks for, as the agent sets it up.
+      for (const n of c.nodes) n.pipeline.announce(announcedAddresses(cluster, n.inputs.endpoints, n.node.name));
       const dsts = destinations(cluster);
       for (const p of batch) {
         const at = c.nodes[p.atNode % c.nodes.length];
@@ -246,7 +258,7 @@ test('trace and the real path agree on verdict, rewrite and egress for random cl
 });
 
 test('a trace changes no table: conntrack, FDB, counters and drops are as they were', (t) => {
-  const shape: Shape = { webReplicas: 3, apiReplicas: 1, localPolicy: false, denyWeb: true, affinity: true };
+  const shape: Shape = { webReplicas: 3, apiReplicas: 1, localPolicy: false, denyWeb: true, affinity: true, sourceRanges: true, externalIP: true };
   const cluster = loadYaml(yamlFor(shape));
   const c = wireCluster(cluster, { random: () => TRACE_DRAW });
   const at = c.nodes[0];
@@ -260,7 +272,7 @@ test('a trace changes no table: conntrack, FDB, counters and drops are as they w
 });
 
 test('the seed scenario: client -> ClusterIP:80 shows the rules walked, the DNAT to a real backend, the route and the verdict', (t) => {
-  const cluster = loadYaml(yamlFor({ webReplicas: 3, apiReplicas: 1, localPolicy: false, denyWeb: false, affinity: false }));
+  const cluster = loadYaml(yamlFor({ webReplicas: 3, apiReplicas: 1, localPolicy: false, denyWeb: false, affinity: false, sourceRanges: false, externalIP: false }));
   const c = wireCluster(cluster, { random: () => TRACE_DRAW });
   const at = c.nodes[0];
   const client = cluster.pods.find((p) => p.name === 'client')!;
@@ -277,7 +289,7 @@ test('the seed scenario: client -> ClusterIP:80 shows the rules walked, the DNAT
 });
 
 test('from the outside and from a peer: the NodePort half and the cross-node half can be traced', (t) => {
-  const cluster = loadYaml(yamlFor({ webReplicas: 1, apiReplicas: 1, localPolicy: false, denyWeb: false, affinity: false }));
+  const cluster = loadYaml(yamlFor({ webReplicas: 1, apiReplicas: 1, localPolicy: false, denyWeb: false, affinity: false, sourceRanges: false, externalIP: false }));
   const c = wireCluster(cluster, { random: () => TRACE_DRAW });
   const web = cluster.pods.find((p) => p.name.startsWith('web-'))!;
   const entry = c.nodes.find((n) => n.node.name !== web.node)!;
@@ -298,4 +310,24 @@ test('from the outside and from a peer: the NodePort half and the cross-node hal
     { from: { kind: 'node', node: entry.node, addr: 0xc0000263 }, dst: web.ip, dport: 80, sport: 1, proto: 'tcp' },
   );
   t.is(forged.dropReason, 'overlay-spoofed');
+});
+
+test("a load balancer's source ranges: trace shows the KUBE-FW- walk and the drop for a source outside them, the DNAT for one inside", (t) => {
+  const cluster = loadYaml(yamlFor({ webReplicas: 1, apiReplicas: 1, localPolicy: false, denyWeb: false, affinity: false, sourceRanges: true, externalIP: true }));
+  const c = wireCluster(cluster, { random: () => TRACE_DRAW });
+  const lb = cluster.services.find((s) => s.name === 'web')!.loadBalancerIngress!;
+  const at = c.nodes[0];
+  // As the agent does: this node answers for the addresses it is the speaker of.
+  at.pipeline.announce(announcedAddresses(cluster, at.inputs.endpoints, at.node.name));
+  t.deepEqual(at.pipeline.tables.announced, new Set([lb, 0xc0000296]));
+  const trace = (addr: number, dst: number) => tracePacket({ cluster, node: at.node, inputs: at.inputs, pipeline: at.pipeline }, { from: { kind: 'outside', addr }, dst, dport: 80, sport: 5555, proto: 'tcp' });
+  const refused = trace(0xc0000232, lb);
+  t.is(refused.dropReason, 'source-range-denied');
+  const text = formatTrace(refused);
+  t.regex(text, /-j KUBE-FW-/);
+  t.regex(text, /KUBE-PROXY-FIREWALL .*-j DROP/);
+  const allowed = trace(0xc0000242, lb);
+  t.is(allowed.verdict, 'delivered', formatTrace(allowed));
+  const viaExternalIP = trace(0xc0000232, 0xc0000296);
+  t.is(viaExternalIP.verdict, 'delivered', 'the external IP has no source ranges');
 });

@@ -12,7 +12,7 @@ export const USAGE = `usage: podwire COMMAND [options]
                                           run CMD in the pod, as the container's user
   outside [--name NAME] -- CMD...         run CMD in the outside world (the ext namespace:
                                           NodePort and LoadBalancer clients, egress targets)
-  rules  [--name NAME] NODE [--format iptables|json]
+  rules  [--name NAME] NODE [--format iptables|json] [--backend nft|legacy]
                                           the node's service rules as iptables-save prints them
   conntrack [--name NAME] NODE [-p tcp|udp|icmp] [-s IP] [-d IP] [--sport PORT] [--dport PORT] [-o extended] [-C | --json]
                                           the node's connections, as conntrack -L prints them

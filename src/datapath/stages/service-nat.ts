@@ -1,10 +1,12 @@
 /**
  * Service NAT for a new connection (PREROUTING's nat table, KUBE-SERVICES): the compiled
  * service table makes kube-proxy's decision (DNAT to an endpoint, REJECT without ready
- * endpoints, DROP for an external Local-policy flow with no local endpoint, masquerade
- * or not). Pods' TCP DNS to the cluster DNS address goes to the node's DNS relay. The
- * destination chosen here is what routing and policy see; the packet is rewritten when
- * the connection is confirmed (source NAT stage).
+ * endpoints, DROP for an external Local-policy flow with no local endpoint or a source
+ * outside a load balancer's source ranges, masquerade or not). Pods' TCP DNS to the
+ * cluster DNS address goes to the node's DNS relay, and TCP to the node's own addresses on
+ * a health check node port to the node's health server. The destination chosen here is
+ * what routing and policy see; the packet is rewritten when the connection is confirmed
+ * (source NAT stage).
  */
 import { cidrContains } from '../../packet/addr.js';
 import { ICMP_DEST_UNREACHABLE, ICMP_PORT_UNREACHABLE } from '../../packet/icmp.js';
@@ -34,6 +36,13 @@ function serviceNat(ctx: FrameContext, t: PathTables): Verdict {
     ctx.recorder?.note('service-nat', "DNS over TCP to the cluster DNS address: DNAT to the node's DNS relay");
     return Verdict.Continue;
   }
+  if (proto === IPPROTO.TCP && t.healthTarget !== 0 && t.healthPorts[ctx.dstPort] === 1 && isNodeAddress(ctx.dstAddr, t)) {
+    ctx.dstAddr = t.healthTarget;
+    setReplySource(ctx.reply, t.healthTarget, ctx.dstPort);
+    ctx.masquerade = false;
+    ctx.recorder?.note('service-nat', "a health check node port of the node itself: to the node's health server");
+    return Verdict.Continue;
+  }
   const table = t.services?.table;
   if (table === undefined || (proto !== IPPROTO.TCP && proto !== IPPROTO.UDP)) return Verdict.Continue;
   if (!ctx.dry) t.affinity.setTime(ctx.nowNs / 1e9);
@@ -42,6 +51,7 @@ function serviceNat(ctx: FrameContext, t: PathTables): Verdict {
   ctx.recorder?.service(ctx, verdict);
   if (verdict === FlowVerdict.Reject) return icmpError(ctx, t, ICMP_DEST_UNREACHABLE, ICMP_PORT_UNREACHABLE, 0, Drop.NoEndpoints);
   if (verdict === FlowVerdict.Drop) return ctx.dropped(Drop.NoLocalEndpoints);
+  if (verdict === FlowVerdict.Firewall) return ctx.dropped(Drop.SourceRangeDenied);
   if (verdict === FlowVerdict.Dnat) {
     ctx.dstAddr = decision.dnatAddress;
     ctx.dstPort = decision.dnatPort;
@@ -50,6 +60,10 @@ function serviceNat(ctx: FrameContext, t: PathTables): Verdict {
   }
   ctx.masquerade = decision.masquerade;
   return Verdict.Continue;
+}
+
+function isNodeAddress(address: number, t: PathTables): boolean {
+  return address === t.node.gatewayIp || (t.uplink !== undefined && address === t.uplink.addr);
 }
 
 export const SERVICE_NAT: Stage = { name: 'service-nat', run: serviceNat };
