@@ -101,6 +101,13 @@ function background(args: string[], ready: RegExp): Promise<() => Promise<{ stdo
 }
 
 /** A UDP receiver on `port` for `seconds` in a pod (or the outside world), once bound; resolves to "source length" lines. */
+/**
+ * How long a receiver listens while the test's sends go out one after another: each send
+ * is a `podwire exec` (a container started in the pod), which takes a second or more on a
+ * loaded machine, and the last send must still land inside every window.
+ */
+const SENDS_WINDOW_S = 8;
+
 async function listen(where: string, seconds: number, port = LISTEN_PORT): Promise<() => Promise<string[]>> {
   const python = ['python3', '-c', script('udp-recv.py'), String(port), String(seconds)];
   const args = where === 'outside' ? ['outside', '--', ...python] : ['exec', '-n', where.startsWith('shut') ? 'locked' : 'default', where, '--', ...python];
@@ -175,7 +182,7 @@ serial('a ping of 3000 bytes to a pod under default deny gets no reply, on one n
 serial('a 3500-byte UDP datagram never reaches a pod under default deny; an open pod receives it whole', async (t) => {
   const expected: Record<string, string[]> = { 'shut-near': [], 'shut-far': [], 'open-near': [`${ips.client} 3500`], 'open-far': [`${ips.client} 3500`] };
   const targets = Object.keys(expected);
-  const receivers = await Promise.all(targets.map((target) => listen(target, 3)));
+  const receivers = await Promise.all(targets.map((target) => listen(target, SENDS_WINDOW_S)));
   for (const target of targets) {
     const sent = await python('client', 'udp-send.py', [ips[target], LISTEN_PORT, 3500]);
     t.is(sent.code, 0, sent.stderr);
@@ -185,7 +192,11 @@ serial('a 3500-byte UDP datagram never reaches a pod under default deny; an open
 });
 
 serial('a fragmented UDP send to a ClusterIP is DNATed to the backend; to the outside it leaves masqueraded, never with the pod address', async (t) => {
-  const [atBackend, seen, outside] = await Promise.all([listen('udp-backend', 3), capture('outside', 4, ['ip', 'and', 'dst', 'host', OUTSIDE_ADDR]), listen('outside', 3, 9999)]);
+  const [atBackend, seen, outside] = await Promise.all([
+    listen('udp-backend', SENDS_WINDOW_S),
+    capture('outside', SENDS_WINDOW_S + 1, ['ip', 'and', 'dst', 'host', OUTSIDE_ADDR]),
+    listen('outside', SENDS_WINDOW_S, 9999),
+  ]);
   await python('client', 'udp-send.py', ['10.100.100.101', 9999, 3500]);
   for (const from of ['client', 'open-far']) await python(from, 'udp-send.py', [OUTSIDE_ADDR, 9999, 3500]);
   t.deepEqual(await atBackend(), [`${ips.client} 3500`], 'arrived whole at the endpoint');
@@ -227,8 +238,8 @@ serial('forged ICMP errors quoting no connection never reach their victim; a rea
   let near: string[] = [];
   let far: string[] = [];
   const invalid = await dropDelta('conntrack-invalid', async () => {
-    const nearDump = await capture('open-near', 5, ['icmp']);
-    const farDump = await capture('open-far', 4, ['icmp']);
+    const nearDump = await capture('open-near', SENDS_WINDOW_S, ['icmp']);
+    const farDump = await capture('open-far', SENDS_WINDOW_S, ['icmp']);
     for (const target of ['open-near', 'open-far']) {
       const r = await python('attacker', 'icmp-forge.py', [ips[target], ips.client, count]);
       t.is(r.code, 0, r.stderr);
