@@ -14,8 +14,8 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, watch } from 'node:fs';
-import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { createSecureContext, type SecureContext } from 'node:tls';
@@ -101,7 +101,7 @@ export class IngressProxy {
     return (tls?.secret !== undefined ? this.contexts.get(tls.secret) : undefined) ?? this.defaultContext;
   }
 
-  handle(req: IncomingMessage, res: ServerResponse, secure: boolean, port: number): void {
+  handle(req: IncomingMessage, res: ServerResponse, secure: boolean): void {
     this.counters.requests++;
     const url = req.url ?? '/';
     const route = this.router.route(req.headers.host, url);
@@ -122,10 +122,10 @@ export class IngressProxy {
       this.answer(res, 503, `503 Service Unavailable: ${why}\n`);
       return;
     }
-    this.forward(req, res, route, backend, secure, port, false);
+    this.forward(req, res, route, backend, secure, false);
   }
 
-  private forward(req: IncomingMessage, res: ServerResponse, route: Route, backend: Extract<BackendConfig, { kind: 'service' }>, secure: boolean, port: number, retry: boolean): void {
+  private forward(req: IncomingMessage, res: ServerResponse, route: Route, backend: Extract<BackendConfig, { kind: 'service' }>, secure: boolean, retry: boolean): void {
     const { location } = route;
     const target = backend.target!;
     const upstream = httpRequest({
@@ -133,7 +133,7 @@ export class IngressProxy {
       port: target.port,
       method: req.method,
       path: route.upstreamPath,
-      headers: forwardedHeaders(req, secure, port),
+      headers: forwardedHeaders(req, secure),
       agent: this.agentOf(req.socket),
     });
     let answered = false;
@@ -158,7 +158,7 @@ export class IngressProxy {
       const bodyless = req.method === 'GET' || req.method === 'HEAD';
       if (!answered && upstream.reusedSocket && err.code === 'ECONNRESET' && bodyless && !retry && !res.headersSent) {
         answered = true;
-        this.forward(req, res, route, backend, secure, port, true);
+        this.forward(req, res, route, backend, secure, true);
         return;
       }
       fail(502, err.code === 'ECONNREFUSED' ? 'refused the connection' : `failed: ${err.code ?? err.message}`);
@@ -206,7 +206,7 @@ export class IngressProxy {
  * the client's own X-Forwarded-For is replaced); X-Request-ID is kept when the client sent
  * one, as nginx's $req_id.
  */
-export function forwardedHeaders(req: IncomingMessage, secure: boolean, port: number): OutgoingHttpHeaders {
+export function forwardedHeaders(req: IncomingMessage, secure: boolean): OutgoingHttpHeaders {
   const headers: OutgoingHttpHeaders = {};
   const connectionTokens = new Set(String(req.headers.connection ?? '').toLowerCase().split(',').map((t) => t.trim()));
   for (const [name, value] of Object.entries(req.headers)) {
@@ -220,7 +220,8 @@ export function forwardedHeaders(req: IncomingMessage, secure: boolean, port: nu
   headers['x-real-ip'] = client;
   headers['x-forwarded-for'] = client;
   if (req.headers.host !== undefined) headers['x-forwarded-host'] = req.headers.host;
-  headers['x-forwarded-port'] = String(port);
+  // The port the client reached, after the Service's DNAT: the listener's, as nginx's $server_port.
+  headers['x-forwarded-port'] = String(req.socket.localPort ?? '');
   headers['x-forwarded-proto'] = proto;
   headers['x-forwarded-scheme'] = proto;
   headers['x-scheme'] = proto;
@@ -234,7 +235,7 @@ function responseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
 }
 
 /** ingress-nginx's "Kubernetes Ingress Controller Fake Certificate", made with openssl when it is there. */
-function fakeCertificate(log: (line: string) => void): { cert: string; key: string } | undefined {
+export function fakeCertificate(log: (line: string) => void): { cert: string; key: string } | undefined {
   try {
     const pem = execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', '-', '-out', '-', '-days', '365', '-subj', '/O=Acme Co/CN=Kubernetes Ingress Controller Fake Certificate'], {
       encoding: 'utf8',
@@ -249,7 +250,55 @@ function fakeCertificate(log: (line: string) => void): { cert: string; key: stri
   }
 }
 
-function main(): void {
+export interface ProxyServers {
+  readonly plain: Server;
+  readonly tls: HttpsServer;
+  readonly health: Server;
+  /** After a configuration change: clients without SNI get the (new) default certificate. */
+  refreshDefaultCertificate(): void;
+  close(): Promise<void>;
+}
+
+/** The proxy's three listeners: HTTP, HTTPS (certificate by SNI) and /healthz. Port 0 picks one. */
+export async function serveProxy(proxy: IngressProxy, ports: { http: number; https: number; healthz: number }, host = '0.0.0.0'): Promise<ProxyServers> {
+  const onClientError = (err: NodeJS.ErrnoException, socket: Socket) => {
+    proxy.counters.badRequests++;
+    if (socket.writable && err.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    else socket.destroy();
+  };
+  const plain = createServer((req, res) => proxy.handle(req, res, false));
+  const tls = createHttpsServer({ SNICallback: (name, cb) => cb(null, proxy.secureContext(name)), ...proxy.defaultPem }, (req, res) => proxy.handle(req, res, true));
+  for (const server of [plain, tls]) {
+    server.keepAliveTimeout = 75_000; // nginx's keepalive_timeout
+    server.headersTimeout = 60_000;
+    server.on('clientError', onClientError);
+  }
+  const health = createServer((req, res) => {
+    const ok = req.url === '/healthz';
+    res.writeHead(ok ? 200 : 404, { 'content-type': 'text/plain' });
+    res.end(ok ? 'ok\n' : 'not found\n');
+  });
+  const listen = (server: Server | HttpsServer, port: number) => new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, () => resolve()));
+  await listen(plain, ports.http);
+  await listen(tls, ports.https);
+  await listen(health, ports.healthz);
+  return {
+    plain,
+    tls,
+    health,
+    refreshDefaultCertificate: () => {
+      if (proxy.defaultPem !== undefined) tls.setSecureContext(proxy.defaultPem);
+    },
+    close: async () => {
+      for (const server of [plain, tls, health]) {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      }
+    },
+  };
+}
+
+async function main(): Promise<void> {
   const [http, https, healthz] = process.argv.slice(2, 5).map(Number);
   const dir = process.argv[5];
   if (dir === undefined || [http, https, healthz].some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) {
@@ -259,7 +308,7 @@ function main(): void {
   const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   const proxy = new IngressProxy(fakeCertificate(log), log);
   const file = join(dir, 'config.json');
-  const tls = createHttpsServer({ SNICallback: (name, cb) => cb(null, proxy.secureContext(name)), ...proxy.defaultPem }, (req, res) => proxy.handle(req, res, true, https));
+  let servers: ProxyServers | undefined;
   const reload = () => {
     let text: string;
     try {
@@ -269,37 +318,20 @@ function main(): void {
     }
     if (!proxy.configure(text)) return;
     log(`configuration loaded (${text.length} bytes)`);
-    if (proxy.defaultPem !== undefined) tls.setSecureContext(proxy.defaultPem);
+    servers?.refreshDefaultCertificate();
   };
   reload();
+  servers = await serveProxy(proxy, { http, https, healthz });
+  servers.refreshDefaultCertificate();
   try {
     watch(dir, () => reload()).on('error', () => undefined);
   } catch {
     // Polling alone then.
   }
   setInterval(reload, POLL_MS).unref();
-
-  const onClientError = (err: NodeJS.ErrnoException, socket: Socket) => {
-    proxy.counters.badRequests++;
-    if (socket.writable && err.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-    else socket.destroy();
-  };
-  const plain = createServer((req, res) => proxy.handle(req, res, false, http));
-  for (const server of [plain, tls]) {
-    server.keepAliveTimeout = 75_000; // nginx's keepalive_timeout
-    server.headersTimeout = 60_000;
-    server.on('clientError', onClientError);
-  }
-  plain.listen(http, '0.0.0.0');
-  tls.listen(https, '0.0.0.0');
-  createServer((req, res) => {
-    const ok = req.url === '/healthz';
-    res.writeHead(ok ? 200 : 404, { 'content-type': 'text/plain' });
-    res.end(ok ? 'ok\n' : 'not found\n');
-  }).listen(healthz, '0.0.0.0');
   const stop = () => process.exit(0);
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) main();
+if (import.meta.url === `file://${process.argv[1]}`) void main();
