@@ -101,6 +101,7 @@ test('the backend sees the Host kept, the X-Forwarded-* and X-Real-IP set, hop-b
   t.is(r.status, 200);
   t.is(r.body, 'GET /a?b=1\n');
   t.is(r.headers['x-backend'], 'echo', "the backend's own fields come back");
+  t.is(r.headers.server, 'podwire-ingress', 'with the proxy as the Server, as nginx answers');
   const h = b.seen[0].headers;
   t.is(h.host, 'app.test');
   t.is(h['x-forwarded-for'], '127.0.0.1', "the client as the proxy saw it, not what it claimed");
@@ -227,7 +228,7 @@ test('a new configuration takes over for new requests while a request in flight 
 });
 
 function openssl(dir: string, name: string): { cert: string; key: string } {
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, `${name}.key`), '-out', join(dir, `${name}.crt`), '-days', '1', '-subj', `/CN=${name}`, '-addext', `subjectAltName=DNS:${name}`], { stdio: 'ignore' });
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, `${name}.key`), '-out', join(dir, `${name}.crt`), '-days', '1', '-subj', `/CN=${name}`, '-addext', `subjectAltName=DNS:${name}`], { stdio: 'ignore' });
   return { cert: readFileSync(join(dir, `${name}.crt`), 'utf8'), key: readFileSync(join(dir, `${name}.key`), 'utf8') };
 }
 

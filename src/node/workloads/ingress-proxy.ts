@@ -29,6 +29,8 @@ const EMPTY_CONFIG: IngressProxyConfig = {
   catchAll: { host: '_', locations: [{ path: '/', match: 'Prefix', backend: { kind: 'default' }, ingress: '', sslRedirect: true, connectTimeoutMs: 5000, readTimeoutMs: 60000 }] },
   certificates: {},
 };
+/** The Server field of every answer: nginx puts its own in place of the backend's. */
+const SERVER = 'podwire-ingress';
 /** How often the configuration file is looked at besides the directory watch (which may miss a rename). */
 const POLL_MS = 1000;
 
@@ -169,7 +171,7 @@ export class IngressProxy {
         return;
       }
       answered = true;
-      res.writeHead(reply.statusCode ?? 502, reply.statusMessage, responseHeaders(reply.headers));
+      res.writeHead(reply.statusCode ?? 502, reply.statusMessage, { ...responseHeaders(reply.headers), server: SERVER });
       reply.pipe(res);
       reply.on('error', () => res.destroy());
     });
@@ -195,7 +197,7 @@ export class IngressProxy {
 
   private answer(res: ServerResponse, status: number, body: string, headers: OutgoingHttpHeaders = {}): void {
     this.counters.local[status] = (this.counters.local[status] ?? 0) + 1;
-    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), ...headers });
+    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), server: SERVER, ...headers });
     res.end(body);
   }
 }
@@ -234,10 +236,15 @@ function responseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   return out;
 }
 
-/** ingress-nginx's "Kubernetes Ingress Controller Fake Certificate", made with openssl when it is there. */
+/**
+ * ingress-nginx's "Kubernetes Ingress Controller Fake Certificate" (RSA 2048, as its), made
+ * with openssl when it is there. RSA matters: the server's own context keeps its key's slot
+ * when SNI switches to a Secret's context, and OpenSSL prefers an ECDSA slot, so an ECDSA
+ * default certificate would shadow every RSA Secret.
+ */
 export function fakeCertificate(log: (line: string) => void): { cert: string; key: string } | undefined {
   try {
-    const pem = execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', '-', '-out', '-', '-days', '365', '-subj', '/O=Acme Co/CN=Kubernetes Ingress Controller Fake Certificate'], {
+    const pem = execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', '-', '-out', '-', '-days', '365', '-subj', '/O=Acme Co/CN=Kubernetes Ingress Controller Fake Certificate'], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'ignore'],
     });
