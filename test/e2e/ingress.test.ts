@@ -209,3 +209,18 @@ serial('endpoints are followed live: the backend scales to 4 and back to 2, and 
   for (let i = 0; i < 10; i++) t.is((await outsideCurl(['-H', 'Host: microservice1.com', `http://${LB}/`])).status, 200);
   t.is(await cluster.podIp('ingress-nginx-controller-'), controllerBefore, 'the controller was not restarted');
 });
+
+serial('wrk through the ingress while the backend scales from 2 to 4 and back: every request is answered 200', async (t) => {
+  const load = cluster.podwire(['outside', '--', 'wrk', '-t', '1', '-c', '8', '-d', '14s', '-H', 'Host: microservice1.com', `http://${LB}/`], 60_000);
+  await new Promise((r) => setTimeout(r, 2000));
+  t.is((await cluster.podwire(['scale', 'deployment/microservice1', '--replicas', '4'])).code, 0);
+  await new Promise((r) => setTimeout(r, 5000));
+  t.is((await cluster.podwire(['scale', 'deployment/microservice1', '--replicas', '2'])).code, 0);
+  const r = await load;
+  t.is(r.code, 0, r.stderr);
+  const requests = Number(/(\d+) requests in/.exec(r.stdout)?.[1]);
+  t.true(requests > 500, r.stdout);
+  t.notRegex(r.stdout, /Non-2xx or 3xx responses/, r.stdout);
+  t.notRegex(r.stdout, /Socket errors/, r.stdout);
+  t.log(r.stdout.split('\n').filter((l) => /Requests\/sec|Latency|requests in/.test(l)).join('\n'));
+});

@@ -116,9 +116,9 @@ test('the backend sees the Host kept, the X-Forwarded-* and X-Real-IP set, hop-b
   t.is(b.seen[1].headers['x-request-id'], 'abc-123');
 });
 
-test('keep-alive on both sides: one client connection keeps one backend connection; another client gets its own', async (t) => {
+test('keep-alive on both sides: one client connection keeps one backend connection (until the configuration changes); another client gets its own', async (t) => {
   const b = await backend();
-  const { servers, http } = await start(config([location('/', service('web', b.port))]));
+  const { proxy, servers, http } = await start(config([location('/', service('web', b.port))]));
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   t.teardown(async () => {
     agent.destroy();
@@ -131,6 +131,11 @@ test('keep-alive on both sides: one client connection keeps one backend connecti
   t.is(b.seen[0].port, b.seen[1].port, 'and so was its backend connection');
   await get(http, '/3');
   t.not(b.seen[2].port, b.seen[0].port, 'a new client connection is a new connection to the Service, for kube-proxy to place');
+  proxy.configure(JSON.stringify(config([location('/', service('web', b.port)), location('/new', service('web', b.port))])));
+  await get(http, '/4', {}, agent);
+  t.not(b.seen[3].port, b.seen[0].port, 'after a change, the kept client connection gets a new backend connection, placed among the endpoints of now');
+  t.is((await get(http, '/5', {}, agent)).socket.localPort, first.socket.localPort, 'the client connection itself is kept');
+  t.is(b.seen[4].port, b.seen[3].port);
 });
 
 test('bodies stream both ways: the backend reads the first chunk of an upload before the client has sent the rest, and the client the first part of the answer', async (t) => {

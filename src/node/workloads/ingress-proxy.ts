@@ -57,8 +57,12 @@ export class IngressProxy {
    * Each new client connection so makes a new connection to the ClusterIP, which kube-proxy's
    * rules send to a random endpoint: load is spread per connection, as a Service spreads it
    * (what ingress-nginx's service-upstream mode gives), not by a balancer of the proxy's own.
+   * A new configuration retires them at the client's next request, so a client that stays
+   * connected while a backend scales is placed again among the endpoints there are now.
    */
-  private readonly agents = new WeakMap<Socket, Agent>();
+  private readonly agents = new WeakMap<Socket, { agent: Agent; generation: number }>();
+  /** Counts configurations taken. */
+  private generation = 0;
 
   constructor(
     private readonly fakeCertificate: { cert: string; key: string } | undefined,
@@ -94,6 +98,7 @@ export class IngressProxy {
     this.defaultContext = chosen ?? (this.fakeCertificate !== undefined ? createSecureContext(this.fakeCertificate) : undefined);
     this.defaultPem = chosen !== undefined ? config.certificates[config.defaultCertificate!] : this.fakeCertificate;
     this.configText = text;
+    this.generation++;
     return true;
   }
 
@@ -184,14 +189,14 @@ export class IngressProxy {
   }
 
   private agentOf(client: Socket): Agent {
-    let agent = this.agents.get(client);
-    if (agent === undefined) {
-      // One connection per backend at a time: a client connection carries one request at a time.
-      const made = new Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1 });
-      client.once('close', () => made.destroy());
-      this.agents.set(client, made);
-      agent = made;
-    }
+    const held = this.agents.get(client);
+    if (held !== undefined && held.generation === this.generation) return held.agent;
+    // The client's previous request is done (one at a time on a connection): its idle connections can go.
+    held?.agent.destroy();
+    // One connection per backend at a time: a client connection carries one request at a time.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1 });
+    if (held === undefined) client.once('close', () => this.agents.get(client)?.agent.destroy());
+    this.agents.set(client, { agent, generation: this.generation });
     return agent;
   }
 
