@@ -225,3 +225,16 @@ test("controllers and status: ingress-nginx's Deployment with its flags, the Loa
   t.like(controller, { namespace: 'default', name: 'ingress-nginx-controller', flags: { controllerClass: 'k8s.io/ingress-nginx', ingressClass: 'nginx', publishService: 'default/ingress-nginx-controller', httpPort: 80, httpsPort: 443 } });
   t.deepEqual(c.ingresses.map((i) => ingressAddresses(c, i)), [['192.0.2.240'], []]);
 });
+
+test("controller flags: ingress-nginx's --flag=value and --flag value forms, $(POD_NAMESPACE) expanded, a bad port refused with the flag named", (t) => {
+  const container = (args: string[]) => ({ ...{ name: 'c', image: 'registry.k8s.io/ingress-nginx/controller:v1', command: [], env: [], envFrom: [], ports: [], volumeMounts: [], securityContext: { capabilities: { add: [], drop: [] }, readOnlyRootFilesystem: false } }, args });
+  t.like(controllerFlags(container(['--http-port', '8080', '--https-port=8443', '--publish-service=$(POD_NAMESPACE)/svc', '--watch-ingress-without-class']), 'ingress'), {
+    httpPort: 8080,
+    httpsPort: 8443,
+    healthzPort: 10254,
+    publishService: 'ingress/svc',
+    watchWithoutClass: true,
+  });
+  t.deepEqual(controllerFlags(container(['--http-port=eighty']), 'default'), { problem: '--http-port=eighty: not a port number' });
+  t.deepEqual(controllerFlags(container(['--healthz-port=70000']), 'default'), { problem: '--healthz-port=70000: not a port number' });
+});

