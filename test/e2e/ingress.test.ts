@@ -101,6 +101,39 @@ spec:
         pathType: Exact
         backend: {service: {name: nobody, port: {number: 80}}}
 ---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: guarded}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: guarded}}
+  template:
+    metadata: {labels: {app: guarded}}
+    spec: {containers: [{name: web, image: nginx, ports: [{containerPort: 80}]}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: guarded}
+spec: {selector: {app: guarded}, ports: [{port: 80}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: guarded-from-nobody}
+spec:
+  podSelector: {matchLabels: {app: guarded}}
+  ingress: [{from: [{podSelector: {matchLabels: {app: nobody}}}]}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: guarded
+  annotations: {nginx.ingress.kubernetes.io/proxy-connect-timeout: "1"}
+spec:
+  ingressClassName: nginx
+  rules:
+  - host: guarded.com
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: guarded, port: {number: 80}}}}]}
+---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
 metadata: {name: unserved}
@@ -184,12 +217,28 @@ serial("the controller's own answers: 404 from the default backend, /healthz 200
   t.is(other.status, 404, 'an Ingress of a class no controller serves is left alone');
 });
 
+serial("the controller's hop to the backend is a pod's connection like any other: NetworkPolicy drops it (504 after the connect timeout), trace walks it through the Service's DNAT", async (t) => {
+  const denied = await outsideCurl(['-H', 'Host: guarded.com', `http://${LB}/`]);
+  t.is(denied.status, 504, denied.body);
+  t.regex(denied.body, /^504 Gateway Timeout: default\/guarded at 10\.\d+\.\d+\.\d+:80 did not accept the connection within 1000 ms/);
+  const s = await cluster.status();
+  const controller = s.pods.find((p) => p.name.startsWith('ingress-nginx-controller-'))!;
+  const backends = s.pods.filter((p) => p.name.startsWith('microservice1-')).map((p) => p.ip);
+  const svc = await cluster.podwire(['get', 'services', '-o', 'json']);
+  const clusterIP = (JSON.parse(svc.stdout) as { items: { metadata: { name: string }; spec: { clusterIP: string } }[] }).items.find((i) => i.metadata.name === 'microservice1-service')!.spec.clusterIP;
+  const trace = await cluster.podwire(['trace', controller.node, '--from', controller.name, '--to', `${clusterIP}:5000`]);
+  t.is(trace.code, 0, trace.stderr);
+  t.true(backends.some((ip) => trace.stdout.includes(`${ip}:4000`)), trace.stdout);
+});
+
 serial('podwire get ingresses: the served Ingress has the LoadBalancer address, the other none', async (t) => {
   const r = await cluster.podwire(['get', 'ingresses']);
   t.is(r.code, 0, r.stderr);
   const lines = r.stdout.split('\n').filter((l) => l !== '');
-  t.is(lines.length, 3);
+  t.is(lines.length, 4);
   t.regex(lines[0], /^NAME +CLASS +HOSTS +ADDRESS +PORTS +AGE$/);
+  t.regex(lines[1], /^guarded +nginx +guarded\.com +192\.0\.2\.240 +80 +\d+s$/);
+  lines.splice(1, 1);
   t.regex(lines[1], new RegExp(`^microservice1-ingress +nginx +microservice1\\.com +${LB.replaceAll('.', '\\.')} +80 +\\d+s$`));
   t.regex(lines[2], /^unserved +other +other\.com +80 +\d+s$/, 'no address: no controller serves its class');
 });
