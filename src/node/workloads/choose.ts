@@ -1,8 +1,10 @@
 /**
- * What runs for a container, there being no container runtime: its own command and args
- * when it has them, otherwise a built-in stand-in chosen by image, as the issue describes:
- * nginx, httpd and echoserver images get podwire's HTTP echo server on each containerPort
- * (80 when none is declared); any other image sleeps, like a busybox pod kept alive.
+ * What runs for a container, there being no container runtime: an ingress controller's
+ * image (ingress-nginx's, podwire's own) gets podwire's ingress proxy, its args read as the
+ * controller's flags; otherwise its own command and args when it has them, otherwise a
+ * built-in stand-in chosen by image: nginx, httpd and echoserver images get podwire's HTTP
+ * echo server on each containerPort (80 when none is declared); any other image sleeps,
+ * like a busybox pod kept alive.
  */
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
