@@ -14,7 +14,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { readFileSync, watch } from 'node:fs';
-import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import { Agent, createServer, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
@@ -22,8 +22,10 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import type { BackendConfig, IngressProxyConfig } from '../../ingress/config.js';
 import { IngressRouter, type Route } from '../../ingress/match.js';
 
-/** RFC 9110's hop-by-hop fields, and the ones the proxy sets itself. */
+/** RFC 9110's hop-by-hop fields. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
+/** The fields the proxy sets itself: a client's own are replaced (X-Request-ID is kept, below). */
+const SET_BY_PROXY = new Set(['x-request-id', 'x-real-ip', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-proto', 'x-forwarded-scheme', 'x-scheme']);
 const EMPTY_CONFIG: IngressProxyConfig = {
   servers: [],
   catchAll: { host: '_', locations: [{ path: '/', match: 'Prefix', backend: { kind: 'default' }, ingress: '', sslRedirect: true, connectTimeoutMs: 5000, readTimeoutMs: 60000 }] },
@@ -176,7 +178,7 @@ export class IngressProxy {
         return;
       }
       answered = true;
-      res.writeHead(reply.statusCode ?? 502, reply.statusMessage, { ...responseHeaders(reply.headers), server: SERVER });
+      res.writeHead(reply.statusCode ?? 502, reply.statusMessage, responseHeaders(reply.rawHeaders));
       reply.pipe(res);
       reply.on('error', () => res.destroy());
     });
@@ -213,26 +215,28 @@ export class IngressProxy {
  * the client's own X-Forwarded-For is replaced); X-Request-ID is kept when the client sent
  * one, as nginx's $req_id.
  */
-export function forwardedHeaders(req: IncomingMessage, secure: boolean): OutgoingHttpHeaders {
-  const headers: OutgoingHttpHeaders = {};
-  const connectionTokens = new Set(String(req.headers.connection ?? '').toLowerCase().split(',').map((t) => t.trim()));
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || connectionTokens.has(name)) continue;
-    headers[name] = value;
+export function forwardedHeaders(req: IncomingMessage, secure: boolean): string[] {
+  // The raw list, in the client's order and spelling, repeated fields kept: cheaper to pass
+  // on than the parsed object (http.request validates an object's fields one by one).
+  const raw = req.rawHeaders;
+  const connection = req.headers.connection;
+  const named = connection === undefined ? undefined : new Set(connection.toLowerCase().split(',').map((t) => t.trim()));
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    if (HOP_BY_HOP.has(name) || SET_BY_PROXY.has(name) || named?.has(name) === true) continue;
+    out.push(raw[i], raw[i + 1]);
   }
   const client = req.socket.remoteAddress ?? '';
   const proto = secure ? 'https' : 'http';
   const requestId = req.headers['x-request-id'];
-  headers['x-request-id'] = typeof requestId === 'string' && requestId !== '' ? requestId : newRequestId();
-  headers['x-real-ip'] = client;
-  headers['x-forwarded-for'] = client;
-  if (req.headers.host !== undefined) headers['x-forwarded-host'] = req.headers.host;
+  out.push('x-request-id', typeof requestId === 'string' && requestId !== '' ? requestId : newRequestId());
+  out.push('x-real-ip', client, 'x-forwarded-for', client);
+  if (req.headers.host !== undefined) out.push('x-forwarded-host', req.headers.host);
   // The port the client reached, after the Service's DNAT: the listener's, as nginx's $server_port.
-  headers['x-forwarded-port'] = String(req.socket.localPort ?? '');
-  headers['x-forwarded-proto'] = proto;
-  headers['x-forwarded-scheme'] = proto;
-  headers['x-scheme'] = proto;
-  return headers;
+  out.push('x-forwarded-port', String(req.socket.localPort ?? ''));
+  out.push('x-forwarded-proto', proto, 'x-forwarded-scheme', proto, 'x-scheme', proto);
+  return out;
 }
 
 /** Random bytes for request IDs, drawn 256 IDs at a time: one getrandom per request cost 3% of the proxy. */
@@ -249,9 +253,15 @@ function newRequestId(): string {
   return idPool.toString('hex', idNext - 16, idNext);
 }
 
-function responseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
+/** The backend's fields as it sent them, without hop-by-hop ones, with the proxy as the Server. */
+function responseHeaders(raw: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    if (HOP_BY_HOP.has(name) || name === 'server') continue;
+    out.push(raw[i], raw[i + 1]);
+  }
+  out.push('server', SERVER);
   return out;
 }
 
