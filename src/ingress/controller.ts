@@ -32,6 +32,8 @@ export interface ControllerFlags {
   readonly publishService?: string;
   /** `namespace/name` of a kubernetes.io/tls Secret for hosts without one of their own. */
   readonly defaultSslCertificate?: string;
+  /** `namespace/name` of the ConfigMap with the controller's global settings. */
+  readonly configMap?: string;
 }
 
 export function isControllerImage(image: string): boolean {
@@ -66,6 +68,7 @@ export function controllerFlags(container: Container, podNamespace: string): Con
   for (const p of [httpPort, httpsPort, healthzPort]) if (typeof p === 'string') return { problem: p };
   const publishService = values.get('publish-service');
   const defaultSslCertificate = values.get('default-ssl-certificate');
+  const configMap = values.get('configmap');
   return {
     controllerClass: values.get('controller-class') ?? DEFAULT_CONTROLLER_CLASS,
     ingressClass: values.get('ingress-class') ?? DEFAULT_INGRESS_CLASS,
@@ -75,6 +78,7 @@ export function controllerFlags(container: Container, podNamespace: string): Con
     healthzPort: healthzPort as number,
     ...(publishService !== undefined ? { publishService } : {}),
     ...(defaultSslCertificate !== undefined ? { defaultSslCertificate } : {}),
+    ...(configMap !== undefined ? { configMap } : {}),
   };
 }
 

@@ -48,14 +48,15 @@ interface LocationOptions {
 
 export function proxyConfig(cluster: Cluster, endpoints: readonly ServicePortEndpoints[], flags: ControllerFlags): IngressProxyConfig {
   const served = cluster.ingresses.filter((i) => serves(flags, i, cluster.ingressClasses));
+  const defaults = controllerDefaults(cluster, flags);
   const backend = (ing: Ingress, b: IngressServiceBackend) => resolveBackend(cluster, endpoints, ing.namespace, b);
   const servers = new Map<string, Draft>();
   const catchAll: Draft = { host: CATCH_ALL, locations: [], rootIsDefault: true };
-  catchAll.locations.push(rootLocation(DEFAULT_BACKEND, controllerDefaults()));
+  catchAll.locations.push(rootLocation(DEFAULT_BACKEND, defaults));
   servers.set(CATCH_ALL, catchAll);
 
   for (const ing of served) {
-    const options = locationOptions(ing);
+    const options = locationOptions(ing, defaults);
     const fallback = ing.defaultBackend !== undefined ? backend(ing, ing.defaultBackend) : DEFAULT_BACKEND;
     if (ing.defaultBackend !== undefined && ing.rules.length === 0 && catchAll.rootIsDefault) {
       catchAll.locations[0] = rootLocation(fallback, options);
@@ -68,7 +69,7 @@ export function proxyConfig(cluster: Cluster, endpoints: readonly ServicePortEnd
   }
 
   for (const ing of served) {
-    const options = locationOptions(ing);
+    const options = locationOptions(ing, defaults);
     for (const rule of ing.rules) {
       const server = servers.get(rule.host ?? CATCH_ALL)!;
       for (const path of rule.paths) addLocation(server, path, backend(ing, path.backend), options);
@@ -144,26 +145,42 @@ function makeLocation(path: string, match: LocationMatch, backend: BackendConfig
   };
 }
 
-function controllerDefaults(): LocationOptions {
-  return { ingress: '', regex: false, sslRedirect: true, connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_S * 1000, readTimeoutMs: DEFAULT_READ_TIMEOUT_S * 1000 };
+/** Whole seconds above zero, in ms; anything else keeps the fallback, as ingress-nginx ignores a bad value. */
+function seconds(text: string | undefined, fallbackMs: number): number {
+  const n = Number(text);
+  return text !== undefined && Number.isInteger(n) && n > 0 ? n * 1000 : fallbackMs;
 }
 
-/** ingress-nginx's annotations that podwire's proxy honours; a value it cannot read keeps the default. */
-export function locationOptions(ing: Ingress): LocationOptions {
-  const a = (name: string) => ing.annotations[ANNOTATION + name];
-  const seconds = (name: string, fallback: number) => {
-    const n = Number(a(name));
-    return (a(name) !== undefined && Number.isInteger(n) && n > 0 ? n : fallback) * 1000;
+/**
+ * The controller's own defaults: ingress-nginx's, overridden by its `--configmap` (the keys
+ * ssl-redirect, proxy-connect-timeout and proxy-read-timeout, as that ConfigMap spells them).
+ */
+export function controllerDefaults(cluster: Cluster, flags: ControllerFlags): LocationOptions {
+  const [namespace, name] = flags.configMap?.split('/') ?? [];
+  const data = cluster.configMaps.find((c) => c.namespace === namespace && c.name === name)?.data ?? {};
+  const key = (k: string) => data[k]?.toString('utf8');
+  return {
+    ingress: '',
+    regex: false,
+    sslRedirect: key('ssl-redirect') !== 'false',
+    connectTimeoutMs: seconds(key('proxy-connect-timeout'), DEFAULT_CONNECT_TIMEOUT_S * 1000),
+    readTimeoutMs: seconds(key('proxy-read-timeout'), DEFAULT_READ_TIMEOUT_S * 1000),
   };
+}
+
+/** ingress-nginx's annotations that podwire's proxy honours, over the controller's defaults. */
+export function locationOptions(ing: Ingress, defaults: LocationOptions): LocationOptions {
+  const a = (name: string) => ing.annotations[ANNOTATION + name];
   const rewriteTarget = a('rewrite-target');
+  const redirect = a('ssl-redirect');
   return {
     ingress: `${ing.namespace}/${ing.name}`,
     // ingress-nginx enforces regular expressions on an Ingress that rewrites.
     regex: a('use-regex') === 'true' || rewriteTarget !== undefined,
-    sslRedirect: a('ssl-redirect') !== 'false',
+    sslRedirect: redirect === undefined ? defaults.sslRedirect : redirect !== 'false',
     ...(rewriteTarget !== undefined ? { rewriteTarget } : {}),
-    connectTimeoutMs: seconds('proxy-connect-timeout', DEFAULT_CONNECT_TIMEOUT_S),
-    readTimeoutMs: seconds('proxy-read-timeout', DEFAULT_READ_TIMEOUT_S),
+    connectTimeoutMs: seconds(a('proxy-connect-timeout'), defaults.connectTimeoutMs),
+    readTimeoutMs: seconds(a('proxy-read-timeout'), defaults.readTimeoutMs),
   };
 }
 

@@ -238,3 +238,17 @@ test("controller flags: ingress-nginx's --flag=value and --flag value forms, $(P
   t.deepEqual(controllerFlags(container(['--http-port=eighty']), 'default'), { problem: '--http-port=eighty: not a port number' });
   t.deepEqual(controllerFlags(container(['--healthz-port=70000']), 'default'), { problem: '--healthz-port=70000: not a port number' });
 });
+
+test("the controller's --configmap sets its defaults (ssl-redirect, proxy timeouts); an Ingress's annotations override them; a bad value keeps the default", (t) => {
+  const c = cluster(
+    NGINX_CLASS + services(['s']) +
+      `---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: ingress-nginx-controller}\ndata: {ssl-redirect: "false", proxy-read-timeout: "120", proxy-connect-timeout: "soon"}\n` +
+      ingressDoc('plain', 'a.com', [{ path: '/', type: 'Prefix', svc: 's' }]) +
+      ingressDoc('strict', 'b.com', [{ path: '/', type: 'Prefix', svc: 's' }], ', annotations: {nginx.ingress.kubernetes.io/ssl-redirect: "true", nginx.ingress.kubernetes.io/proxy-read-timeout: "7"}'),
+  );
+  const config = proxyConfig(c, [], { ...FLAGS, configMap: 'default/ingress-nginx-controller' });
+  const root = (host: string) => config.servers.find((s) => s.host === host)!.locations.find((l) => l.ingress !== '')!;
+  t.like(root('a.com'), { sslRedirect: false, readTimeoutMs: 120_000, connectTimeoutMs: 5000 });
+  t.like(root('b.com'), { sslRedirect: true, readTimeoutMs: 7000, connectTimeoutMs: 5000 });
+  t.like(proxyConfig(c, [], FLAGS).servers[0].locations[0], { sslRedirect: true, readTimeoutMs: 60_000 }, 'without --configmap, ingress-nginx’s defaults');
+});
