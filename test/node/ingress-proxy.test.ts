@@ -290,3 +290,32 @@ test('a request that is not HTTP is answered 400 and counted', async (t) => {
   t.regex(text, /^HTTP\/1\.1 400 Bad Request/);
   t.is(proxy.counters.badRequests, 1);
 });
+
+test('an Upgrade (WebSocket) request is routed, gets the forwarded fields, and its connection is spliced both ways; without a backend it is answered and closed', async (t) => {
+  const b = await backend();
+  b.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    b.seen.push({ port: req.socket.remotePort ?? 0, url: req.url ?? '', headers: req.headers });
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: echo\r\nconnection: Upgrade\r\n\r\n');
+    if (head.length > 0) socket.write(head);
+    socket.pipe(socket);
+  });
+  const { servers, http } = await start(config([location('/ws', service('ws', b.port))]));
+  t.teardown(async () => {
+    await servers.close();
+    b.server.closeAllConnections();
+    b.server.close();
+  });
+  const req = request({ host: '127.0.0.1', port: http, path: '/ws/chat', headers: { host: 'app.test', connection: 'Upgrade', upgrade: 'echo' }, agent: false });
+  req.end();
+  const [res, socket] = (await once(req, 'upgrade')) as [IncomingMessage, Socket];
+  t.is(res.statusCode, 101);
+  socket.write('ping');
+  const [echoed] = (await once(socket, 'data')) as [Buffer];
+  t.is(echoed.toString(), 'ping');
+  socket.destroy();
+  t.like(b.seen[0], { url: '/ws/chat', headers: { upgrade: 'echo', connection: 'upgrade', host: 'app.test', 'x-forwarded-for': '127.0.0.1' } });
+  const lost = request({ host: '127.0.0.1', port: http, path: '/elsewhere', headers: { host: 'app.test', connection: 'Upgrade', upgrade: 'echo' }, agent: false });
+  lost.end();
+  const [answer] = (await once(lost, 'response')) as [IncomingMessage];
+  t.is(answer.statusCode, 404);
+});

@@ -16,7 +16,8 @@ import { randomFillSync } from 'node:crypto';
 import { readFileSync, watch } from 'node:fs';
 import { Agent, createServer, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { BackendConfig, IngressProxyConfig } from '../../ingress/config.js';
@@ -190,6 +191,61 @@ export class IngressProxy {
     else req.pipe(upstream);
   }
 
+  /**
+   * An Upgrade request (WebSocket): routed as any request, then, once the backend's
+   * connection is open, the request head is written to it and the two connections are
+   * spliced, as nginx does with proxy_http_version 1.1 and the Upgrade fields passed on.
+   */
+  upgrade(req: IncomingMessage, client: Duplex, head: Buffer, secure: boolean): void {
+    this.counters.requests++;
+    const url = req.url ?? '/';
+    const route = this.router.route(req.headers.host, url);
+    const { location } = route;
+    const refuse = (status: number, reason: string, body: string, extra = '') => {
+      this.counters.local[status] = (this.counters.local[status] ?? 0) + 1;
+      client.end(`HTTP/1.1 ${status} ${reason}\r\nserver: ${SERVER}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`);
+    };
+    if (!secure && route.server.config.tls !== undefined && location.sslRedirect) {
+      const host = (req.headers.host ?? route.server.config.host).replace(/:\d+$/, '');
+      refuse(308, 'Permanent Redirect', `Permanent Redirect: https://${host}${url}\n`, `location: https://${host}${url}\r\n`);
+      return;
+    }
+    const backend = location.backend;
+    if (backend.kind === 'default') return refuse(404, 'Not Found', 'default backend - 404\n');
+    if (backend.target === undefined || backend.ready === 0) return refuse(503, 'Service Unavailable', `503 Service Unavailable: ${backend.problem ?? `service ${backend.service} has no ready endpoints`}\n`);
+    const target = backend.target;
+    const upstream = connect(target.port, target.address);
+    let open = false;
+    const timer = setTimeout(() => {
+      upstream.destroy();
+      refuse(504, 'Gateway Timeout', `504 Gateway Timeout: ${backend.service} at ${target.address}:${target.port} did not accept the connection within ${location.connectTimeoutMs} ms\n`);
+    }, location.connectTimeoutMs);
+    upstream.once('connect', () => {
+      clearTimeout(timer);
+      open = true;
+      const fields = forwardedHeaders(req, secure);
+      fields.push('connection', 'upgrade', 'upgrade', String(req.headers.upgrade ?? ''));
+      let text = `${req.method ?? 'GET'} ${route.upstreamPath} HTTP/1.1\r\n`;
+      for (let i = 0; i < fields.length; i += 2) text += `${fields[i]}: ${fields[i + 1]}\r\n`;
+      upstream.write(`${text}\r\n`);
+      if (head.length > 0) upstream.write(head);
+      upstream.pipe(client);
+      client.pipe(upstream);
+    });
+    upstream.on('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      this.counters.upstreamErrors++;
+      if (open) client.destroy();
+      else refuse(502, 'Bad Gateway', `502 Bad Gateway: ${backend.service} at ${target.address}:${target.port} ${err.code === 'ECONNREFUSED' ? 'refused the connection' : `failed: ${err.code ?? err.message}`}\n`);
+    });
+    client.on('error', () => upstream.destroy());
+    client.on('close', () => upstream.destroy());
+    // Before it opened, the client is answered (refuse) and closes itself once that is written.
+    upstream.on('close', () => {
+      if (open) client.destroy();
+    });
+  }
+
   private agentOf(client: Socket): Agent {
     const held = this.agents.get(client);
     if (held !== undefined && held.generation === this.generation) return held.agent;
@@ -309,6 +365,8 @@ export async function serveProxy(proxy: IngressProxy, ports: { http: number; htt
     server.headersTimeout = 60_000;
     server.on('clientError', onClientError);
   }
+  plain.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => proxy.upgrade(req, socket, head, false));
+  tls.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => proxy.upgrade(req, socket, head, true));
   const health = createServer((req, res) => {
     const ok = req.url === '/healthz';
     res.writeHead(ok ? 200 : 404, { 'content-type': 'text/plain' });
