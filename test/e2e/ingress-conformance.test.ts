@@ -316,7 +316,22 @@ serial('default backend: an Ingress with no rules takes every method, host and p
   }
 });
 
+/** Waits (bounded) until a node's rules hold `count` endpoints of a Service: a node learns the other node's ready pods a moment after they are. */
+async function endpointsKnown(node: string, service: string, count: number): Promise<number> {
+  const deadline = Date.now() + 20_000;
+  let seen = 0;
+  while (Date.now() < deadline) {
+    const rules = await cluster.podwire(['rules', node]);
+    seen = rules.stdout.split('\n').filter((l) => l.includes(`"${service} -> `) && l.includes('-j KUBE-SEP-')).length;
+    if (seen >= count) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return seen;
+}
+
 serial('load balancing: 100 requests to an Ingress whose default backend has 10 pods reach all 10', async (t) => {
+  const controllerNode = (await cluster.status()).pods.find((p) => p.name.startsWith('defaults-controller-'))!.node;
+  t.is(await endpointsKnown(controllerNode, 'default/echo-service', 10), 10, "the controller's node knows all 10 endpoints");
   const urls = Array.from({ length: 100 }, () => `http://${LB_DEFAULTS}/`);
   // One curl, a new connection per request (Connection: close), as the suite's client sends them.
   const r = await cluster.podwire(['outside', '--', 'curl', '-s', '-m', '30', '-H', 'Connection: close', '-w', 'STATUS=%{http_code}\n', ...urls], 60_000);
