@@ -171,9 +171,25 @@ async function outsideCurl(args: string[]) {
   return { status: Number(lines.pop()), body: lines.join('\n'), stderr: r.stderr };
 }
 
+/** Waits (bounded) until a node's rules hold `count` endpoints of a Service port: a node learns the other node's ready pods a moment after they are. */
+async function endpointsKnown(node: string, servicePort: string, count: number): Promise<number> {
+  const deadline = Date.now() + 20_000;
+  let seen = 0;
+  while (Date.now() < deadline) {
+    const rules = await cluster.podwire(['rules', node]);
+    seen = rules.stdout.split('\n').filter((l) => l.includes(`"${servicePort} -> `) && l.includes('-j KUBE-SEP-')).length;
+    if (seen >= count) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return seen;
+}
+
 serial("seed 004: curl -H 'Host: microservice1.com' http://LB/ from outside reaches microservice1-service:5000 and one of its two pods on port 4000", async (t) => {
-  const pods = (await cluster.status()).pods.filter((p) => p.name.startsWith('microservice1-'));
+  const status = await cluster.status();
+  const pods = status.pods.filter((p) => p.name.startsWith('microservice1-'));
   t.is(pods.length, 2);
+  const controllerNode = status.pods.find((p) => p.name.startsWith('ingress-nginx-controller-'))!.node;
+  t.is(await endpointsKnown(controllerNode, 'default/microservice1-service:web', 2), 2, "the controller's node knows both endpoints");
   const seen = new Set<string>();
   for (let i = 0; i < 16; i++) {
     const r = await outsideCurl(['-H', 'Host: microservice1.com', `http://${LB}/`]);
