@@ -239,7 +239,10 @@ export class IngressProxy {
       else refuse(502, 'Bad Gateway', `502 Bad Gateway: ${backend.service} at ${target.address}:${target.port} ${err.code === 'ECONNREFUSED' ? 'refused the connection' : `failed: ${err.code ?? err.message}`}\n`);
     });
     client.on('error', () => upstream.destroy());
-    client.on('close', () => upstream.destroy());
+    client.on('close', () => {
+      clearTimeout(timer);
+      upstream.destroy();
+    });
     // Before it opened, the client is answered (refuse) and closes itself once that is written.
     upstream.on('close', () => {
       if (open) client.destroy();
