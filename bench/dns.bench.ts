@@ -130,6 +130,8 @@ export function syntheticCluster(services: number): { cluster: Cluster; endpoint
     networkPolicies: [],
     configMaps: [],
     secrets: [],
+    ingresses: [],
+    ingressClasses: [],
   };
   return { cluster, endpoints };
 }

@@ -20,6 +20,8 @@ declare -A wanted=(
   [useradd]=passwd [userdel]=passwd [runuser]=util-linux
   # Several machines: the cluster store, and nsenter to run an agent in a machine namespace.
   [etcd]=etcd-server [etcdctl]=etcd-client [nsenter]=util-linux
+  # The ingress tests load the controller with wrk; its benchmark runs nginx beside it as a reverse proxy.
+  [wrk]=wrk [nginx]=nginx
 )
 missing=()
 for cmd in "${!wanted[@]}"; do

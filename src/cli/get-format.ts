@@ -10,7 +10,7 @@
  */
 import { stringify as yamlStringify } from 'yaml';
 import type { ServicePortEndpoints } from '../cluster/endpoints.js';
-import type { Labels, Pod, Protocol, Service } from '../cluster/model.js';
+import type { Ingress, IngressServiceBackend, Labels, Pod, Protocol, Service } from '../cluster/model.js';
 import { formatCidr, formatIpv4 } from '../packet/addr.js';
 
 export type GetKind = 'pods' | 'services' | 'endpoints' | 'nodes' | 'ingresses';
@@ -78,6 +78,14 @@ export interface GetInput {
   readonly services?: readonly ServiceInfo[];
   readonly endpoints?: readonly EndpointsInfo[];
   readonly nodes?: readonly NodeInfo[];
+  readonly ingresses?: readonly IngressInfo[];
+}
+
+export interface IngressInfo {
+  readonly ingress: Ingress;
+  /** status.loadBalancer.ingress: the address of the controller's Service that serves it; empty when none does. */
+  readonly addresses: readonly string[];
+  readonly createdAt: number;
 }
 
 /** What the kubelet column and nodeInfo say: podwire is not a kubelet release. */
@@ -312,6 +320,58 @@ function serviceObject(info: ServiceInfo): JsonObject {
     status: {
       loadBalancer: svc.loadBalancerIngress !== undefined ? { ingress: [{ ip: formatIpv4(svc.loadBalancerIngress), ipMode: 'VIP' }] } : {},
     },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ingresses
+
+/** kubectl's loadBalancerWidth: a longer ADDRESS is cut (not with -o wide). */
+const LOAD_BALANCER_WIDTH = 16;
+
+function ingressRow(info: IngressInfo, now: number, wide: boolean): string[] {
+  const ing = info.ingress;
+  let address = info.addresses.join(',');
+  if (!wide && address.length > LOAD_BALANCER_WIDTH) address = `${address.slice(0, LOAD_BALANCER_WIDTH - 3)}...`;
+  return [ing.name, ing.ingressClassName ?? '<none>', ingressHosts(ing), address, ing.tls.length > 0 ? '80, 443' : '80', age(info.createdAt, now)];
+}
+
+/** kubectl's formatHosts: the first three hosts, then how many rules more; `*` without any. */
+export function ingressHosts(ing: Ingress): string {
+  const max = 3;
+  const list: string[] = [];
+  let more = false;
+  for (const rule of ing.rules) {
+    if (list.length === max) more = true;
+    if (!more && rule.host !== undefined) list.push(rule.host);
+  }
+  if (list.length === 0) return '*';
+  const joined = list.join(',');
+  return more ? `${joined} + ${ing.rules.length - max} more...` : joined;
+}
+
+function ingressBackend(b: IngressServiceBackend): JsonObject {
+  return { service: { name: b.name, port: typeof b.port === 'number' ? { number: b.port } : { name: b.port } } };
+}
+
+function ingressObject(info: IngressInfo): JsonObject {
+  const ing = info.ingress;
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'Ingress',
+    metadata: { name: ing.name, namespace: ing.namespace, labels: nonEmpty(ing.labels), annotations: nonEmpty(ing.annotations), creationTimestamp: timestamp(info.createdAt) },
+    spec: {
+      ingressClassName: ing.ingressClassName,
+      defaultBackend: ing.defaultBackend !== undefined ? ingressBackend(ing.defaultBackend) : undefined,
+      rules: nonEmptyList(
+        ing.rules.map((rule) => ({
+          host: rule.host,
+          http: rule.paths.length > 0 ? { paths: rule.paths.map((p) => ({ path: p.path === '' ? undefined : p.path, pathType: p.pathType, backend: ingressBackend(p.backend) })) } : undefined,
+        })),
+      ),
+      tls: nonEmptyList(ing.tls.map((t) => ({ hosts: nonEmptyList([...t.hosts]), secretName: t.secretName }))),
+    },
+    status: { loadBalancer: info.addresses.length > 0 ? { ingress: info.addresses.map((ip) => ({ ip })) } : {} },
   };
 }
 
@@ -558,8 +618,7 @@ function listed(input: GetInput): Listed[] {
     case 'nodes':
       return (input.nodes ?? []).map((n) => ({ name: n.name, row: (w) => nodeRow(n, now, w), object: () => nodeObject(n) }));
     case 'ingresses':
-      // podwire has no Ingress objects yet.
-      return [];
+      return (input.ingresses ?? []).map((i) => ({ namespace: i.ingress.namespace, name: i.ingress.name, row: (w) => ingressRow(i, now, w), object: () => ingressObject(i) }));
   }
 }
 

@@ -5,7 +5,8 @@
 import { formatCidr, formatIpv4 } from '../packet/addr.js';
 import type { ServicePortEndpoints } from '../cluster/endpoints.js';
 import type { Cluster } from '../cluster/model.js';
-import type { EndpointsInfo, NodeInfo, PodInfo, ServiceInfo } from './get-format.js';
+import { ingressAddresses } from '../ingress/controller.js';
+import type { EndpointsInfo, IngressInfo, NodeInfo, PodInfo, ServiceInfo } from './get-format.js';
 
 export interface ClusterFacts {
   readonly cluster: Cluster;
@@ -20,7 +21,7 @@ export interface ClusterFacts {
   readonly fallbackTime: number;
 }
 
-export function getInputs(facts: ClusterFacts): { pods: PodInfo[]; services: ServiceInfo[]; endpoints: EndpointsInfo[]; nodes: NodeInfo[] } {
+export function getInputs(facts: ClusterFacts): { pods: PodInfo[]; services: ServiceInfo[]; endpoints: EndpointsInfo[]; nodes: NodeInfo[]; ingresses: IngressInfo[] } {
   const { cluster } = facts;
   const at = (key: string) => facts.createdAt.get(key) ?? facts.fallbackTime;
   const nodeByName = new Map(cluster.nodes.map((n) => [n.name, n]));
@@ -60,5 +61,6 @@ export function getInputs(facts: ClusterFacts): { pods: PodInfo[]; services: Ser
     externalIP: formatIpv4(node.externalIP),
     podCIDR: formatCidr(node.podCIDR),
   }));
-  return { pods, services, endpoints, nodes };
+  const ingresses = cluster.ingresses.map((ingress): IngressInfo => ({ ingress, addresses: ingressAddresses(cluster, ingress), createdAt: at(`ingress/${ingress.namespace}/${ingress.name}`) }));
+  return { pods, services, endpoints, nodes, ingresses };
 }

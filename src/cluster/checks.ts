@@ -33,14 +33,15 @@ export function checkObjects(declared: readonly Declared[], invalidNamespaces: R
       continue;
     }
     const { name, namespace } = decl.meta;
-    const id = decl.kind === 'Namespace' ? `Namespace ${name}` : `${decl.kind} ${namespace}/${name}`;
+    const clusterScoped = decl.kind === 'Namespace' || decl.kind === 'IngressClass';
+    const id = clusterScoped ? `${decl.kind} ${name}` : `${decl.kind} ${namespace}/${name}`;
     const first = seen.get(id);
     if (first !== undefined) {
       decl.meta.nameField.error(`${id} is already defined in ${where(first)}`);
       continue;
     }
     seen.set(id, d);
-    if (decl.kind !== 'Namespace' && !namespaces.has(namespace)) {
+    if (!clusterScoped && !namespaces.has(namespace)) {
       decl.meta.namespaceField.error(`namespace ${JSON.stringify(namespace)} does not exist (declare it with a Namespace document)`);
       continue;
     }

@@ -7,6 +7,7 @@
 import { decodeCluster, type ClusterDecl } from './decode-cluster.js';
 import { decodeMetadata, type ObjectMeta } from './decode-common.js';
 import { decodeConfigMap, decodeSecret, type ConfigMapDecl, type SecretDecl } from './decode-config.js';
+import { decodeIngress, decodeIngressClass, type IngressClassDecl, type IngressDecl } from './decode-ingress.js';
 import { decodeNetworkPolicy, type NetworkPolicyDecl } from './decode-policy.js';
 import { decodeDeployment, decodePod, type DeploymentDecl, type PodDecl } from './decode-pod.js';
 import { decodeEndpoints, decodeService, type EndpointsDecl, type ServiceDecl } from './decode-service.js';
@@ -26,7 +27,7 @@ export interface NamespaceDecl {
   readonly meta: ObjectMeta;
 }
 
-export type Decl = NamespaceDecl | PodDecl | DeploymentDecl | ServiceDecl | EndpointsDecl | NetworkPolicyDecl | ConfigMapDecl | SecretDecl | ClusterDecl;
+export type Decl = NamespaceDecl | PodDecl | DeploymentDecl | ServiceDecl | EndpointsDecl | NetworkPolicyDecl | ConfigMapDecl | SecretDecl | IngressDecl | IngressClassDecl | ClusterDecl;
 
 export interface Declared {
   readonly decl: Decl;
@@ -65,6 +66,8 @@ const KINDS: Readonly<Record<string, KindSpec>> = {
   NetworkPolicy: { apiVersion: 'networking.k8s.io/v1', decode: decodeNetworkPolicy },
   ConfigMap: { apiVersion: 'v1', decode: decodeConfigMap },
   Secret: { apiVersion: 'v1', decode: decodeSecret },
+  Ingress: { apiVersion: 'networking.k8s.io/v1', decode: decodeIngress },
+  IngressClass: { apiVersion: 'networking.k8s.io/v1', decode: decodeIngressClass },
   Cluster: { apiVersion: CLUSTER_API_VERSION, decode: decodeCluster },
 };
 

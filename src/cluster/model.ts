@@ -442,6 +442,64 @@ export interface Secret {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Ingresses (networking.k8s.io/v1)
+
+export type Annotations = Readonly<Record<string, string>>;
+
+export type IngressPathType = 'Exact' | 'Prefix' | 'ImplementationSpecific';
+
+/** `backend.service`: a Service of the Ingress's namespace, by port number or port name. */
+export interface IngressServiceBackend {
+  readonly name: string;
+  readonly port: number | string;
+}
+
+export interface IngressPath {
+  /** As written; "" only for ImplementationSpecific, which then matches every path. */
+  readonly path: string;
+  readonly pathType: IngressPathType;
+  readonly backend: IngressServiceBackend;
+}
+
+export interface IngressRule {
+  /** A DNS name, or `*.` and one; undefined: every host. */
+  readonly host?: string;
+  /** Empty when the rule has no `http` (it then routes nothing). */
+  readonly paths: readonly IngressPath[];
+}
+
+export interface IngressTLS {
+  /** Empty: the certificate is the catch-all server's. */
+  readonly hosts: readonly string[];
+  /** A kubernetes.io/tls Secret of the Ingress's namespace; undefined: the controller's default certificate. */
+  readonly secretName?: string;
+}
+
+export interface Ingress {
+  readonly namespace: string;
+  readonly name: string;
+  readonly labels: Labels;
+  /** The controller reads its options here (`nginx.ingress.kubernetes.io/...`). */
+  readonly annotations: Annotations;
+  readonly ingressClassName?: string;
+  readonly defaultBackend?: IngressServiceBackend;
+  readonly rules: readonly IngressRule[];
+  readonly tls: readonly IngressTLS[];
+  readonly origin: Origin;
+}
+
+/** Cluster-scoped: which controller serves Ingresses that name this class. */
+export interface IngressClass {
+  readonly name: string;
+  readonly labels: Labels;
+  /** A domain-prefixed path, such as `k8s.io/ingress-nginx`. */
+  readonly controller: string;
+  /** `ingressclass.kubernetes.io/is-default-class: "true"`: Ingresses without a class get this one. */
+  readonly isDefault: boolean;
+  readonly origin: Origin;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Cluster, nodes, namespaces
 
 export interface Namespace {
@@ -544,4 +602,6 @@ export interface Cluster {
   readonly networkPolicies: readonly NetworkPolicy[];
   readonly configMaps: readonly ConfigMap[];
   readonly secrets: readonly Secret[];
+  readonly ingresses: readonly Ingress[];
+  readonly ingressClasses: readonly IngressClass[];
 }

@@ -33,6 +33,8 @@ import type {
   ConfigMap,
   Deployment,
   Endpoints,
+  Ingress,
+  IngressClass,
   Labels,
   Namespace,
   NetworkPolicy,
@@ -102,6 +104,16 @@ export function resolveCluster(declared: readonly Declared[], random: Random, na
       if (d.decl.kind !== 'Secret') return [];
       const { meta, type, data } = d.decl;
       return [{ namespace: meta.namespace, name: meta.name, labels: meta.labels, type, data, origin: d.origin }];
+    }),
+    ingresses: declared.flatMap((d): Ingress[] => {
+      if (d.decl.kind !== 'Ingress') return [];
+      const { meta, kind: _kind, ...spec } = d.decl;
+      return [{ namespace: meta.namespace, name: meta.name, labels: meta.labels, ...spec, origin: d.origin }];
+    }),
+    ingressClasses: declared.flatMap((d): IngressClass[] => {
+      if (d.decl.kind !== 'IngressClass') return [];
+      const { meta, controller, isDefault } = d.decl;
+      return [{ name: meta.name, labels: meta.labels, controller, isDefault, origin: d.origin }];
     }),
   };
 }

@@ -54,6 +54,7 @@ import { serveMetrics, type MetricsServer } from './metrics-server.js';
 import { LiveCaptures } from './live-captures.js';
 import { containersSummary, PodRuntime, type ContainerPlan, type ContainerState } from './pod-runtime.js';
 import { planContainer, podFiles, type ExecOverride } from './pod-sandbox.js';
+import { IngressConfigWriter, isIngressControllerPod, podIngressConfig } from './ingress-configs.js';
 import { preparePodDirectory, sandboxUnavailable, SANDBOX_BINARY } from '../sandbox/launcher.js';
 
 /** The source port of a traced packet when none is given: one from Linux's ephemeral range. */
@@ -230,6 +231,7 @@ export class NodeAgent {
   /** Where the pipeline's clock reads 0, in ms since the epoch (flow times and capture records). */
   private readonly clockZeroEpochMs: number;
   private flowFeed: FlowFeed | undefined;
+  private ingressConfigs: IngressConfigWriter | undefined;
 
   private constructor(
     public cluster: Cluster,
@@ -401,6 +403,7 @@ export class NodeAgent {
       this.log(`service table build failed, keeping the previous table: ${(err as Error).message}`);
     }
     this.pipeline.announce(announcedAddresses(cluster, endpoints, this.node.name));
+    this.refreshIngressConfigs();
     try {
       this.publishHealthChecks(endpoints);
     } catch (err) {
@@ -412,6 +415,23 @@ export class NodeAgent {
       this.log(`DNS zone build failed, keeping the previous zone: ${(err as Error).message}`);
     }
     this.kubeProxySyncs.synced(syncStarted, performance.now(), Date.now());
+  }
+
+  /** Ingress controller pods learn Ingresses, Services, Endpoints and Secrets from a file the node rewrites. */
+  private refreshIngressConfigs(): void {
+    for (const r of this.pods) {
+      if (r.terminating || r.runtime === undefined || !isIngressControllerPod(r.pod)) continue;
+      try {
+        const text = podIngressConfig(r.pod, this.cluster, this.endpoints);
+        if (text !== undefined) (this.ingressConfigs ??= new IngressConfigWriter(this.log)).update(this.ingressConfigDir(r.pod), text);
+      } catch (err) {
+        this.log(`ingress configuration of ${r.pod.namespace}/${r.pod.name} failed, keeping the previous one: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private ingressConfigDir(pod: Pod): string {
+    return `${this.options.paths.podDir(pod.namespace, pod.name)}/ingress`;
   }
 
   /** What /metrics reads: the dataplane's counters and the ports' statistics, at scrape time. */
@@ -452,6 +472,7 @@ export class NodeAgent {
     running.runtime?.end();
     if (running.slot >= 0) this.pipeline.removePod(running.slot);
     await destroyNamespace(running.netns).catch((err: Error) => this.log(`removing ${running.netns}: ${err.message}`));
+    this.ingressConfigs?.forget(this.ingressConfigDir(pod));
     await this.removePodDirectory(pod);
     const at = this.pods.indexOf(running);
     if (at >= 0) this.pods.splice(at, 1);
@@ -607,6 +628,8 @@ export class NodeAgent {
     const files = podFiles(pod, cluster, resolvConf);
     await preparePodDirectory(podDir, files.files);
     running.volumeProblems = files.volumeProblems;
+    const ingressConfig = podIngressConfig(pod, cluster, this.endpoints);
+    if (ingressConfig !== undefined) await (this.ingressConfigs ??= new IngressConfigWriter(this.log)).writeNow(this.ingressConfigDir(pod), ingressConfig);
     const runtime = new PodRuntime(pod, {
       netnsPath: `/run/netns/${netns}`,
       hostname: files.files.hostname,
@@ -629,6 +652,7 @@ export class NodeAgent {
       node: this.node,
       netns: running.netns,
       volumeProblems: running.volumeProblems,
+      ...(isIngressControllerPod(pod) ? { ingressConfigDir: this.ingressConfigDir(pod) } : {}),
       sandbox:
         this.sandboxBinary === undefined
           ? undefined

@@ -51,7 +51,12 @@ export interface ContainerPlanInput {
   /** Volumes that could not be made, by name (podFiles). */
   readonly volumeProblems: ReadonlyMap<string, string>;
   readonly override?: ExecOverride;
+  /** Where the node writes an ingress controller pod's configuration (ingress-configs.ts), on the host. */
+  readonly ingressConfigDir?: string;
 }
+
+/** Where an ingress controller's proxy reads its configuration inside its sandbox: bound read-only from the node's directory. */
+export const INGRESS_CONFIG_MOUNT = '/etc/podwire-ingress';
 
 export function planContainer(input: ContainerPlanInput): ContainerPlan {
   const { pod, container, cluster, node } = input;
@@ -77,7 +82,9 @@ export function planContainer(input: ContainerPlanInput): ContainerPlan {
   });
   if (kubelet.problems.length > 0) return { problem: kubelet.problems.join('; ') };
 
-  const workload = chooseWorkload(container);
+  const chosen = chooseWorkload(container, pod.namespace);
+  if ('problem' in chosen) return { problem: chosen.problem };
+  const workload = chosen;
   // A container runtime's defaults, then the kubelet's variables over them, as containerd merges them.
   const env: Record<string, string> = { PATH: process.env.PATH ?? DEFAULT_PATH, HOSTNAME: podHostname(pod), HOME: uid === 0 ? '/root' : '/' };
   if (workload.builtin === 'http-echo') {
@@ -86,7 +93,9 @@ export function planContainer(input: ContainerPlanInput): ContainerPlan {
   }
   for (const [name, value] of kubelet.env) env[name] = value;
 
-  const argv = input.override?.argv ?? (workload.builtin === undefined ? expandCommand(workload.argv, kubelet.env) : workload.argv);
+  const configDir = input.sandbox === undefined ? input.ingressConfigDir : INGRESS_CONFIG_MOUNT;
+  const builtinArgv = workload.builtin === 'ingress-proxy' && configDir !== undefined ? [...workload.argv, configDir] : workload.argv;
+  const argv = input.override?.argv ?? (workload.builtin === undefined ? expandCommand(workload.argv, kubelet.env) : builtinArgv);
   const warnings = kubelet.warnings;
   if (input.sandbox === undefined) return { argv: ['ip', 'netns', 'exec', input.netns, ...argv], env, workload, warnings };
 
@@ -94,6 +103,7 @@ export function planContainer(input: ContainerPlanInput): ContainerPlan {
   const kinds = new Map(pod.volumes.map((v) => [v.name, v.kind]));
   const mounts: MountSpec[] = [
     ...workload.hostPaths.map((path) => ({ source: path, target: path, readOnly: true })),
+    ...(workload.builtin === 'ingress-proxy' && input.ingressConfigDir !== undefined ? [{ source: input.ingressConfigDir, target: INGRESS_CONFIG_MOUNT, readOnly: true }] : []),
     ...container.volumeMounts.map((m) => ({
       source: m.subPath !== undefined && m.subPath !== '' ? `${volumeDirectory(podDir, m.name)}/${m.subPath}` : volumeDirectory(podDir, m.name),
       target: m.mountPath,

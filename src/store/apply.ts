@@ -17,7 +17,7 @@ import { canonicalJson } from '../cluster/naming.js';
 import type { Cluster } from '../cluster/model.js';
 import { seededRandom } from '../cluster/random.js';
 import { documentValues } from '../cluster/yaml-reader.js';
-import { isObjectKind, type ClusterKeys, type ObjectKind } from './keys.js';
+import { isClusterScoped, isObjectKind, type ClusterKeys, type ObjectKind } from './keys.js';
 
 export interface StoredManifest {
   readonly key: string;
@@ -58,6 +58,8 @@ const RESOURCE_NAMES: Record<ObjectKind, string> = {
   NetworkPolicy: 'networkpolicy.networking.k8s.io',
   ConfigMap: 'configmap',
   Secret: 'secret',
+  Ingress: 'ingress.networking.k8s.io',
+  IngressClass: 'ingressclass.networking.k8s.io',
 };
 
 export function planApply(input: { keys: ClusterKeys; existingCluster: string | undefined; existing: readonly StoredManifest[]; files: readonly SourceFile[]; now?: number }): ApplyResult {
@@ -80,7 +82,7 @@ export function planApply(input: { keys: ClusterKeys; existingCluster: string | 
       }
       if (!isObjectKind(kind)) continue;
       const name = String(manifest.metadata?.name);
-      const namespace = kind === 'Namespace' ? '' : String(manifest.metadata?.namespace ?? 'default');
+      const namespace = isClusterScoped(kind) ? '' : String(manifest.metadata?.namespace ?? 'default');
       incoming.push({ kind, namespace, name, manifest, key: keys.object(kind, namespace, name) });
     }
   }

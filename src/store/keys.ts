@@ -28,9 +28,16 @@ export const OBJECT_KINDS = {
   NetworkPolicy: 'networkpolicies',
   ConfigMap: 'configmaps',
   Secret: 'secrets',
+  Ingress: 'ingresses',
+  IngressClass: 'ingressclasses',
 } as const;
 
 export type ObjectKind = keyof typeof OBJECT_KINDS;
+
+/** Kinds without a namespace: their key has none either. */
+export function isClusterScoped(kind: ObjectKind): boolean {
+  return kind === 'Namespace' || kind === 'IngressClass';
+}
 
 export function isObjectKind(kind: string): kind is ObjectKind {
   return Object.hasOwn(OBJECT_KINDS, kind);
@@ -48,7 +55,7 @@ export class ClusterKeys {
     return `${this.prefix}cluster`;
   }
   object(kind: ObjectKind, namespace: string, name: string): string {
-    return kind === 'Namespace' ? `${this.prefix}objects/namespaces/${name}` : `${this.prefix}objects/${OBJECT_KINDS[kind]}/${namespace}/${name}`;
+    return isClusterScoped(kind) ? `${this.prefix}objects/${OBJECT_KINDS[kind]}/${name}` : `${this.prefix}objects/${OBJECT_KINDS[kind]}/${namespace}/${name}`;
   }
   node(node: string): string {
     return `${this.prefix}nodes/${node}`;
@@ -86,7 +93,7 @@ export class ClusterKeys {
       case 'objects': {
         const kind = (Object.keys(OBJECT_KINDS) as ObjectKind[]).find((k) => OBJECT_KINDS[k] === a);
         if (kind === undefined) return undefined;
-        if (kind === 'Namespace') return parts.length === 3 ? { type: 'object', kind, namespace: '', name: b } : undefined;
+        if (isClusterScoped(kind)) return parts.length === 3 ? { type: 'object', kind, namespace: '', name: b } : undefined;
         return parts.length === 4 ? { type: 'object', kind, namespace: b, name: c } : undefined;
       }
       case 'nodes':

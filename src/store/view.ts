@@ -13,12 +13,12 @@ import { EXTERNAL_NODE_OFFSET } from '../cluster/decode-cluster.js';
 import type { SourceFile } from '../cluster/documents.js';
 import { gatewayAddress, podMac } from '../cluster/ipam.js';
 import { loadCluster } from '../cluster/load.js';
-import type { Cluster, ClusterSettings, ConfigMap, Deployment, Endpoints, Namespace, NetworkPolicy, Node, Pod, Secret, Service } from '../cluster/model.js';
+import type { Cluster, ClusterSettings, ConfigMap, Deployment, Endpoints, Ingress, IngressClass, Namespace, NetworkPolicy, Node, Pod, Secret, Service } from '../cluster/model.js';
 import { formatDiagnostic } from '../cluster/diagnostics.js';
 import { seededRandom } from '../cluster/random.js';
 import { decodeRecord } from './codec.js';
 import type { KeyValue, WatchEvent } from './etcd.js';
-import { ClusterKeys, type ObjectKind } from './keys.js';
+import { ClusterKeys, isClusterScoped, type ObjectKind } from './keys.js';
 import {
   checkEndpoints,
   checkHeartbeat,
@@ -36,7 +36,7 @@ import {
   type SubnetLease,
 } from './records.js';
 
-type Resolved = Namespace | Pod | Deployment | Service | Endpoints | NetworkPolicy | ConfigMap | Secret;
+type Resolved = Namespace | Pod | Deployment | Service | Endpoints | NetworkPolicy | ConfigMap | Secret | Ingress | IngressClass;
 
 interface StoredObject {
   readonly kind: ObjectKind;
@@ -261,7 +261,7 @@ export class ClusterView {
     }
     this.problems.delete(key);
     const c = result.cluster;
-    const same = (o: { namespace?: string; name: string }) => o.name === stored.name && (stored.kind === 'Namespace' || o.namespace === stored.namespace);
+    const same = (o: { namespace?: string; name: string }) => o.name === stored.name && (isClusterScoped(stored.kind) || o.namespace === stored.namespace);
     const found: Resolved | undefined =
       stored.kind === 'Namespace' ? c.namespaces.find(same)
       : stored.kind === 'Pod' ? c.pods.find(same)
@@ -270,6 +270,8 @@ export class ClusterView {
       : stored.kind === 'Endpoints' ? c.endpoints.find(same)
       : stored.kind === 'ConfigMap' ? c.configMaps.find(same)
       : stored.kind === 'Secret' ? c.secrets.find(same)
+      : stored.kind === 'Ingress' ? c.ingresses.find(same)
+      : stored.kind === 'IngressClass' ? c.ingressClasses.find(same)
       : c.networkPolicies.find(same);
     stored.resolved = found;
     return found;
@@ -351,6 +353,8 @@ export class ClusterView {
       networkPolicies: this.resolvedOf('NetworkPolicy') as NetworkPolicy[],
       configMaps: this.resolvedOf('ConfigMap') as ConfigMap[],
       secrets: this.resolvedOf('Secret') as Secret[],
+      ingresses: this.resolvedOf('Ingress') as Ingress[],
+      ingressClasses: this.resolvedOf('IngressClass') as IngressClass[],
     };
     return this.assembled;
   }

@@ -4,6 +4,8 @@ import { DEMO_YAML } from '../../src/cluster/demo.js';
 import { formatDiagnostic } from '../../src/cluster/diagnostics.js';
 import { loadCluster } from '../../src/cluster/load.js';
 import { seededRandom } from '../../src/cluster/random.js';
+import { IngressRouter } from '../../src/ingress/match.js';
+import { proxyConfig } from '../../src/ingress/servers.js';
 
 /** Characters that change YAML structure, plus some that only change values. */
 const YAML_CHARS = [':', '-', ' ', '\n', '[', ']', '{', '}', ',', '*', '&', '!', '|', '>', '#', "'", '"', '?', '%', '@', '<<', '---', '\t', 'x', '0', '~', 'null', 'yes'];
@@ -105,4 +107,52 @@ test('fuzz: hostile YAML (alias bombs, deep nesting, merge cycles) is refused or
     t.true(Date.now() - started < 5000);
     t.is(typeof r.ok, 'boolean');
   }
+});
+
+const INGRESS_YAML = `apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata:
+  name: nginx
+  annotations: {ingressclass.kubernetes.io/is-default-class: "true"}
+spec: {controller: k8s.io/ingress-nginx}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec: {selector: {app: web}, ports: [{name: http, port: 5000, targetPort: 4000}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: web
+  annotations: {nginx.ingress.kubernetes.io/rewrite-target: /$1, nginx.ingress.kubernetes.io/proxy-read-timeout: "5"}
+spec:
+  defaultBackend: {service: {name: web, port: {name: http}}}
+  tls: [{hosts: [a.com, "*.b.com"], secretName: tls}]
+  rules:
+  - host: a.com
+    http:
+      paths:
+      - {path: "/(x+)", pathType: ImplementationSpecific, backend: {service: {name: web, port: {number: 5000}}}}
+      - {path: /exact, pathType: Exact, backend: {service: {name: web, port: {number: 5000}}}}
+  - http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {name: http}}}}
+`;
+
+test('fuzz: mutated Ingress YAML never throws out of loadCluster, and what loads is routed without throwing', (t) => {
+  const flags = { controllerClass: 'k8s.io/ingress-nginx', ingressClass: 'nginx', watchWithoutClass: true, httpPort: 80, httpsPort: 443, healthzPort: 10254 };
+  let valid = 0;
+  fc.assert(
+    fc.property(fc.array(mutation, { minLength: 1, maxLength: 3 }), fc.constantFrom('/', '/xx', '/exact', '/a/b?c', ''), fc.constantFrom('a.com', 'x.b.com', undefined), (mutations, url, host) => {
+      const r = loadCluster([{ path: 'i.yaml', text: mutations.reduce(apply, INGRESS_YAML) }], { random: seededRandom(1) });
+      if (!r.ok) return r.errors.length > 0;
+      valid++;
+      const router = new IngressRouter(proxyConfig(r.cluster, [], flags));
+      router.route(host, url);
+      return true;
+    }),
+    { numRuns: 600 },
+  );
+  t.true(valid > 30, `valid: ${valid}`);
 });

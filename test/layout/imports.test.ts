@@ -117,6 +117,13 @@ test("the kubelet's semantics (src/pod) are pure: they read the cluster model an
   t.deepEqual(sourcesUnder('src/pod').flatMap(nodeImportsOf), []);
 });
 
+test("the ingress controller's routing (src/ingress) is pure: it reads the cluster model and packet's addresses, does no I/O, and is read by the node and its proxy", (t) => {
+  const found = sourcesUnder('src/ingress').flatMap((file) => importsOf(file).filter((target) => !/^src\/(ingress|packet|cluster)\//.test(target)).map((target) => `${file} imports ${target}`));
+  t.deepEqual(found, []);
+  t.deepEqual(sourcesUnder('src/ingress').flatMap(nodeImportsOf), []);
+  for (const below of ['src/packet', 'src/cluster', 'src/datapath', 'src/kube', 'src/netfilter']) t.deepEqual(violations(below, 'src/ingress'), [], below);
+});
+
 test('flows are made and matched by pure modules: src/observe imports no agent, CLI or I/O, and the forwarding path does not import them', (t) => {
   for (const above of ['src/node', 'src/cli', 'src/io', 'src/store', 'src/controller']) t.deepEqual(violations('src/observe', above), [], above);
   t.deepEqual(violations('src/datapath', 'src/observe'), []);

@@ -48,3 +48,28 @@ spec:
   const r = planContainer({ pod: p, container: p.containers[0], cluster: withVolume, node: withVolume.nodes[0], netns: 'pw-x', sandbox, volumeProblems: new Map([['cfg', 'configmap "gone" not found']]) });
   t.deepEqual(r, { problem: 'MountVolume.SetUp failed for volume "cfg": configmap "gone" not found' });
 });
+
+test("an ingress controller's image runs the ingress proxy whatever its args: its ports from the flags, its configuration bound read-only at /etc/podwire-ingress", (t) => {
+  const withController = cluster(yaml`
+apiVersion: v1
+kind: Pod
+metadata: {name: ctl}
+spec:
+  containers:
+  - {name: good, image: "registry.k8s.io/ingress-nginx/controller:v1.10.1", args: [/nginx-ingress-controller, --http-port=8080]}
+  - {name: bad, image: "registry.k8s.io/ingress-nginx/controller:v1.10.1", args: [--https-port=none]}
+`);
+  const p = withController.pods[0];
+  const input = { pod: p, cluster: withController, node: withController.nodes[0], netns: 'pw-x', volumeProblems: new Map(), ingressConfigDir: '/state/pods/default_ctl/ingress' };
+  const good = planContainer({ ...input, container: p.containers[0], sandbox });
+  if ('problem' in good) return t.fail(good.problem);
+  t.is(good.workload.builtin, 'ingress-proxy');
+  t.deepEqual(good.workload.readyPorts, [8080, 443, 10254]);
+  t.deepEqual(good.argv.slice(-4), ['8080', '443', '10254', '/etc/podwire-ingress']);
+  t.regex(good.argv[good.argv.indexOf('--') + 2], /ingress-proxy\.js$/);
+  t.true(good.argv.includes('/state/pods/default_ctl/ingress:/etc/podwire-ingress:ro'), good.argv.join(' '));
+  const bare = planContainer({ ...input, container: p.containers[0], sandbox: undefined });
+  if ('problem' in bare) return t.fail(bare.problem);
+  t.is(bare.argv.at(-1), '/state/pods/default_ctl/ingress', 'without the sandbox, the host directory itself');
+  t.deepEqual(planContainer({ ...input, container: p.containers[1], sandbox }), { problem: 'ingress controller: --https-port=none: not a port number' });
+});

@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import fc from 'fast-check';
-import { ClusterKeys, OBJECT_KINDS, isObjectKind, type ObjectKind, type StoreRecord } from '../../src/store/keys.js';
+import { ClusterKeys, OBJECT_KINDS, isClusterScoped, isObjectKind, type ObjectKind, type StoreRecord } from '../../src/store/keys.js';
 
 const keys = new ClusterKeys('demo');
 
@@ -17,6 +17,7 @@ test('every key builder gives its golden string under /podwire/<cluster>/', (t) 
   t.is(keys.object('ConfigMap', 'default', 'settings'), '/podwire/demo/objects/configmaps/default/settings');
   t.is(keys.object('Secret', 'shop', 'tls'), '/podwire/demo/objects/secrets/shop/tls');
   t.is(keys.object('Namespace', 'ignored', 'shop'), '/podwire/demo/objects/namespaces/shop', 'namespaces are cluster-scoped');
+  t.is(keys.object('IngressClass', 'ignored', 'nginx'), '/podwire/demo/objects/ingressclasses/nginx', 'so are IngressClasses');
   t.is(keys.node('node-1'), '/podwire/demo/nodes/node-1');
   t.is(keys.subnet('10.244.1.0-24'), '/podwire/demo/subnets/10.244.1.0-24');
   t.is(keys.heartbeat('node-1'), '/podwire/demo/heartbeats/node-1');
@@ -81,7 +82,7 @@ const record: fc.Arbitrary<{ key: (k: ClusterKeys) => string; want: StoreRecord 
   fc.constant({ key: (k: ClusterKeys) => k.controller, want: { type: 'controller' } as StoreRecord }),
   fc.tuple(kind, segment, segment).map(([kd, ns, name]) => ({
     key: (k: ClusterKeys) => k.object(kd, ns, name),
-    want: { type: 'object', kind: kd, namespace: kd === 'Namespace' ? '' : ns, name } as StoreRecord,
+    want: { type: 'object', kind: kd, namespace: isClusterScoped(kd) ? '' : ns, name } as StoreRecord,
   })),
   fc.tuple(fc.constantFrom('nodes', 'heartbeats', 'podstatus', 'nodestatus') , segment).map(([type, node]) => ({
     key: (k: ClusterKeys) => (type === 'nodes' ? k.node(node) : type === 'heartbeats' ? k.heartbeat(node) : type === 'podstatus' ? k.podStatus(node) : k.nodeStatus(node)),

@@ -218,6 +218,21 @@ test('ConfigMaps and Secrets are stored as manifests and resolved into the clust
   t.regex(view.problems.get(keys.object('Secret', 'default', 'tls')) ?? '', /must have the key "tls.key"/);
 });
 
+test('Ingresses and IngressClasses are stored as manifests and resolved; an Ingress changed in the store is the new one (the controller pods follow it)', (t) => {
+  const { view } = started();
+  const klass = JSON.stringify({ apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass', metadata: { name: 'nginx' }, spec: { controller: 'k8s.io/ingress-nginx' } });
+  const ingress = (path: string) =>
+    JSON.stringify({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name: 'web', namespace: 'default' }, spec: { ingressClassName: 'nginx', rules: [{ host: 'a.com', http: { paths: [{ path, pathType: 'Prefix', backend: { service: { name: 's', port: { number: 80 } } } }] } }] } });
+  t.like(view.applyEvents([put(keys.object('IngressClass', '', 'nginx'), klass), put(keys.object('Ingress', 'default', 'web'), ingress('/a'))], revision), { objects: true });
+  t.deepEqual(view.cluster()?.ingressClasses.map((c) => [c.name, c.controller]), [['nginx', 'k8s.io/ingress-nginx']]);
+  t.deepEqual(view.cluster()?.ingresses.map((i) => i.rules[0].paths[0].path), ['/a']);
+  view.applyEvents([put(keys.object('Ingress', 'default', 'web'), ingress('/b'))], revision);
+  t.deepEqual(view.cluster()?.ingresses.map((i) => i.rules[0].paths[0].path), ['/b']);
+  view.applyEvents([put(keys.object('Ingress', 'default', 'web'), ingress('b'))], revision);
+  t.deepEqual(view.cluster()?.ingresses, []);
+  t.regex(view.problems.get(keys.object('Ingress', 'default', 'web')) ?? '', /must be an absolute path/);
+});
+
 test('a pod record with the kubelet fields round-trips; one bound before they existed is left out for the controller to bind again', (t) => {
   const { view } = started();
   const r = loadCluster([{ path: 'p.yaml', text: 'apiVersion: v1\nkind: Pod\nmetadata: {name: full}\nspec:\n  hostAliases: [{ip: 10.9.8.7, hostnames: [db]}]\n  volumes: [{name: v, configMap: {name: m, items: [{key: k, path: p, mode: 0600}]}}]\n  securityContext: {runAsUser: 1000}\n  containers: [{name: c, image: i, env: [{name: IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}], volumeMounts: [{name: v, mountPath: /m}]}]\n' }], { random: seededRandom(1) });
