@@ -17,9 +17,15 @@ export interface FlowEdge {
   readonly to: string;
 }
 
+/** Multicast and broadcast (IGMP reports, DHCP): to a group, not to anyone the map shows. */
+function toGroup(ip: string): boolean {
+  const first = Number(ip.split('.')[0]);
+  return (first >= 224 && first <= 239) || ip === '255.255.255.255';
+}
+
 function end(endpoint: Endpoint | undefined, ip: string | undefined): string | undefined {
   if (endpoint?.pod_name !== undefined && endpoint.pod_name !== '') return podId(endpoint.namespace ?? 'default', endpoint.pod_name);
-  return ip === undefined ? undefined : `ip:${ip}`;
+  return ip === undefined || toGroup(ip) ? undefined : `ip:${ip}`;
 }
 
 function edge(from: string, to: string): FlowEdge {

@@ -53,7 +53,6 @@ const ASSETS: Readonly<Record<string, { readonly file: string; readonly type: st
   '/style.css': { file: 'web/static/style.css', type: 'text/css; charset=utf-8' },
   '/app.js': { file: 'dist/web/app.js', type: 'text/javascript; charset=utf-8' },
   '/draw.js': { file: 'dist/web/draw.js', type: 'text/javascript; charset=utf-8' },
-  '/api-client.js': { file: 'dist/web/api-client.js', type: 'text/javascript; charset=utf-8' },
 };
 
 const ROUTES = {
@@ -249,6 +248,9 @@ export async function serveUi(source: ClusterSource, options: UiServerOptions): 
     }
     const params = url.searchParams;
     switch (url.pathname) {
+      case '/favicon.ico':
+        res.writeHead(204).end();
+        return;
       case '/api':
         noParameters(params);
         return json(res, 200, { cluster: source.name, routes: ROUTES });
