@@ -20,6 +20,8 @@ declare -A wanted=(
   [useradd]=passwd [userdel]=passwd [runuser]=util-linux
   # Several machines: the cluster store, and nsenter to run an agent in a machine namespace.
   [etcd]=etcd-server [etcdctl]=etcd-client [nsenter]=util-linux
+  # The web view's end-to-end tests drive a real headless browser (playwright-core launches it).
+  [chromium]=chromium
 )
 missing=()
 for cmd in "${!wanted[@]}"; do
