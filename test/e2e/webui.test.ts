@@ -13,6 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { DEMO_YAML } from '../../src/cluster/demo.js';
 import { CLI, kernelSkipReason, TestCluster } from '../helpers/cluster.js';
@@ -62,7 +63,7 @@ test.before(async () => {
     child.once('exit', (code) => reject(new Error(`podwire ui exited (${code}): ${out}`)));
   });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-  page = await browser.newPage({ viewport: { width: 1400, height: 860 } });
+  page = await browser.newPage({ viewport: { width: 1400, height: 860 }, acceptDownloads: true });
   await page.goto(url);
   mkdirSync(SHOTS, { recursive: true });
 });
@@ -148,4 +149,19 @@ serial("a connection the default-deny policy drops turns its edge red with the p
   await page.waitForFunction(`/locked\\/default-deny/.test(document.querySelector('g.edge[data-edge="pod:default/client>pod:locked/vault"]')?.textContent ?? '')`, undefined, { timeout: 5000 });
   t.regex((await edge.textContent()) ?? '', /✕ \d+ dropped: POLICY_DENIED \(policy locked\/default-deny\)/);
   await page.screenshot({ path: join(SHOTS, 'drop.png') });
+});
+
+serial("a pod's pcap button downloads a pcapng of the next seconds, which tshark reads with the pod's traffic", async (t) => {
+  await page.fill('#capture-seconds', '2');
+  const download = page.waitForEvent('download', { timeout: 10_000 });
+  await page.locator('g.pod[data-id="pod:default/client"] g.button[data-action="capture"]').dispatchEvent('click');
+  await new Promise((r) => setTimeout(r, 500));
+  const ping = cluster.exec('client', ['ping', '-c', '3', '-i', '0.2', '10.244.1.1']);
+  const file = join(SHOTS, 'client.pcapng');
+  const got = await download;
+  t.is(got.suggestedFilename(), 'default_client.pcapng');
+  await got.saveAs(file);
+  await ping;
+  const lines = execFileSync('tshark', ['-r', file, '-Y', 'icmp.type == 8', '-T', 'fields', '-e', 'ip.dst'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n');
+  t.true(lines.length >= 1 && lines.every((l) => l === '10.244.1.1'), lines.join(','));
 });
