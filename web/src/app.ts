@@ -5,7 +5,7 @@
  * trace drawn as a path across the map, and stage by stage with its rules beside it), the
  * recent flows of an edge on a click, and captures downloaded from any pod or node.
  */
-import { centre, drawMap, edgePath, el, layout, type Layout } from './draw.js';
+import { drawMap, edgePath, el, layout, traceAnchor, type Layout } from './draw.js';
 import type { ClusterMap, FlowEdge, HubFlow, TracedPath } from './types.js';
 
 interface EdgeState {
@@ -211,7 +211,7 @@ function tracePoints(t: TracedPath, boxes: Layout['boxes']): { x: number; y: num
   let lastNode: string | undefined;
   const at = (id: string): void => {
     const b = boxes.get(id);
-    if (b !== undefined) points.push({ ...centre(b), id });
+    if (b !== undefined) points.push({ ...traceAnchor(id, b), id });
   };
   for (const id of t.path) {
     if (id.startsWith('node:')) {

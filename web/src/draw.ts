@@ -72,7 +72,7 @@ export function layout(map: ClusterMap, clients: readonly string[]): Layout {
     boxes.set(node.id, { x, y: NODE_Y, w: NODE_W, h });
     boxes.set(`bridge:${node.name}`, { x: x + 12, y: NODE_Y + 58, w: NODE_W - 24, h: 26 });
     node.pods.forEach((p, i) => boxes.set(p.id, { x: x + 12 + (i % 2) * (POD_W + 12), y: NODE_Y + 96 + Math.floor(i / 2) * (POD_H + 12), w: POD_W, h: POD_H }));
-    boxes.set(`vtep:${node.name}`, { x: x + NODE_W / 2 - 100, y: NODE_Y + h - 44, w: 200, h: 32 });
+    boxes.set(`vtep:${node.name}`, { x: x + NODE_W / 2 - 120, y: NODE_Y + h - 44, w: 240, h: 32 });
     x += NODE_W + GAP;
   }
   return { width, height, boxes };
@@ -80,6 +80,24 @@ export function layout(map: ClusterMap, clients: readonly string[]): Layout {
 
 export function centre(b: Box): { x: number; y: number } {
   return { x: b.x + b.w / 2, y: b.y + b.h / 2 };
+}
+
+/** Where the line from the box's centre towards `to` leaves the box: edges end at boxes, not over their text. */
+export function boundary(b: Box, to: { x: number; y: number }): { x: number; y: number } {
+  const c = centre(b);
+  const dx = to.x - c.x;
+  const dy = to.y - c.y;
+  if (dx === 0 && dy === 0) return c;
+  const scale = Math.min(dx === 0 ? Infinity : b.w / 2 / Math.abs(dx), dy === 0 ? Infinity : b.h / 2 / Math.abs(dy));
+  return { x: c.x + dx * Math.min(scale, 1), y: c.y + dy * Math.min(scale, 1) };
+}
+
+/** Where the trace's path touches a box: beside its text (a pod's and the VTEP's right end, a Service's lower edge). */
+export function traceAnchor(id: string, b: Box): { x: number; y: number } {
+  if (id.startsWith('svc:')) return { x: b.x + b.w - 20, y: b.y + b.h };
+  if (id.startsWith('pod:') || id.startsWith('vtep:')) return { x: b.x + b.w - 14, y: b.y + 14 };
+  if (id.startsWith('bridge:')) return { x: b.x + b.w - 18, y: b.y + b.h / 2 };
+  return centre(b);
 }
 
 /** A button drawn in the SVG: a rect and its label, with a data-action the page listens for. */
@@ -150,8 +168,8 @@ export function drawMap(svg: SVGSVGElement, map: ClusterMap, lay: Layout, client
       text(b.x + 14, b.y + 22, node.name, 'title'),
       text(b.x + 14, b.y + 40, `${state} · ${node.machine} · uplink ${node.externalIP}`, 'detail'),
       button(b.x + b.w - 70, b.y + 10, 'pcap', 'capture', node.id),
-      el('g', { class: 'bridge', 'data-id': `bridge:${node.name}` }, el('rect', { x: br.x, y: br.y, width: br.w, height: br.h, rx: 5 }), text(br.x + 10, br.y + 17, `bridge ${node.bridge.name} ${node.bridge.address} (pods ${node.podCIDR})`, 'detail')),
-      el('g', { class: 'vtep', 'data-id': `vtep:${node.name}` }, el('rect', { x: vt.x, y: vt.y, width: vt.w, height: vt.h, rx: 5 }), text(vt.x + vt.w / 2, vt.y + 20, `VTEP ${node.vtep.name} ${node.vtep.address}`, 'detail centred')),
+      el('g', { class: 'bridge', 'data-id': `bridge:${node.name}` }, el('rect', { x: br.x, y: br.y, width: br.w, height: br.h, rx: 5 }), text(br.x + 10, br.y + 17, `bridge ${node.bridge.name} ${node.bridge.address} · pods ${node.podCIDR}`, 'detail')),
+      el('g', { class: 'vtep', 'data-id': `vtep:${node.name}` }, el('rect', { x: vt.x, y: vt.y, width: vt.w, height: vt.h, rx: 5 }), text(vt.x + 10, vt.y + 20, `VTEP ${node.vtep.name} ${node.vtep.address}`, 'detail')),
     );
     for (const pod of node.pods) {
       const p = boxes.get(pod.id)!;
@@ -174,8 +192,8 @@ export function drawMap(svg: SVGSVGElement, map: ClusterMap, lay: Layout, client
 
 /** A curve from one box to another, bowed so that edges between the same boxes both ways stay apart. */
 export function edgePath(a: Box, b: Box, bow: number): { d: string; mid: { x: number; y: number } } {
-  const ca = centre(a);
-  const cb = centre(b);
+  const ca = boundary(a, centre(b));
+  const cb = boundary(b, centre(a));
   const mx = (ca.x + cb.x) / 2;
   const my = (ca.y + cb.y) / 2;
   const dx = cb.x - ca.x;
