@@ -13,14 +13,24 @@
  * Every answer to a bad request is a 4xx with `{"error": "..."}`; a node that fails to
  * answer is a 502 with its message. Nothing a request carries can make the server throw:
  * each handler's failure is caught and answered.
+ *
+ * The page shows every pod's traffic and downloads captures of it, what only root may see
+ * through the nodes' control sockets (0600). So a loopback connection is served only when
+ * the socket on its other end is root's (or the server's own user's), as the node's DNS
+ * port does it (src/node/dns-guard.ts): held unread until the kernel's TCP tables name its
+ * owner, then handed to the HTTP server or closed. A connection from another address (with
+ * --address) is the user's choice to open the page to that network, and is served.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTcpServer, type Socket } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { Resolver } from 'node:dns/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatIpv4, parseIpv4 } from '../packet/addr.js';
 import { callControl, ControlError, streamControl } from '../node/control.js';
+import { TcpOwnerGate } from '../node/dns-guard.js';
+import { TCP_TABLES, TcpPeerOwners } from '../io/socket-owner.js';
 import type { NodeOps } from '../node/control-protocol.js';
 import { buildClusterMap, type ClusterMap } from './map.js';
 import { FlowHub, type HubFlow } from './flow-hub.js';
@@ -36,6 +46,11 @@ export interface UiServerOptions {
   /** How often the map is read again (ms): a change reaches the page within this and a round trip. */
   readonly refreshMs?: number;
   readonly log?: (line: string) => void;
+  /**
+   * Who may connect over loopback: the uid owning the client's socket (read from the
+   * kernel's TCP tables) must be root's or the server's own. Tests replace the reader.
+   */
+  readonly socketOwner?: (clientAddr: number, clientPort: number, serverAddr: number, serverPort: number) => Promise<number>;
 }
 
 export interface UiServer {
@@ -63,6 +78,11 @@ const ROUTES = {
   '/api/events': 'Server-Sent Events: cluster, flows, nodes',
   '/api/capture': 'pcapng of the next seconds: pod=NS/NAME or node=NAME, iface=IFACE, filter=EXPR, seconds=N (1 to 60, default 5)',
 };
+
+/** Bounds of the owner checks, as the node's DNS port has them (dns-server.ts). */
+const OWNER_PENDING_MAX = 512;
+const OWNER_READ_INTERVAL_MS = 20;
+const OWNER_READ_ATTEMPTS = 3;
 
 /** A stream of the capture or SSE ended because its reader went away, or its time is up. */
 class StreamDone extends Error {}
@@ -287,16 +307,51 @@ export async function serveUi(source: ClusterSource, options: UiServerOptions): 
     });
   });
   server.keepAliveTimeout = 5000;
+  const tables = new TcpPeerOwners(TCP_TABLES.slice(0, 1));
+  const gate = new TcpOwnerGate({
+    maxPending: OWNER_PENDING_MAX,
+    minIntervalMs: OWNER_READ_INTERVAL_MS,
+    attempts: OWNER_READ_ATTEMPTS,
+    read: async (peers) => {
+      if (options.socketOwner === undefined) return tables.lookup(peers, parseIpv4(host) ?? 0, port);
+      return Int32Array.from(await Promise.all(peers.map((p) => options.socketOwner!(p.clientAddr, p.clientPort, parseIpv4(host) ?? 0, port))));
+    },
+  });
+  const self = process.getuid?.() ?? 0;
+  let refused = 0;
+  const listener = createTcpServer({ pauseOnConnect: true }, (socket: Socket) => {
+    socket.on('error', () => socket.destroy());
+    const clientAddr = parseIpv4(socket.remoteAddress?.replace(/^::ffff:/, '') ?? '');
+    if (clientAddr === undefined || clientAddr >>> 24 !== 127) {
+      server.emit('connection', socket);
+      socket.resume();
+      return;
+    }
+    const owner = gate.ownerOf({ clientAddr, clientPort: socket.remotePort ?? 0 });
+    if (owner === undefined) return void socket.destroy();
+    void owner.then((uid) => {
+      if (socket.destroyed) return;
+      if (uid !== 0 && uid !== self) {
+        refused++;
+        if (refused === 1 || refused % 100 === 0) log(`ui: refused ${refused} connection${refused === 1 ? '' : 's'} from local users other than root (the last from uid ${uid})`);
+        return void socket.destroy();
+      }
+      server.emit('connection', socket);
+      socket.resume();
+    });
+  });
+  let port = options.port;
   await new Promise<void>((resolveListen, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => {
+    listener.once('error', (err: NodeJS.ErrnoException) => {
       clearInterval(timer);
       hub.close();
+      gate.close();
       reject(err.code === 'EADDRINUSE' ? new Error(`port ${host}:${options.port} is in use (choose another with --port, or 0 for any free one)`) : err);
     });
-    server.listen(options.port, host, () => resolveListen());
+    listener.listen(options.port, host, () => resolveListen());
   });
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : options.port;
+  const address = listener.address();
+  port = typeof address === 'object' && address !== null ? address.port : options.port;
   return {
     port,
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/`,
@@ -304,9 +359,10 @@ export async function serveUi(source: ClusterSource, options: UiServerOptions): 
       new Promise<void>((resolveClose) => {
         clearInterval(timer);
         hub.close();
+        gate.close();
         for (const res of sse) res.end();
         server.closeAllConnections();
-        server.close(() => resolveClose());
+        listener.close(() => resolveClose());
       }),
   };
 }

@@ -6,14 +6,13 @@
  * client lights its edge to the Service and on to a backend; a trace of client ->
  * 10.100.100.100:80 draws the stages with the DNAT to a real backend; a connection the
  * policy drops turns its edge red with the policy's name. Screenshots of the map and of a
- * trace go to test-results/webui/ (not committed).
+ * trace go to test-results/webui/ (not committed). Another local user gets no page.
  */
 import anyTest, { type TestFn } from 'ava';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execFileSync } from 'node:child_process';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { DEMO_YAML } from '../../src/cluster/demo.js';
 import { CLI, kernelSkipReason, TestCluster } from '../helpers/cluster.js';
@@ -43,7 +42,10 @@ spec: {podSelector: {}, policyTypes: [Ingress]}
 `;
 
 const cluster = new TestCluster(`webui${process.pid % 10000}`);
+/** A local user who is not root: the page is not theirs to see. */
+const USER = `pwwebui${process.pid % 10000}`;
 let ui: ChildProcess | undefined;
+let pageUrl = '';
 let browser: Browser | undefined;
 let page: Page;
 
@@ -62,6 +64,9 @@ test.before(async () => {
     });
     child.once('exit', (code) => reject(new Error(`podwire ui exited (${code}): ${out}`)));
   });
+  pageUrl = url;
+  spawnSync('/usr/sbin/userdel', [USER], { stdio: 'ignore' });
+  execFileSync('/usr/sbin/useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', USER]);
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   page = await browser.newPage({ viewport: { width: 1400, height: 860 }, acceptDownloads: true });
   await page.goto(url);
@@ -72,6 +77,7 @@ test.after.always(async (t) => {
   if (skip !== undefined) return;
   await browser?.close();
   if (ui?.pid !== undefined && ui.exitCode === null) ui.kill('SIGTERM');
+  spawnSync('/usr/sbin/userdel', [USER], { stdio: 'ignore' });
   await cluster.teardown();
   t.deepEqual(cluster.leftovers(), []);
 });
@@ -164,4 +170,12 @@ serial("a pod's pcap button downloads a pcapng of the next seconds, which tshark
   await ping;
   const lines = execFileSync('tshark', ['-r', file, '-Y', 'icmp.type == 8', '-T', 'fields', '-e', 'ip.dst'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n');
   t.true(lines.length >= 1 && lines.every((l) => l === '10.244.1.1'), lines.join(','));
+});
+
+serial('another local user gets no page: the connection is closed unanswered, while root is served', async (t) => {
+  const theirs = spawnSync('/usr/sbin/runuser', ['-u', USER, '--', 'curl', '-s', '-m', '3', '-o', '/dev/null', '-w', '%{http_code}', `${pageUrl}api/cluster`], { encoding: 'utf8' });
+  t.not(theirs.status, 0, theirs.stdout);
+  t.is(theirs.stdout, '000');
+  const roots = spawnSync('curl', ['-s', '-m', '3', '-o', '/dev/null', '-w', '%{http_code}', `${pageUrl}api/cluster`], { encoding: 'utf8' });
+  t.is(roots.stdout, '200');
 });

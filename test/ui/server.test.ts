@@ -274,3 +274,40 @@ test.serial('the page and its scripts are served from the package', async (t) =>
   for (const asset of ['/app.js', '/draw.js', '/style.css']) t.is((await get(asset)).status, 200, asset);
   t.is((await get('/favicon.ico')).status, 204);
 });
+
+test.serial("a loopback connection from another user's socket is closed unanswered; root's and the server's own are served", async (t) => {
+  const asked: number[] = [];
+  let owner = 1000;
+  const guarded = await serveUi(
+    { name: 'pwuitest', snapshot: async () => snapshot, nodeSocket: (node) => sockets.get(node) },
+    {
+      port: 0,
+      refreshMs: 1000,
+      socketOwner: async (_addr, clientPort, serverAddr, serverPort) => {
+        asked.push(clientPort);
+        t.is(serverAddr, 0x7f000001);
+        t.is(serverPort, guarded?.port ?? serverPort);
+        return owner;
+      },
+    },
+  );
+  const fetchStatus = () =>
+    new Promise<string>((resolve) => {
+      const req = request({ host: '127.0.0.1', port: guarded.port, path: '/api', agent: false }, (res) => {
+        res.resume();
+        resolve(String(res.statusCode));
+      });
+      req.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+      req.end();
+    });
+  try {
+    t.is(await fetchStatus(), 'ECONNRESET');
+    owner = 0;
+    t.is(await fetchStatus(), '200');
+    owner = process.getuid?.() ?? 0;
+    t.is(await fetchStatus(), '200');
+    t.is(asked.length, 3);
+  } finally {
+    await guarded.close();
+  }
+});
