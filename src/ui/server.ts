@@ -254,6 +254,12 @@ export async function serveUi(source: ClusterSource, options: UiServerOptions): 
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    // A page of another site whose name it points at 127.0.0.1 (DNS rebinding) reaches the server with its own name as Host.
+    const hostHeader = (req.headers.host ?? '').toLowerCase();
+    const names = [host, ...(host === UI_HOST ? ['localhost'] : [])];
+    if (!names.some((name) => hostHeader === `${name}:${port}` || (port === 80 && hostHeader === name))) {
+      throw new ApiError(403, `the page is served as http://${host}:${port}/ only (Host ${JSON.stringify(hostHeader.slice(0, 100))})`);
+    }
     const url = new URL(req.url ?? '/', 'http://ui.invalid');
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');

@@ -98,9 +98,9 @@ interface Answer {
   body: Buffer;
 }
 
-function get(path: string, method = 'GET'): Promise<Answer> {
+function get(path: string, method = 'GET', headers: Record<string, string> = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: ui.port, path, method }, (res) => {
+    const req = request({ host: '127.0.0.1', port: ui.port, path, method, headers }, (res) => {
       const parts: Buffer[] = [];
       res.on('data', (c: Buffer) => parts.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts) }));
@@ -310,4 +310,12 @@ test.serial("a loopback connection from another user's socket is closed unanswer
   } finally {
     await guarded.close();
   }
+});
+
+test.serial('a request naming another host is refused (DNS rebinding); 127.0.0.1 and localhost are the page', async (t) => {
+  const rebound = await get('/api/cluster', 'GET', { host: `attacker.example:${ui.port}` });
+  t.is(rebound.status, 403);
+  t.regex(JSON.parse(rebound.body.toString('utf8')).error, /the page is served as http:\/\/127\.0\.0\.1:\d+\/ only \(Host "attacker\.example:\d+"\)/);
+  t.is((await get('/api/cluster', 'GET', { host: `localhost:${ui.port}` })).status, 200);
+  t.is((await get('/api/cluster', 'GET', { host: 'localhost' })).status, 403);
 });
