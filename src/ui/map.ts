@@ -13,7 +13,15 @@ import { computeEndpoints, podKey } from '../cluster/endpoints.js';
 
 /** What the map takes from the nodes: the shape of `podwire status --json` (src/cli/status.ts). */
 export interface MapStatus {
-  readonly nodes: readonly { readonly name: string; readonly state: 'up' | 'down'; readonly ready: boolean; readonly machine?: string }[];
+  readonly nodes: readonly {
+    readonly name: string;
+    readonly state: 'up' | 'down';
+    readonly ready: boolean;
+    /** The machine it runs on, when the cluster spans several (its host name and underlay address). */
+    readonly machine?: string;
+    /** The VTEP's UDP port, when not VXLAN's own (a node joined with --underlay-port). */
+    readonly underlayPort?: number;
+  }[];
   readonly pods: readonly { readonly namespace: string; readonly name: string; readonly ready: boolean; readonly restarts: number; readonly reason?: string }[];
 }
 
@@ -113,7 +121,7 @@ export function buildClusterMap(name: string, cluster: Cluster, status: MapStatu
       machine: seen?.machine ?? 'this machine',
       podCIDR: formatCidr(node.podCIDR),
       bridge: { name: 'cni0', address: `${formatIpv4(node.gateway)}/${node.podCIDR.prefix}` },
-      vtep: { name: 'flannel.1', address: `${formatIpv4(node.underlay)}:${VXLAN_PORT}` },
+      vtep: { name: 'flannel.1', address: `${formatIpv4(node.underlay)}:${seen?.underlayPort ?? VXLAN_PORT}` },
       externalIP: formatIpv4(node.externalIP),
       pods: cluster.pods
         .filter((p) => p.node === node.name)

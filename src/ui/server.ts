@@ -193,8 +193,17 @@ export async function serveUi(source: ClusterSource, options: UiServerOptions): 
     const dst = query.to.kind === 'ip' ? query.to.ip : await resolveName(s, query.to.name, namespace, entry);
     return tracePath(
       s.cluster,
-      { from: query.from, dst, port: query.port, proto: query.proto, ...(query.sport !== undefined ? { sport: query.sport } : {}), ...(query.node !== undefined ? { node: query.node } : {}), ...(query.to.kind === 'name' ? { toText: `${query.to.name} (${formatIpv4(dst)})` } : {}) },
-      (node, args) => call(node, 'trace', args),
+      {
+        from: query.from,
+        dst,
+        port: query.port,
+        proto: query.proto,
+        ...(query.sport !== undefined ? { sport: query.sport } : {}),
+        ...(query.node !== undefined ? { node: query.node } : {}),
+        ...(query.to.kind === 'name' ? { toText: `${query.to.name} (${formatIpv4(dst)})` } : {}),
+        underlayPorts: new Map(s.status.nodes.flatMap((n) => (n.underlayPort !== undefined ? [[n.name, n.underlayPort] as const] : []))),
+      },
+      (node, args) => (source.nodeSocket(node) === undefined ? Promise.resolve(undefined) : call(node, 'trace', args)),
     );
   };
 

@@ -13,7 +13,8 @@ import type { TraceResult } from '../node/trace.js';
 import { addressId, podId, VXLAN_PORT } from './map.js';
 import { ApiError, type TraceFrom } from './requests.js';
 
-export type TraceCall = (node: string, args: TraceArgs) => Promise<TraceResult>;
+/** A node's trace; undefined when the node runs on a machine this one cannot ask (a cluster in etcd). */
+export type TraceCall = (node: string, args: TraceArgs) => Promise<TraceResult | undefined>;
 
 export interface TraceHop {
   readonly node: string;
@@ -32,6 +33,8 @@ export interface TracedPath {
   readonly dropReason?: string;
   /** The map's ids the packet crosses, in order: its source, each node, the Service it was sent to, where it ends. */
   readonly path: readonly string[];
+  /** The node the packet goes on to that this machine cannot ask: the rest of the path is traced on its machine. */
+  readonly continuesOn?: string;
 }
 
 export interface PathRequest {
@@ -43,6 +46,8 @@ export interface PathRequest {
   readonly node?: string;
   /** The destination as the user named it (a DNS name), for the heading. */
   readonly toText?: string;
+  /** VTEP ports that are not VXLAN's own, by node. */
+  readonly underlayPorts?: ReadonlyMap<string, number>;
 }
 
 /** The node a packet from `from` enters. */
@@ -68,8 +73,13 @@ export async function tracePath(cluster: Cluster, req: PathRequest, call: TraceC
   let node = entry.node;
   let args: TraceArgs = { from: entry.from, namespace: entry.namespace, dst: req.dst, dport: req.port, proto: req.proto, ...(req.sport !== undefined ? { sport: req.sport } : {}) };
   // A packet crosses each node at most once on its way; a longer chain is a loop to show, not follow.
+  let previous: TracedPath | undefined;
   for (let i = 0; i <= cluster.nodes.length; i++) {
     const result = await call(node, args);
+    if (result === undefined) {
+      if (previous === undefined) throw new ApiError(404, `node ${node}, where the packet enters, is not reachable from this machine: run the page on its machine`);
+      return { ...previous, path: [...path, `node:${node}`], continuesOn: node };
+    }
     path.push(`node:${node}`);
     if (i === 0 && target.startsWith('svc:') && result.stages.some((s) => s.stage === 'service-nat')) path.push(target);
     const next = result.egress?.startsWith('node ') === true ? result.egress.slice('node '.length) : undefined;
@@ -78,9 +88,8 @@ export async function tracePath(cluster: Cluster, req: PathRequest, call: TraceC
     if (next === undefined || result.packet === undefined || here === undefined || there === undefined || i === cluster.nodes.length) {
       hops.push({ node, from: args.from, result });
       if (result.verdict === 'delivered') path.push(endOf(cluster, result));
-      const label = req.from.kind === 'pod' ? `${req.from.namespace}/${req.from.name}` : args.from;
       return {
-        request: { from: hops[0]?.from.startsWith('outside:') ? hops[0].from : label, to: `${req.toText ?? formatIpv4(req.dst)}:${req.port}`, proto: req.proto },
+        request: requestOf(req, hops[0].from),
         hops,
         verdict: result.verdict,
         outcome: result.outcome,
@@ -88,12 +97,17 @@ export async function tracePath(cluster: Cluster, req: PathRequest, call: TraceC
         path,
       };
     }
-    hops.push({ node, from: args.from, result, overlay: { to: next, outer: { src: formatIpv4(here.underlay), dst: `${formatIpv4(there.underlay)}:${VXLAN_PORT}`, vni: cluster.settings.vni } } });
+    hops.push({ node, from: args.from, result, overlay: { to: next, outer: { src: formatIpv4(here.underlay), dst: `${formatIpv4(there.underlay)}:${req.underlayPorts?.get(there.name) ?? VXLAN_PORT}`, vni: cluster.settings.vni } } });
+    previous = { request: requestOf(req, hops[0].from), hops: [...hops], verdict: result.verdict, outcome: result.outcome, path: [...path] };
     const p = result.packet;
     args = { from: `node:${node}`, namespace: 'default', dst: p.dst, dport: p.dport, sport: p.sport, src: p.src, proto: req.proto };
     node = next;
   }
   throw new Error('unreachable: the loop returns on its last hop');
+}
+
+function requestOf(req: PathRequest, entered: string): TracedPath['request'] {
+  return { from: req.from.kind === 'pod' ? `${req.from.namespace}/${req.from.name}` : entered, to: `${req.toText ?? formatIpv4(req.dst)}:${req.port}`, proto: req.proto };
 }
 
 /** The map's id of where a delivered packet ends. */

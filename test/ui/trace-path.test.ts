@@ -72,3 +72,16 @@ test('nodes that keep sending the packet on to each other are followed once each
   t.is(calls, cluster.nodes.length + 1);
   t.is(path.hops.length, cluster.nodes.length + 1);
 });
+
+test('a packet encapsulated to a node this machine cannot ask ends the drawn path there, saying where it goes on', async (t) => {
+  const packet = { src: client.ip, dst: backend.ip, sport: 40000, dport: 80 };
+  const path = await tracePath(cluster, { from: { kind: 'pod', namespace: 'default', name: 'client' }, dst: service.clusterIP!, port: 80, proto: 'tcp', underlayPorts: new Map([[backend.node, 8472]]) }, async (node) =>
+    node === client.node ? { stages: [stage('service-nat')], verdict: 'delivered', outcome: 'encapsulated', packet, egress: `node ${backend.node}` } : undefined,
+  );
+  t.is(path.continuesOn, backend.node);
+  t.is(path.hops.length, 1);
+  t.regex(path.hops[0].overlay!.outer.dst, /:8472$/);
+  t.deepEqual(path.path, ['pod:default/client', `node:${client.node}`, 'svc:default/clusterip-service', `node:${backend.node}`]);
+  const err = await t.throwsAsync(tracePath(cluster, { from: { kind: 'pod', namespace: 'default', name: 'client' }, dst: backend.ip, port: 80, proto: 'tcp' }, async () => undefined), { instanceOf: ApiError });
+  t.regex(err!.message, /not reachable from this machine/);
+});

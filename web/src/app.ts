@@ -202,7 +202,8 @@ function traceView(t: TracedPath): HTMLElement {
     }
   });
   const verdict = h('p', { class: `verdict verdict-${t.verdict}`, id: 'trace-verdict' }, `${t.verdict}: ${t.outcome}${t.dropReason !== undefined ? ` [${t.dropReason}]` : ''}`);
-  return h('div', {}, h('p', { class: 'muted' }, `${t.request.proto.toUpperCase()} ${t.request.from} → ${t.request.to}`), list, verdict);
+  const rest = t.continuesOn === undefined ? [] : [h('p', { class: 'muted', id: 'trace-continues' }, `${t.continuesOn} runs on another machine: the rest of the path is traced by the page on that machine`)];
+  return h('div', {}, h('p', { class: 'muted' }, `${t.request.proto.toUpperCase()} ${t.request.from} → ${t.request.to}`), list, verdict, ...rest);
 }
 
 /** The trace's path as points on the map: a node is entered at its bridge and left or reached over the overlay at its VTEP. */

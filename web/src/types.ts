@@ -88,4 +88,5 @@ export interface TracedPath {
   outcome: string;
   dropReason?: string;
   path: string[];
+  continuesOn?: string;
 }
