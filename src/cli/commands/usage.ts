@@ -27,7 +27,7 @@ export const USAGE = `usage: podwire COMMAND [options]
          [-o compact|json|table|dict] [--print-node-name] [--print-policy-names]
                                           the nodes' flows, as hubble observe prints them
   dns    [--name NAME] NAME [TYPE]        ask the cluster DNS
-  ui     [--name NAME] [--port PORT] [--address IP]
+  ui     [--name NAME] [--port PORT] [--address IP] [--store URL]
                                           the web view: the cluster map, live flows, the life of a
                                           packet, captures (http://127.0.0.1:7450/ by default)
   capture [--name NAME] (--pod [NS/]POD | --node NODE [--iface IFACE]) [-w FILE|-] [--filter EXPR]
@@ -49,7 +49,7 @@ export const USAGE = `usage: podwire COMMAND [options]
                                           run this machine's node agent for NODE
   leave  --name NAME --node NODE          the node agent on this machine leaves the cluster
   down   --name NAME --store URL          remove the cluster from the store (its agents tear down)
-  status, scale, delete, get take --store URL too; TLS: --cacert FILE [--cert FILE --key FILE]
+  status, scale, delete, get, ui take --store URL too; TLS: --cacert FILE [--cert FILE --key FILE]
 
   common: --name NAME (default podwire), --state-dir DIR (default ${DEFAULT_STATE_ROOT})
 `;
