@@ -79,6 +79,9 @@ const ROUTES = {
   '/api/capture': 'pcapng of the next seconds: pod=NS/NAME or node=NAME, iface=IFACE, filter=EXPR, seconds=N (1 to 60, default 5)',
 };
 
+/** How often the map is read while no page listens: the flows of a node that came or went are followed this late. */
+const IDLE_REFRESH_MS = 5000;
+
 /** Bounds of the owner checks, as the node's DNS port has them (dns-server.ts). */
 const OWNER_PENDING_MAX = 512;
 const OWNER_READ_INTERVAL_MS = 20;
@@ -130,9 +133,12 @@ export async function serveUi(source: ClusterSource, options: UiServerOptions): 
     return next;
   };
   let refreshing = false;
+  let refreshedAt = 0;
   const timer = setInterval(() => {
-    if (refreshing) return;
+    // With no page listening, the nodes are asked only often enough to keep following the right ones.
+    if (refreshing || (sse.size === 0 && Date.now() - refreshedAt < IDLE_REFRESH_MS)) return;
     refreshing = true;
+    refreshedAt = Date.now();
     refresh()
       .catch((err: Error) => log(`ui: reading the cluster failed: ${err.message}`))
       .finally(() => (refreshing = false));
@@ -140,7 +146,9 @@ export async function serveUi(source: ClusterSource, options: UiServerOptions): 
   await refresh().catch((err: Error) => log(`ui: reading the cluster failed: ${err.message}`));
 
   const current = async (): Promise<ClusterSnapshot> => {
-    const s = snapshot ?? (await refresh());
+    const fresh = snapshot !== undefined && (sse.size > 0 || Date.now() - refreshedAt < refreshMs);
+    if (!fresh) refreshedAt = Date.now();
+    const s = fresh ? snapshot : await refresh();
     if (s === undefined) throw new ApiError(503, `cluster ${source.name} is not running`);
     return s;
   };

@@ -179,3 +179,21 @@ serial('another local user gets no page: the connection is closed unanswered, wh
   const roots = spawnSync('curl', ['-s', '-m', '3', '-o', '/dev/null', '-w', '%{http_code}', `${pageUrl}api/cluster`], { encoding: 'utf8' });
   t.is(roots.stdout, '200');
 });
+
+serial("a VTEP's pcap button downloads the node's VXLAN datagrams with their outer headers", async (t) => {
+  await page.fill('#capture-seconds', '2');
+  const clientNode = await page.locator('g.pod[data-id="pod:default/client"]').evaluate((g) => g.closest('g.node')?.getAttribute('data-id'));
+  const node = String(clientNode).slice('node:'.length);
+  const download = page.waitForEvent('download', { timeout: 10_000 });
+  await page.locator(`g.vtep[data-id="vtep:${node}"] g.button[data-action="capture"]`).dispatchEvent('click');
+  await new Promise((r) => setTimeout(r, 500));
+  // A backend on the other node: the connection crosses the overlay.
+  const remote = await page.locator(`g.node:not([data-id="${clientNode}"]) g.pod[data-id^="pod:default/deploy-nginx-"]`).first().getAttribute('data-ip');
+  t.is((await curl(`http://${remote}/`)).stdout, '200');
+  const file = join(SHOTS, 'vtep.pcapng');
+  const got = await download;
+  t.is(got.suggestedFilename(), `${node}.pcapng`);
+  await got.saveAs(file);
+  const lines = execFileSync('tshark', ['-r', file, '-Y', 'vxlan && tcp.dstport == 80', '-T', 'fields', '-e', 'udp.dstport', '-e', 'vxlan.vni'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n');
+  t.true(lines.length >= 1 && lines.every((l) => l === '4789\t1'), lines.join(','));
+});

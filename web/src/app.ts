@@ -185,8 +185,18 @@ async function runTrace(from: string, to: string): Promise<void> {
     return;
   }
   state.trace = body;
-  drawTrace();
+  const end = body.path[body.path.length - 1];
+  // An outside address the trace reaches (or starts from) is drawn among the clients.
+  const outside = body.path.filter((id) => id.startsWith('ip:') && !state.clients.includes(id));
+  if (outside.length > 0) {
+    state.clients.unshift(...outside);
+    state.clients.length = Math.min(state.clients.length, MAX_CLIENTS);
+    render();
+  } else {
+    drawTrace();
+  }
   out.replaceChildren(traceView(body));
+  out.dataset.end = end ?? '';
 }
 
 function traceView(t: TracedPath): HTMLElement {
@@ -194,7 +204,17 @@ function traceView(t: TracedPath): HTMLElement {
   t.hops.forEach((hop, i) => {
     list.append(h('li', { class: 'hop', 'data-hop': String(i + 1) }, h('strong', {}, `${i + 1}. node ${hop.node}`), ` entered from ${hop.from.startsWith('node:') ? `the overlay (${hop.from.slice(5)})` : hop.from}`));
     for (const s of hop.result.stages) {
-      list.append(h('li', { class: 'stage', 'data-stage': s.stage }, h('span', { class: 'stage-name' }, s.stage), h('pre', { class: 'rules' }, s.detail.join('\n'))));
+      const rules = s.detail.filter((d) => d.startsWith('-A '));
+      const notes = s.detail.filter((d) => !d.startsWith('-A '));
+      list.append(
+        h(
+          'li',
+          { class: 'stage', 'data-stage': s.stage },
+          h('span', { class: 'stage-name' }, s.stage),
+          ...(notes.length > 0 ? [h('pre', { class: 'rules' }, notes.join('\n'))] : []),
+          ...(rules.length > 0 ? [h('ol', { class: 'rules-hit' }, ...rules.map((r) => h('li', { class: 'rule' }, h('span', { class: 'rule-name' }, ruleName(r)), h('pre', { class: 'rules' }, r))))] : []),
+        ),
+      );
     }
     if (hop.overlay !== undefined) {
       const o = hop.overlay.outer;
@@ -204,6 +224,18 @@ function traceView(t: TracedPath): HTMLElement {
   const verdict = h('p', { class: `verdict verdict-${t.verdict}`, id: 'trace-verdict' }, `${t.verdict}: ${t.outcome}${t.dropReason !== undefined ? ` [${t.dropReason}]` : ''}`);
   const rest = t.continuesOn === undefined ? [] : [h('p', { class: 'muted', id: 'trace-continues' }, `${t.continuesOn} runs on another machine: the rest of the path is traced by the page on that machine`)];
   return h('div', {}, h('p', { class: 'muted' }, `${t.request.proto.toUpperCase()} ${t.request.from} → ${t.request.to}`), list, verdict, ...rest);
+}
+
+/** What a rule line is, by its chain: `KUBE-SVC (probability 0.5)`, `KUBE-SEP DNAT to 10.244.1.3:80`. */
+function ruleName(rule: string): string {
+  const chain = /^-A (\S+)/.exec(rule)?.[1] ?? '';
+  const family = /^(KUBE-SVC|KUBE-SEP|KUBE-EXT|KUBE-SVL|KUBE-FW|KUBE-NODEPORTS)-/.exec(chain)?.[1] ?? chain;
+  const probability = / --probability (\S+)/.exec(rule)?.[1];
+  const dnat = / -j DNAT --to-destination (\S+)/.exec(rule)?.[1];
+  const jump = / -j (\S+)/.exec(rule)?.[1];
+  if (dnat !== undefined) return `${family} DNAT to ${dnat}`;
+  if (probability !== undefined) return `${family} (probability ${Number(probability).toFixed(4)}) → ${jump ?? ''}`;
+  return jump !== undefined ? `${family} → ${jump}` : family;
 }
 
 /** The trace's path as points on the map: a node is entered at its bridge and left or reached over the overlay at its VTEP. */
@@ -241,8 +273,17 @@ function drawTrace(): void {
   if (points.length < 2) return;
   layer.setAttribute('class', `trace verdict-${t.verdict}`);
   layer.append(el('polyline', { points: points.map((p) => `${p.x},${p.y}`).join(' '), class: 'trace-line' }));
+  const stagesAt = new Map(t.hops.map((hop) => [`bridge:${hop.node}`, hop.result.stages.map((s) => s.stage).join(' → ')]));
   points.forEach((p, i) => {
-    layer.append(el('g', { class: 'trace-step', 'data-step': i + 1, 'data-id': p.id }, el('circle', { cx: p.x, cy: p.y, r: 11 }), el('text', { x: p.x, y: p.y + 4, class: 'centred' }, String(i + 1))));
+    layer.append(
+      el(
+        'g',
+        { class: 'trace-step', 'data-step': i + 1, 'data-id': p.id },
+        el('title', {}, stagesAt.get(p.id) ?? p.id),
+        el('circle', { cx: p.x, cy: p.y, r: 11 }),
+        el('text', { x: p.x, y: p.y + 4, class: 'centred' }, String(i + 1)),
+      ),
+    );
   });
 }
 
@@ -250,7 +291,12 @@ function drawTrace(): void {
 
 function capture(target: string): void {
   const seconds = byId<HTMLInputElement>('capture-seconds').value;
-  const query = target.startsWith('pod:') ? `pod=${encodeURIComponent(target.slice(4))}` : `node=${encodeURIComponent(target.slice(5))}`;
+  // A VTEP's button: the node's overlay interfaces, whose frames are the VXLAN datagrams.
+  const query = target.startsWith('pod:')
+    ? `pod=${encodeURIComponent(target.slice(4))}`
+    : target.startsWith('vtep:')
+      ? `node=${encodeURIComponent(target.slice(5))}&filter=${encodeURIComponent('udp port 4789')}`
+      : `node=${encodeURIComponent(target.slice(5))}`;
   const a = h('a', { href: `/api/capture?${query}&seconds=${encodeURIComponent(seconds)}`, download: '' });
   document.body.append(a);
   a.click();

@@ -140,6 +140,20 @@ export function drawMap(svg: SVGSVGElement, map: ClusterMap, lay: Layout, client
     links.append(text((ca.x + cb.x) / 2, overlayY - 6, 'VXLAN overlay (UDP 4789)', 'detail centred'));
   }
   svg.append(links);
+  // Each Service to the pods behind its ready endpoints, as kube-proxy's KUBE-SEP chains join them.
+  const backends = el('g', { class: 'endpoint-links' });
+  for (const s of map.services) {
+    const sb = boxes.get(s.id);
+    const pods = new Set(s.ports.flatMap((p) => p.endpoints.filter((e) => e.ready && e.pod !== undefined).map((e) => e.pod!)));
+    for (const pod of pods) {
+      const pb = boxes.get(pod);
+      if (sb === undefined || pb === undefined) continue;
+      const a = boundary(sb, centre(pb));
+      const b = boundary(pb, centre(sb));
+      backends.append(el('line', { x1: a.x, y1: a.y, x2: b.x, y2: b.y, 'data-endpoint': `${s.id}>${pod}` }));
+    }
+  }
+  svg.append(backends);
   for (const s of map.services) {
     const b = boxes.get(s.id)!;
     const ports = s.ports.map((p) => `${p.port}/${p.protocol}${p.nodePort !== undefined ? ` NodePort ${p.nodePort}` : ''}`).join(', ');
@@ -169,7 +183,14 @@ export function drawMap(svg: SVGSVGElement, map: ClusterMap, lay: Layout, client
       text(b.x + 14, b.y + 40, `${state} · ${node.machine} · uplink ${node.externalIP}`, 'detail'),
       button(b.x + b.w - 70, b.y + 10, 'pcap', 'capture', node.id),
       el('g', { class: 'bridge', 'data-id': `bridge:${node.name}` }, el('rect', { x: br.x, y: br.y, width: br.w, height: br.h, rx: 5 }), text(br.x + 10, br.y + 17, `bridge ${node.bridge.name} ${node.bridge.address} · pods ${node.podCIDR}`, 'detail')),
-      el('g', { class: 'vtep', 'data-id': `vtep:${node.name}` }, el('rect', { x: vt.x, y: vt.y, width: vt.w, height: vt.h, rx: 5 }), text(vt.x + 10, vt.y + 20, `VTEP ${node.vtep.name} ${node.vtep.address}`, 'detail')),
+      el(
+        'g',
+        { class: 'vtep', 'data-id': `vtep:${node.name}` },
+        el('rect', { x: vt.x, y: vt.y, width: vt.w, height: vt.h, rx: 5 }),
+        text(vt.x + 10, vt.y + 20, `VTEP ${node.vtep.name} ${node.vtep.address}`, 'detail'),
+        // The overlay interfaces' datagrams, outer headers and all.
+        button(vt.x + vt.w + 6, vt.y + 7, 'pcap', 'capture', `vtep:${node.name}`),
+      ),
     );
     for (const pod of node.pods) {
       const p = boxes.get(pod.id)!;
