@@ -79,6 +79,11 @@ const ROUTES = {
   '/api/capture': 'pcapng of the next seconds: pod=NS/NAME or node=NAME, iface=IFACE, filter=EXPR, seconds=N (1 to 60, default 5)',
 };
 
+/** Captures at once: each holds one of a node's 16 control connections and up to 4 MiB of its memory. */
+const MAX_CAPTURES = 4;
+/** Pages listening at once; each costs a copy of every flow event written to it. */
+const MAX_EVENT_STREAMS = 32;
+
 /** How often the map is read while no page listens: the flows of a node that came or went are followed this late. */
 const IDLE_REFRESH_MS = 5000;
 
@@ -215,8 +220,20 @@ export async function serveUi(source: ClusterSource, options: UiServerOptions): 
     );
   };
 
+  let capturing = 0;
   const capture = async (req: IncomingMessage, res: ServerResponse, params: URLSearchParams): Promise<void> => {
     const query = parseCaptureQuery(params);
+    // Each capture holds a connection to its node and a buffer there: the nodes' sockets stay free for the CLI.
+    if (capturing >= MAX_CAPTURES) throw new ApiError(429, `${MAX_CAPTURES} captures are running already: wait for one to end`);
+    capturing++;
+    try {
+      await captureFor(req, res, query);
+    } finally {
+      capturing--;
+    }
+  };
+
+  const captureFor = async (req: IncomingMessage, res: ServerResponse, query: ReturnType<typeof parseCaptureQuery>): Promise<void> => {
     const s = await current();
     let node = query.node;
     if (query.pod !== undefined) {
@@ -256,6 +273,7 @@ export async function serveUi(source: ClusterSource, options: UiServerOptions): 
   };
 
   const events = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (sse.size >= MAX_EVENT_STREAMS) throw new ApiError(503, `${MAX_EVENT_STREAMS} pages are listening already: close one`);
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive' });
     res.write('retry: 1000\n\n');
     sse.add(res);

@@ -319,3 +319,23 @@ test.serial('a request naming another host is refused (DNS rebinding); 127.0.0.1
   t.is((await get('/api/cluster', 'GET', { host: `localhost:${ui.port}` })).status, 200);
   t.is((await get('/api/cluster', 'GET', { host: 'localhost' })).status, 403);
 });
+
+test.serial('captures and listening pages are bounded: one more is a 429 or 503 saying why', async (t) => {
+  const running = Array.from({ length: 4 }, () => get('/api/capture?pod=default/client&seconds=2'));
+  await sleep(300);
+  const fifth = await getJson('/api/capture?pod=default/client&seconds=1');
+  t.is(fifth.status, 429);
+  t.regex(fifth.body.error, /4 captures are running already/);
+  for (const r of await Promise.all(running)) t.is(r.status, 200);
+  t.is((await get('/api/capture?pod=default/client&seconds=1')).status, 200, 'a capture that ended makes room');
+  const streams = Array.from({ length: 32 }, () => request({ host: '127.0.0.1', port: ui.port, path: '/api/events', agent: false }).on('error', () => undefined));
+  for (const s of streams) s.end();
+  await sleep(500);
+  try {
+    const more = await getJson('/api/events');
+    t.is(more.status, 503);
+    t.regex(more.body.error, /32 pages are listening already/);
+  } finally {
+    for (const s of streams) s.destroy();
+  }
+});
