@@ -134,7 +134,7 @@ export async function serveUi(source: ClusterSource, options: UiServerOptions): 
       map = nextMap;
       broadcast('cluster', map ?? null);
     }
-    if (next !== undefined) hub.follow(next.status.nodes.filter((n) => n.state === 'up' && source.nodeSocket(n.name) !== undefined).map((n) => n.name));
+    hub.follow(next === undefined ? [] : next.status.nodes.filter((n) => n.state === 'up' && source.nodeSocket(n.name) !== undefined).map((n) => n.name));
     return next;
   };
   let refreshing = false;
