@@ -99,11 +99,23 @@ serial("the map shows the demo's two nodes, its four pods in their nodes and the
   await page.screenshot({ path: join(SHOTS, 'map.png') });
 });
 
-serial('scaling the Deployment to 5 adds two pods on the page', async (t) => {
+serial('scaling the Deployment to 5 adds two pods on the page, and a deleted pod leaves it, each within a second', async (t) => {
   const r = await cluster.podwire(['scale', 'deployment/deploy-nginx', '--replicas', '5']);
   t.is(r.code, 0, r.stderr);
+  const scaled = Date.now();
   await page.waitForFunction(`document.querySelectorAll('g.pod[data-id^="pod:default/deploy-nginx-"]').length === 5`, undefined, { timeout: 5000 });
+  const scaleMs = Date.now() - scaled;
   t.is(await defaultPods(), 6);
+  const victim = (await page.locator('g.pod[data-id^="pod:default/deploy-nginx-"]').first().getAttribute('data-id'))!;
+  const d = await cluster.podwire(['delete', 'pod', victim.slice('pod:default/'.length)]);
+  t.is(d.code, 0, d.stderr);
+  const deleted = Date.now();
+  await page.waitForFunction(`document.querySelector('g.pod[data-id="${victim}"]') === null`, undefined, { timeout: 5000 });
+  const deleteMs = Date.now() - deleted;
+  t.log(`on the page ${scaleMs} ms after scale returned, ${deleteMs} ms after delete returned`);
+  t.true(scaleMs < 1000 && deleteMs < 1000, `${scaleMs} ms, ${deleteMs} ms`);
+  // The Deployment makes a new replica for the deleted one.
+  await page.waitForFunction(`document.querySelectorAll('g.pod[data-id^="pod:default/deploy-nginx-"]').length === 5`, undefined, { timeout: 10_000 });
 });
 
 serial('a curl from the client lights its edge to the Service and on to a backend', async (t) => {
