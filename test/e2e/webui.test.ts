@@ -157,6 +157,11 @@ serial('a trace of client -> 10.100.100.100:80 draws the stages across the map, 
     t.true(steps.includes(`vtep:${m![3]}`), steps.join(' '));
   }
   await page.screenshot({ path: join(SHOTS, 'trace.png') });
+  // By the Service's DNS name, resolved by the cluster DNS as the client's resolver would.
+  await page.fill('#trace-to', 'clusterip-service:80');
+  await page.click('#trace-run');
+  await page.waitForFunction(`/clusterip-service \\(10\\.100\\.100\\.100\\):80/.test(document.querySelector('#trace-result')?.textContent ?? '')`, undefined, { timeout: 10_000 });
+  t.regex((await page.locator('#trace-verdict').textContent()) ?? '', /^delivered: /);
 });
 
 serial("a connection the default-deny policy drops turns its edge red with the policy's name", async (t) => {
