@@ -14,23 +14,17 @@
  * answer is a 502 with its message. Nothing a request carries can make the server throw:
  * each handler's failure is caught and answered.
  *
- * The page shows every pod's traffic and downloads captures of it, what only root may see
- * through the nodes' control sockets (0600). So a loopback connection is served only when
- * the socket on its other end is root's (or the server's own user's), as the node's DNS
- * port does it (src/node/dns-guard.ts): held unread until the kernel's TCP tables name its
- * owner, then handed to the HTTP server or closed. A connection from another address (with
- * --address) is the user's choice to open the page to that network, and is served.
+ * Only root's loopback connections and requests addressed to the server reach the routes
+ * (access.ts).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createTcpServer, type Socket } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { Resolver } from 'node:dns/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatIpv4, parseIpv4 } from '../packet/addr.js';
 import { callControl, ControlError, streamControl } from '../node/control.js';
-import { TcpOwnerGate } from '../node/dns-guard.js';
-import { TCP_TABLES, TcpPeerOwners } from '../io/socket-owner.js';
+import { addressedToUs, listenForRoot, type SocketOwnerReader } from './access.js';
 import type { NodeOps } from '../node/control-protocol.js';
 import { buildClusterMap, type ClusterMap } from './map.js';
 import { FlowHub, type HubFlow } from './flow-hub.js';
@@ -47,10 +41,10 @@ export interface UiServerOptions {
   readonly refreshMs?: number;
   readonly log?: (line: string) => void;
   /**
-   * Who may connect over loopback: the uid owning the client's socket (read from the
-   * kernel's TCP tables) must be root's or the server's own. Tests replace the reader.
+   * Who may connect over loopback (access.ts): the uid owning the client's socket, read
+   * from the kernel's TCP tables unless a test gives its own reader.
    */
-  readonly socketOwner?: (clientAddr: number, clientPort: number, serverAddr: number, serverPort: number) => Promise<number>;
+  readonly socketOwner?: SocketOwnerReader;
 }
 
 export interface UiServer {
@@ -87,11 +81,6 @@ const MAX_EVENT_STREAMS = 32;
 /** How often the map is read while no page listens: the flows of a node that came or went are followed this late. */
 const IDLE_REFRESH_MS = 5000;
 
-/** Bounds of the owner checks, as the node's DNS port has them (dns-server.ts). */
-const OWNER_PENDING_MAX = 512;
-const OWNER_READ_INTERVAL_MS = 20;
-const OWNER_READ_ATTEMPTS = 3;
-
 /** A stream of the capture or SSE ended because its reader went away, or its time is up. */
 class StreamDone extends Error {}
 
@@ -104,6 +93,8 @@ export async function serveUi(source: ClusterSource, options: UiServerOptions): 
   const host = options.address ?? UI_HOST;
   const log = options.log ?? (() => undefined);
   const refreshMs = options.refreshMs ?? 400;
+  /** The port bound (options.port may be 0): requests must name it. */
+  let port = options.port;
   const hub = new FlowHub((node, query, onChunk) => {
     const socket = source.nodeSocket(node);
     if (socket === undefined) return Promise.reject(new ControlError(`node ${node} does not run on this machine`));
@@ -114,9 +105,14 @@ export async function serveUi(source: ClusterSource, options: UiServerOptions): 
   let mapText = '';
   let snapshot: ClusterSnapshot | undefined;
 
+  /** Pages that lost an event because they did not keep up: their next write starts with the whole map again. */
+  const behind = new WeakSet<ServerResponse>();
   const send = (res: ServerResponse, event: string, data: unknown): void => {
-    // A page that does not keep up loses events (the next `cluster` event carries the whole map again).
-    if (res.writableNeedDrain) return;
+    if (res.writableNeedDrain) {
+      behind.add(res);
+      return;
+    }
+    if (behind.delete(res) && event !== 'cluster') res.write(`event: cluster\ndata: ${JSON.stringify(map ?? null)}\n\n`);
     res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   };
   const broadcast = (event: string, data: unknown): void => {
@@ -290,10 +286,8 @@ export async function serveUi(source: ClusterSource, options: UiServerOptions): 
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     // A page of another site whose name it points at 127.0.0.1 (DNS rebinding) reaches the server with its own name as Host.
-    const hostHeader = (req.headers.host ?? '').toLowerCase();
-    const names = [host, ...(host === UI_HOST ? ['localhost'] : [])];
-    if (!names.some((name) => hostHeader === `${name}:${port}` || (port === 80 && hostHeader === name))) {
-      throw new ApiError(403, `the page is served as http://${host}:${port}/ only (Host ${JSON.stringify(hostHeader.slice(0, 100))})`);
+    if (!addressedToUs(req.headers.host, host, UI_HOST, port)) {
+      throw new ApiError(403, `the page is served as http://${host}:${port}/ only (Host ${JSON.stringify((req.headers.host ?? '').slice(0, 100))})`);
     }
     const url = new URL(req.url ?? '/', 'http://ui.invalid');
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -348,51 +342,12 @@ export async function serveUi(source: ClusterSource, options: UiServerOptions): 
     });
   });
   server.keepAliveTimeout = 5000;
-  const tables = new TcpPeerOwners(TCP_TABLES.slice(0, 1));
-  const gate = new TcpOwnerGate({
-    maxPending: OWNER_PENDING_MAX,
-    minIntervalMs: OWNER_READ_INTERVAL_MS,
-    attempts: OWNER_READ_ATTEMPTS,
-    read: async (peers) => {
-      if (options.socketOwner === undefined) return tables.lookup(peers, parseIpv4(host) ?? 0, port);
-      return Int32Array.from(await Promise.all(peers.map((p) => options.socketOwner!(p.clientAddr, p.clientPort, parseIpv4(host) ?? 0, port))));
-    },
+  const listener = await listenForRoot(server, host, options.port, log, options.socketOwner).catch((err: Error) => {
+    clearInterval(timer);
+    hub.close();
+    throw err;
   });
-  const self = process.getuid?.() ?? 0;
-  let refused = 0;
-  const listener = createTcpServer({ pauseOnConnect: true }, (socket: Socket) => {
-    socket.on('error', () => socket.destroy());
-    const clientAddr = parseIpv4(socket.remoteAddress?.replace(/^::ffff:/, '') ?? '');
-    if (clientAddr === undefined || clientAddr >>> 24 !== 127) {
-      server.emit('connection', socket);
-      socket.resume();
-      return;
-    }
-    const owner = gate.ownerOf({ clientAddr, clientPort: socket.remotePort ?? 0 });
-    if (owner === undefined) return void socket.destroy();
-    void owner.then((uid) => {
-      if (socket.destroyed) return;
-      if (uid !== 0 && uid !== self) {
-        refused++;
-        if (refused === 1 || refused % 100 === 0) log(`ui: refused ${refused} connection${refused === 1 ? '' : 's'} from local users other than root (the last from uid ${uid})`);
-        return void socket.destroy();
-      }
-      server.emit('connection', socket);
-      socket.resume();
-    });
-  });
-  let port = options.port;
-  await new Promise<void>((resolveListen, reject) => {
-    listener.once('error', (err: NodeJS.ErrnoException) => {
-      clearInterval(timer);
-      hub.close();
-      gate.close();
-      reject(err.code === 'EADDRINUSE' ? new Error(`port ${host}:${options.port} is in use (choose another with --port, or 0 for any free one)`) : err);
-    });
-    listener.listen(options.port, host, () => resolveListen());
-  });
-  const address = listener.address();
-  port = typeof address === 'object' && address !== null ? address.port : options.port;
+  port = listener.port;
   return {
     port,
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/`,
@@ -400,10 +355,8 @@ export async function serveUi(source: ClusterSource, options: UiServerOptions): 
       new Promise<void>((resolveClose) => {
         clearInterval(timer);
         hub.close();
-        gate.close();
         for (const res of sse) res.end();
-        server.closeAllConnections();
-        listener.close(() => resolveClose());
+        void listener.close().then(resolveClose);
       }),
   };
 }
