@@ -5,7 +5,7 @@
  * the nodes' control sockets are the ones in this machine's state directory: a node on
  * another machine is drawn from the store, and its flows and traces are that machine's.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, watch } from 'node:fs';
 import type { StatePaths } from '../node/names.js';
 import type { EtcdConnection } from '../store/connection.js';
 import type { ClusterSource } from '../ui/source.js';
@@ -26,6 +26,14 @@ export function stateDirSource(name: string, paths: StatePaths): ClusterSource {
       return { cluster, status: await clusterStatus(name, paths, cluster) };
     },
     nodeSocket: localSocket(paths),
+    // scale and delete write cluster.json anew: the page hears of it at once, not at the next poll.
+    watch: (changed) => {
+      const watcher = watch(paths.dir, (_event, file) => {
+        if (file === 'cluster.json' || file === null) changed();
+      });
+      watcher.on('error', () => watcher.close());
+      return () => watcher.close();
+    },
   };
 }
 

@@ -134,16 +134,31 @@ export async function serveUi(source: ClusterSource, options: UiServerOptions): 
     return next;
   };
   let refreshing = false;
+  let again = false;
   let refreshedAt = 0;
-  const timer = setInterval(() => {
-    // With no page listening, the nodes are asked only often enough to keep following the right ones.
-    if (refreshing || (sse.size === 0 && Date.now() - refreshedAt < IDLE_REFRESH_MS)) return;
+  const refreshNow = (): void => {
+    if (refreshing) {
+      again = true;
+      return;
+    }
     refreshing = true;
     refreshedAt = Date.now();
     refresh()
       .catch((err: Error) => log(`ui: reading the cluster failed: ${err.message}`))
-      .finally(() => (refreshing = false));
+      .finally(() => {
+        refreshing = false;
+        if (again) {
+          again = false;
+          refreshNow();
+        }
+      });
+  };
+  const timer = setInterval(() => {
+    // With no page listening, the nodes are asked only often enough to keep following the right ones.
+    if (sse.size === 0 && Date.now() - refreshedAt < IDLE_REFRESH_MS) return;
+    if (!refreshing) refreshNow();
   }, refreshMs);
+  const unwatch = source.watch?.(refreshNow);
   await refresh().catch((err: Error) => log(`ui: reading the cluster failed: ${err.message}`));
 
   const current = async (): Promise<ClusterSnapshot> => {
@@ -344,6 +359,7 @@ export async function serveUi(source: ClusterSource, options: UiServerOptions): 
   server.keepAliveTimeout = 5000;
   const listener = await listenForRoot(server, host, options.port, log, options.socketOwner).catch((err: Error) => {
     clearInterval(timer);
+    unwatch?.();
     hub.close();
     throw err;
   });
@@ -354,6 +370,7 @@ export async function serveUi(source: ClusterSource, options: UiServerOptions): 
     close: () =>
       new Promise<void>((resolveClose) => {
         clearInterval(timer);
+        unwatch?.();
         hub.close();
         for (const res of sse) res.end();
         void listener.close().then(resolveClose);

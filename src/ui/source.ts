@@ -18,4 +18,6 @@ export interface ClusterSource {
   snapshot(): Promise<ClusterSnapshot | undefined>;
   /** The control socket of a node run on this machine; undefined when this machine cannot reach it. */
   nodeSocket(node: string): string | undefined;
+  /** Calls `changed` when the cluster's model may have changed (a pod scaled, deleted); returns the way to stop. */
+  watch?(changed: () => void): () => void;
 }

@@ -46,6 +46,8 @@ const cluster = new TestCluster(`webui${process.pid % 10000}`);
 const USER = `pwwebui${process.pid % 10000}`;
 let ui: ChildProcess | undefined;
 let pageUrl = '';
+/** What the page threw or logged as an error while the tests drove it. */
+const pageErrors: string[] = [];
 let browser: Browser | undefined;
 let page: Page;
 
@@ -69,6 +71,10 @@ test.before(async () => {
   execFileSync('/usr/sbin/useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', USER]);
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   page = await browser.newPage({ viewport: { width: 1400, height: 860 }, acceptDownloads: true });
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error') pageErrors.push(m.text());
+  });
   await page.goto(url);
   mkdirSync(SHOTS, { recursive: true });
 });
@@ -213,4 +219,8 @@ serial("a VTEP's pcap button downloads the node's VXLAN datagrams with their out
   await got.saveAs(file);
   const lines = execFileSync('tshark', ['-r', file, '-Y', 'vxlan && tcp.dstport == 80', '-T', 'fields', '-e', 'udp.dstport', '-e', 'vxlan.vni'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n');
   t.true(lines.length >= 1 && lines.every((l) => l === '4789\t1'), lines.join(','));
+});
+
+serial('the page raised no error and logged none while all of this happened', (t) => {
+  t.deepEqual(pageErrors, []);
 });

@@ -339,3 +339,38 @@ test.serial('captures and listening pages are bounded: one more is a 429 or 503 
     for (const s of streams) s.destroy();
   }
 });
+
+test.serial("a source's change notice reaches the page at once, without waiting for the next poll", async (t) => {
+  let changed: (() => void) | undefined;
+  let current: ClusterSnapshot = { cluster, status: allReady(cluster) };
+  const watched = await serveUi(
+    { name: 'pwuitest', snapshot: async () => current, nodeSocket: (node) => sockets.get(node), watch: (f) => ((changed = f), () => (changed = undefined)) },
+    { port: 0, refreshMs: 60_000, socketOwner: async () => 0 },
+  );
+  try {
+    const stream = await new Promise<{ events: string[]; close: () => void }>((resolve) => {
+      const events: string[] = [];
+      const req = request({ host: '127.0.0.1', port: watched.port, path: '/api/events', agent: false }, (res) => {
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => events.push(d));
+        resolve({ events, close: () => req.destroy() });
+      });
+      req.on('error', () => undefined);
+      req.end();
+    });
+    await sleep(100);
+    const next: Cluster = { ...cluster, pods: cluster.pods.slice(1) };
+    current = { cluster: next, status: allReady(next) };
+    const at = Date.now();
+    changed!();
+    while (!stream.events.join('').includes('"pods"') || stream.events.join('').split('event: cluster').length < 3) {
+      if (Date.now() - at > 2000) break;
+      await sleep(10);
+    }
+    t.true(Date.now() - at < 500, `${Date.now() - at} ms`);
+    stream.close();
+  } finally {
+    await watched.close();
+  }
+  t.is(changed, undefined, 'closing the server stops watching');
+});
