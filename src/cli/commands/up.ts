@@ -94,6 +94,7 @@ async function runUp(argv: string[], signal: AbortSignal): Promise<number> {
     out(`      podwire outside${flag} -- ping -c 1 ${formatIpv4(cluster.nodes[0].externalIP)}`);
   }
   if (values.pcap !== undefined) out(`      captures: ${values.pcap}/<node>.pcapng (tshark -r ...)`);
+  if (uiOptions === undefined) out(`      podwire ui${flag}   (the web view: the map, live flows, the life of a packet)`);
   const scraped = status.nodes.flatMap((n) => (n.detail?.metrics !== undefined ? [`${n.name} ${n.detail.metrics.url}`] : []));
   if (scraped.length > 0) out(`      metrics: ${scraped.join(', ')}`);
   if (values.detach === true) {
