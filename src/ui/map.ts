@@ -83,6 +83,8 @@ export interface MapService {
   readonly loadBalancerIP?: string;
   readonly externalName?: string;
   readonly ports: readonly MapServicePort[];
+  /** The cluster DNS every cluster has: answered by each node itself, with no endpoints to show. */
+  readonly builtin?: true;
 }
 
 export interface ClusterMap {
@@ -165,6 +167,11 @@ export function buildClusterMap(name: string, cluster: Cluster, status: MapStatu
       })),
     })),
   }));
+  // kube-dns is published at the cluster DNS address unless the YAML declares it (src/dns/zone.ts): its flows need a box.
+  if (!services.some((s) => s.namespace === 'kube-system' && s.name === 'kube-dns')) {
+    const port = (name: string, protocol: string) => ({ name, protocol, port: 53, targetPort: 53, endpoints: [] });
+    services.push({ id: serviceId('kube-system', 'kube-dns'), namespace: 'kube-system', name: 'kube-dns', type: 'ClusterIP', headless: false, clusterIP: formatIpv4(cluster.settings.dnsIP), ports: [port('dns', 'UDP'), port('dns-tcp', 'TCP')], builtin: true });
+  }
   const links: { from: string; to: string }[] = [];
   for (let i = 0; i < nodes.length; i++) for (let j = i + 1; j < nodes.length; j++) links.push({ from: nodes[i].id, to: nodes[j].id });
   return {

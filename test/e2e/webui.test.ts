@@ -131,6 +131,9 @@ serial('a curl from the client lights its edge to the Service and on to a backen
   t.true(Number(await toService.getAttribute('data-count')) >= 1);
   const toBackend = page.locator('g.edge.lit[data-from="svc:default/clusterip-service"][data-to^="pod:default/deploy-nginx-"]');
   await toBackend.first().waitFor({ timeout: 5000 });
+  // By name, the client first asks the cluster DNS: its edge to kube-dns lights too.
+  t.is((await curl('http://clusterip-service/')).stdout, '200');
+  await page.locator('g.edge.lit[data-edge="pod:default/client>svc:kube-system/kube-dns"]').waitFor({ timeout: 5000 });
   // Clicking the edge lists its flows as observe prints them.
   await toService.locator('text.edge-label').dispatchEvent('click');
   await page.waitForSelector('#flow-lines .flow-line');

@@ -12,8 +12,13 @@ test('the demo map: two nodes holding their pods with bridge and VTEP, the Servi
   );
   t.deepEqual(map.nodes.map((n) => n.pods.length).reduce((a, b) => a + b), 4);
   t.deepEqual(map.nodes.flatMap((n) => n.pods.map((p) => p.id)).sort(), cluster.pods.map((p) => `pod:default/${p.name}`).sort());
-  const [svc] = map.services;
-  t.is(map.services.length, 1);
+  const [svc, dns] = map.services;
+  t.is(map.services.length, 2);
+  t.like(dns, { id: 'svc:kube-system/kube-dns', clusterIP: '10.96.0.10', builtin: true });
+  t.deepEqual(dns.ports.map((p) => [p.name, p.protocol, p.port, p.endpoints.length]), [
+    ['dns', 'UDP', 53, 0],
+    ['dns-tcp', 'TCP', 53, 0],
+  ]);
   t.like(svc, { id: 'svc:default/clusterip-service', type: 'ClusterIP', clusterIP: '10.100.100.100', headless: false });
   t.is(svc.ports[0].port, 80);
   const backends = cluster.pods.filter((p) => p.labels.app === 'webui');
@@ -53,4 +58,13 @@ test('addresses name the map box that holds them', (t) => {
   t.is(addressId(cluster, cluster.nodes[1].externalIP), 'node:node-2');
   t.is(addressId(cluster, cluster.nodes[0].gateway), 'node:node-1');
   t.is(addressId(cluster, 0xc0000264), 'ip:192.0.2.100');
+});
+
+test('a kube-dns the YAML declares is drawn as declared, not twice', (t) => {
+  const cluster = demoCluster();
+  const declared = { ...cluster.services[0], namespace: 'kube-system', name: 'kube-dns', clusterIP: cluster.settings.dnsIP };
+  const map = buildClusterMap('pwuitest', { ...cluster, services: [...cluster.services, declared] }, allReady(cluster));
+  const dns = map.services.filter((s) => s.id === 'svc:kube-system/kube-dns');
+  t.is(dns.length, 1);
+  t.is(dns[0].builtin, undefined);
 });

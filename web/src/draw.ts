@@ -166,7 +166,7 @@ export function drawMap(svg: SVGSVGElement, map: ClusterMap, lay: Layout, client
         el('rect', { x: b.x, y: b.y, width: b.w, height: b.h, rx: 10 }),
         text(b.x + 12, b.y + 20, `${s.namespace}/${s.name}`, 'title'),
         text(b.x + 12, b.y + 38, `${s.type} ${address}${s.loadBalancerIP !== undefined ? ` LB ${s.loadBalancerIP}` : ''}`, 'detail'),
-        text(b.x + 12, b.y + 55, `${ports} · ${ready} ready endpoint${ready === 1 ? '' : 's'}`, 'detail endpoints'),
+        text(b.x + 12, b.y + 55, `${ports} · ${s.builtin === true ? 'answered by every node' : `${ready} ready endpoint${ready === 1 ? '' : 's'}`}`, 'detail endpoints'),
       ),
     );
   }

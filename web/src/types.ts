@@ -40,6 +40,7 @@ export interface MapService {
   clusterIP?: string;
   headless: boolean;
   loadBalancerIP?: string;
+  builtin?: true;
   ports: { name?: string; protocol: string; port: number; nodePort?: number; endpoints: MapEndpoint[] }[];
 }
 
