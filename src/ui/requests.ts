@@ -109,8 +109,9 @@ export function parseTraceQuery(params: URLSearchParams): TraceQuery {
   const port = integer('to port', m[2], 1, 65535);
   const ip = /^\d+\.\d+\.\d+\.\d+$/.test(m[1]) ? parseIpv4(m[1]) : undefined;
   if (/^\d+\.\d+\.\d+\.\d+$/.test(m[1]) && ip === undefined) throw new ApiError(400, `to ${JSON.stringify(m[1])}: not an IPv4 address`);
-  // A name may end in a dot (fully qualified), as a resolver takes it.
-  const to: TraceTo = ip !== undefined ? { kind: 'ip', ip } : { kind: 'name', name: checked('to name', m[1].replace(/\.$/, ''), checkDnsSubdomain) };
+  // A name may end in a dot (fully qualified: no search list), as a resolver takes it.
+  if (ip === undefined) checked('to name', m[1].replace(/\.$/, ''), checkDnsSubdomain);
+  const to: TraceTo = ip !== undefined ? { kind: 'ip', ip } : { kind: 'name', name: m[1] };
   const node = params.get('node');
   const sport = params.get('sport');
   return {

@@ -30,6 +30,8 @@ import { buildClusterMap, type ClusterMap } from './map.js';
 import { FlowHub, type HubFlow } from './flow-hub.js';
 import { ApiError, noParameters, parseCaptureQuery, parseFlowsQuery, parseTraceQuery, RECENT_FLOWS, type TraceQuery } from './requests.js';
 import { tracePath } from './trace-path.js';
+import { searchCandidates } from './search.js';
+import { podResolverConfig, type PodDnsSettings } from '../cluster/resolv.js';
 import type { ClusterSnapshot, ClusterSource } from './source.js';
 
 export const UI_HOST = '127.0.0.1';
@@ -191,16 +193,13 @@ export async function serveUi(source: ClusterSource, options: UiServerOptions): 
     }
   };
 
-  /** A DNS name as a pod's resolver takes it (its search path first, ndots:5), asked of the cluster DNS. */
-  const resolveName = async (s: ClusterSnapshot, name: string, namespace: string, node: string): Promise<number> => {
+  /** A DNS name as the source pod's resolver takes it (its resolv.conf's search list and ndots), asked of the cluster DNS. */
+  const resolveName = async (s: ClusterSnapshot, name: string, pod: PodDnsSettings, node: string): Promise<number> => {
     const status = await call(node, 'status', {});
     if (status.dns === undefined) throw new ApiError(502, `node ${node} serves no DNS`);
     const resolver = new Resolver({ timeout: 2000, tries: 1 });
     resolver.setServers([`127.0.0.1:${status.dns.port}`]);
-    const domain = s.cluster.settings.clusterDomain;
-    const dots = name.split('.').length - 1;
-    const search = [`${namespace}.svc.${domain}`, `svc.${domain}`, domain].map((suffix) => `${name}.${suffix}`);
-    const candidates = dots >= 5 ? [name, ...search] : [...search, name];
+    const candidates = searchCandidates(name, podResolverConfig(pod, s.cluster.settings));
     for (const candidate of candidates) {
       const found = await resolver.resolve4(candidate).catch(() => [] as string[]);
       const addr = found.length > 0 ? parseIpv4(found[0]) : undefined;
@@ -214,7 +213,9 @@ export async function serveUi(source: ClusterSource, options: UiServerOptions): 
     const namespace = query.from.kind === 'pod' ? query.from.namespace : 'default';
     const entry = query.from.kind === 'pod' ? s.cluster.pods.find((p) => p.namespace === namespace && p.name === (query.from as { name: string }).name)?.node : (query.node ?? s.cluster.nodes[0]?.name);
     if (entry === undefined) throw new ApiError(404, query.from.kind === 'pod' ? `pod ${namespace}/${query.from.name} is not in the cluster` : 'the cluster has no node');
-    const dst = query.to.kind === 'ip' ? query.to.ip : await resolveName(s, query.to.name, namespace, entry);
+    // An outside client has no resolv.conf of the cluster's: it is asked as a pod of the default namespace would ask.
+    const asker = (query.from.kind === 'pod' ? s.cluster.pods.find((p) => p.namespace === namespace && p.name === (query.from as { name: string }).name) : undefined) ?? { namespace, dnsPolicy: 'ClusterFirst' as const };
+    const dst = query.to.kind === 'ip' ? query.to.ip : await resolveName(s, query.to.name, asker, entry);
     return tracePath(
       s.cluster,
       {
@@ -224,7 +225,7 @@ export async function serveUi(source: ClusterSource, options: UiServerOptions): 
         proto: query.proto,
         ...(query.sport !== undefined ? { sport: query.sport } : {}),
         ...(query.node !== undefined ? { node: query.node } : {}),
-        ...(query.to.kind === 'name' ? { toText: `${query.to.name} (${formatIpv4(dst)})` } : {}),
+        ...(query.to.kind === 'name' ? { toText: `${query.to.name.replace(/\.$/, '')} (${formatIpv4(dst)})` } : {}),
         underlayPorts: new Map(s.status.nodes.flatMap((n) => (n.underlayPort !== undefined ? [[n.name, n.underlayPort] as const] : []))),
       },
       (node, args) => (source.nodeSocket(node) === undefined ? Promise.resolve(undefined) : call(node, 'trace', args)),

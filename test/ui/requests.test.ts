@@ -14,7 +14,7 @@ test('trace requests: a pod or an outside address to an address or a DNS name, w
     sport: 40001,
   });
   t.deepEqual(parseTraceQuery(q('from=outside:192.0.2.100&to=192.0.2.11:30080&node=node-1')), { from: { kind: 'outside', ip: 0xc0000264 }, to: { kind: 'ip', ip: 0xc000020b }, port: 30080, proto: 'tcp', node: 'node-1' });
-  t.like(parseTraceQuery(q('from=client&to=clusterip-service.default.svc.cluster.local.:80')), { to: { kind: 'name', name: 'clusterip-service.default.svc.cluster.local' } });
+  t.like(parseTraceQuery(q('from=client&to=clusterip-service.default.svc.cluster.local.:80')), { to: { kind: 'name', name: 'clusterip-service.default.svc.cluster.local.' } });
 });
 
 test('a bad request says what was wrong, with a 400', (t) => {
