@@ -93,10 +93,19 @@ if (skip !== undefined) test(`web view end-to-end skipped: ${skip}`, (t) => t.pa
 const curl = (url: string) => cluster.exec('client', ['curl', '-s', '-m', '2', '-o', '/dev/null', '-w', '%{http_code}', url]);
 const defaultPods = () => page.locator('g.pod[data-id^="pod:default/"]').count();
 
+/** Waits until `selector` matches `count` elements (the page's CSP allows no script from the test, so no waitForFunction). */
+async function countIs(selector: string, count: number, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while ((await page.locator(selector).count()) !== count) {
+    if (Date.now() > end) throw new Error(`${selector}: not ${count} within ${timeoutMs} ms (${await page.locator(selector).count()})`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 serial("the map shows the demo's two nodes, its four pods in their nodes and the Service with its ClusterIP", async (t) => {
   await page.waitForSelector('g.node[data-id="node:node-1"]');
   t.is(await page.locator('g.node').count(), 2);
-  await page.waitForFunction(`document.querySelectorAll('g.pod.ready[data-id^="pod:default/"]').length === 4`, undefined, { timeout: 10_000 });
+  await countIs('g.pod.ready[data-id^="pod:default/"]', 4, 10_000);
   t.is(await defaultPods(), 4);
   t.is(await page.locator('g.node[data-id="node:node-1"] g.pod, g.node[data-id="node:node-2"] g.pod').count(), 5, 'and locked/vault');
   const svc = page.locator('g.service[data-id="svc:default/clusterip-service"]');
@@ -109,19 +118,19 @@ serial('scaling the Deployment to 5 adds two pods on the page, and a deleted pod
   const r = await cluster.podwire(['scale', 'deployment/deploy-nginx', '--replicas', '5']);
   t.is(r.code, 0, r.stderr);
   const scaled = Date.now();
-  await page.waitForFunction(`document.querySelectorAll('g.pod[data-id^="pod:default/deploy-nginx-"]').length === 5`, undefined, { timeout: 5000 });
+  await countIs('g.pod[data-id^="pod:default/deploy-nginx-"]', 5, 5000);
   const scaleMs = Date.now() - scaled;
   t.is(await defaultPods(), 6);
   const victim = (await page.locator('g.pod[data-id^="pod:default/deploy-nginx-"]').first().getAttribute('data-id'))!;
   const d = await cluster.podwire(['delete', 'pod', victim.slice('pod:default/'.length)]);
   t.is(d.code, 0, d.stderr);
   const deleted = Date.now();
-  await page.waitForFunction(`document.querySelector('g.pod[data-id="${victim}"]') === null`, undefined, { timeout: 5000 });
+  await countIs(`g.pod[data-id="${victim}"]`, 0, 5000);
   const deleteMs = Date.now() - deleted;
   t.log(`on the page ${scaleMs} ms after scale returned, ${deleteMs} ms after delete returned`);
   t.true(scaleMs < 1000 && deleteMs < 1000, `${scaleMs} ms, ${deleteMs} ms`);
   // The Deployment makes a new replica for the deleted one.
-  await page.waitForFunction(`document.querySelectorAll('g.pod[data-id^="pod:default/deploy-nginx-"]').length === 5`, undefined, { timeout: 10_000 });
+  await countIs('g.pod[data-id^="pod:default/deploy-nginx-"]', 5, 10_000);
 });
 
 serial('a curl from the client lights its edge to the Service and on to a backend', async (t) => {
@@ -169,7 +178,7 @@ serial('a trace of client -> 10.100.100.100:80 draws the stages across the map, 
   // By the Service's DNS name, resolved by the cluster DNS as the client's resolver would.
   await page.fill('#trace-to', 'clusterip-service:80');
   await page.click('#trace-run');
-  await page.waitForFunction(`/clusterip-service \\(10\\.100\\.100\\.100\\):80/.test(document.querySelector('#trace-result')?.textContent ?? '')`, undefined, { timeout: 10_000 });
+  await page.locator('#trace-result').filter({ hasText: /clusterip-service \(10\.100\.100\.100\):80/ }).waitFor({ timeout: 10_000 });
   t.regex((await page.locator('#trace-verdict').textContent()) ?? '', /^delivered: /);
 });
 
@@ -178,7 +187,7 @@ serial("a connection the default-deny policy drops turns its edge red with the p
   t.not((await curl(`http://${vault}/`)).code, 0);
   const edge = page.locator('g.edge.verdict-dropped[data-edge="pod:default/client>pod:locked/vault"]');
   await edge.waitFor({ timeout: 5000 });
-  await page.waitForFunction(`/locked\\/default-deny/.test(document.querySelector('g.edge[data-edge="pod:default/client>pod:locked/vault"]')?.textContent ?? '')`, undefined, { timeout: 5000 });
+  await edge.filter({ hasText: /locked\/default-deny/ }).waitFor({ timeout: 5000 });
   t.regex((await edge.textContent()) ?? '', /✕ \d+ dropped: POLICY_DENIED \(policy locked\/default-deny\)/);
   await page.screenshot({ path: join(SHOTS, 'drop.png') });
 });

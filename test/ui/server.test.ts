@@ -271,6 +271,7 @@ test.serial('the page and its scripts are served from the package', async (t) =>
   const page = await get('/');
   t.is(page.status, 200);
   t.regex(page.body.toString('utf8'), /<script type="module" src="\/app.js"><\/script>/);
+  t.regex(String(page.headers['content-security-policy']), /^default-src 'self';/);
   for (const asset of ['/app.js', '/draw.js', '/style.css']) t.is((await get(asset)).status, 200, asset);
   t.is((await get('/favicon.ico')).status, 204);
 });
