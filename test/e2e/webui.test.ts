@@ -2,7 +2,8 @@
  * The web view end to end in a real browser: headless Chromium (Debian's, driven by
  * playwright-core) on `podwire ui` against the demo cluster, with a locked namespace
  * whose pod a default-deny policy isolates. The map shows the demo's two nodes, four pods
- * and the Service; scaling the Deployment to 5 adds two pods on the page; a curl from the
+ * and the Service; scaling the Deployment to 5 adds two pods on the page (and a deleted pod
+ * leaves it, last, see there); a curl from the
  * client lights its edge to the Service and on to a backend; a trace of client ->
  * 10.100.100.100:80 draws the stages with the DNAT to a real backend; a connection the
  * policy drops turns its edge red with the policy's name. Screenshots of the map and of a
@@ -114,23 +115,16 @@ serial("the map shows the demo's two nodes, its four pods in their nodes and the
   await page.screenshot({ path: join(SHOTS, 'map.png') });
 });
 
-serial('scaling the Deployment to 5 adds two pods on the page, and a deleted pod leaves it, each within a second', async (t) => {
+serial('scaling the Deployment to 5 adds two pods on the page within a second', async (t) => {
   const r = await cluster.podwire(['scale', 'deployment/deploy-nginx', '--replicas', '5']);
   t.is(r.code, 0, r.stderr);
   const scaled = Date.now();
   await countIs('g.pod[data-id^="pod:default/deploy-nginx-"]', 5, 5000);
   const scaleMs = Date.now() - scaled;
+  t.log(`on the page ${scaleMs} ms after scale returned`);
+  t.true(scaleMs < 1000, `${scaleMs} ms`);
   t.is(await defaultPods(), 6);
-  const victim = (await page.locator('g.pod[data-id^="pod:default/deploy-nginx-"]').first().getAttribute('data-id'))!;
-  const d = await cluster.podwire(['delete', 'pod', victim.slice('pod:default/'.length)]);
-  t.is(d.code, 0, d.stderr);
-  const deleted = Date.now();
-  await countIs(`g.pod[data-id="${victim}"]`, 0, 5000);
-  const deleteMs = Date.now() - deleted;
-  t.log(`on the page ${scaleMs} ms after scale returned, ${deleteMs} ms after delete returned`);
-  t.true(scaleMs < 1000 && deleteMs < 1000, `${scaleMs} ms, ${deleteMs} ms`);
-  // The Deployment makes a new replica for the deleted one.
-  await countIs('g.pod[data-id^="pod:default/deploy-nginx-"]', 5, 10_000);
+  await countIs('g.pod.ready[data-id^="pod:default/deploy-nginx-"]', 5, 15_000);
 });
 
 serial('a curl from the client lights its edge to the Service and on to a backend', async (t) => {
@@ -141,7 +135,8 @@ serial('a curl from the client lights its edge to the Service and on to a backen
   const toBackend = page.locator('g.edge.lit[data-from="svc:default/clusterip-service"][data-to^="pod:default/deploy-nginx-"]');
   await toBackend.first().waitFor({ timeout: 5000 });
   // By name, the client first asks the cluster DNS: its edge to kube-dns lights too.
-  t.is((await curl('http://clusterip-service/')).stdout, '200');
+  const byName = await cluster.exec('client', ['curl', '-s', '-m', '5', '-o', '/dev/null', '-w', '%{http_code} %{remote_ip} dns=%{time_namelookup} connect=%{time_connect}', 'http://clusterip-service/']);
+  t.regex(byName.stdout, /^200 /, byName.stdout);
   await page.locator('g.edge.lit[data-edge="pod:default/client>svc:kube-system/kube-dns"]').waitFor({ timeout: 5000 });
   // Clicking the edge lists its flows as observe prints them.
   await toService.locator('text.edge-label').dispatchEvent('click');
@@ -231,6 +226,21 @@ serial("a VTEP's pcap button downloads the node's VXLAN datagrams with their out
   await got.saveAs(file);
   const lines = execFileSync('tshark', ['-r', file, '-Y', 'vxlan && tcp.dstport == 80', '-T', 'fields', '-e', 'udp.dstport', '-e', 'vxlan.vni'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n');
   t.true(lines.length >= 1 && lines.every((l) => l === '4789\t1'), lines.join(','));
+});
+
+// Last but one: the replacement replica may take the deleted one's address, which the other
+// node's overlay path then does not reach for a while (a dataplane problem this page shows
+// with a trace), so no test after this one connects to a backend.
+serial('a deleted pod leaves the page within a second, and its replacement appears', async (t) => {
+  const victim = (await page.locator('g.pod[data-id^="pod:default/deploy-nginx-"]').first().getAttribute('data-id'))!;
+  const d = await cluster.podwire(['delete', 'pod', victim.slice('pod:default/'.length)]);
+  t.is(d.code, 0, d.stderr);
+  const deleted = Date.now();
+  await countIs(`g.pod[data-id="${victim}"]`, 0, 5000);
+  const deleteMs = Date.now() - deleted;
+  t.log(`gone from the page ${deleteMs} ms after delete returned`);
+  t.true(deleteMs < 1000, `${deleteMs} ms`);
+  await countIs('g.pod[data-id^="pod:default/deploy-nginx-"]', 5, 10_000);
 });
 
 serial('the page raised no error and logged none while all of this happened', (t) => {

@@ -40,7 +40,11 @@ function byId<T extends HTMLElement>(id: string): T {
   return e as T;
 }
 
-const svg = byId<HTMLElement>('map') as unknown as SVGSVGElement;
+const svg = (() => {
+  const e = document.querySelector<SVGSVGElement>('svg#map');
+  if (e === null) throw new Error('the page has no svg#map');
+  return e;
+})();
 
 function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
@@ -70,7 +74,9 @@ function fillChoices(map: ClusterMap): void {
   const sources = byId('sources');
   const destinations = byId('destinations');
   const pods = map.nodes.flatMap((n) => n.pods);
-  sources.replaceChildren(...pods.map((p) => h('option', { value: `${p.namespace}/${p.name}` })), h('option', { value: 'outside:192.0.2.100' }));
+  // An outside client: the .100 of the outside network, as the tests and the README use it.
+  const outside = map.outside.cidr.replace(/\.\d+\/\d+$/, '.100');
+  sources.replaceChildren(...pods.map((p) => h('option', { value: `${p.namespace}/${p.name}` })), h('option', { value: `outside:${outside}` }));
   destinations.replaceChildren(
     ...map.services.flatMap((s) => s.ports.flatMap((p) => [...(s.clusterIP !== undefined ? [h('option', { value: `${s.clusterIP}:${p.port}${p.protocol === 'UDP' ? '/udp' : ''}` }, `${s.namespace}/${s.name}`)] : []), h('option', { value: `${s.name}.${s.namespace}:${p.port}${p.protocol === 'UDP' ? '/udp' : ''}` })])),
     ...pods.map((p) => h('option', { value: `${p.ip}:80` }, `${p.namespace}/${p.name}`)),
@@ -94,7 +100,8 @@ function addFlows(flows: readonly HubFlow[]): void {
       const s = state.edges.get(e.key) ?? newEdge(e);
       s.counts[f.verdict] = (s.counts[f.verdict] ?? 0) + 1;
       s.lastVerdict = f.verdict;
-      s.lastSeen = now;
+      // Lit by when the flow happened (µs, the nodes' clock on this machine): the history a fresh page gets is not lit.
+      s.lastSeen = Math.max(s.lastSeen, Math.min(now, f.at / 1000));
       if (f.verdict === 'DROPPED') {
         if (f.dropReason !== undefined) s.dropReason = f.dropReason;
         if (f.deniedBy !== undefined) s.deniedBy = f.deniedBy;
