@@ -22,6 +22,8 @@ declare -A wanted=(
   [etcd]=etcd-server [etcdctl]=etcd-client [nsenter]=util-linux
   # The ingress tests load the controller with wrk; its benchmark runs nginx beside it as a reverse proxy.
   [wrk]=wrk [nginx]=nginx
+  # The web view's end-to-end tests drive a real headless browser (playwright-core launches it).
+  [chromium]=chromium
 )
 missing=()
 for cmd in "${!wanted[@]}"; do

@@ -13,6 +13,7 @@
  *   podwire get    pods|services|endpoints|nodes|ingresses [-n NS|-A] [-o wide|json|yaml]
  *   podwire capture (--pod [NS/]POD | --node NODE [--iface IFACE]) [-w FILE|-] [--filter EXPR]
  *   podwire observe [--name NAME] [--node NODE] [-f] [--last N] [--since D] [filters] [-o compact|json|table]
+ *   podwire ui     [--name NAME] [--port PORT] [--address IP] [--store URL]
  *
  * Several machines (the cluster in etcd):
  *
@@ -21,7 +22,7 @@
  *   podwire leave  --name NAME --node NODE
  *   podwire down   --name NAME --store URL
  *
- * and status, scale, delete and get take --store URL (with --cacert, --cert, --key for TLS).
+ * and status, scale, delete, get and ui take --store URL (with --cacert, --cert, --key for TLS).
  *
  * Every command takes --state-dir DIR (default /run/podwire). Exit codes: 0 success, 1 a
  * failure (message on stderr), 2 a usage error; exec passes its command's code through.
@@ -48,6 +49,7 @@ import { joinCommand } from './commands/join.js';
 import { leaveCommand } from './commands/leave.js';
 import { getCommand } from './commands/get.js';
 import { captureCommand } from './commands/capture.js';
+import { uiCommand } from './commands/ui.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -70,6 +72,7 @@ const commands: Record<string, Command> = {
   leave: leaveCommand,
   get: getCommand,
   capture: captureCommand,
+  ui: uiCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -163,7 +163,9 @@ export class Pipeline {
     const pod = t.slots[slot];
     if (pod === undefined) return;
     t.slots[slot] = undefined;
-    t.slotByHost[pod.ip - this.node.subnet.base] = NO_POD;
+    // A replacement may already hold the address (added before this pod was removed): it keeps it.
+    const host = pod.ip - this.node.subnet.base;
+    if (t.slotByHost[host] === slot) t.slotByHost[host] = NO_POD;
     t.fdb.flushPort(slot);
     pod.port.close();
   }

@@ -130,3 +130,14 @@ test('flows are made and matched by pure modules: src/observe imports no agent, 
   const io = sourcesUnder('src/observe').filter((file) => /from 'node:(fs|net|dgram|child_process)'/.test(readFileSync(join(ROOT, file), 'utf8')));
   t.deepEqual(io, []);
 });
+
+test('the web view is a client of the nodes and the CLI drives it: src/ui imports no CLI; its map, edges, requests and trace chaining do no I/O; the page imports only its own folder', (t) => {
+  t.deepEqual(violations('src/ui', 'src/cli'), []);
+  for (const above of ['src/ui', 'src/cli']) t.deepEqual(violations('src/node', above), [], above);
+  const pure = ['src/ui/map.ts', 'src/ui/edges.ts', 'src/ui/requests.ts', 'src/ui/trace-path.ts', 'src/ui/search.ts'];
+  t.deepEqual(pure.flatMap(nodeImportsOf), []);
+  const page = sourcesUnder('web/src');
+  t.true(page.length >= 3, page.join(', '));
+  t.deepEqual(page.flatMap((file) => importsOf(file).filter((target) => !target.startsWith('web/src/')).map((target) => `${file} imports ${target}`)), []);
+  t.deepEqual(page.flatMap(nodeImportsOf), []);
+});

@@ -7,6 +7,9 @@ import { Interrupted, upCluster } from '../up.js';
 import { StatePaths, DEFAULT_STATE_ROOT } from '../../node/names.js';
 import { usage } from './usage.js';
 import { METRICS_PORT_OPTION, parseMetricsPort } from '../metrics-port.js';
+import { parseUiOptions, UI_OPTIONS } from '../ui-port.js';
+import { stateDirSource } from '../ui-source.js';
+import { serveUi, type UiServer } from '../../ui/server.js';
 
 /** The exit code of a command stopped by SIGINT, as a shell reports it (128 + 2). */
 const INTERRUPTED_CODE = 130;
@@ -49,6 +52,8 @@ async function runUp(argv: string[], signal: AbortSignal): Promise<number> {
     pcap: { type: 'string' },
     seed: { type: 'string' },
     ...METRICS_PORT_OPTION,
+    ui: { type: 'boolean' },
+    ...UI_OPTIONS,
   });
   const { values } = parsed;
   if (values.help === true) return usage();
@@ -57,6 +62,9 @@ async function runUp(argv: string[], signal: AbortSignal): Promise<number> {
   if (seed !== undefined && !Number.isSafeInteger(seed)) throw new UsageError(`--seed ${values.seed}: not an integer`);
   const name = values.name === undefined ? undefined : checkClusterNameOption(values.name);
   const metricsPort = parseMetricsPort('up', values['metrics-port']);
+  if (values.ui !== true && (values.port !== undefined || values.address !== undefined)) throw new UsageError('podwire up: --port and --address are for the web view: give --ui too');
+  if (values.ui === true && values.detach === true) throw new UsageError('podwire up: --ui serves the page while up runs in the foreground; with --detach, run podwire ui');
+  const uiOptions = values.ui === true ? parseUiOptions('up', values) : undefined;
   const root = values['state-dir'] ?? DEFAULT_STATE_ROOT;
   const out = (line: string) => process.stdout.write(`${line}\n`);
   const { cluster, paths, status } = await upCluster({
@@ -86,11 +94,21 @@ async function runUp(argv: string[], signal: AbortSignal): Promise<number> {
     out(`      podwire outside${flag} -- ping -c 1 ${formatIpv4(cluster.nodes[0].externalIP)}`);
   }
   if (values.pcap !== undefined) out(`      captures: ${values.pcap}/<node>.pcapng (tshark -r ...)`);
+  if (uiOptions === undefined) out(`      podwire ui${flag}   (the web view: the map, live flows, the life of a packet)`);
   const scraped = status.nodes.flatMap((n) => (n.detail?.metrics !== undefined ? [`${n.name} ${n.detail.metrics.url}`] : []));
   if (scraped.length > 0) out(`      metrics: ${scraped.join(', ')}`);
   if (values.detach === true) {
     out(`cluster ${cluster.settings.name} keeps running; remove it with: podwire down${flag}`);
     return 0;
+  }
+  let ui: UiServer | undefined;
+  if (uiOptions !== undefined) {
+    // A page that cannot start (its port taken) leaves the cluster running, said so.
+    ui = await serveUi(stateDirSource(cluster.settings.name, paths), { ...uiOptions, log: (line) => process.stderr.write(`${line}\n`) }).catch((err: Error) => {
+      process.stderr.write(`podwire up: the web view did not start: ${err.message}\n`);
+      return undefined;
+    });
+    if (ui !== undefined) out(`      web view: ${ui.url}`);
   }
   out('Ctrl-C tears the cluster down.');
   await new Promise<void>((resolve) => {
@@ -112,6 +130,7 @@ async function runUp(argv: string[], signal: AbortSignal): Promise<number> {
     if (signal.aborted) stop();
     else signal.addEventListener('abort', stop, { once: true });
   });
+  await ui?.close();
   out('\ntearing down...');
   await downCluster(cluster.settings.name, paths);
   out(`cluster ${cluster.settings.name} removed`);

@@ -3,9 +3,10 @@ import { DEFAULT_STATE_ROOT } from '../../node/names.js';
 
 export const USAGE = `usage: podwire COMMAND [options]
 
-  up     [-f FILE]... [--name NAME] [--detach] [--pcap DIR] [--seed N] [--metrics-port N]
+  up     [-f FILE]... [--name NAME] [--detach] [--pcap DIR] [--seed N] [--metrics-port N] [--ui [--port N]]
          start a cluster from Kubernetes YAML (the built-in demo when no file is given);
-         node i serves Prometheus /metrics on 127.0.0.1:N+i (default: any free port)
+         node i serves Prometheus /metrics on 127.0.0.1:N+i (default: any free port);
+         --ui serves the web view while the cluster runs in the foreground
   down   [--name NAME]                    remove everything the cluster created
   status [--name NAME] [--json]           nodes (with their /metrics address) and pods
   exec   [--name NAME] [-n NAMESPACE] [-c CONTAINER] [--user UID[:GID]] POD -- CMD...
@@ -26,6 +27,9 @@ export const USAGE = `usage: podwire COMMAND [options]
          [-o compact|json|table|dict] [--print-node-name] [--print-policy-names]
                                           the nodes' flows, as hubble observe prints them
   dns    [--name NAME] NAME [TYPE]        ask the cluster DNS
+  ui     [--name NAME] [--port PORT] [--address IP] [--store URL]
+                                          the web view: the cluster map, live flows, the life of a
+                                          packet, captures (http://127.0.0.1:7450/ by default)
   capture [--name NAME] (--pod [NS/]POD | --node NODE [--iface IFACE]) [-w FILE|-] [--filter EXPR]
          [-s SNAPLEN] [-B KiB]            stream pcapng while the cluster runs (-w - | tcpdump -r -);
                                           --filter: host, net, port, src/dst, tcp, udp, icmp, arp,
@@ -45,7 +49,7 @@ export const USAGE = `usage: podwire COMMAND [options]
                                           run this machine's node agent for NODE
   leave  --name NAME --node NODE          the node agent on this machine leaves the cluster
   down   --name NAME --store URL          remove the cluster from the store (its agents tear down)
-  status, scale, delete, get take --store URL too; TLS: --cacert FILE [--cert FILE --key FILE]
+  status, scale, delete, get, ui take --store URL too; TLS: --cacert FILE [--cert FILE --key FILE]
 
   common: --name NAME (default podwire), --state-dir DIR (default ${DEFAULT_STATE_ROOT})
 `;
