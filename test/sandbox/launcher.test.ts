@@ -188,3 +188,23 @@ serial('orphans are reaped by the pod\'s init, and killing the pause ends every 
   t.pass('the container ended with its pod');
   pause = await startPause(`/run/netns/${NETNS}`, 'sbx');
 });
+
+serial("a pause killed the moment it names its init leaves no init behind: the init is armed before it is named", async (t) => {
+  for (let i = 0; i < 20; i++) {
+    const p = await startPause(`/run/netns/${NETNS}`, 'sbx');
+    p.process.kill('SIGKILL');
+    const deadline = Date.now() + 5000;
+    while (alive(p.initPid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    t.false(alive(p.initPid), `round ${i}: init ${p.initPid} outlived its pause`);
+  }
+});
+
+/** Running, as opposed to gone or dead and waiting to be reaped (the host's init reaps orphans when it gets to them). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}

@@ -178,10 +178,21 @@ static int pause_main(int argc, char **argv) {
   if (unshare(CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID) != 0) die("make the pod's UTS, IPC and PID namespaces");
   if (sethostname(hostname, strlen(hostname)) != 0) die("sethostname %s", hostname);
 
+  /* The init must not outlive this process: PDEATHSIG does that once it is set, and this
+   * pipe covers the moment before. The init says it is armed through it; when this
+   * process died first, the pipe has no reader and the init leaves at once (its own
+   * SIGPIPE would not end it: a namespace's init ignores signals it has no handler for). */
+  int armed[2];
+  if (pipe2(armed, O_CLOEXEC) != 0) die("pipe");
   pid_t init = fork();
   if (init < 0) die("fork the pod's init");
   if (init == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    close(armed[0]);
+    signal(SIGPIPE, SIG_IGN);
+    if (write(armed[1], "1", 1) != 1) _exit(1);
+    close(armed[1]);
+    signal(SIGPIPE, SIG_DFL);
     int null = open("/dev/null", O_RDWR);
     if (null >= 0) {
       dup2(null, 0);
@@ -190,6 +201,13 @@ static int pause_main(int argc, char **argv) {
     }
     pod_init();
   }
+  close(armed[1]);
+  char ok;
+  ssize_t got;
+  do got = read(armed[0], &ok, 1);
+  while (got < 0 && errno == EINTR);
+  if (got != 1) die("the pod's init did not start");
+  close(armed[0]);
   forward_to = init;
   forward_signals();
   printf("%d\n", (int)init);
