@@ -30,13 +30,13 @@ export function decodeConntrack(field: Field): ConntrackSettings | undefined {
   const m = field.map();
   if (m === undefined) return undefined;
   let ok = true;
-  const settings: Record<string, number | boolean> = { ...DEFAULT_CONNTRACK };
+  const settings: { -readonly [K in keyof ConntrackSettings]: ConntrackSettings[K] } = { ...DEFAULT_CONNTRACK };
   for (const [key, value] of m.entries) {
     if (key === 'accounting') {
       const on = value.boolean();
       if (on === undefined) ok = false;
       else settings.accounting = on;
-    } else if ((TIMEOUTS as readonly string[]).includes(key)) {
+    } else if (isTimeout(key)) {
       const seconds = value.integer(`must be an integer number of seconds between 1 and ${MAX_CONNTRACK_TIMEOUT_SECONDS}`, 1, MAX_CONNTRACK_TIMEOUT_SECONDS);
       if (seconds === undefined) ok = false;
       else settings[key] = seconds;
@@ -45,5 +45,9 @@ export function decodeConntrack(field: Field): ConntrackSettings | undefined {
       ok = false;
     }
   }
-  return ok ? (settings as unknown as ConntrackSettings) : undefined;
+  return ok ? settings : undefined;
+}
+
+function isTimeout(key: string): key is (typeof TIMEOUTS)[number] {
+  return (TIMEOUTS as readonly string[]).includes(key);
 }

@@ -185,6 +185,9 @@ function parseRequest(text: string): { id: string | number | null; op: string; a
 
 export class ControlError extends Error {}
 
+/** The node could not be asked: no socket, no answer in time, or the connection lost; not an answer of the node's. */
+export class ControlUnreachable extends ControlError {}
+
 export interface ControlClient<Ops extends OpTable> {
   /** One request; rejects on timeout, refusal or an error answer. */
   call<Op extends keyof Ops & string>(path: string, op: Op, args: Ops[Op]['args'], timeoutMs?: number): Promise<Ops[Op]['result']>;
@@ -313,7 +316,7 @@ function request<R, C>(path: string, op: string, args: object, onChunk: ((chunk:
     };
     const arm = () => {
       clearTimeout(timer);
-      timer = setTimeout(() => fail(new ControlError(`${path}: no answer to ${op} in ${timeoutMs} ms`)), timeoutMs);
+      timer = setTimeout(() => fail(new ControlUnreachable(`${path}: no answer to ${op} in ${timeoutMs} ms`)), timeoutMs);
     };
     // The node's answers are the node's own JSON: the result is trusted to have the op's type.
     const finish = (result: unknown) => {
@@ -345,7 +348,7 @@ function request<R, C>(path: string, op: string, args: object, onChunk: ((chunk:
           socket.resume();
           arm();
         }
-        if (ended && !settled) fail(new ControlError(`${path}: the node closed the connection before answering ${op}`));
+        if (ended && !settled) fail(new ControlUnreachable(`${path}: the node closed the connection before answering ${op}`));
       } catch (err) {
         // The consumer's own failure (its output closed, say), passed on as it is.
         fail(err instanceof Error ? err : new ControlError(String(err)));
@@ -355,7 +358,7 @@ function request<R, C>(path: string, op: string, args: object, onChunk: ((chunk:
     };
     arm();
     socket.on('connect', () => socket.write(line({ id: 1, op, args })));
-    socket.on('error', (err) => fail(new ControlError(`${path}: ${err.message}`)));
+    socket.on('error', (err) => fail(new ControlUnreachable(`${path}: ${err.message}`)));
     socket.on('data', (chunk: Buffer) => {
       reader.push(chunk);
       void read();

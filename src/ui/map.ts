@@ -7,6 +7,7 @@
  * ids the page and the flow edges share: `pod:NS/NAME`, `svc:NS/NAME`, `node:NAME`, and
  * `ip:A.B.C.D` for an address no pod or Service holds (the outside network).
  */
+import { VXLAN_PORT } from '../packet/vxlan.js';
 import { cidrContains, formatCidr, formatIpv4 } from '../packet/addr.js';
 import type { Cluster } from '../cluster/model.js';
 import { computeEndpoints, podKey } from '../cluster/endpoints.js';
@@ -99,7 +100,6 @@ export interface ClusterMap {
 }
 
 /** VXLAN's IANA port: what every node's VTEP binds to on its underlay address. */
-export const VXLAN_PORT = 4789;
 
 export function podId(namespace: string, name: string): string {
   return `pod:${namespace}/${name}`;

@@ -23,7 +23,7 @@ import { Resolver } from 'node:dns/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatIpv4, parseIpv4 } from '../packet/addr.js';
-import { callControl, ControlError, streamControl } from '../node/control.js';
+import { callControl, ControlError, ControlUnreachable, streamControl } from '../node/control.js';
 import { addressedToUs, listenForRoot, type SocketOwnerReader } from './access.js';
 import type { NodeOps } from '../node/control-protocol.js';
 import { buildClusterMap, type ClusterMap } from './map.js';
@@ -104,21 +104,27 @@ export async function serveUi(source: ClusterSource, options: UiServerOptions): 
   }, RECENT_FLOWS);
   const sse = new Set<ServerResponse>();
   let map: ClusterMap | undefined;
+  /** The map as last sent ('' before the first read). */
   let mapText = '';
   let snapshot: ClusterSnapshot | undefined;
 
   /** Pages that lost an event because they did not keep up: their next write starts with the whole map again. */
   const behind = new WeakSet<ServerResponse>();
-  const send = (res: ServerResponse, event: string, data: unknown): void => {
+  const frame = (event: string, data: unknown): string => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+  const sendFrame = (res: ServerResponse, event: string, text: string): void => {
     if (res.writableNeedDrain) {
       behind.add(res);
       return;
     }
-    if (behind.delete(res) && event !== 'cluster') res.write(`event: cluster\ndata: ${JSON.stringify(map ?? null)}\n\n`);
-    res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    if (behind.delete(res) && event !== 'cluster') res.write(`event: cluster\ndata: ${mapText || 'null'}\n\n`);
+    res.write(text);
   };
+  const send = (res: ServerResponse, event: string, data: unknown): void => sendFrame(res, event, frame(event, data));
+  /** Encoded once for every page listening. */
   const broadcast = (event: string, data: unknown): void => {
-    for (const res of sse) send(res, event, data);
+    if (sse.size === 0) return;
+    const text = frame(event, data);
+    for (const res of sse) sendFrame(res, event, text);
   };
   hub.subscribe((flows: readonly HubFlow[]) => broadcast('flows', flows));
 
@@ -135,38 +141,41 @@ export async function serveUi(source: ClusterSource, options: UiServerOptions): 
     hub.follow(next === undefined ? [] : next.status.nodes.filter((n) => n.state === 'up' && source.nodeSocket(n.name) !== undefined).map((n) => n.name));
     return next;
   };
-  let refreshing = false;
+  /** The read under way: the timer, the watch and requests all wait for the same one. */
+  let reading: Promise<ClusterSnapshot | undefined> | undefined;
+  /** A change was seen while a read was under way: read again after it. */
   let again = false;
   let refreshedAt = 0;
+  const refreshOnce = (): Promise<ClusterSnapshot | undefined> => {
+    if (reading !== undefined) return reading;
+    refreshedAt = Date.now();
+    reading = refresh().finally(() => {
+      reading = undefined;
+      if (again) {
+        again = false;
+        refreshNow();
+      }
+    });
+    return reading;
+  };
   const refreshNow = (): void => {
-    if (refreshing) {
+    if (reading !== undefined) {
       again = true;
       return;
     }
-    refreshing = true;
-    refreshedAt = Date.now();
-    refresh()
-      .catch((err: Error) => log(`ui: reading the cluster failed: ${err.message}`))
-      .finally(() => {
-        refreshing = false;
-        if (again) {
-          again = false;
-          refreshNow();
-        }
-      });
+    refreshOnce().catch((err: Error) => log(`ui: reading the cluster failed: ${err.message}`));
   };
   const timer = setInterval(() => {
     // With no page listening, the nodes are asked only often enough to keep following the right ones.
     if (sse.size === 0 && Date.now() - refreshedAt < IDLE_REFRESH_MS) return;
-    if (!refreshing) refreshNow();
+    if (reading === undefined) refreshNow();
   }, refreshMs);
   const unwatch = source.watch?.(refreshNow);
   await refresh().catch((err: Error) => log(`ui: reading the cluster failed: ${err.message}`));
 
   const current = async (): Promise<ClusterSnapshot> => {
     const fresh = snapshot !== undefined && (sse.size > 0 || Date.now() - refreshedAt < refreshMs);
-    if (!fresh) refreshedAt = Date.now();
-    const s = fresh ? snapshot : await refresh();
+    const s = fresh ? snapshot : await refreshOnce();
     if (s === undefined) throw new ApiError(503, `cluster ${source.name} is not running`);
     return s;
   };
@@ -179,9 +188,8 @@ export async function serveUi(source: ClusterSource, options: UiServerOptions): 
 
   /** A node's refusal is the request's fault (400); a node that cannot be reached, the server's (502). */
   const nodeFailure = (node: string, socket: string, err: unknown): unknown => {
-    if (!(err instanceof ControlError)) return err;
-    // The control client names the socket in its own failures (connect, timeout), never in a node's answer.
-    return err.message.startsWith(socket) ? new ApiError(502, `node ${node} did not answer: ${err.message.slice(socket.length + 2)}`) : new ApiError(400, `node ${node}: ${err.message}`);
+    if (err instanceof ControlUnreachable) return new ApiError(502, `node ${node} did not answer: ${err.message.startsWith(socket) ? err.message.slice(socket.length + 2) : err.message}`);
+    return err instanceof ControlError ? new ApiError(400, `node ${node}: ${err.message}`) : err;
   };
 
   const call = async <Op extends keyof NodeOps>(node: string, op: Op, args: NodeOps[Op]['args']): Promise<NodeOps[Op]['result']> => {
@@ -331,7 +339,7 @@ export async function serveUi(source: ClusterSource, options: UiServerOptions): 
       case '/api/cluster': {
         noParameters(params);
         await current();
-        return json(res, 200, map ?? buildClusterMap(source.name, snapshot!.cluster, snapshot!.status));
+        return json(res, 200, map ?? null);
       }
       case '/api/trace':
         return json(res, 200, await trace(parseTraceQuery(params)));

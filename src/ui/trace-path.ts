@@ -10,7 +10,8 @@ import { formatIpv4 } from '../packet/addr.js';
 import type { Cluster } from '../cluster/model.js';
 import type { TraceArgs } from '../node/control-protocol.js';
 import type { TraceResult } from '../node/trace.js';
-import { addressId, podId, VXLAN_PORT } from './map.js';
+import { addressId, podId } from './map.js';
+import { VXLAN_PORT } from '../packet/vxlan.js';
 import { ApiError, type TraceFrom } from './requests.js';
 
 /** A node's trace; undefined when the node runs on a machine this one cannot ask (a cluster in etcd). */
