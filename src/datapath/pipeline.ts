@@ -126,11 +126,12 @@ export class Pipeline {
   set dns(dns: DnsAnswerer | undefined) {
     this.tables.dns = dns;
   }
-  get dnsTcpTarget(): number {
-    return this.tables.dnsTcpTarget;
+  /** The node's own namespace on the pod network (PathTables.relayAddress). */
+  get relayAddress(): number {
+    return this.tables.relayAddress;
   }
-  set dnsTcpTarget(addr: number) {
-    this.tables.dnsTcpTarget = addr;
+  set relayAddress(addr: number) {
+    this.tables.relayAddress = addr;
   }
   get tap(): FrameTap | undefined {
     return this.transmit.tap;
@@ -194,14 +195,13 @@ export class Pipeline {
   }
 
   /**
-   * Sends TCP to the node's own addresses on these ports to `target` (same port), where the
-   * node's health server listens, as kube-proxy's listens on the node's addresses.
+   * Sends TCP to the node's own addresses on these ports to the relay address (same port),
+   * where the node's health server listens, as kube-proxy's listens on the node's addresses.
    */
-  serveHealthChecks(target: number, ports: readonly number[]): void {
-    const table = new Uint8Array(65536);
+  serveHealthChecks(ports: readonly number[]): void {
+    const table = this.tables.healthPorts;
+    table.fill(0);
     for (const port of ports) table[port] = 1;
-    this.tables.healthPorts = table;
-    this.tables.healthTarget = target;
   }
 
   /** Replaces the set of LoadBalancer addresses this node answers ARP for. */

@@ -109,12 +109,14 @@ export class PathTables {
   policy: PolicyTables | undefined;
   /** Answers UDP queries to the cluster DNS address; undefined: they are routed like any packet. */
   dns: DnsAnswerer | undefined;
-  /** Where pods' TCP connections to the cluster DNS address go (the node's DNS relay); 0: nowhere. */
-  dnsTcpTarget = 0;
-  /** Where TCP to the node's own addresses on a health check node port goes (the node's health server); 0: nowhere. */
-  healthTarget = 0;
+  /**
+   * The node's own namespace on the pod network, where its DNS relay (pods' TCP to the cluster
+   * DNS address) and its health server (TCP to the node's addresses on a health check node
+   * port) listen; 0: none.
+   */
+  relayAddress = 0;
   /** healthPorts[port] is 1 for every health check node port of the cluster's services. */
-  healthPorts = new Uint8Array(65536);
+  readonly healthPorts = new Uint8Array(65536);
   uplink: UplinkIdentity | undefined;
   /** The bridge's, the VTEP's and the uplink's MACs as 6 bytes, for the path to compare and write. */
   readonly gatewayMacBytes: Uint8Array;
@@ -162,6 +164,11 @@ export class PathTables {
   nextHopFor(dst: number): number {
     const up = this.uplink!;
     return cidrContains(up.network, dst) ? dst : up.gateway;
+  }
+
+  /** One of the node's own addresses: its gateway (cni0) or its uplink's. */
+  isNodeAddress(addr: number): boolean {
+    return addr === this.node.gatewayIp || (this.uplink !== undefined && addr === this.uplink.addr);
   }
 
   /** The local pod holding `addr`, as its slot, or NO_POD. */

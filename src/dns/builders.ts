@@ -48,21 +48,10 @@ export function writeNs(w: MessageWriter, name: Owner, ttl: number, target: stri
   w.endRecord(rd);
 }
 
-/** The target is written whole (RFC 2782 forbids compressing it, and miekg/dns does not); later names may point into it. */
-export function writeSrv(w: MessageWriter, name: Owner, ttl: number, priority: number, weight: number, port: number, target: string): void {
-  owner(w, name);
-  const rd = w.beginRecord(TYPE.SRV, CLASS.IN, ttl);
-  w.u16(priority);
-  w.u16(weight);
-  w.u16(port);
-  w.textName(target, false);
-  w.endRecord(rd);
-}
-
 /**
  * An SRV record whose target is `target[0, relativeEnd)` followed by the question's bytes at
  * `[questionAt, questionAt + suffixLength)`: a zone name ending in the zone as the client wrote
- * it (MessageWriter.textNameInQuestionCase). Whole, as writeSrv. Returns where the target
+ * it (MessageWriter.textNameInQuestionCase). Whole: RFC 2782 forbids compressing it, and miekg/dns does not. Returns where the target
  * starts (from the message's start), for owners that must be that very name; -1 when it did
  * not fit.
  */

@@ -38,7 +38,6 @@ export { parseRequest, relativeLabels, type RecordRequest, type RequestKind } fr
 export {
   buildZone,
   dashedIpv4,
-  DEFAULT_TTL,
   hasReverse,
   reverseNames,
   DNS_SCHEMA_VERSION,
@@ -57,7 +56,7 @@ export {
   ZoneService,
 } from './zone.js';
 export { lookup, parseDashedIpv4, type LookupResult } from './lookup.js';
-export { QNAME, writeA, writeCname, writeNs, writePtr, writeSoa, writeSrv, writeSrvInQuestionCase, writeTxt, type Owner } from './builders.js';
+export { QNAME, writeA, writeCname, writeNs, writePtr, writeSoa, writeSrvInQuestionCase, writeTxt, type Owner } from './builders.js';
 export { resolveLabels, ZoneOutcome, ZoneResponder } from './answer.js';
 export { AnswerCache, EdnsShape, ednsShape, type AnswerCacheOptions } from './answer-cache.js';
 export { readRecords, RecordScratch, RecordsError, writeRecords, type RecordBlock } from './records.js';

@@ -20,8 +20,6 @@ import type { Cluster, Protocol, Service, ServicePort } from '../cluster/model.j
 import { equalitySelector, selectorMatches } from '../cluster/selector.js';
 import { textToWire } from './name.js';
 
-/** CoreDNS's default is 5; kubeadm's Corefile and podwire's issue ask for 30. */
-export const DEFAULT_TTL = 30;
 /** The Kubernetes DNS schema version CoreDNS reports at `dns-version.<zone>` (TXT). */
 export const DNS_SCHEMA_VERSION = '1.1.0';
 /** CoreDNS gives that TXT record a TTL of its own, whatever the zone's: 8 hours. */
@@ -228,7 +226,7 @@ export function buildZone(cluster: Cluster, endpoints: readonly ServicePortEndpo
   const domain = normalizeDomain(options.domain ?? cluster.settings.clusterDomain);
   const domainWire = textToWire(domain);
   if (domainWire === undefined) throw new Error(`buildZone: bad cluster domain ${JSON.stringify(domain)}`);
-  const ttl = options.ttl ?? cluster.settings.dnsTTLSeconds ?? DEFAULT_TTL;
+  const ttl = options.ttl ?? cluster.settings.dnsTTLSeconds;
   const dnsIP = cluster.settings.dnsIP;
 
   const namespaces = new Set<string>();

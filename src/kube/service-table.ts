@@ -40,7 +40,8 @@
  * full), into new arrays, and only then swaps the table the dataplane reads; whatever goes
  * wrong, it rebuilds everything from the inputs.
  */
-import { prefixMask } from '../packet/addr.js';
+import { cidrContains, prefixMask } from '../packet/addr.js';
+import { CidrSet } from './policy-cidrs.js';
 import { IPPROTO } from '../packet/ipv4.js';
 import {
   EndpointSelection,
@@ -167,10 +168,8 @@ const SP_LOCAL_COUNT = 6;
 const SP_AFFINITY_SECONDS = 7;
 const FLAG_EXTERNAL_LOCAL = 1;
 const FLAG_AFFINITY = 2;
-/** The load-balancer IPs are limited to loadBalancerSourceRanges (the prefixes in `fwPrefixes`). */
+/** The load-balancer IPs are limited to loadBalancerSourceRanges (`firewalls`). */
 const FLAG_FIREWALL = 4;
-/** A range is 0.0.0.0/0: every source passes. */
-const FLAG_FIREWALL_ANY = 8;
 /** A range holds the node's address: connections from the load-balancer IP itself pass. */
 const FLAG_FIREWALL_NODE = 16;
 /** What `lookup` returns besides the service port (value & DEST_MASK). */
@@ -248,11 +247,8 @@ export class ServiceTable {
   private readonly ep: Int32Array;
   private readonly localEndpoints: Int32Array;
   private readonly locals: Int32Array;
-  /** Per service port: bit p-1 set when some source range has prefix length p (1..32). */
-  private readonly fwPrefixes: Int32Array;
-  /** The source ranges, as (service port * 32 + prefix - 1 + 1, network) keys in an open-addressing set. */
-  private readonly ranges: Int32Array;
-  private readonly rangeMask: number;
+  /** Per service port with loadBalancerSourceRanges: the ranges, as NetworkPolicy's ipBlocks are kept. */
+  private readonly firewalls: (CidrSet | undefined)[];
   private readonly nodeAddress: number;
   private readonly podBase: number;
   private readonly podMask: number;
@@ -278,12 +274,10 @@ export class ServiceTable {
     let vipKeys = 0;
     let nodePortKeys = 0;
     let endpointRoom = 0;
-    let rangeKeys = 0;
     for (const entry of inputs.endpoints) {
       if (!isProxied(entry.service)) continue;
       entries.push(entry);
       vipKeys += 1 + externalIPsOf(entry.service).length + loadBalancerIPsOf(entry.service).length;
-      rangeKeys += sourceRangesOf(entry.service).length;
       if (nodePortOf(entry.service, entry.servicePort) !== undefined) nodePortKeys++;
       endpointRoom += entry.endpoints.length; // at least as many as will be selected
     }
@@ -297,10 +291,7 @@ export class ServiceTable {
     this.sp = new Int32Array(Math.max(1, entries.length) * SP_WORDS);
     this.ep = new Int32Array(Math.max(1, endpointRoom) * EP_WORDS);
     this.localEndpoints = new Int32Array(Math.max(1, endpointRoom));
-    this.fwPrefixes = new Int32Array(Math.max(1, entries.length));
-    const rangeSlots = slotsFor(rangeKeys);
-    this.ranges = new Int32Array(rangeSlots * 2);
-    this.rangeMask = rangeSlots - 1;
+    this.firewalls = new Array<CidrSet | undefined>(entries.length).fill(undefined);
     this.nodeAddress = inputs.nodeAddress | 0;
 
     const selection = new EndpointSelection();
@@ -370,69 +361,25 @@ export class ServiceTable {
   }
 
   /**
-   * The service port's source ranges into the prefix table; returns its firewall flags. Only
-   * a service with load-balancer IPs gets a KUBE-FW- chain (without endpoints it rejects
-   * before any range is read, as REJECT comes first in the rules too).
+   * The service port's source ranges as a prefix set; returns its firewall flags. Only a
+   * service with load-balancer IPs gets a KUBE-FW- chain (without endpoints it rejects before
+   * any range is read, as REJECT comes first in the rules too).
    */
   private writeSourceRanges(index: number, service: ServicePortEndpoints['service']): number {
     const ranges = sourceRangesOf(service);
     if (ranges.length === 0 || loadBalancerIPsOf(service).length === 0) return 0;
-    let flags = FLAG_FIREWALL;
-    let prefixes = 0;
-    for (const range of ranges) {
-      if (range.prefix === 0) flags |= FLAG_FIREWALL_ANY;
-      else {
-        prefixes |= 1 << (range.prefix - 1);
-        this.claimRange(rangeKey(index, range.prefix), range.base & prefixMask(range.prefix));
-      }
-      if (((this.nodeAddress ^ range.base) & prefixMask(range.prefix)) === 0) flags |= FLAG_FIREWALL_NODE;
-    }
-    this.fwPrefixes[index] = prefixes;
-    return flags;
-  }
-
-  private claimRange(key: number, network: number): void {
-    const map = this.ranges;
-    let slot = mix(key, network) & this.rangeMask;
-    for (;;) {
-      const r = slot * 2;
-      if (map[r] === 0) {
-        map[r] = key;
-        map[r + 1] = network;
-        return;
-      }
-      if (map[r] === key && map[r + 1] === network) return;
-      slot = (slot + 1) & this.rangeMask;
-    }
+    this.firewalls[index] = CidrSet.of(ranges.map((cidr) => ({ cidr, except: [] })));
+    return FLAG_FIREWALL | (ranges.some((range) => cidrContains(range, this.nodeAddress)) ? FLAG_FIREWALL_NODE : 0);
   }
 
   /**
    * Whether KUBE-FW- lets `src` through to the service port's load-balancer IP `dst`: one probe
-   * per distinct prefix length among its ranges (at most 32), whatever their number.
+   * per distinct prefix length among its ranges, whatever their number.
    */
   private sourceAllowed(spIndex: number, flags: number, src: number, dst: number): boolean {
-    if ((flags & FLAG_FIREWALL_ANY) !== 0) return true;
     // A service has one load-balancer IP here, so "-s <its LB IP>" is the flow's own destination.
     if ((flags & FLAG_FIREWALL_NODE) !== 0 && src === dst) return true;
-    const map = this.ranges;
-    const mask = this.rangeMask;
-    let prefixes = this.fwPrefixes[spIndex];
-    while (prefixes !== 0) {
-      const bit = 31 - Math.clz32(prefixes);
-      prefixes ^= 1 << bit;
-      const key = rangeKey(spIndex, bit + 1);
-      // -1 << (32 - p) is the netmask as an int32: no heap number on the packet path.
-      const network = src & (-1 << (31 - bit));
-      let slot = mix(key, network) & mask;
-      for (;;) {
-        const r = slot * 2;
-        const k = map[r];
-        if (k === 0) break;
-        if (k === key && map[r + 1] === network) return true;
-        slot = (slot + 1) & mask;
-      }
-    }
-    return false;
+    return this.firewalls[spIndex]?.contains(src) === true;
   }
 
   /** Chooses the endpoints as kube-proxy does (kube-proxy.ts EndpointSelection) and appends them. */
@@ -489,7 +436,7 @@ export class ServiceTable {
 
   /** Bytes of typed arrays behind the table. */
   get byteLength(): number {
-    return this.vip.byteLength + this.nodePorts.byteLength + this.sp.byteLength + this.ep.byteLength + this.localEndpoints.byteLength + this.fwPrefixes.byteLength + this.ranges.byteLength;
+    return this.vip.byteLength + this.nodePorts.byteLength + this.sp.byteLength + this.ep.byteLength + this.localEndpoints.byteLength;
   }
 
   /** Claims (address, protoPort) for `value` unless already claimed; false when it was. */
@@ -723,11 +670,6 @@ export class ServiceTable {
   plans(): ServicePortPlan[] {
     return this.entries.map((_, i) => this.plan(i));
   }
-}
-
-/** A nonzero key word for (service port, prefix length 1..32) in the source-range set. */
-function rangeKey(spIndex: number, prefix: number): number {
-  return spIndex * 32 + prefix;
 }
 
 /** floor(draw * n / 2^32) for the uint32 draw: exact, since draw * n stays below 2^53 for n below 2^21. */

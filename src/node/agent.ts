@@ -24,7 +24,7 @@ import { healthChecks } from '../kube/health-check.js';
 import { DnsServer, nameserversOf } from './dns-server.js';
 import { tracePacket, type TraceResult, type TraceSource } from './trace.js';
 import { kubeProxyRules, type ServiceRuleInputs } from '../kube/kube-proxy.js';
-import { renderIptablesSave } from '../kube/iptables-save.js';
+import { renderIptablesSave, type IptablesBackend } from '../kube/iptables-save.js';
 import { ruleSetToJson, type RuleSetJson } from '../kube/rules-json.js';
 import { openOverlaySocket, openTapPort } from '../io/open.js';
 import type { DatagramPort, Port } from '../port/port.js';
@@ -541,7 +541,7 @@ export class NodeAgent {
     const server = this.healthServer;
     if (server === undefined || this.dnsRelay === undefined) return;
     const checks = healthChecks(endpoints, this.node.name);
-    this.pipeline.serveHealthChecks(dnsRelayAddress(this.node.podCIDR), checks.map((c) => c.port));
+    this.pipeline.serveHealthChecks(checks.map((c) => c.port));
     if (server.connected) server.send(checks);
   }
 
@@ -571,7 +571,7 @@ export class NodeAgent {
     const script = fileURLToPath(new URL('./workloads/dns-relay.js', import.meta.url));
     const child = spawnInNamespace(netns, [process.execPath, script, socketPath], { stdio: 'ignore', detached: true });
     this.dnsRelay = { netns, slot, process: child };
-    this.pipeline.dnsTcpTarget = ip;
+    this.pipeline.relayAddress = ip;
   }
 
   /** The node's NIC on the outside network: a TAP plugged into the ext namespace's bridge. */
@@ -766,7 +766,7 @@ export class NodeAgent {
   }
 
   /** The node's rules as kube-proxy would write them: iptables-save text (of either backend) or JSON. */
-  rules(format: 'iptables' | 'json', backend: 'nft' | 'legacy' = 'nft'): string | RuleSetJson {
+  rules(format: 'iptables' | 'json', backend: IptablesBackend = 'nft'): string | RuleSetJson {
     const ruleSet = kubeProxyRules(this.ruleInputs());
     return format === 'json' ? ruleSetToJson(ruleSet) : renderIptablesSave(ruleSet, { backend });
   }

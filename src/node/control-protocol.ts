@@ -20,6 +20,7 @@
  * Addresses travel as uint32 numbers and protocols as IP protocol numbers, as the tables
  * hold them; the CLI parses the user's text and this module judges the numbers.
  */
+import type { IptablesBackend } from '../kube/iptables-save.js';
 import type { NodeStatus } from './agent.js';
 import type { TraceResult } from './trace.js';
 import type { ConntrackEntry } from '../netfilter/conntrack.js';
@@ -35,7 +36,7 @@ export type OpTable = { readonly [op: string]: OpSpec };
 
 export type NoArgs = Record<string, never>;
 
-export type RulesArgs = { readonly format: 'iptables' | 'json'; readonly backend: 'nft' | 'legacy' };
+export type RulesArgs = { readonly format: 'iptables' | 'json'; readonly backend: IptablesBackend };
 
 /** What a `conntrack` request lists: entries as `conntrack -L` prints them, as JSON, or a count (`-C`). */
 export type ConntrackQuery = { readonly output: 'text' | 'json' | 'count'; readonly filter: ConntrackFilter };

@@ -161,7 +161,7 @@ export class DnsServer {
     const readTcpOwners = options.socketOwners?.tcp ?? ((peers) => tcpOwners.lookup(peers, LOOPBACK_ADDR, this.port));
     this.ownerGate = new TcpOwnerGate({ maxPending: OWNER_PENDING_MAX, minIntervalMs: OWNER_READ_INTERVAL_MS, attempts: OWNER_READ_ATTEMPTS, read: readTcpOwners });
     this.responder = new Responder({
-      zone: buildZone(cluster, [], { ttl: options.ttl ?? cluster.settings.dnsTTLSeconds }),
+      zone: buildZone(cluster, [], { ttl: options.ttl }),
       policy: clientPolicy(options.clients),
       forwarder: { upstreams: this.upstreams.length, random: Math.random },
       // Room for a zone of tens of thousands of names: a direct-mapped cache smaller than
@@ -236,7 +236,7 @@ export class DnsServer {
 
   /** Rebuilds the zone from the cluster state (cheap: 10,000 services in well under 100 ms). */
   setCluster(cluster: Cluster, endpoints: readonly ServicePortEndpoints[], readiness: Readiness): void {
-    this.responder.setZone(buildZone(cluster, endpoints, { ttl: this.options.ttl ?? cluster.settings.dnsTTLSeconds, readiness, serial: Math.floor(Date.now() / 1000) }));
+    this.responder.setZone(buildZone(cluster, endpoints, { ttl: this.options.ttl, readiness, serial: Math.floor(Date.now() / 1000) }));
   }
 
   /**

@@ -2,6 +2,7 @@
  * What a node derives from services beyond the rules: which LoadBalancer and external
  * addresses it announces, and a fingerprint per service so that only changed services are recompiled.
  */
+import { externalIPsOf, isProxied } from '../kube/kube-proxy.js';
 import type { ServicePortEndpoints } from '../cluster/endpoints.js';
 import type { Cluster } from '../cluster/model.js';
 
@@ -19,7 +20,7 @@ export function announcedAddresses(cluster: Cluster, endpoints: readonly Service
   for (const service of cluster.services) {
     const addresses: number[] = [];
     if (service.type === 'LoadBalancer' && service.loadBalancerIngress !== undefined) addresses.push(service.loadBalancerIngress);
-    if (service.type !== 'ExternalName' && !service.headless) for (const ip of service.externalIPs ?? []) if (!nodeAddresses.has(ip)) addresses.push(ip);
+    if (isProxied(service)) for (const ip of externalIPsOf(service)) if (!nodeAddresses.has(ip)) addresses.push(ip);
     if (addresses.length === 0) continue;
     let speaker: string | undefined;
     if (service.externalTrafficPolicy === 'Local') {

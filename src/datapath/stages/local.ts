@@ -30,7 +30,7 @@ function local(ctx: FrameContext, t: PathTables): Verdict {
       if (dst !== t.node.gatewayIp) return Verdict.Continue;
       return answerEcho(ctx, t.vtepMacBytes) ? echoed(ctx, Egress.Peer) : ctx.dropped(Drop.LocalUnhandled);
     case Ingress.Pod:
-      if (dst === t.node.gatewayIp || (up !== undefined && dst === up.addr)) {
+      if (t.isNodeAddress(dst)) {
         return answerEcho(ctx, t.gatewayMacBytes) ? echoed(ctx, Egress.Pod) : ctx.dropped(Drop.LocalUnhandled);
       }
       if (dst === t.node.dnsIp && t.dns !== undefined && ctx.l4 === ctx.udp && ctx.udp.dstPort === DNS_PORT) return answerDns(ctx, t);

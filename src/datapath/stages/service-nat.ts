@@ -29,19 +29,9 @@ function serviceNat(ctx: FrameContext, t: PathTables): Verdict {
   const fromPod = ctx.ingress === Ingress.Pod;
   // Masquerade applies to pod traffic whose destination is outside the pod network.
   ctx.masquerade = fromPod && t.uplink !== undefined && !cidrContains(t.node.clusterCidr, ctx.dstAddr);
-  if (fromPod && ctx.dstAddr === t.node.dnsIp && proto === IPPROTO.TCP && ctx.dstPort === DNS_PORT && t.dnsTcpTarget !== 0) {
-    ctx.dstAddr = t.dnsTcpTarget;
-    setReplySource(ctx.reply, t.dnsTcpTarget, DNS_PORT);
-    ctx.masquerade = false;
-    ctx.recorder?.note('service-nat', "DNS over TCP to the cluster DNS address: DNAT to the node's DNS relay");
-    return Verdict.Continue;
-  }
-  if (proto === IPPROTO.TCP && t.healthTarget !== 0 && t.healthPorts[ctx.dstPort] === 1 && isNodeAddress(ctx.dstAddr, t)) {
-    ctx.dstAddr = t.healthTarget;
-    setReplySource(ctx.reply, t.healthTarget, ctx.dstPort);
-    ctx.masquerade = false;
-    ctx.recorder?.note('service-nat', "a health check node port of the node itself: to the node's health server");
-    return Verdict.Continue;
+  if (proto === IPPROTO.TCP && t.relayAddress !== 0) {
+    if (fromPod && ctx.dstAddr === t.node.dnsIp && ctx.dstPort === DNS_PORT) return toRelay(ctx, t, "DNS over TCP to the cluster DNS address: DNAT to the node's DNS relay");
+    if (t.healthPorts[ctx.dstPort] === 1 && t.isNodeAddress(ctx.dstAddr)) return toRelay(ctx, t, "a health check node port of the node itself: to the node's health server");
   }
   const table = t.services?.table;
   if (table === undefined || (proto !== IPPROTO.TCP && proto !== IPPROTO.UDP)) return Verdict.Continue;
@@ -62,8 +52,13 @@ function serviceNat(ctx: FrameContext, t: PathTables): Verdict {
   return Verdict.Continue;
 }
 
-function isNodeAddress(address: number, t: PathTables): boolean {
-  return address === t.node.gatewayIp || (t.uplink !== undefined && address === t.uplink.addr);
+/** To the node's own namespace on the pod network, the port kept, not masqueraded. */
+function toRelay(ctx: FrameContext, t: PathTables, note: string): Verdict {
+  ctx.dstAddr = t.relayAddress;
+  setReplySource(ctx.reply, t.relayAddress, ctx.dstPort);
+  ctx.masquerade = false;
+  ctx.recorder?.note('service-nat', note);
+  return Verdict.Continue;
 }
 
 export const SERVICE_NAT: Stage = { name: 'service-nat', run: serviceNat };
