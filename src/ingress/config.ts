@@ -5,6 +5,13 @@
  * (servers.ts makes it, match.ts compiles it into the proxy's lookup); nothing here does I/O.
  */
 
+/** The file the node writes and the proxy reads, in the directory bound into the controller's pod. */
+export const INGRESS_CONFIG_FILE = 'config.json';
+
+/** ingress-nginx's defaults: proxy-connect-timeout 5 s, proxy-read-timeout 60 s. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+export const DEFAULT_READ_TIMEOUT_MS = 60_000;
+
 /** Where a location sends its requests. */
 export type BackendConfig =
   | {
@@ -64,3 +71,14 @@ export interface IngressProxyConfig {
   /** `--default-ssl-certificate=NS/NAME`, when it names a usable Secret. */
   readonly defaultCertificate?: string;
 }
+
+/** The controller's own root location: every path no Ingress takes goes to its default backend. */
+export const DEFAULT_ROOT_LOCATION: LocationConfig = {
+  path: '/',
+  match: 'Prefix',
+  backend: { kind: 'default' },
+  ingress: '',
+  sslRedirect: false,
+  connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
+  readTimeoutMs: DEFAULT_READ_TIMEOUT_MS,
+};

@@ -12,14 +12,15 @@
  *
  * An Ingress that no controller serves is left alone: no routes, no address.
  */
-import type { Cluster, Container, Ingress, IngressClass, Service } from '../cluster/model.js';
+import type { Cluster, Container, Ingress, IngressClass, Pod, Service } from '../cluster/model.js';
+import { INGRESS_CLASS_ANNOTATION } from '../cluster/decode-ingress.js';
+import { equalitySelector, selectorMatches } from '../cluster/selector.js';
 import { formatIpv4 } from '../packet/addr.js';
 
 /** ingress-nginx's image, or podwire's own: either runs podwire's ingress proxy. */
 const CONTROLLER_IMAGES = /(^|\/)(ingress-nginx\/controller|podwire\/ingress-controller)(:|@|$)/;
 export const DEFAULT_CONTROLLER_CLASS = 'k8s.io/ingress-nginx';
 export const DEFAULT_INGRESS_CLASS = 'nginx';
-const LEGACY_CLASS_ANNOTATION = 'kubernetes.io/ingress.class';
 
 export interface ControllerFlags {
   readonly controllerClass: string;
@@ -87,7 +88,7 @@ export function serves(flags: ControllerFlags, ingress: Ingress, classes: readon
   if (ingress.ingressClassName !== undefined) {
     return classes.some((c) => c.name === ingress.ingressClassName && c.controller === flags.controllerClass);
   }
-  const legacy = ingress.annotations[LEGACY_CLASS_ANNOTATION];
+  const legacy = ingress.annotations[INGRESS_CLASS_ANNOTATION];
   if (legacy !== undefined) return legacy === flags.ingressClass;
   const defaults = classes.filter((c) => c.isDefault);
   // Two default classes make the API server refuse class-less Ingresses: none is served then.
@@ -139,22 +140,19 @@ export function ingressAddresses(cluster: Cluster, ingress: Ingress): string[] {
 }
 
 function controllerAddresses(cluster: Cluster, controller: ControllerInstance): string[] {
-  const service = publishedService(cluster, controller);
+  const pods = cluster.pods.filter((p) => p.namespace === controller.namespace && controller.pods.includes(p.name));
+  const service = publishedService(cluster, controller, pods);
   if (service?.loadBalancerIngress !== undefined) return [formatIpv4(service.loadBalancerIngress)];
-  const nodes = new Set(cluster.pods.filter((p) => p.namespace === controller.namespace && controller.pods.includes(p.name)).map((p) => p.node));
+  const nodes = new Set(pods.map((p) => p.node));
   return cluster.nodes.filter((n) => nodes.has(n.name)).map((n) => formatIpv4(n.externalIP));
 }
 
-function publishedService(cluster: Cluster, controller: ControllerInstance): Service | undefined {
+function publishedService(cluster: Cluster, controller: ControllerInstance, pods: readonly Pod[]): Service | undefined {
   const named = controller.flags.publishService;
   if (named !== undefined) return cluster.services.find((s) => `${s.namespace}/${s.name}` === named);
-  const pods = cluster.pods.filter((p) => p.namespace === controller.namespace && controller.pods.includes(p.name));
-  return cluster.services.find(
-    (s) =>
-      s.namespace === controller.namespace &&
-      s.type === 'LoadBalancer' &&
-      s.selector !== undefined &&
-      Object.keys(s.selector).length > 0 &&
-      pods.some((p) => Object.entries(s.selector!).every(([k, v]) => p.labels[k] === v)),
-  );
+  return cluster.services.find((s) => {
+    if (s.namespace !== controller.namespace || s.type !== 'LoadBalancer' || s.selector === undefined || Object.keys(s.selector).length === 0) return false;
+    const selector = equalitySelector(s.selector);
+    return pods.some((p) => selectorMatches(selector, p.labels));
+  });
 }

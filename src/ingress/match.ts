@@ -10,7 +10,7 @@
  *   nginx's `~*`, and competes by the length of its pattern;
  * - every server has a root Prefix `/`, so some location always answers.
  */
-import type { IngressProxyConfig, LocationConfig, ServerConfig } from './config.js';
+import { DEFAULT_ROOT_LOCATION, type IngressProxyConfig, type LocationConfig, type ServerConfig } from './config.js';
 
 export interface CompiledLocation {
   readonly config: LocationConfig;
@@ -41,7 +41,7 @@ export class IngressRouter {
   /** Locations left out (a regular expression that does not compile), each with why. */
   readonly problems: string[] = [];
 
-  constructor(readonly config: IngressProxyConfig) {
+  constructor(config: IngressProxyConfig) {
     for (const server of config.servers) {
       const compiled = this.compile(server);
       if (server.host.startsWith('*.')) this.wildcard.set(server.host.slice(2), compiled);
@@ -98,21 +98,21 @@ export function routeIn(server: CompiledServer, url: string): Route {
     return { server, location: location.config, upstreamPath };
   }
   // Unreachable while servers.ts gives every server its root location; a hand-made config may not.
-  const root: LocationConfig = { path: '/', match: 'Prefix', backend: { kind: 'default' }, ingress: '', sslRedirect: false, connectTimeoutMs: 5000, readTimeoutMs: 60000 };
-  return { server, location: root, upstreamPath: url };
+  return { server, location: DEFAULT_ROOT_LOCATION, upstreamPath: url };
 }
+
+const NO_GROUPS: readonly string[] = [];
 
 /** The regex groups (none for Exact and Prefix) when the location takes the path. */
-function matches(location: CompiledLocation, path: string): readonly string[] | undefined {
+function matches(location: CompiledLocation, path: string): readonly (string | undefined)[] | undefined {
   const { match, path: p } = location.config;
-  if (match === 'Exact') return path === p ? [] : undefined;
-  if (match === 'Prefix') return p === '/' || path === p || (path.startsWith(p) && path.charCodeAt(p.length) === 0x2f) ? [] : undefined;
-  const m = location.regex!.exec(path);
-  return m === null ? undefined : m.map((g) => g ?? '');
+  if (match === 'Exact') return path === p ? NO_GROUPS : undefined;
+  if (match === 'Prefix') return p === '/' || path === p || (path.startsWith(p) && path.charCodeAt(p.length) === 0x2f) ? NO_GROUPS : undefined;
+  return location.regex!.exec(path) ?? undefined;
 }
 
-/** `$1`...`$9` from the groups, as nginx's rewrite fills them; always an absolute path. */
-export function rewrite(target: string, groups: readonly string[]): string {
+/** `$1`...`$9` from the groups (an unmatched group is empty), as nginx's rewrite fills them; always an absolute path. */
+export function rewrite(target: string, groups: readonly (string | undefined)[]): string {
   const out = target.replace(/\$(\d)/g, (_, n: string) => groups[Number(n)] ?? '');
   return out.startsWith('/') ? out : `/${out}`;
 }

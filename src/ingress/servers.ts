@@ -17,14 +17,11 @@
 import type { ServicePortEndpoints } from '../cluster/endpoints.js';
 import type { Cluster, Ingress, IngressPath, IngressServiceBackend } from '../cluster/model.js';
 import { formatIpv4 } from '../packet/addr.js';
-import type { BackendConfig, CertificateConfig, IngressProxyConfig, LocationConfig, LocationMatch, ServerConfig } from './config.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_READ_TIMEOUT_MS, type BackendConfig, type CertificateConfig, type IngressProxyConfig, type LocationConfig, type LocationMatch, type ServerConfig } from './config.js';
 import { serves, type ControllerFlags } from './controller.js';
 
 const ANNOTATION = 'nginx.ingress.kubernetes.io/';
 export const CATCH_ALL = '_';
-/** ingress-nginx's defaults: proxy-connect-timeout 5 s, proxy-read-timeout 60 s. */
-const DEFAULT_CONNECT_TIMEOUT_S = 5;
-const DEFAULT_READ_TIMEOUT_S = 60;
 
 const DEFAULT_BACKEND: BackendConfig = { kind: 'default' };
 
@@ -163,8 +160,8 @@ export function controllerDefaults(cluster: Cluster, flags: ControllerFlags): Lo
     ingress: '',
     regex: false,
     sslRedirect: key('ssl-redirect') !== 'false',
-    connectTimeoutMs: seconds(key('proxy-connect-timeout'), DEFAULT_CONNECT_TIMEOUT_S * 1000),
-    readTimeoutMs: seconds(key('proxy-read-timeout'), DEFAULT_READ_TIMEOUT_S * 1000),
+    connectTimeoutMs: seconds(key('proxy-connect-timeout'), DEFAULT_CONNECT_TIMEOUT_MS),
+    readTimeoutMs: seconds(key('proxy-read-timeout'), DEFAULT_READ_TIMEOUT_MS),
   };
 }
 

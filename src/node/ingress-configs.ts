@@ -11,8 +11,8 @@ import type { ServicePortEndpoints } from '../cluster/endpoints.js';
 import type { Cluster, Pod } from '../cluster/model.js';
 import { controllerFlags, isControllerImage } from '../ingress/controller.js';
 import { proxyConfig } from '../ingress/servers.js';
+import { INGRESS_CONFIG_FILE } from '../ingress/config.js';
 
-export const INGRESS_CONFIG_FILE = 'config.json';
 
 /** The configuration an ingress controller pod's proxy gets now; undefined for other pods. */
 export function podIngressConfig(pod: Pod, cluster: Cluster, endpoints: readonly ServicePortEndpoints[]): string | undefined {

@@ -31,7 +31,7 @@ export interface Workload {
  * controller's image runs podwire's ingress proxy whatever its command and args say: they
  * are ingress-nginx's flags, read by the proxy's plan (its ports, its class), not a program.
  */
-export function chooseWorkload(container: Container, namespace = 'default'): Workload | { problem: string } {
+export function chooseWorkload(container: Container, namespace: string): Workload | { problem: string } {
   const declared = container.ports.filter((p) => p.protocol === 'TCP').map((p) => p.containerPort);
   if (isControllerImage(container.image)) {
     const flags = controllerFlags(container, namespace);

@@ -14,35 +14,56 @@
 import { execFileSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { readFileSync, watch } from 'node:fs';
-import { Agent, createServer, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import { Agent, createServer, request as httpRequest, STATUS_CODES, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
 import { createSecureContext, type SecureContext } from 'node:tls';
-import type { BackendConfig, IngressProxyConfig } from '../../ingress/config.js';
+import { DEFAULT_ROOT_LOCATION, INGRESS_CONFIG_FILE, type BackendConfig, type IngressProxyConfig } from '../../ingress/config.js';
 import { IngressRouter, type Route } from '../../ingress/match.js';
 
 /** RFC 9110's hop-by-hop fields. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
 /** The fields the proxy sets itself: a client's own are replaced (X-Request-ID is kept, below). */
 const SET_BY_PROXY = new Set(['x-request-id', 'x-real-ip', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-proto', 'x-forwarded-scheme', 'x-scheme']);
-const EMPTY_CONFIG: IngressProxyConfig = {
-  servers: [],
-  catchAll: { host: '_', locations: [{ path: '/', match: 'Prefix', backend: { kind: 'default' }, ingress: '', sslRedirect: true, connectTimeoutMs: 5000, readTimeoutMs: 60000 }] },
-  certificates: {},
-};
+const EMPTY_CONFIG: IngressProxyConfig = { servers: [], catchAll: { host: '_', locations: [DEFAULT_ROOT_LOCATION] }, certificates: {} };
 /** The Server field of every answer: nginx puts its own in place of the backend's. */
 const SERVER = 'podwire-ingress';
 /** How often the configuration file is looked at besides the directory watch (which may miss a rename). */
 const POLL_MS = 1000;
 
 export interface ProxyCounters {
-  requests: number;
-  /** Answers the proxy made itself, by status. */
-  local: Record<number, number>;
   upstreamErrors: number;
   badRequests: number;
+}
+
+type ServiceBackend = Extract<BackendConfig, { kind: 'service' }>;
+type Target = NonNullable<ServiceBackend['target']>;
+
+/** What a route comes to before any backend is asked: an answer of the proxy's own, or a backend to forward to. */
+type Decision = { readonly status: number; readonly body: string; readonly location?: string } | { readonly backend: ServiceBackend; readonly target: Target };
+
+/** The same for a plain request and for an Upgrade: the redirect to HTTPS, the default backend, a backend with no endpoints. */
+function decide(route: Route, url: string, hostHeader: string | undefined, secure: boolean): Decision {
+  const { location } = route;
+  if (!secure && route.server.config.tls !== undefined && location.sslRedirect) {
+    const host = (hostHeader ?? route.server.config.host).replace(/:\d+$/, '');
+    return { status: 308, body: `Permanent Redirect: https://${host}${url}\n`, location: `https://${host}${url}` };
+  }
+  const backend = location.backend;
+  if (backend.kind === 'default') return url === '/healthz' || url.startsWith('/healthz?') ? { status: 200, body: 'ok\n' } : { status: 404, body: 'default backend - 404\n' };
+  if (backend.target === undefined || backend.ready === 0) return { status: 503, body: `503 Service Unavailable: ${backend.problem ?? `service ${backend.service} has no ready endpoints`}\n` };
+  return { backend, target: backend.target };
+}
+
+/** The body of a 502 or 504: which Service, at which address, and what went wrong. */
+function upstreamFailure(status: 502 | 504, backend: ServiceBackend, target: Target, why: string): string {
+  return `${status === 502 ? '502 Bad Gateway' : '504 Gateway Timeout'}: ${backend.service} at ${target.address}:${target.port} ${why}\n`;
+}
+
+function connectFailure(err: NodeJS.ErrnoException): string {
+  return err.code === 'ECONNREFUSED' ? 'refused the connection' : `failed: ${err.code ?? err.message}`;
 }
 
 /** One listening proxy: the lookup and certificates it holds now, and its upstream connection pool. */
@@ -53,7 +74,7 @@ export class IngressProxy {
   /** The default certificate's PEM, for clients that send no SNI (the server's own context). */
   defaultPem: { cert: string; key: string } | undefined;
   private configText = '';
-  readonly counters: ProxyCounters = { requests: 0, local: {}, upstreamErrors: 0, badRequests: 0 };
+  readonly counters: ProxyCounters = { upstreamErrors: 0, badRequests: 0 };
   /**
    * Upstream connections belong to the client connection they were opened for (HAProxy's
    * `http-reuse never`): kept alive as long as it is, and never shared with another client.
@@ -67,11 +88,15 @@ export class IngressProxy {
   /** Counts configurations taken. */
   private generation = 0;
 
+  /** The fake certificate's context, made once: the default when no Secret is chosen. */
+  private readonly fakeContext: SecureContext | undefined;
+
   constructor(
     private readonly fakeCertificate: { cert: string; key: string } | undefined,
     private readonly log: (line: string) => void = () => undefined,
   ) {
-    if (fakeCertificate !== undefined) this.defaultContext = createSecureContext(fakeCertificate);
+    this.fakeContext = fakeCertificate !== undefined ? createSecureContext(fakeCertificate) : undefined;
+    this.defaultContext = this.fakeContext;
     this.defaultPem = fakeCertificate;
   }
 
@@ -98,7 +123,7 @@ export class IngressProxy {
     this.router = router;
     this.contexts = contexts;
     const chosen = config.defaultCertificate !== undefined ? contexts.get(config.defaultCertificate) : undefined;
-    this.defaultContext = chosen ?? (this.fakeCertificate !== undefined ? createSecureContext(this.fakeCertificate) : undefined);
+    this.defaultContext = chosen ?? this.fakeContext;
     this.defaultPem = chosen !== undefined ? config.certificates[config.defaultCertificate!] : this.fakeCertificate;
     this.configText = text;
     this.generation++;
@@ -112,32 +137,15 @@ export class IngressProxy {
   }
 
   handle(req: IncomingMessage, res: ServerResponse, secure: boolean): void {
-    this.counters.requests++;
     const url = req.url ?? '/';
     const route = this.router.route(req.headers.host, url);
-    const { location } = route;
-    if (!secure && route.server.config.tls !== undefined && location.sslRedirect) {
-      const host = req.headers.host ?? route.server.config.host;
-      this.answer(res, 308, `Permanent Redirect: https://${host}${url}\n`, { location: `https://${host.replace(/:\d+$/, '')}${url}` });
-      return;
-    }
-    const backend = location.backend;
-    if (backend.kind === 'default') {
-      if (url === '/healthz' || url.startsWith('/healthz?')) this.answer(res, 200, 'ok\n');
-      else this.answer(res, 404, 'default backend - 404\n');
-      return;
-    }
-    if (backend.target === undefined || backend.ready === 0) {
-      const why = backend.problem ?? `service ${backend.service} has no ready endpoints`;
-      this.answer(res, 503, `503 Service Unavailable: ${why}\n`);
-      return;
-    }
-    this.forward(req, res, route, backend, secure, false);
+    const decision = decide(route, url, req.headers.host, secure);
+    if ('status' in decision) this.answer(res, decision.status, decision.body, decision.location !== undefined ? { location: decision.location } : {});
+    else this.forward(req, res, route, decision.backend, decision.target, secure, false);
   }
 
-  private forward(req: IncomingMessage, res: ServerResponse, route: Route, backend: Extract<BackendConfig, { kind: 'service' }>, secure: boolean, retry: boolean): void {
+  private forward(req: IncomingMessage, res: ServerResponse, route: Route, backend: ServiceBackend, target: Target, secure: boolean, retry: boolean): void {
     const { location } = route;
-    const target = backend.target!;
     const upstream = httpRequest({
       host: target.address,
       port: target.port,
@@ -153,7 +161,7 @@ export class IngressProxy {
       this.counters.upstreamErrors++;
       upstream.destroy();
       if (res.headersSent) res.destroy();
-      else this.answer(res, status, `${status === 502 ? '502 Bad Gateway' : '504 Gateway Timeout'}: ${backend.service} at ${target.address}:${target.port} ${why}\n`);
+      else this.answer(res, status, upstreamFailure(status, backend, target, why));
     };
     upstream.on('socket', (socket: Socket) => {
       if (!socket.connecting) return;
@@ -168,10 +176,10 @@ export class IngressProxy {
       const bodyless = req.method === 'GET' || req.method === 'HEAD';
       if (!answered && upstream.reusedSocket && err.code === 'ECONNRESET' && bodyless && !retry && !res.headersSent) {
         answered = true;
-        this.forward(req, res, route, backend, secure, true);
+        this.forward(req, res, route, backend, target, secure, true);
         return;
       }
-      fail(502, err.code === 'ECONNREFUSED' ? 'refused the connection' : `failed: ${err.code ?? err.message}`);
+      fail(502, connectFailure(err));
     });
     upstream.on('response', (reply: IncomingMessage) => {
       if (answered) {
@@ -197,28 +205,20 @@ export class IngressProxy {
    * spliced, as nginx does with proxy_http_version 1.1 and the Upgrade fields passed on.
    */
   upgrade(req: IncomingMessage, client: Duplex, head: Buffer, secure: boolean): void {
-    this.counters.requests++;
     const url = req.url ?? '/';
     const route = this.router.route(req.headers.host, url);
     const { location } = route;
-    const refuse = (status: number, reason: string, body: string, extra = '') => {
-      this.counters.local[status] = (this.counters.local[status] ?? 0) + 1;
-      client.end(`HTTP/1.1 ${status} ${reason}\r\nserver: ${SERVER}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`);
+    const refuse = (status: number, body: string, extra = '') => {
+      client.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nserver: ${SERVER}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`);
     };
-    if (!secure && route.server.config.tls !== undefined && location.sslRedirect) {
-      const host = (req.headers.host ?? route.server.config.host).replace(/:\d+$/, '');
-      refuse(308, 'Permanent Redirect', `Permanent Redirect: https://${host}${url}\n`, `location: https://${host}${url}\r\n`);
-      return;
-    }
-    const backend = location.backend;
-    if (backend.kind === 'default') return refuse(404, 'Not Found', 'default backend - 404\n');
-    if (backend.target === undefined || backend.ready === 0) return refuse(503, 'Service Unavailable', `503 Service Unavailable: ${backend.problem ?? `service ${backend.service} has no ready endpoints`}\n`);
-    const target = backend.target;
+    const decision = decide(route, url, req.headers.host, secure);
+    if ('status' in decision) return refuse(decision.status, decision.body, decision.location !== undefined ? `location: ${decision.location}\r\n` : '');
+    const { backend, target } = decision;
     const upstream = connect(target.port, target.address);
     let open = false;
     const timer = setTimeout(() => {
       upstream.destroy();
-      refuse(504, 'Gateway Timeout', `504 Gateway Timeout: ${backend.service} at ${target.address}:${target.port} did not accept the connection within ${location.connectTimeoutMs} ms\n`);
+      refuse(504, upstreamFailure(504, backend, target, `did not accept the connection within ${location.connectTimeoutMs} ms`));
     }, location.connectTimeoutMs);
     upstream.once('connect', () => {
       clearTimeout(timer);
@@ -236,7 +236,7 @@ export class IngressProxy {
       clearTimeout(timer);
       this.counters.upstreamErrors++;
       if (open) client.destroy();
-      else refuse(502, 'Bad Gateway', `502 Bad Gateway: ${backend.service} at ${target.address}:${target.port} ${err.code === 'ECONNREFUSED' ? 'refused the connection' : `failed: ${err.code ?? err.message}`}\n`);
+      else refuse(502, upstreamFailure(502, backend, target, connectFailure(err)));
     });
     client.on('error', () => upstream.destroy());
     client.on('close', () => {
@@ -262,7 +262,6 @@ export class IngressProxy {
   }
 
   private answer(res: ServerResponse, status: number, body: string, headers: OutgoingHttpHeaders = {}): void {
-    this.counters.local[status] = (this.counters.local[status] ?? 0) + 1;
     res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), server: SERVER, ...headers });
     res.end(body);
   }
@@ -404,7 +403,7 @@ async function main(): Promise<void> {
   }
   const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   const proxy = new IngressProxy(fakeCertificate(log), log);
-  const file = join(dir, 'config.json');
+  const file = join(dir, INGRESS_CONFIG_FILE);
   let servers: ProxyServers | undefined;
   const reload = () => {
     let text: string;
