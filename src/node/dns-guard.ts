@@ -91,6 +91,12 @@ interface Waiting extends TcpPeer {
  * arrives while a read is running or during the pause after it is answered by the next
  * read. A read that fails answers -1 (unknown owner) for everyone in it.
  */
+/**
+ * The bounds a loopback listener checks its clients' owners with: connections waiting for
+ * their owner, at most; the pause between two reads of /proc/net/tcp; reads per connection.
+ */
+export const LOOPBACK_OWNER_GATE = { maxPending: 512, minIntervalMs: 20, attempts: 3 } as const;
+
 export class TcpOwnerGate {
   private waiting: Waiting[] = [];
   private running = false;

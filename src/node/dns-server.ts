@@ -24,7 +24,7 @@ import { buildZone, clientPolicy, Responder, type DnsResult, type DnsStatus } fr
 import { openOverlaySocket } from '../io/open.js';
 import type { DatagramBatch, DatagramPort } from '../port/port.js';
 import { TCP_TABLES, TcpPeerOwners, UdpPortOwners } from '../io/socket-owner.js';
-import { ConnectionLimits, TcpOwnerGate, type PeerOwnerReader } from './dns-guard.js';
+import { ConnectionLimits, LOOPBACK_OWNER_GATE, TcpOwnerGate, type PeerOwnerReader } from './dns-guard.js';
 
 /** Where the client of a query is, carried through forwarding as the token. */
 const TOKEN_POD = 1;
@@ -54,10 +54,6 @@ const RELAY_CLIENT = 0;
  * Node cannot speak without an addon.
  */
 const UDP_OWNERS_FRESH_MS = 5;
-/** Loopback connections waiting for their owner, at most; and the pause between two reads of /proc/net/tcp. */
-const OWNER_PENDING_MAX = 512;
-const OWNER_READ_INTERVAL_MS = 20;
-const OWNER_READ_ATTEMPTS = 3;
 /** Kernel-chosen UDP ports tried before giving up on finding one free for TCP too. */
 const LOOPBACK_PORT_ATTEMPTS = 16;
 /** A client that does not read its answers: past this many unsent bytes we stop reading its queries. */
@@ -159,7 +155,7 @@ export class DnsServer {
     // lookup, which walks the kernel's whole connection hash.
     const tcpOwners = new TcpPeerOwners(TCP_TABLES.slice(0, 1));
     const readTcpOwners = options.socketOwners?.tcp ?? ((peers) => tcpOwners.lookup(peers, LOOPBACK_ADDR, this.port));
-    this.ownerGate = new TcpOwnerGate({ maxPending: OWNER_PENDING_MAX, minIntervalMs: OWNER_READ_INTERVAL_MS, attempts: OWNER_READ_ATTEMPTS, read: readTcpOwners });
+    this.ownerGate = new TcpOwnerGate({ ...LOOPBACK_OWNER_GATE, read: readTcpOwners });
     this.responder = new Responder({
       zone: buildZone(cluster, [], { ttl: options.ttl }),
       policy: clientPolicy(options.clients),

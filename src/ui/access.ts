@@ -14,7 +14,7 @@ import type { Server } from 'node:http';
 import { createServer, type Socket } from 'node:net';
 import { parseIpv4 } from '../packet/addr.js';
 import { TCP_TABLES, TcpPeerOwners } from '../io/socket-owner.js';
-import { TcpOwnerGate } from '../node/dns-guard.js';
+import { LOOPBACK_OWNER_GATE, TcpOwnerGate } from '../node/dns-guard.js';
 
 /** The uid owning a client's socket, -1 when unknown. */
 export type SocketOwnerReader = (clientAddr: number, clientPort: number, serverAddr: number, serverPort: number) => Promise<number>;
@@ -24,10 +24,6 @@ export interface RootOnlyListener {
   close(): Promise<void>;
 }
 
-/** Bounds of the owner checks, as the node's DNS port has them (dns-server.ts). */
-const OWNER_PENDING_MAX = 512;
-const OWNER_READ_INTERVAL_MS = 20;
-const OWNER_READ_ATTEMPTS = 3;
 
 /**
  * Listens on host:port and hands `http` the connections whose client may see the page.
@@ -38,9 +34,7 @@ export async function listenForRoot(http: Server, host: string, port: number, lo
   let bound = port;
   const tables = new TcpPeerOwners(TCP_TABLES.slice(0, 1));
   const gate = new TcpOwnerGate({
-    maxPending: OWNER_PENDING_MAX,
-    minIntervalMs: OWNER_READ_INTERVAL_MS,
-    attempts: OWNER_READ_ATTEMPTS,
+    ...LOOPBACK_OWNER_GATE,
     read: async (peers) => (owner === undefined ? tables.lookup(peers, serverAddr, bound) : Int32Array.from(await Promise.all(peers.map((p) => owner(p.clientAddr, p.clientPort, serverAddr, bound))))),
   });
   const self = process.getuid?.() ?? 0;

@@ -50,7 +50,8 @@ export interface MapNode {
   /** cni0: the bridge and the pods' gateway. */
   readonly bridge: { readonly name: 'cni0'; readonly address: string };
   /** flannel.1: the VTEP's UDP address on the underlay. */
-  readonly vtep: { readonly name: 'flannel.1'; readonly address: string };
+  /** `address` is `underlay:port`; `port` the VTEP's UDP port, which every VXLAN datagram of the node carries on one side. */
+  readonly vtep: { readonly name: 'flannel.1'; readonly address: string; readonly port: number };
   /** The uplink's address on the outside network, where NodePorts answer. */
   readonly externalIP: string;
   readonly pods: readonly MapPod[];
@@ -110,7 +111,7 @@ export function serviceId(namespace: string, name: string): string {
 }
 
 export function buildClusterMap(name: string, cluster: Cluster, status: MapStatus): ClusterMap {
-  const podStatus = new Map(status.pods.map((p) => [`${p.namespace}/${p.name}`, p]));
+  const podStatus = new Map(status.pods.map((p) => [podKey(p), p]));
   const nodeStatus = new Map(status.nodes.map((n) => [n.name, n]));
   const readiness = new Map(cluster.pods.map((p) => [podKey(p), podStatus.get(podKey(p))?.ready === true]));
   const nodes: MapNode[] = cluster.nodes.map((node) => {
@@ -123,7 +124,7 @@ export function buildClusterMap(name: string, cluster: Cluster, status: MapStatu
       machine: seen?.machine ?? 'this machine',
       podCIDR: formatCidr(node.podCIDR),
       bridge: { name: 'cni0', address: `${formatIpv4(node.gateway)}/${node.podCIDR.prefix}` },
-      vtep: { name: 'flannel.1', address: `${formatIpv4(node.underlay)}:${seen?.underlayPort ?? VXLAN_PORT}` },
+      vtep: { name: 'flannel.1', address: `${formatIpv4(node.underlay)}:${seen?.underlayPort ?? VXLAN_PORT}`, port: seen?.underlayPort ?? VXLAN_PORT },
       externalIP: formatIpv4(node.externalIP),
       pods: cluster.pods
         .filter((p) => p.node === node.name)

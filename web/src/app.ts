@@ -296,13 +296,18 @@ function drawTrace(): void {
 
 // ---- captures ------------------------------------------------------------------------
 
+/** The VTEP's UDP port of a node on the map (4789 unless it joined with another). */
+function vtepPort(node: string): number {
+  return state.map?.nodes.find((n) => n.name === node)?.vtep.port ?? 4789;
+}
+
 function capture(target: string): void {
   const seconds = byId<HTMLInputElement>('capture-seconds').value;
   // A VTEP's button: the node's overlay interfaces, whose frames are the VXLAN datagrams.
   const query = target.startsWith('pod:')
     ? `pod=${encodeURIComponent(target.slice(4))}`
     : target.startsWith('vtep:')
-      ? `node=${encodeURIComponent(target.slice(5))}&filter=${encodeURIComponent('udp port 4789')}`
+      ? `node=${encodeURIComponent(target.slice(5))}&filter=${encodeURIComponent(`udp port ${vtepPort(target.slice(5))}`)}`
       : `node=${encodeURIComponent(target.slice(5))}`;
   const a = h('a', { href: `/api/capture?${query}&seconds=${encodeURIComponent(seconds)}`, download: '' });
   document.body.append(a);

@@ -137,7 +137,7 @@ export function drawMap(svg: SVGSVGElement, map: ClusterMap, lay: Layout, client
     const ca = centre(a);
     const cb = centre(b);
     links.append(el('path', { d: `M ${ca.x} ${a.y + a.h} V ${overlayY} H ${cb.x} V ${b.y + b.h}`, 'data-link': `${link.from}>${link.to}` }));
-    links.append(text((ca.x + cb.x) / 2, overlayY - 6, 'VXLAN overlay (UDP 4789)', 'detail centred'));
+    links.append(text((ca.x + cb.x) / 2, overlayY - 6, 'VXLAN overlay (UDP)', 'detail centred'));
   }
   svg.append(links);
   // Each Service to the pods behind its ready endpoints, as kube-proxy's KUBE-SEP chains join them.

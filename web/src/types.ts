@@ -20,7 +20,7 @@ export interface MapNode {
   machine: string;
   podCIDR: string;
   bridge: { name: string; address: string };
-  vtep: { name: string; address: string };
+  vtep: { name: string; address: string; port: number };
   externalIP: string;
   pods: MapPod[];
 }
