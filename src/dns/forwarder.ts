@@ -320,10 +320,7 @@ export class Forwarder {
     w.header(c.id, FLAG.QR | answerFlags(c) | c.flags | (truncated ? FLAG.TC : 0) | (rcode & RCODE_MASK), 1);
     w.question(c.question, c.questionOffset, c.nameLength, c.qtype, c.qclass);
     w.startSection(Section.Answer);
-    if (c.prefix !== undefined) {
-      w.bytes(c.prefix, 0, c.prefix.length);
-      w.counts[Section.Answer] += c.prefixCount;
-    }
+    if (c.prefix !== undefined) writeChasePrefix(w, c.prefix, c.prefixCount);
     writeRecords(w, block, age, cap, chase ? 1 : 3);
     w.startSection(Section.Additional);
     w.complete(c.edns, c.dnssecOk, 0);
@@ -336,13 +333,13 @@ export class Forwarder {
     w.begin(out, offset, room);
     // A chase's CNAMEs are the plugin's answer (AA); a failure is the server's own error,
     // written as CoreDNS writes it (SetRcode: no RA).
-    if (c.prefix !== undefined) rcode = RCODE.NOERROR;
-    w.header(c.id, FLAG.QR | (c.prefix !== undefined ? FLAG.AA : 0) | c.flags | rcode, 1);
+    const chase = c.prefix !== undefined;
+    if (chase) rcode = RCODE.NOERROR;
+    w.header(c.id, FLAG.QR | (chase ? FLAG.AA : 0) | c.flags | rcode, 1);
     w.question(c.question, c.questionOffset, c.nameLength, c.qtype, c.qclass);
     if (c.prefix !== undefined) {
       w.startSection(Section.Answer);
-      w.bytes(c.prefix, 0, c.prefix.length);
-      w.counts[Section.Answer] += c.prefixCount;
+      writeChasePrefix(w, c.prefix, c.prefixCount);
       w.startSection(Section.Additional);
     }
     w.complete(c.edns, c.dnssecOk, 0);
@@ -368,6 +365,12 @@ export class Forwarder {
 }
 
 /** The forward plugin passes on an upstream's RA; the kubernetes plugin's chase answers are authoritative, without RA. */
+/** The CNAMEs the zone answered before the chase went upstream, as the answer's first records. */
+function writeChasePrefix(w: MessageWriter, prefix: Uint8Array, count: number): void {
+  w.bytes(prefix, 0, prefix.length);
+  w.counts[Section.Answer] += count;
+}
+
 function answerFlags(c: Client): number {
   return c.prefix !== undefined ? FLAG.AA : FLAG.RA;
 }
