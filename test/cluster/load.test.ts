@@ -1,4 +1,6 @@
 import test from 'ava';
+import { DEFAULT_CONNTRACK } from '../../src/cluster/decode-conntrack.js';
+import { KUBE_PROXY_TIMEOUTS } from '../../src/netfilter/conntrack-timeouts.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { formatIpv4, formatMac, formatCidr, parseIpv4 } from '../../src/packet/addr.js';
@@ -636,4 +638,12 @@ spec: {type: LoadBalancer, ports: [{port: 80}]}
   const ingress = (name: string) => formatIpv4(c.services.find((s) => s.name === name)!.loadBalancerIngress!);
   t.is(ingress('explicit'), '192.0.2.200');
   t.is(ingress('pooled'), '192.0.2.201', 'the lowest free address of the pool');
+});
+
+test("the Cluster document's conntrack defaults are the dataplane's own (a kube-proxy node's)", (t) => {
+  const d = DEFAULT_CONNTRACK;
+  t.deepEqual(
+    { tcpEstablished: d.tcpEstablishedTimeoutSeconds, tcpCloseWait: d.tcpCloseWaitTimeoutSeconds, udp: d.udpTimeoutSeconds, udpStream: d.udpStreamTimeoutSeconds },
+    { tcpEstablished: KUBE_PROXY_TIMEOUTS.tcpEstablished, tcpCloseWait: KUBE_PROXY_TIMEOUTS.tcpCloseWait, udp: KUBE_PROXY_TIMEOUTS.udp, udpStream: KUBE_PROXY_TIMEOUTS.udpStream },
+  );
 });
