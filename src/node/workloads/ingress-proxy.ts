@@ -138,8 +138,9 @@ export class IngressProxy {
 
   handle(req: IncomingMessage, res: ServerResponse, secure: boolean): void {
     const url = req.url ?? '/';
-    const route = this.router.route(req.headers.host, url);
-    const decision = decide(route, url, req.headers.host, secure);
+    const host = rawField(req.rawHeaders, 'host');
+    const route = this.router.route(host, url);
+    const decision = decide(route, url, host, secure);
     if ('status' in decision) this.answer(res, decision.status, decision.body, decision.location !== undefined ? { location: decision.location } : {});
     else this.forward(req, res, route, decision.backend, decision.target, secure, false);
   }
@@ -206,12 +207,13 @@ export class IngressProxy {
    */
   upgrade(req: IncomingMessage, client: Duplex, head: Buffer, secure: boolean): void {
     const url = req.url ?? '/';
-    const route = this.router.route(req.headers.host, url);
+    const host = rawField(req.rawHeaders, 'host');
+    const route = this.router.route(host, url);
     const { location } = route;
     const refuse = (status: number, body: string, extra = '') => {
       client.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nserver: ${SERVER}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`);
     };
-    const decision = decide(route, url, req.headers.host, secure);
+    const decision = decide(route, url, host, secure);
     if ('status' in decision) return refuse(decision.status, decision.body, decision.location !== undefined ? `location: ${decision.location}\r\n` : '');
     const { backend, target } = decision;
     const upstream = connect(target.port, target.address);
@@ -224,7 +226,7 @@ export class IngressProxy {
       clearTimeout(timer);
       open = true;
       const fields = forwardedHeaders(req, secure);
-      fields.push('connection', 'upgrade', 'upgrade', String(req.headers.upgrade ?? ''));
+      fields.push('connection', 'upgrade', 'upgrade', rawField(req.rawHeaders, 'upgrade') ?? '');
       let text = `${req.method ?? 'GET'} ${route.upstreamPath} HTTP/1.1\r\n`;
       for (let i = 0; i < fields.length; i += 2) text += `${fields[i]}: ${fields[i + 1]}\r\n`;
       upstream.write(`${text}\r\n`);
@@ -275,26 +277,50 @@ export class IngressProxy {
  */
 export function forwardedHeaders(req: IncomingMessage, secure: boolean): string[] {
   // The raw list, in the client's order and spelling, repeated fields kept: cheaper to pass
-  // on than the parsed object (http.request validates an object's fields one by one).
+  // on than the parsed object (http.request validates an object's fields one by one), and
+  // read here without `req.headers`, which Node builds from the raw list on first use.
   const raw = req.rawHeaders;
-  const connection = req.headers.connection;
-  const named = connection === undefined ? undefined : new Set(connection.toLowerCase().split(',').map((t) => t.trim()));
+  const connection = rawFieldJoined(raw, 'connection');
+  // The fields Connection names are hop-by-hop too; "keep-alive" and "close", the usual values, name none of the rest.
+  const named = connection === undefined || HOP_BY_HOP.has(connection.toLowerCase()) ? undefined : new Set(connection.toLowerCase().split(',').map((t) => t.trim()));
   const out: string[] = [];
+  let requestId: string | undefined;
+  let host: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toLowerCase();
+    if (name === 'x-request-id') requestId ??= raw[i + 1];
+    else if (name === 'host') host ??= raw[i + 1];
     if (HOP_BY_HOP.has(name) || SET_BY_PROXY.has(name) || named?.has(name) === true) continue;
     out.push(raw[i], raw[i + 1]);
   }
   const client = req.socket.remoteAddress ?? '';
   const proto = secure ? 'https' : 'http';
-  const requestId = req.headers['x-request-id'];
-  out.push('x-request-id', typeof requestId === 'string' && requestId !== '' ? requestId : newRequestId());
+  out.push('x-request-id', requestId !== undefined && requestId !== '' ? requestId : newRequestId());
   out.push('x-real-ip', client, 'x-forwarded-for', client);
-  if (req.headers.host !== undefined) out.push('x-forwarded-host', req.headers.host);
+  if (host !== undefined) out.push('x-forwarded-host', host);
   // The port the client reached, after the Service's DNAT: the listener's, as nginx's $server_port.
   out.push('x-forwarded-port', String(req.socket.localPort ?? ''));
   out.push('x-forwarded-proto', proto, 'x-forwarded-scheme', proto, 'x-scheme', proto);
   return out;
+}
+
+/** The first value of a field in a raw header list (names in any case), or undefined. */
+function rawField(raw: readonly string[], lowerName: string): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    if (name.length === lowerName.length && name.toLowerCase() === lowerName) return raw[i + 1];
+  }
+  return undefined;
+}
+
+/** Every value of a list field (Connection may come more than once), joined as one list. */
+function rawFieldJoined(raw: readonly string[], lowerName: string): string | undefined {
+  let joined: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    if (name.length === lowerName.length && name.toLowerCase() === lowerName) joined = joined === undefined ? raw[i + 1] : `${joined}, ${raw[i + 1]}`;
+  }
+  return joined;
 }
 
 /** Random bytes for request IDs, drawn 256 IDs at a time: one getrandom per request cost 3% of the proxy. */
