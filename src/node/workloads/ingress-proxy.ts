@@ -12,62 +12,23 @@
  * swaps its lookup, so requests in flight finish on the route they took.
  */
 import { execFileSync } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
 import { readFileSync, watch } from 'node:fs';
-import { Agent, createServer, request as httpRequest, STATUS_CODES, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import { connect, type Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import { createServer, type Server } from 'node:http';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { createSecureContext, type SecureContext } from 'node:tls';
-import { DEFAULT_ROOT_LOCATION, INGRESS_CONFIG_FILE, type BackendConfig, type IngressProxyConfig } from '../../ingress/config.js';
-import { IngressRouter, type Route } from '../../ingress/match.js';
+import { createSecureContext, createServer as createTlsServer, type SecureContext, type Server as TlsServer } from 'node:tls';
+import { DEFAULT_ROOT_LOCATION, INGRESS_CONFIG_FILE, type IngressProxyConfig } from '../../ingress/config.js';
+import { IngressRouter } from '../../ingress/match.js';
+import { ProxyConnection, type Decision, type ProxyCounters, type Routing } from './ingress-exchange.js';
 
-/** RFC 9110's hop-by-hop fields. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
-/** The fields the proxy sets itself: a client's own are replaced (X-Request-ID is kept, below). */
-const SET_BY_PROXY = new Set(['x-request-id', 'x-real-ip', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-proto', 'x-forwarded-scheme', 'x-scheme']);
+export type { ProxyCounters } from './ingress-exchange.js';
+
 const EMPTY_CONFIG: IngressProxyConfig = { servers: [], catchAll: { host: '_', locations: [DEFAULT_ROOT_LOCATION] }, certificates: {} };
-/** The Server field of every answer: nginx puts its own in place of the backend's. */
-const SERVER = 'podwire-ingress';
 /** How often the configuration file is looked at besides the directory watch (which may miss a rename). */
 const POLL_MS = 1000;
 
-export interface ProxyCounters {
-  upstreamErrors: number;
-  badRequests: number;
-}
-
-type ServiceBackend = Extract<BackendConfig, { kind: 'service' }>;
-type Target = NonNullable<ServiceBackend['target']>;
-
-/** What a route comes to before any backend is asked: an answer of the proxy's own, or a backend to forward to. */
-type Decision = { readonly status: number; readonly body: string; readonly location?: string } | { readonly backend: ServiceBackend; readonly target: Target };
-
-/** The same for a plain request and for an Upgrade: the redirect to HTTPS, the default backend, a backend with no endpoints. */
-function decide(route: Route, url: string, hostHeader: string | undefined, secure: boolean): Decision {
-  const { location } = route;
-  if (!secure && route.server.config.tls !== undefined && location.sslRedirect) {
-    const host = (hostHeader ?? route.server.config.host).replace(/:\d+$/, '');
-    return { status: 308, body: `Permanent Redirect: https://${host}${url}\n`, location: `https://${host}${url}` };
-  }
-  const backend = location.backend;
-  if (backend.kind === 'default') return url === '/healthz' || url.startsWith('/healthz?') ? { status: 200, body: 'ok\n' } : { status: 404, body: 'default backend - 404\n' };
-  if (backend.target === undefined || backend.ready === 0) return { status: 503, body: `503 Service Unavailable: ${backend.problem ?? `service ${backend.service} has no ready endpoints`}\n` };
-  return { backend, target: backend.target };
-}
-
-/** The body of a 502 or 504: which Service, at which address, and what went wrong. */
-function upstreamFailure(status: 502 | 504, backend: ServiceBackend, target: Target, why: string): string {
-  return `${status === 502 ? '502 Bad Gateway' : '504 Gateway Timeout'}: ${backend.service} at ${target.address}:${target.port} ${why}\n`;
-}
-
-function connectFailure(err: NodeJS.ErrnoException): string {
-  return err.code === 'ECONNREFUSED' ? 'refused the connection' : `failed: ${err.code ?? err.message}`;
-}
-
-/** One listening proxy: the lookup and certificates it holds now, and its upstream connection pool. */
-export class IngressProxy {
+/** One listening proxy: the lookup and certificates it holds now. Its connections are ingress-exchange.ts's. */
+export class IngressProxy implements Routing {
   private router = new IngressRouter(EMPTY_CONFIG);
   private contexts = new Map<string, SecureContext>();
   private defaultContext: SecureContext | undefined;
@@ -75,18 +36,8 @@ export class IngressProxy {
   defaultPem: { cert: string; key: string } | undefined;
   private configText = '';
   readonly counters: ProxyCounters = { upstreamErrors: 0, badRequests: 0 };
-  /**
-   * Upstream connections belong to the client connection they were opened for (HAProxy's
-   * `http-reuse never`): kept alive as long as it is, and never shared with another client.
-   * Each new client connection so makes a new connection to the ClusterIP, which kube-proxy's
-   * rules send to a random endpoint: load is spread per connection, as a Service spreads it
-   * (what ingress-nginx's service-upstream mode gives), not by a balancer of the proxy's own.
-   * A new configuration retires them at the client's next request, so a client that stays
-   * connected while a backend scales is placed again among the endpoints there are now.
-   */
-  private readonly agents = new WeakMap<Socket, { agent: Agent; generation: number }>();
   /** Counts configurations taken. */
-  private generation = 0;
+  generation = 0;
 
   /** The fake certificate's context, made once: the default when no Secret is chosen. */
   private readonly fakeContext: SecureContext | undefined;
@@ -136,217 +87,26 @@ export class IngressProxy {
     return (tls?.secret !== undefined ? this.contexts.get(tls.secret) : undefined) ?? this.defaultContext;
   }
 
-  handle(req: IncomingMessage, res: ServerResponse, secure: boolean): void {
-    const url = req.url ?? '/';
-    const host = rawField(req.rawHeaders, 'host');
-    const route = this.router.route(host, url);
-    const decision = decide(route, url, host, secure);
-    if ('status' in decision) this.answer(res, decision.status, decision.body, decision.location !== undefined ? { location: decision.location } : {});
-    else this.forward(req, res, route, decision.backend, decision.target, secure, false);
-  }
-
-  private forward(req: IncomingMessage, res: ServerResponse, route: Route, backend: ServiceBackend, target: Target, secure: boolean, retry: boolean): void {
+  /** The redirect to HTTPS, the default backend, a backend with no endpoints, or the Service's address to forward to. */
+  decide(hostHeader: string | undefined, url: string, secure: boolean): Decision {
+    const route = this.router.route(hostHeader, url);
     const { location } = route;
-    const upstream = httpRequest({
-      host: target.address,
-      port: target.port,
-      method: req.method,
+    if (!secure && route.server.config.tls !== undefined && location.sslRedirect) {
+      const host = (hostHeader ?? route.server.config.host).replace(/:\d+$/, '');
+      return { answer: 308, body: `Permanent Redirect: https://${host}${url}\n`, location: `https://${host}${url}` };
+    }
+    const backend = location.backend;
+    if (backend.kind === 'default') return url === '/healthz' || url.startsWith('/healthz?') ? { answer: 200, body: 'ok\n' } : { answer: 404, body: 'default backend - 404\n' };
+    if (backend.target === undefined || backend.ready === 0) return { answer: 503, body: `503 Service Unavailable: ${backend.problem ?? `service ${backend.service} has no ready endpoints`}\n` };
+    return {
+      service: backend.service,
+      address: backend.target.address,
+      port: backend.target.port,
       path: route.upstreamPath,
-      headers: forwardedHeaders(req, secure),
-      agent: this.agentOf(req.socket),
-    });
-    let answered = false;
-    const fail = (status: 502 | 504, why: string) => {
-      if (answered) return;
-      answered = true;
-      this.counters.upstreamErrors++;
-      upstream.destroy();
-      if (res.headersSent) res.destroy();
-      else this.answer(res, status, upstreamFailure(status, backend, target, why));
+      connectTimeoutMs: location.connectTimeoutMs,
+      readTimeoutMs: location.readTimeoutMs,
     };
-    upstream.on('socket', (socket: Socket) => {
-      if (!socket.connecting) return;
-      const timer = setTimeout(() => fail(504, `did not accept the connection within ${location.connectTimeoutMs} ms`), location.connectTimeoutMs);
-      socket.once('connect', () => clearTimeout(timer));
-      socket.once('close', () => clearTimeout(timer));
-    });
-    // Idle time between reads, as nginx's proxy_read_timeout.
-    upstream.setTimeout(location.readTimeoutMs, () => fail(504, `sent nothing for ${location.readTimeoutMs} ms`));
-    upstream.on('error', (err: NodeJS.ErrnoException) => {
-      // A kept-alive connection the backend closed just as it was reused: nginx tries again (proxy_next_upstream error).
-      const bodyless = req.method === 'GET' || req.method === 'HEAD';
-      if (!answered && upstream.reusedSocket && err.code === 'ECONNRESET' && bodyless && !retry && !res.headersSent) {
-        answered = true;
-        this.forward(req, res, route, backend, target, secure, true);
-        return;
-      }
-      fail(502, connectFailure(err));
-    });
-    upstream.on('response', (reply: IncomingMessage) => {
-      if (answered) {
-        reply.resume();
-        return;
-      }
-      answered = true;
-      res.writeHead(reply.statusCode ?? 502, reply.statusMessage, responseHeaders(reply.rawHeaders));
-      reply.pipe(res);
-      reply.on('error', () => res.destroy());
-    });
-    // The client went away before the answer was whole: so does the upstream request.
-    res.on('close', () => {
-      if (!res.writableFinished) upstream.destroy();
-    });
-    if (retry) upstream.end();
-    else req.pipe(upstream);
   }
-
-  /**
-   * An Upgrade request (WebSocket): routed as any request, then, once the backend's
-   * connection is open, the request head is written to it and the two connections are
-   * spliced, as nginx does with proxy_http_version 1.1 and the Upgrade fields passed on.
-   */
-  upgrade(req: IncomingMessage, client: Duplex, head: Buffer, secure: boolean): void {
-    const url = req.url ?? '/';
-    const host = rawField(req.rawHeaders, 'host');
-    const route = this.router.route(host, url);
-    const { location } = route;
-    const refuse = (status: number, body: string, extra = '') => {
-      client.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nserver: ${SERVER}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`);
-    };
-    const decision = decide(route, url, host, secure);
-    if ('status' in decision) return refuse(decision.status, decision.body, decision.location !== undefined ? `location: ${decision.location}\r\n` : '');
-    const { backend, target } = decision;
-    const upstream = connect(target.port, target.address);
-    let open = false;
-    const timer = setTimeout(() => {
-      upstream.destroy();
-      refuse(504, upstreamFailure(504, backend, target, `did not accept the connection within ${location.connectTimeoutMs} ms`));
-    }, location.connectTimeoutMs);
-    upstream.once('connect', () => {
-      clearTimeout(timer);
-      open = true;
-      const fields = forwardedHeaders(req, secure);
-      fields.push('connection', 'upgrade', 'upgrade', rawField(req.rawHeaders, 'upgrade') ?? '');
-      let text = `${req.method ?? 'GET'} ${route.upstreamPath} HTTP/1.1\r\n`;
-      for (let i = 0; i < fields.length; i += 2) text += `${fields[i]}: ${fields[i + 1]}\r\n`;
-      upstream.write(`${text}\r\n`);
-      if (head.length > 0) upstream.write(head);
-      upstream.pipe(client);
-      client.pipe(upstream);
-    });
-    upstream.on('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      this.counters.upstreamErrors++;
-      if (open) client.destroy();
-      else refuse(502, upstreamFailure(502, backend, target, connectFailure(err)));
-    });
-    client.on('error', () => upstream.destroy());
-    client.on('close', () => {
-      clearTimeout(timer);
-      upstream.destroy();
-    });
-    // Before it opened, the client is answered (refuse) and closes itself once that is written.
-    upstream.on('close', () => {
-      if (open) client.destroy();
-    });
-  }
-
-  private agentOf(client: Socket): Agent {
-    const held = this.agents.get(client);
-    if (held !== undefined && held.generation === this.generation) return held.agent;
-    // The client's previous request is done (one at a time on a connection): its idle connections can go.
-    held?.agent.destroy();
-    // One connection per backend at a time: a client connection carries one request at a time.
-    const agent = new Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1 });
-    if (held === undefined) client.once('close', () => this.agents.get(client)?.agent.destroy());
-    this.agents.set(client, { agent, generation: this.generation });
-    return agent;
-  }
-
-  private answer(res: ServerResponse, status: number, body: string, headers: OutgoingHttpHeaders = {}): void {
-    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), server: SERVER, ...headers });
-    res.end(body);
-  }
-}
-
-/**
- * The request's fields as the backend sees them: the Host kept, hop-by-hop fields dropped,
- * and the X-Forwarded-* and X-Real-IP ingress-nginx sets (without use-forwarded-headers,
- * the client's own X-Forwarded-For is replaced); X-Request-ID is kept when the client sent
- * one, as nginx's $req_id.
- */
-export function forwardedHeaders(req: IncomingMessage, secure: boolean): string[] {
-  // The raw list, in the client's order and spelling, repeated fields kept: cheaper to pass
-  // on than the parsed object (http.request validates an object's fields one by one), and
-  // read here without `req.headers`, which Node builds from the raw list on first use.
-  const raw = req.rawHeaders;
-  const connection = rawFieldJoined(raw, 'connection');
-  // The fields Connection names are hop-by-hop too; "keep-alive" and "close", the usual values, name none of the rest.
-  const named = connection === undefined || HOP_BY_HOP.has(connection.toLowerCase()) ? undefined : new Set(connection.toLowerCase().split(',').map((t) => t.trim()));
-  const out: string[] = [];
-  let requestId: string | undefined;
-  let host: string | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i].toLowerCase();
-    if (name === 'x-request-id') requestId ??= raw[i + 1];
-    else if (name === 'host') host ??= raw[i + 1];
-    if (HOP_BY_HOP.has(name) || SET_BY_PROXY.has(name) || named?.has(name) === true) continue;
-    out.push(raw[i], raw[i + 1]);
-  }
-  const client = req.socket.remoteAddress ?? '';
-  const proto = secure ? 'https' : 'http';
-  out.push('x-request-id', requestId !== undefined && requestId !== '' ? requestId : newRequestId());
-  out.push('x-real-ip', client, 'x-forwarded-for', client);
-  if (host !== undefined) out.push('x-forwarded-host', host);
-  // The port the client reached, after the Service's DNAT: the listener's, as nginx's $server_port.
-  out.push('x-forwarded-port', String(req.socket.localPort ?? ''));
-  out.push('x-forwarded-proto', proto, 'x-forwarded-scheme', proto, 'x-scheme', proto);
-  return out;
-}
-
-/** The first value of a field in a raw header list (names in any case), or undefined. */
-function rawField(raw: readonly string[], lowerName: string): string | undefined {
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i];
-    if (name.length === lowerName.length && name.toLowerCase() === lowerName) return raw[i + 1];
-  }
-  return undefined;
-}
-
-/** Every value of a list field (Connection may come more than once), joined as one list. */
-function rawFieldJoined(raw: readonly string[], lowerName: string): string | undefined {
-  let joined: string | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i];
-    if (name.length === lowerName.length && name.toLowerCase() === lowerName) joined = joined === undefined ? raw[i + 1] : `${joined}, ${raw[i + 1]}`;
-  }
-  return joined;
-}
-
-/** Random bytes for request IDs, drawn 256 IDs at a time: one getrandom per request cost 3% of the proxy. */
-const idPool = Buffer.alloc(16 * 256);
-let idNext = idPool.length;
-
-/** 16 random bytes in hex, as nginx's $request_id. */
-function newRequestId(): string {
-  if (idNext === idPool.length) {
-    randomFillSync(idPool);
-    idNext = 0;
-  }
-  idNext += 16;
-  return idPool.toString('hex', idNext - 16, idNext);
-}
-
-/** The backend's fields as it sent them, without hop-by-hop ones, with the proxy as the Server. */
-function responseHeaders(raw: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i].toLowerCase();
-    if (HOP_BY_HOP.has(name) || name === 'server') continue;
-    out.push(raw[i], raw[i + 1]);
-  }
-  out.push('server', SERVER);
-  return out;
 }
 
 /**
@@ -371,8 +131,8 @@ export function fakeCertificate(log: (line: string) => void): { cert: string; ke
 }
 
 export interface ProxyServers {
-  readonly plain: Server;
-  readonly tls: HttpsServer;
+  readonly plain: NetServer;
+  readonly tls: TlsServer;
   readonly health: Server;
   /** After a configuration change: clients without SNI get the (new) default certificate. */
   refreshDefaultCertificate(): void;
@@ -381,26 +141,22 @@ export interface ProxyServers {
 
 /** The proxy's three listeners: HTTP, HTTPS (certificate by SNI) and /healthz. Port 0 picks one. */
 export async function serveProxy(proxy: IngressProxy, ports: { http: number; https: number; healthz: number }, host = '0.0.0.0'): Promise<ProxyServers> {
-  const onClientError = (err: NodeJS.ErrnoException, socket: Socket) => {
-    proxy.counters.badRequests++;
-    if (socket.writable && err.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-    else socket.destroy();
+  const open = new Set<ProxyConnection>();
+  const accept = (socket: Socket, secure: boolean) => {
+    const connection = new ProxyConnection(socket, secure, proxy);
+    open.add(connection);
+    socket.once('close', () => open.delete(connection));
   };
-  const plain = createServer((req, res) => proxy.handle(req, res, false));
-  const tls = createHttpsServer({ SNICallback: (name, cb) => cb(null, proxy.secureContext(name)), ...proxy.defaultPem }, (req, res) => proxy.handle(req, res, true));
-  for (const server of [plain, tls]) {
-    server.keepAliveTimeout = 75_000; // nginx's keepalive_timeout
-    server.headersTimeout = 60_000;
-    server.on('clientError', onClientError);
-  }
-  plain.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => proxy.upgrade(req, socket, head, false));
-  tls.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => proxy.upgrade(req, socket, head, true));
+  // Half-open allowed: a client may shut its side after the request and still read the answer.
+  const plain = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => accept(socket, false));
+  const tls = createTlsServer({ allowHalfOpen: true, ALPNProtocols: ['http/1.1'], SNICallback: (name, cb) => cb(null, proxy.secureContext(name)), ...proxy.defaultPem }, (socket) => accept(socket, true));
+  tls.on('tlsClientError', () => undefined); // a failed handshake is the client's
   const health = createServer((req, res) => {
     const ok = req.url === '/healthz';
     res.writeHead(ok ? 200 : 404, { 'content-type': 'text/plain' });
     res.end(ok ? 'ok\n' : 'not found\n');
   });
-  const listen = (server: Server | HttpsServer, port: number) => new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, () => resolve()));
+  const listen = (server: NetServer, port: number) => new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, () => resolve()));
   await listen(plain, ports.http);
   await listen(tls, ports.https);
   await listen(health, ports.healthz);
@@ -412,10 +168,9 @@ export async function serveProxy(proxy: IngressProxy, ports: { http: number; htt
       if (proxy.defaultPem !== undefined) tls.setSecureContext(proxy.defaultPem);
     },
     close: async () => {
-      for (const server of [plain, tls, health]) {
-        server.closeAllConnections();
-        await new Promise((resolve) => server.close(resolve));
-      }
+      for (const connection of open) connection.destroy();
+      health.closeAllConnections();
+      for (const server of [plain, tls, health]) await new Promise((resolve) => server.close(resolve));
     },
   };
 }
